@@ -1,0 +1,97 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { projectRoot } from './paths.js';
+
+/**
+ * Every setting of the api, the worker and the CLI, read once from environment variables
+ * (and from the env file named by BACKUPS_ENV_FILE, default `<project>/data/backups.env`,
+ * for variables not already set). Nothing else in the code base reads process.env.
+ * The scripts read the same variables (see deploy/backups.env.example).
+ */
+
+const duration = z.coerce.number().int().positive();
+const port = z.coerce.number().int().min(1).max(65535);
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+function schemaFor(dataDir: string) {
+  return z.object({
+    BACKUPS_DATA_DIR: z.string().min(1).default(dataDir),
+    BACKUPS_NODE: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9.-]{0,62}$/, 'a host name: lowercase letters, digits, dots, dashes')
+      .default('local'),
+    BACKUPS_DB_HOST: z.string().min(1).default('127.0.0.1'),
+    BACKUPS_DB_PORT: port.default(3306),
+    BACKUPS_DB_USER: z.string().min(1).default('root'),
+    BACKUPS_DB_PASSWORD: z.string().default(''),
+    BACKUPS_DB_NAME: z
+      .string()
+      .regex(/^[A-Za-z0-9_]{1,64}$/, 'letters, digits and _ only')
+      .default('backups'),
+    BACKUPS_REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379/0'),
+    BACKUPS_REDIS_PREFIX: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,40}$/)
+      .default('backups'),
+    BACKUPS_API_HOST: z.string().min(1).default('127.0.0.1'),
+    BACKUPS_API_PORT: port.default(4000),
+    BACKUPS_PUBLIC_URL: z.url().default('http://127.0.0.1:4000'),
+    BACKUPS_WEB_DIR: z.string().default(path.join(projectRoot, 'web/dist')),
+    BACKUPS_SESSION_DAYS: duration.default(14),
+    BACKUPS_SCRIPTS_DIR: z.string().min(1).default(path.join(projectRoot, 'scripts')),
+    BACKUPS_SCRIPT_PREFIX: z.string().default(''),
+    BACKUPS_BACKUP_TIMEOUT_SECONDS: duration.default(600),
+    BACKUPS_RESTORE_TIMEOUT_SECONDS: duration.default(1200),
+    BACKUPS_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(32).default(2),
+    BACKUPS_HEARTBEAT_SECONDS: duration.default(5),
+    BACKUPS_STALE_AFTER_SECONDS: duration.default(60),
+    BACKUPS_DAILY_AT: z
+      .string()
+      .regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'HH:MM, 24-hour')
+      .default('02:00'),
+    BACKUPS_DAILY_ENABLED: bool.default(true),
+    BACKUPS_CATALOG_SYNC_MINUTES: duration.default(60),
+    BACKUPS_LOG_LEVEL: z
+      .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+      .default('info'),
+  });
+}
+
+export type Config = z.infer<ReturnType<typeof schemaFor>>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Validates an environment; lists every bad variable in one error. */
+export function parseConfig(env: Record<string, string | undefined>): Config {
+  const dataDir = env.BACKUPS_DATA_DIR || path.join(projectRoot, 'data');
+  const cleaned = Object.fromEntries(
+    Object.entries(env).filter(([k, v]) => k.startsWith('BACKUPS_') && v !== undefined && v !== ''),
+  );
+  const result = schemaFor(dataDir).safeParse(cleaned);
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`),
+    );
+  }
+  return result.data;
+}
+
+let loaded: Config | undefined;
+
+/** The process's configuration, read from its environment on first use. */
+export function config(): Config {
+  if (!loaded) {
+    const envFile = process.env.BACKUPS_ENV_FILE ?? path.join(projectRoot, 'data/backups.env');
+    if (existsSync(envFile)) process.loadEnvFile(envFile);
+    loaded = parseConfig(process.env);
+  }
+  return loaded;
+}
