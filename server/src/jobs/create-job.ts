@@ -1,0 +1,55 @@
+import { type EntityManager, UniqueConstraintViolationException } from '@mikro-orm/mariadb';
+import type { ICustomer } from '../customers/customer.entity.js';
+import { JobInProgressError } from './job-errors.js';
+import {
+  ACTIVE_STATUSES,
+  BackupJob,
+  type IBackupJob,
+  type JobKind,
+  type JobScope,
+  type RequesterKind,
+  type SnapshotSource,
+} from './job.entity.js';
+
+export interface NewJob {
+  customer: ICustomer;
+  kind: JobKind;
+  scope: JobScope;
+  source: SnapshotSource;
+  snapshotId?: string | null;
+  label?: string | null;
+  requestedByKind: RequesterKind;
+  requestedById?: string | null;
+}
+
+/**
+ * Inserts a PENDING job. The UNIQUE index on backup_jobs.active_customer makes the database
+ * refuse a second active job for the customer; that refusal becomes a JobInProgressError.
+ */
+export async function insertPendingJob(em: EntityManager, input: NewJob): Promise<IBackupJob> {
+  const fork = em.fork();
+  const job = fork.create(BackupJob, {
+    customer: input.customer.id,
+    kind: input.kind,
+    scope: input.scope,
+    source: input.source,
+    snapshotId: input.snapshotId ?? null,
+    label: input.label ?? null,
+    requestedByKind: input.requestedByKind,
+    requestedById: input.requestedById ?? null,
+    status: 'pending',
+  });
+  try {
+    await fork.flush();
+    return job;
+  } catch (error) {
+    if (error instanceof UniqueConstraintViolationException) {
+      const active = await em.fork().findOne(BackupJob, {
+        customer: input.customer.id,
+        status: { $in: [...ACTIVE_STATUSES] },
+      });
+      throw new JobInProgressError(active);
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,60 @@
+import { defineEntity, type InferEntity, p } from '@mikro-orm/core';
+import { Customer } from '../customers/customer.entity.js';
+
+export const JOB_KINDS = ['backup', 'restore'] as const;
+export const JOB_SCOPES = ['database', 'files', 'both'] as const;
+export const SNAPSHOT_SOURCES = ['manual', 'daily', 'safety'] as const;
+export const JOB_STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelled'] as const;
+export const ACTIVE_STATUSES = ['pending', 'running'] as const;
+export const REQUESTER_KINDS = ['customer', 'token', 'admin', 'operator', 'schedule'] as const;
+
+export type JobKind = (typeof JOB_KINDS)[number];
+export type JobScope = (typeof JOB_SCOPES)[number];
+export type SnapshotSource = (typeof SNAPSHOT_SOURCES)[number];
+export type JobStatus = (typeof JOB_STATUSES)[number];
+export type RequesterKind = (typeof REQUESTER_KINDS)[number];
+
+export const BackupJob = defineEntity({
+  name: 'BackupJob',
+  tableName: 'backup_jobs',
+  properties: {
+    id: p.integer().primary().unsigned().autoincrement(),
+    customer: () => p.manyToOne(Customer).deleteRule('cascade'),
+    kind: p.enum(() => JOB_KINDS),
+    scope: p.enum(() => JOB_SCOPES),
+    /** backup: where the snapshot goes; restore: where the snapshot comes from. */
+    source: p.enum(() => SNAPSHOT_SOURCES),
+    /** backup: the snapshot made; restore: the snapshot restored. Full 64-hex restic id. */
+    snapshotId: p.string().length(64).nullable(),
+    /** restore: the undo point taken just before the swap. */
+    safetySnapshotId: p.string().length(64).nullable(),
+    label: p.string().length(200).nullable(),
+    status: p.enum(() => JOB_STATUSES).default('pending'),
+    phase: p.string().length(40).nullable(),
+    progress: p.double().default(0),
+    bytesDone: p.bigint('number').nullable(),
+    bytesTotal: p.bigint('number').nullable(),
+    etaSeconds: p.integer().nullable(),
+    errorCode: p.string().length(64).nullable(),
+    errorMessage: p.text().nullable(),
+    requestedByKind: p.enum(() => REQUESTER_KINDS),
+    requestedById: p.string().length(64).nullable(),
+    /**
+     * Equals customer_id while the job is pending or running, NULL otherwise; a UNIQUE index
+     * on it lets the database refuse a second active job for one customer (see migration).
+     */
+    activeCustomer: p
+      .integer()
+      .unsigned()
+      .nullable()
+      .persist(false)
+      .columnType('int unsigned')
+      .fieldName('active_customer'),
+    createdAt: p.datetime().onCreate(() => new Date()),
+    startedAt: p.datetime().nullable(),
+    finishedAt: p.datetime().nullable(),
+    heartbeatAt: p.datetime().nullable(),
+  },
+});
+
+export type IBackupJob = InferEntity<typeof BackupJob>;

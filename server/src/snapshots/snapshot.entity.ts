@@ -1,0 +1,31 @@
+import { defineEntity, type InferEntity, p } from '@mikro-orm/core';
+import { Customer } from '../customers/customer.entity.js';
+import { JOB_SCOPES, SNAPSHOT_SOURCES } from '../jobs/job.entity.js';
+
+/**
+ * The snapshot catalog: one row per (restic snapshot, customer). A legacy daily snapshot that
+ * holds many customers' folders gives one row for each of them. The api reads only this table.
+ */
+export const Snapshot = defineEntity({
+  name: 'Snapshot',
+  tableName: 'snapshots',
+  uniques: [{ properties: ['snapshotId', 'customer'] }],
+  indexes: [{ properties: ['customer', 'source', 'time'] }],
+  properties: {
+    id: p.integer().primary().unsigned().autoincrement(),
+    source: p.enum(() => SNAPSHOT_SOURCES),
+    snapshotId: p.string().length(64),
+    shortId: p.string().length(16),
+    customer: () => p.manyToOne(Customer).deleteRule('cascade'),
+    time: p.datetime(),
+    scope: p.enum(() => JOB_SCOPES),
+    label: p.string().length(200).nullable(),
+    sizeBytes: p.bigint('number').nullable(),
+    paths: p.json<string[]>(),
+    tags: p.json<string[]>(),
+    createdByJobId: p.integer().unsigned().nullable(),
+    syncedAt: p.datetime().onCreate(() => new Date()),
+  },
+});
+
+export type ISnapshot = InferEntity<typeof Snapshot>;

@@ -1,0 +1,79 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ICustomer } from '../../src/customers/customer.entity.js';
+import { insertPendingJob } from '../../src/jobs/create-job.js';
+import { JobInProgressError } from '../../src/jobs/job-errors.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { buildCustomer } from '../support/factories.js';
+
+async function activeJobCount(db: TestDatabase, customerId?: number): Promise<number> {
+  const where = customerId === undefined ? '' : `and customer_id = ${Number(customerId)}`;
+  const [row] = await db.orm.em
+    .getConnection()
+    .execute<{ n: number }[]>(
+      `select count(*) as n from backup_jobs where status in ('pending','running') ${where}`,
+    );
+  return Number(row?.n);
+}
+
+function backupFor(customer: ICustomer) {
+  return {
+    customer,
+    kind: 'backup' as const,
+    scope: 'both' as const,
+    source: 'manual' as const,
+    requestedByKind: 'customer' as const,
+  };
+}
+
+describe('at most one active job per customer, enforced by the database', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await db.drop();
+  });
+
+  it('50 concurrent attempts for one customer leave exactly one active job', async () => {
+    const customer = await buildCustomer(db.orm.em);
+    const results = await Promise.allSettled(
+      Array.from({ length: 50 }, () => insertPendingJob(db.orm.em, backupFor(customer))),
+    );
+    const created = results.filter((r) => r.status === 'fulfilled');
+    const refused = results.filter(
+      (r) => r.status === 'rejected' && r.reason instanceof JobInProgressError,
+    );
+    expect(created).toHaveLength(1);
+    expect(refused).toHaveLength(49);
+    expect(await activeJobCount(db, customer.id)).toBe(1);
+    const first = refused[0];
+    if (first?.status !== 'rejected') throw new Error('expected a refusal');
+    const winner = created[0];
+    if (winner?.status !== 'fulfilled') throw new Error('expected a job');
+    expect((first.reason as JobInProgressError).job?.id).toBe(winner.value.id);
+  });
+
+  it('50 customers each get their own active job at once', async () => {
+    const customers = await Promise.all(Array.from({ length: 50 }, () => buildCustomer(db.orm.em)));
+    const before = await activeJobCount(db);
+    const results = await Promise.allSettled(
+      customers.map((c) => insertPendingJob(db.orm.em, backupFor(c))),
+    );
+    expect(results.every((r) => r.status === 'fulfilled')).toBe(true);
+    expect((await activeJobCount(db)) - before).toBe(50);
+  });
+
+  it('a finished job frees the customer for the next one', async () => {
+    const customer = await buildCustomer(db.orm.em);
+    const job = await insertPendingJob(db.orm.em, backupFor(customer));
+    await expect(insertPendingJob(db.orm.em, backupFor(customer))).rejects.toBeInstanceOf(
+      JobInProgressError,
+    );
+    await db.orm.em
+      .getConnection()
+      .execute(`update backup_jobs set status = 'completed' where id = ?`, [job.id]);
+    const next = await insertPendingJob(db.orm.em, backupFor(customer));
+    expect(next.id).not.toBe(job.id);
+    expect(await activeJobCount(db, customer.id)).toBe(1);
+  });
+});
