@@ -1,0 +1,184 @@
+# shellcheck shell=bash
+# Shared plumbing for the backup executors: configuration, NDJSON events,
+# argument validation, child processes that can be interrupted, failure path.
+#
+# Standard output is reserved for NDJSON events. init_io moves the original
+# stdout to fd 3 and points fd 1 at stderr, so nothing a child prints can ever
+# corrupt the event stream; emit() is the only writer of fd 3.
+
+readonly EXIT_OK=0 EXIT_FAILED=1 EXIT_INVALID=2 EXIT_REFUSED=3 EXIT_LOCKED=4 \
+  EXIT_UNAVAILABLE=5 EXIT_INTERRUPTED=6
+export EXIT_OK EXIT_FAILED EXIT_INVALID EXIT_REFUSED EXIT_LOCKED EXIT_UNAVAILABLE EXIT_INTERRUPTED
+
+PROJECT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)"
+CHILD_PID=""
+INTERRUPTED=0
+ERR_CODE=""
+ERR_MESSAGE=""
+DEFAULT_ERR_CODE="BACKUP_FAILED"
+TMP_DIR=""
+
+init_io() {
+  exec 3>&1 1>&2
+  umask 077
+  export LC_ALL=C.UTF-8
+}
+
+log() { printf '[%s] %s\n' "$(date '+%Y-%m-%d %H:%M:%S')" "$*" >&2; }
+
+# emit <jq program> [jq args...]: one compact JSON object on the event channel.
+emit() {
+  local program=$1
+  shift
+  jq -nc "$@" "$program" >&3
+}
+emit_phase() { emit '{type:"phase",phase:$p}' --arg p "$1"; }
+now_ms() { date +%s%3N; }
+
+# die <CODE> <exit status> <message a customer can read>
+die() {
+  ERR_CODE=$1
+  ERR_MESSAGE=$3
+  exit "$2"
+}
+
+# Called from the EXIT trap of every script, after its own cleanup/rollback.
+report_failure() {
+  local rc=$1
+  if ((rc != 0)); then
+    if [[ -z $ERR_CODE ]]; then
+      if ((INTERRUPTED)); then
+        ERR_CODE=INTERRUPTED ERR_MESSAGE="The operation was interrupted; nothing was changed."
+      else
+        ERR_CODE=$DEFAULT_ERR_CODE ERR_MESSAGE="The operation failed unexpectedly; nothing was changed."
+      fi
+    fi
+    log "ERROR $ERR_CODE: $ERR_MESSAGE"
+    emit '{type:"error",code:$c,message:$m}' --arg c "$ERR_CODE" --arg m "$ERR_MESSAGE" || true
+  fi
+}
+
+make_tmp_dir() {
+  TMP_DIR="$(mktemp -d "${TMPDIR:-/tmp}/backups-exec.XXXXXXXX")"
+}
+remove_tmp_dir() { [[ -n $TMP_DIR && -d $TMP_DIR ]] && rm -rf -- "$TMP_DIR"; return 0; }
+
+# --- signals ---------------------------------------------------------------
+# SIGTERM/SIGINT only set a flag and are forwarded (as SIGTERM) to the running
+# child, so restic can release its lock and mysqldump can stop cleanly; the
+# script then rolls back at the next check_interrupted and exits 6.
+on_signal() {
+  INTERRUPTED=1
+  if [[ -n $CHILD_PID ]]; then kill -TERM "$CHILD_PID" 2>/dev/null || true; fi
+}
+install_signal_traps() { trap on_signal TERM INT; }
+
+check_interrupted() {
+  if ((INTERRUPTED)); then
+    die INTERRUPTED "$EXIT_INTERRUPTED" "The operation was interrupted before it finished; the site was left as it was."
+  fi
+}
+
+# run_child <cmd...>: run in the background and wait, so a signal reaches us
+# (bash defers traps while a foreground child runs). Returns the child's status.
+run_child() {
+  "$@" 3>&- &
+  CHILD_PID=$!
+  _wait_child
+}
+# run_child_stdin <file> <cmd...>: same with stdin from a file (async commands
+# otherwise get /dev/null).
+run_child_stdin() {
+  local input=$1
+  shift
+  "$@" <"$input" 3>&- &
+  CHILD_PID=$!
+  _wait_child
+}
+_wait_child() {
+  local rc=0
+  wait "$CHILD_PID" || rc=$?
+  # wait returns early (>128) when a trapped signal arrives; wait for the real end.
+  while kill -0 "$CHILD_PID" 2>/dev/null; do
+    rc=0
+    wait "$CHILD_PID" || rc=$?
+  done
+  CHILD_PID=""
+  return "$rc"
+}
+
+# --- configuration ---------------------------------------------------------
+# The env file is parsed, not sourced: only BACKUPS_* keys, values taken
+# literally (optional surrounding quotes removed), environment wins.
+load_env_file() {
+  local file=$1 line key value
+  [[ -f $file ]] || return 0
+  while IFS= read -r line || [[ -n $line ]]; do
+    line="${line#"${line%%[![:space:]]*}"}"
+    [[ -z $line || $line == \#* ]] && continue
+    line="${line#export }"
+    [[ $line =~ ^(BACKUPS_[A-Z0-9_]+)=(.*)$ ]] || continue
+    key=${BASH_REMATCH[1]}
+    value=${BASH_REMATCH[2]}
+    value="${value%"${value##*[![:space:]]}"}"
+    if [[ $value =~ ^\"(.*)\"$ || $value =~ ^\'(.*)\'$ ]]; then value=${BASH_REMATCH[1]}; fi
+    if [[ -z ${!key+x} ]]; then
+      printf -v "$key" '%s' "$value"
+      export "${key?}"
+    fi
+  done <"$file"
+}
+
+load_config() {
+  load_env_file "${BACKUPS_ENV_FILE:-$PROJECT_DIR/data/backups.env}"
+  DATA_DIR=${BACKUPS_DATA_DIR:-$PROJECT_DIR/data}
+  CUSTOMERS_ROOT=${BACKUPS_CUSTOMERS_ROOT:-$DATA_DIR/customers}
+  WORK_DIR=${BACKUPS_WORK_DIR:-$DATA_DIR/work}
+  RESTIC_BIN=${BACKUPS_RESTIC_BIN:-restic}
+  RETRY_LOCK=${BACKUPS_RESTIC_RETRY_LOCK:-2m}
+  DB_DEFAULTS_FILE=${BACKUPS_CUSTOMER_DB_DEFAULTS_FILE:-$DATA_DIR/secrets/customer-db.cnf}
+  SITE_STOP_COMMAND=${BACKUPS_SITE_STOP_COMMAND:-docker compose down}
+  SITE_START_COMMAND=${BACKUPS_SITE_START_COMMAND:-docker compose up -d}
+  LEGACY_DUMP_DIR=${BACKUPS_LEGACY_DUMP_DIR:-/tmp/shophosting-db-dumps}
+  MANUAL_KEEP=${BACKUPS_MANUAL_KEEP:-5}
+  SAFETY_KEEP=${BACKUPS_SAFETY_KEEP:-3}
+  DAILY_KEEP_DAYS=${BACKUPS_DAILY_KEEP_DAYS:-30}
+  SPACE_MARGIN_MB=${BACKUPS_SPACE_MARGIN_MB:-64}
+  export RESTIC_CACHE_DIR=${BACKUPS_RESTIC_CACHE_DIR:-$DATA_DIR/cache/restic}
+  # restic throttles its own --json status lines to this rate.
+  export RESTIC_PROGRESS_FPS=4
+  # Only RESTIC_PASSWORD_FILE (set by resolve_repository) may carry a secret.
+  unset RESTIC_PASSWORD RESTIC_PASSWORD_COMMAND RESTIC_REPOSITORY_FILE RESTIC_REPOSITORY RESTIC_PASSWORD_FILE
+  local n
+  for n in "$MANUAL_KEEP" "$SAFETY_KEEP" "$DAILY_KEEP_DAYS" "$SPACE_MARGIN_MB"; do
+    [[ $n =~ ^[0-9]+$ ]] || die INVALID_ARGUMENT "$EXIT_INVALID" "The backup configuration is invalid."
+  done
+}
+
+site_dir() { printf '%s/customer-%s' "$CUSTOMERS_ROOT" "$1"; }
+
+# The content folder is the part of a site a files restore replaces.
+content_rel_of() {
+  local site=$1
+  if [[ -d $site/wordpress ]]; then
+    echo wordpress
+  elif [[ -d $site/volumes/files ]]; then
+    echo volumes/files
+  fi
+}
+
+# Serialises every script touching one customer (held until exit via fd 9).
+lock_customer() {
+  local customer=$1
+  mkdir -p "$WORK_DIR/locks"
+  exec 9>"$WORK_DIR/locks/customer-$customer.lock"
+  if ! flock -w "${BACKUPS_LOCK_WAIT_SECONDS:-600}" 9; then
+    die "$DEFAULT_ERR_CODE" "$EXIT_FAILED" "Another backup operation for this site is still running."
+  fi
+}
+
+run_site_command() {
+  local command=$1 customer=$2 site=$3
+  # Operator configuration, never user input; the lock fd is not inherited.
+  (cd "$site" && CUSTOMER_ID=$customer SITE_DIR=$site exec bash -c "$command" 3>&- 9>&-)
+}

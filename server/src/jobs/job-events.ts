@@ -1,0 +1,33 @@
+import type { Redis } from 'ioredis';
+
+/**
+ * Job change notifications over Redis pub/sub. The payload carries ids only (never the job's
+ * data): subscribers re-read the row and authorise the viewer for every event. The channel
+ * names are the topics of the api's graphql-yoga pub/sub (createPubSub + Redis event target),
+ * which publishes/receives JSON of the payload on a channel named after the topic.
+ */
+export interface JobChanged {
+  id: number;
+  customerId: number;
+}
+
+export function jobTopic(prefix: string, jobId: number | string): string {
+  return `${prefix}:jobUpdated:${jobId}`;
+}
+
+export function customerJobsTopic(prefix: string, customerId: number | string): string {
+  return `${prefix}:customerJobs:${customerId}`;
+}
+
+export async function publishJobChanged(
+  redis: Redis,
+  prefix: string,
+  event: JobChanged,
+): Promise<void> {
+  const payload = JSON.stringify(event);
+  await redis
+    .multi()
+    .publish(jobTopic(prefix, event.id), payload)
+    .publish(customerJobsTopic(prefix, event.customerId), payload)
+    .exec();
+}
