@@ -19,6 +19,11 @@ const bool = z
 function schemaFor(dataDir: string) {
   return z.object({
     BACKUPS_DATA_DIR: z.string().min(1).default(dataDir),
+    BACKUPS_CUSTOMERS_ROOT: z.string().min(1).default(path.join(dataDir, 'customers')),
+    BACKUPS_CUSTOMER_DB_DEFAULTS_FILE: z
+      .string()
+      .min(1)
+      .default(path.join(dataDir, 'secrets/customer-db.cnf')),
     BACKUPS_NODE: z
       .string()
       .regex(/^[a-z0-9][a-z0-9.-]{0,62}$/, 'a host name: lowercase letters, digits, dots, dashes')
@@ -41,6 +46,14 @@ function schemaFor(dataDir: string) {
     BACKUPS_PUBLIC_URL: z.url().default('http://127.0.0.1:4000'),
     BACKUPS_WEB_DIR: z.string().default(path.join(projectRoot, 'web/dist')),
     BACKUPS_SESSION_DAYS: duration.default(14),
+    /** Take the client address from X-Forwarded-For (set when the api sits behind nginx). */
+    BACKUPS_TRUST_PROXY: bool.default(false),
+    BACKUPS_API_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(100_000),
+    BACKUPS_SIGNIN_LIMIT_PER_EMAIL: duration.default(5),
+    BACKUPS_SIGNIN_LIMIT_PER_IP: duration.default(20),
+    BACKUPS_JOB_LIMIT_PER_CUSTOMER: duration.default(10),
+    /** The window of the three limits above. */
+    BACKUPS_RATE_WINDOW_SECONDS: duration.default(60),
     BACKUPS_SCRIPTS_DIR: z.string().min(1).default(path.join(projectRoot, 'scripts')),
     BACKUPS_SCRIPT_PREFIX: z.string().default(''),
     BACKUPS_BACKUP_TIMEOUT_SECONDS: duration.default(600),

@@ -10,7 +10,7 @@ export const Customer = defineEntity({
     id: p.integer().primary().unsigned().autoincrement(),
     email: p.string().length(254).unique(),
     name: p.string().length(200),
-    passwordHash: p.string().length(255).hidden().lazy(),
+    passwordHash: p.string().length(255).hidden(),
     /** The hosting node whose worker serves this customer's site. */
     host: p.string().length(63).index(),
     siteLayout: p.enum(() => SITE_LAYOUTS).default('wordpress'),
