@@ -1,4 +1,6 @@
 # shellcheck shell=bash
+# jq programs are single-quoted on purpose; globals are read by the sourcing scripts.
+# shellcheck disable=SC2016,SC2034
 # Argument validation. Every check runs before any side effect; a refusal is
 # exit 2 with an INVALID_ARGUMENT event.
 

@@ -1,4 +1,6 @@
 # shellcheck shell=bash
+# jq programs are single-quoted on purpose; globals are read by the sourcing scripts.
+# shellcheck disable=SC2016,SC2034
 # Shared plumbing for the backup executors: configuration, NDJSON events,
 # argument validation, child processes that can be interrupted, failure path.
 #
@@ -20,6 +22,7 @@ TMP_DIR=""
 
 init_io() {
   exec 3>&1 1>&2
+  ORIGINAL_UMASK="$(umask)"
   umask 077
   export LC_ALL=C.UTF-8
 }
@@ -30,7 +33,7 @@ log() { printf '[%s] %s\n' "$(date '+%Y-%m-%d %H:%M:%S')" "$*" >&2; }
 emit() {
   local program=$1
   shift
-  jq -nc "$@" "$program" >&3
+  jq -nc "$program" "$@" >&3
 }
 emit_phase() { emit '{type:"phase",phase:$p}' --arg p "$1"; }
 now_ms() { date +%s%3N; }
@@ -180,5 +183,5 @@ lock_customer() {
 run_site_command() {
   local command=$1 customer=$2 site=$3
   # Operator configuration, never user input; the lock fd is not inherited.
-  (cd "$site" && CUSTOMER_ID=$customer SITE_DIR=$site exec bash -c "$command" 3>&- 9>&-)
+  (cd "$site" && umask "$ORIGINAL_UMASK" && CUSTOMER_ID=$customer SITE_DIR=$site exec bash -c "$command" 3>&- 9>&-)
 }

@@ -1,4 +1,6 @@
 # shellcheck shell=bash
+# jq programs are single-quoted on purpose; globals are read by the sourcing scripts.
+# shellcheck disable=SC2016,SC2034
 # restic wrappers. Every call: --retry-lock, password from a file, fixed cache.
 
 # resolve_repository <manual|daily|safety> [customer]: the ONE place deciding

@@ -1,0 +1,62 @@
+# shellcheck shell=bash
+# The restore journal: KEY=VALUE lines in .restore/customer-N/journal, written
+# (tmp + rename) BEFORE each step, so --recover knows how far a killed restore
+# got. It is parsed, never sourced.
+#   STEP       prepared | safety | downloading | importing | swapping |
+#              files_swap | db_swap | swapped | cleanup
+#   SCOPE      db | files | both
+#   CONTENT    content folder relative to the site (wordpress | volumes/files)
+#   HAD_LIVE   1 if the site had that content folder before the restore
+#   STOPPED    1 once the stop command may have run
+#   LIVE_TABLES/RESTORED_TABLES  table counts before the RENAME TABLE
+
+declare -A JOURNAL=()
+
+journal_dir() { printf '%s/.restore/customer-%s' "$CUSTOMERS_ROOT" "$1"; }
+
+journal_init_dir() {
+  local dir=$1
+  mkdir -p -m 0700 -- "$CUSTOMERS_ROOT/.restore"
+  mkdir -p -m 0700 -- "$dir"
+}
+
+journal_write() {
+  local file="$JOURNAL_DIR/journal" key
+  {
+    for key in "${!JOURNAL[@]}"; do printf '%s=%s\n' "$key" "${JOURNAL[$key]}"; done
+  } >"$file.tmp"
+  sync -- "$file.tmp" 2>/dev/null || true
+  mv -- "$file.tmp" "$file"
+}
+
+# journal_set KEY=VALUE...: update and persist.
+journal_set() {
+  local pair
+  for pair in "$@"; do JOURNAL[${pair%%=*}]=${pair#*=}; done
+  journal_write
+}
+
+journal_read() {
+  local file="$JOURNAL_DIR/journal" key value
+  JOURNAL=()
+  [[ -f $file ]] || return 1
+  while IFS='=' read -r key value; do
+    case $key in
+      STEP | SCOPE | CONTENT | HAD_LIVE | STOPPED | LIVE_TABLES | RESTORED_TABLES | CUSTOMER | KIND) JOURNAL[$key]=$value ;;
+    esac
+  done <"$file"
+  return 0
+}
+
+# Steps in order; journal_reached <step> is true once STEP is at or past it.
+JOURNAL_STEPS=(prepared safety downloading importing swapping files_swap db_swap swapped cleanup)
+journal_step_index() {
+  local i
+  for i in "${!JOURNAL_STEPS[@]}"; do
+    [[ ${JOURNAL_STEPS[$i]} == "$1" ]] && { echo "$i"; return; }
+  done
+  echo -1
+}
+journal_reached() {
+  (($(journal_step_index "${JOURNAL[STEP]:-}") >= $(journal_step_index "$1")))
+}
