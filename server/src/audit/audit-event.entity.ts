@@ -22,7 +22,7 @@ export const AuditEvent = defineEntity({
   properties: {
     id: p.bigint('number').primary().unsigned().autoincrement(),
     at: p.datetime().onCreate(() => new Date()),
-    action: p.enum(() => AUDIT_ACTIONS),
+    action: p.enum([...AUDIT_ACTIONS]),
     actorKind: p.string().length(20),
     actorId: p.string().length(64).nullable(),
     customerId: p.integer().unsigned().nullable(),

@@ -13,7 +13,7 @@ export const Customer = defineEntity({
     passwordHash: p.string().length(255).hidden(),
     /** The hosting node whose worker serves this customer's site. */
     host: p.string().length(63).index(),
-    siteLayout: p.enum(() => SITE_LAYOUTS).default('wordpress'),
+    siteLayout: p.enum([...SITE_LAYOUTS]).default('wordpress'),
     createdAt: p.datetime().onCreate(() => new Date()),
   },
 });

@@ -20,16 +20,16 @@ export const BackupJob = defineEntity({
   properties: {
     id: p.integer().primary().unsigned().autoincrement(),
     customer: () => p.manyToOne(Customer).deleteRule('cascade'),
-    kind: p.enum(() => JOB_KINDS),
-    scope: p.enum(() => JOB_SCOPES),
+    kind: p.enum([...JOB_KINDS]),
+    scope: p.enum([...JOB_SCOPES]),
     /** backup: where the snapshot goes; restore: where the snapshot comes from. */
-    source: p.enum(() => SNAPSHOT_SOURCES),
+    source: p.enum([...SNAPSHOT_SOURCES]),
     /** backup: the snapshot made; restore: the snapshot restored. Full 64-hex restic id. */
     snapshotId: p.string().length(64).nullable(),
     /** restore: the undo point taken just before the swap. */
     safetySnapshotId: p.string().length(64).nullable(),
     label: p.string().length(200).nullable(),
-    status: p.enum(() => JOB_STATUSES).default('pending'),
+    status: p.enum([...JOB_STATUSES]).default('pending'),
     phase: p.string().length(40).nullable(),
     progress: p.double().default(0),
     bytesDone: p.bigint('number').nullable(),
@@ -37,7 +37,7 @@ export const BackupJob = defineEntity({
     etaSeconds: p.integer().nullable(),
     errorCode: p.string().length(64).nullable(),
     errorMessage: p.text().nullable(),
-    requestedByKind: p.enum(() => REQUESTER_KINDS),
+    requestedByKind: p.enum([...REQUESTER_KINDS]),
     requestedById: p.string().length(64).nullable(),
     /**
      * Equals customer_id while the job is pending or running, NULL otherwise; a UNIQUE index
