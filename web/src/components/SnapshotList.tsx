@@ -1,0 +1,54 @@
+import { For, type JSX, Show } from 'solid-js';
+import { formatBytes, formatDateTime, SCOPE_WORDS } from '../format';
+import type { BackupScope, Snapshot } from '../graphql/documents';
+import { RestoreMenu } from './RestoreMenu';
+
+export interface SnapshotListProps {
+  snapshots: readonly Snapshot[];
+  empty: JSX.Element;
+  /** Restoring is not offered while a job runs. */
+  restoreDisabled?: boolean;
+  restoreLabel?: string;
+  onRestore: (snapshot: Snapshot, scope: BackupScope, trigger: HTMLElement) => void;
+}
+
+function contents(snapshot: Snapshot): string {
+  if (snapshot.source === 'DAILY') return `${SCOPE_WORDS[snapshot.scope]} (automatic)`;
+  if (snapshot.source === 'SAFETY') return `${SCOPE_WORDS[snapshot.scope]} (undo point)`;
+  return SCOPE_WORDS[snapshot.scope];
+}
+
+export function SnapshotList(props: SnapshotListProps) {
+  return (
+    <Show when={props.snapshots.length > 0} fallback={<p class="empty">{props.empty}</p>}>
+      <ul class="snapshot-list">
+        <For each={props.snapshots}>
+          {(snapshot) => {
+            const when = () => formatDateTime(snapshot.createdAt);
+            return (
+              <li class="snapshot">
+                <div class="snapshot-info">
+                  <time class="snapshot-date" datetime={snapshot.createdAt}>
+                    {when()}
+                  </time>
+                  <span class="snapshot-contents">{contents(snapshot)}</span>
+                  <Show when={snapshot.label}>
+                    {(label) => <span class="snapshot-label">“{label()}”</span>}
+                  </Show>
+                  <span class="snapshot-size">{formatBytes(snapshot.sizeBytes)}</span>
+                </div>
+                <RestoreMenu
+                  snapshot={snapshot}
+                  disabled={props.restoreDisabled}
+                  label={props.restoreLabel}
+                  accessibleLabel={`${props.restoreLabel ?? 'Restore'} from ${when()}`}
+                  onChoose={(scope, trigger) => props.onRestore(snapshot, scope, trigger)}
+                />
+              </li>
+            );
+          }}
+        </For>
+      </ul>
+    </Show>
+  );
+}

@@ -1,0 +1,22 @@
+import { isActive } from './format';
+import type { Job } from './graphql/documents';
+
+export type LiveJobs = Readonly<Record<string, Job>>;
+
+const newestFirst = (a: Job, b: Job) => b.createdAt.localeCompare(a.createdAt);
+
+/** The job running now: the live state of the one the page loaded, or any active live job. */
+export function currentJob(loaded: Job | null | undefined, live: LiveJobs): Job | null {
+  if (loaded) {
+    const latest = live[loaded.id] ?? loaded;
+    if (isActive(latest)) return latest;
+  }
+  return Object.values(live).filter(isActive).sort(newestFirst)[0] ?? null;
+}
+
+/** The job history as loaded, with live changes applied and new jobs added on top. */
+export function mergeJobs(loaded: readonly Job[], live: LiveJobs, limit = 10): Job[] {
+  const ids = new Set(loaded.map((job) => job.id));
+  const added = Object.values(live).filter((job) => !ids.has(job.id));
+  return [...added, ...loaded.map((job) => live[job.id] ?? job)].sort(newestFirst).slice(0, limit);
+}

@@ -1,0 +1,249 @@
+import { createMutation, createQuery, createSubscription } from '@urql/solid';
+import { createEffect, createSignal, on, onCleanup, Show } from 'solid-js';
+import { createStore, reconcile } from 'solid-js/store';
+import { useAppClient } from '../app-context';
+import { BackupForm } from '../components/BackupForm';
+import { JobBanner } from '../components/JobBanner';
+import { JobHistory } from '../components/JobHistory';
+import { type Notice, Notices } from '../components/Notices';
+import { RestoreDialog, type RestoreRequest } from '../components/RestoreDialog';
+import { SnapshotList } from '../components/SnapshotList';
+import { isTerminal, jobOutcome } from '../format';
+import {
+  type BackupScope,
+  BackupsPageQuery,
+  CancelJobMutation,
+  CreateBackupMutation,
+  CustomerJobsSubscription,
+  type Job,
+  RestoreSnapshotMutation,
+} from '../graphql/documents';
+import { failureMessage, queryErrorMessage } from '../graphql/results';
+import { currentJob, type LiveJobs, mergeJobs } from '../jobs';
+
+export function BackupsPage() {
+  const app = useAppClient();
+  const openedAt = new Date().toISOString();
+  const [page, reexecute] = createQuery({ query: BackupsPageQuery });
+  const refresh = () => reexecute({ requestPolicy: 'network-only' });
+
+  const [live, setLive] = createStore<Record<string, Job>>({});
+  const [notices, setNotices] = createSignal<Notice[]>([]);
+  let nextNoticeId = 1;
+  const notify = (text: string, tone: Notice['tone']) =>
+    setNotices((list) => [...list.slice(-2), { id: nextNoticeId++, text, tone }]);
+
+  const loadedJob = (id: string): Job | undefined => {
+    const me = page.data?.me;
+    if (!me) return undefined;
+    return me.activeJob?.id === id ? me.activeJob : me.jobs.find((job) => job.id === id);
+  };
+
+  const onJobChanged = (job: Job) => {
+    const before = live[job.id] ?? loadedJob(job.id);
+    setLive(job.id, reconcile(job));
+    if (!isTerminal(job) || (before && isTerminal(before))) return;
+    // A job that ended before this page opened was already seen; announce only news.
+    if (before || (job.finishedAt ?? job.createdAt) >= openedAt) {
+      notify(jobOutcome(job), job.status === 'COMPLETED' ? 'success' : 'error');
+    }
+    refresh();
+  };
+
+  createSubscription({ query: CustomerJobsSubscription }, (_previous, data) => {
+    onJobChanged(data.customerJobs);
+    return data;
+  });
+
+  // A fresh load is the newest truth: live changes seen before it are in it already.
+  createEffect(
+    on(
+      () => page.fetching,
+      (fetching, wasFetching) => {
+        if (wasFetching && !fetching && page.data) setLive(reconcile({} as LiveJobs));
+      },
+    ),
+  );
+
+  // After the live connection comes back, catch up on what happened while it was away.
+  onCleanup(app.onReconnect(refresh));
+
+  const active = () => currentJob(page.data?.me?.activeJob, live);
+  const history = () => mergeJobs(page.data?.me?.jobs ?? [], live);
+
+  const [createState, createBackup] = createMutation(CreateBackupMutation);
+  const [backupError, setBackupError] = createSignal<string | null>(null);
+  const onCreate = async (scope: BackupScope, label: string | null) => {
+    setBackupError(null);
+    const result = await createBackup({ scope, label });
+    const payload = result.data?.createBackup;
+    const message = failureMessage(result.error, payload);
+    if (message) {
+      setBackupError(message);
+      return false;
+    }
+    if (payload?.__typename === 'CreateBackupSuccess') onJobChanged(payload.job);
+    return true;
+  };
+
+  const [restoreRequest, setRestoreRequest] = createSignal<RestoreRequest | null>(null);
+  const [restoreState, restoreSnapshot] = createMutation(RestoreSnapshotMutation);
+  const [restoreError, setRestoreError] = createSignal<string | null>(null);
+  const openRestore = (request: RestoreRequest) => {
+    setRestoreError(null);
+    setRestoreRequest(request);
+  };
+  const onConfirmRestore = async (confirmation: string) => {
+    const request = restoreRequest();
+    if (!request) return;
+    setRestoreError(null);
+    const result = await restoreSnapshot({
+      snapshotId: request.snapshot.id,
+      scope: request.scope,
+      confirmation,
+    });
+    const payload = result.data?.restoreSnapshot;
+    const message = failureMessage(result.error, payload);
+    if (message) {
+      setRestoreError(message);
+      return;
+    }
+    setRestoreRequest(null);
+    if (payload?.__typename === 'RestoreSnapshotSuccess') onJobChanged(payload.job);
+  };
+
+  const [cancelState, cancelJob] = createMutation(CancelJobMutation);
+  const onCancel = async (job: Job) => {
+    const result = await cancelJob({ id: job.id });
+    const payload = result.data?.cancelJob;
+    const message = failureMessage(result.error, payload);
+    if (message) notify(message, 'error');
+    else if (payload?.__typename === 'CancelJobSuccess') onJobChanged(payload.job);
+  };
+
+  const jobRunning = () => active() !== null;
+  const me = () => page.data?.me;
+
+  return (
+    <>
+      <h1 tabIndex={-1} id="page-title">
+        Backups
+      </h1>
+      <Notices
+        notices={notices()}
+        onDismiss={(id) => setNotices((list) => list.filter((n) => n.id !== id))}
+      />
+      <Show when={active()}>
+        {(job) => (
+          <JobBanner
+            job={job()}
+            cancelling={cancelState.fetching}
+            onCancel={() => onCancel(job())}
+          />
+        )}
+      </Show>
+      <Show
+        when={me()}
+        fallback={
+          <Show
+            when={page.error}
+            fallback={
+              <p class="loading" role="status">
+                Loading your backups…
+              </p>
+            }
+          >
+            <div class="load-error" role="alert">
+              <p>{queryErrorMessage(page.error)}</p>
+              <button type="button" class="button secondary" onClick={refresh}>
+                Try again
+              </button>
+            </div>
+          </Show>
+        }
+      >
+        {(customer) => (
+          <>
+            <Show when={page.error}>
+              <div class="load-error" role="alert">
+                <p>{queryErrorMessage(page.error)} What you see may be out of date.</p>
+                <button type="button" class="button secondary" onClick={refresh}>
+                  Try again
+                </button>
+              </div>
+            </Show>
+            <section class="card" aria-labelledby="create-title">
+              <h2 id="create-title">Create a manual backup</h2>
+              <BackupForm
+                jobRunning={jobRunning()}
+                busy={createState.fetching}
+                error={backupError()}
+                onCreate={onCreate}
+              />
+            </section>
+
+            <section class="card" aria-labelledby="manual-title">
+              <div class="card-head">
+                <h2 id="manual-title">Manual backups</h2>
+                <span class="muted">Max 5 kept</span>
+              </div>
+              <SnapshotList
+                snapshots={customer().manual}
+                empty="No manual backups yet. Create one above."
+                restoreDisabled={jobRunning()}
+                onRestore={(snapshot, scope, trigger) => openRestore({ snapshot, scope, trigger })}
+              />
+            </section>
+
+            <section class="card" aria-labelledby="daily-title">
+              <div class="card-head">
+                <h2 id="daily-title">Daily backups</h2>
+                <span class="muted">Last 30 days</span>
+              </div>
+              <SnapshotList
+                snapshots={customer().daily}
+                empty="No daily backups yet. They are made automatically every night."
+                restoreDisabled={jobRunning()}
+                onRestore={(snapshot, scope, trigger) => openRestore({ snapshot, scope, trigger })}
+              />
+            </section>
+
+            <section class="card" aria-labelledby="undo-title">
+              <div class="card-head">
+                <h2 id="undo-title">Undo points</h2>
+                <span class="muted">Taken before each restore</span>
+              </div>
+              <p class="muted">
+                Each undo point holds your site as it was just before a restore. Restore one to go
+                back to the state from before that restore.
+              </p>
+              <SnapshotList
+                snapshots={customer().safety}
+                empty="No undo points yet. One is taken automatically before every restore."
+                restoreDisabled={jobRunning()}
+                restoreLabel="Undo"
+                onRestore={(snapshot, scope, trigger) => openRestore({ snapshot, scope, trigger })}
+              />
+            </section>
+
+            <section class="card" aria-labelledby="history-title">
+              <h2 id="history-title">Recent activity</h2>
+              <JobHistory jobs={history()} />
+            </section>
+          </>
+        )}
+      </Show>
+      <Show when={restoreRequest()}>
+        {(request) => (
+          <RestoreDialog
+            request={request()}
+            busy={restoreState.fetching}
+            error={restoreError()}
+            onConfirm={onConfirmRestore}
+            onClose={() => setRestoreRequest(null)}
+          />
+        )}
+      </Show>
+    </>
+  );
+}

@@ -1,0 +1,18 @@
+import { createSignal, onCleanup } from 'solid-js';
+
+export type Route = 'backups' | 'tokens';
+
+export const ROUTE_HREF: Record<Route, string> = { backups: '#/', tokens: '#/tokens' };
+
+export function routeFromHash(hash: string): Route {
+  return hash.replace(/^#\/?/, '') === 'tokens' ? 'tokens' : 'backups';
+}
+
+/** The current view, kept in the URL hash so that links, Back and reloads keep working. */
+export function createRoute() {
+  const [route, setRoute] = createSignal<Route>(routeFromHash(window.location.hash));
+  const onHashChange = () => setRoute(routeFromHash(window.location.hash));
+  window.addEventListener('hashchange', onHashChange);
+  onCleanup(() => window.removeEventListener('hashchange', onHashChange));
+  return route;
+}
