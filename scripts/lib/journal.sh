@@ -16,8 +16,9 @@ journal_dir() { printf '%s/.restore/customer-%s' "$CUSTOMERS_ROOT" "$1"; }
 
 journal_init_dir() {
   local dir=$1
-  mkdir -p -m 0700 -- "$CUSTOMERS_ROOT/.restore"
-  mkdir -p -m 0700 -- "$dir"
+  # Hidden from the sites and readable by root only.
+  mkdir -p -- "$dir"
+  chmod 0700 -- "$CUSTOMERS_ROOT/.restore" "$dir"
 }
 
 journal_write() {

@@ -31,11 +31,19 @@ dump_database() {
   mv -- "$file.tmp" "$file"
 }
 
-# neutralise_dump <in> <out>: dumps made with --databases (or legacy ones) may
-# switch or recreate databases; those lines are commented out so an import can
-# only ever touch the database it was pointed at.
+# neutralise_dump <db> <in> <out>: dumps made with --databases (or legacy ones)
+# may switch or recreate databases; those lines are commented out so an import
+# can only ever touch the database it was pointed at. Trigger/view/routine
+# definitions keep the text they were written with, which may qualify names
+# with the live database ("customer_N.t"): outside INSERT lines (row data is
+# never rewritten) that qualification is removed, so they land in the scratch
+# database too. Limitation: a table COMMENT containing "customer_N." loses it.
 neutralise_dump() {
+  local db=$1
+  shift
   sed -E \
+    -e "/^INSERT INTO /! s/\`$db\`\\.//g" \
+    -e "/^INSERT INTO /! s/\\b$db\\.//g" \
     -e 's/^[[:space:]]*(USE|CREATE[[:space:]]+DATABASE|CREATE[[:space:]]+SCHEMA|DROP[[:space:]]+DATABASE|DROP[[:space:]]+SCHEMA)([[:space:]]|`|$).*$/-- (neutralised by customer-restore)/I' \
     -e 's/^\/\*![0-9]*[[:space:]]*(USE|CREATE[[:space:]]+DATABASE|CREATE[[:space:]]+SCHEMA|DROP[[:space:]]+DATABASE|DROP[[:space:]]+SCHEMA)([[:space:]]|`).*$/-- (neutralised by customer-restore)/I' \
     "$1" >"$2"
