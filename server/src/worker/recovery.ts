@@ -1,0 +1,69 @@
+import type { MikroORM } from '@mikro-orm/mariadb';
+import type BeeQueue from 'bee-queue';
+import type { Redis } from 'ioredis';
+import type { Logger } from '../infra/logger.js';
+import { publishJobChanged } from '../jobs/job-events.js';
+import { BackupJob } from '../jobs/job.entity.js';
+import { enqueueJob, type QueuedJob } from '../jobs/job-queue.js';
+import { customerMessage } from './job-runner.js';
+import type { ScriptRunner } from './script-runner.js';
+
+export interface RecoveryDeps {
+  orm: MikroORM;
+  redis: Redis;
+  prefix: string;
+  node: string;
+  queue: BeeQueue<QueuedJob>;
+  scripts: ScriptRunner;
+  logger: Logger;
+}
+
+/**
+ * Puts the node back in order after a crash. Runs while this worker holds the node's lease,
+ * so every RUNNING job of the node was left by a dead worker: its site is recovered (entirely
+ * old or entirely new, maintenance off, site started) before the job is marked FAILED. Every
+ * PENDING job is enqueued again (Redis may have been emptied); enqueueing is idempotent.
+ */
+export async function recoverNode(deps: RecoveryDeps): Promise<{ interrupted: number; requeued: number }> {
+  const em = deps.orm.em.fork();
+  const running = await em.find(
+    BackupJob,
+    { status: 'running', customer: { host: deps.node } },
+    { populate: ['customer'] },
+  );
+  for (const job of running) {
+    const log = deps.logger.child({ jobId: job.id, customerId: job.customer.id });
+    log.warn({ kind: job.kind, phase: job.phase }, 'recovering an interrupted job');
+    const result = await deps.scripts.run('customer-restore', ['--recover', String(job.customer.id)], {
+      timeoutMs: 30 * 60_000,
+    });
+    if (result.exitCode !== 0) {
+      log.error({ exitCode: result.exitCode, stderr: result.stderrTail }, 'site recovery failed');
+    }
+    await em.fork().nativeUpdate(
+      BackupJob,
+      { id: job.id, status: 'running' },
+      {
+        status: 'failed',
+        phase: null,
+        errorCode: 'INTERRUPTED',
+        errorMessage:
+          result.exitCode === 0
+            ? customerMessage('INTERRUPTED')
+            : 'The job was interrupted and your site needs a check by our team.',
+        finishedAt: new Date(),
+      },
+    );
+    await publishJobChanged(deps.redis, deps.prefix, { id: job.id, customerId: job.customer.id });
+  }
+  const pending = await em.find(
+    BackupJob,
+    { status: 'pending', customer: { host: deps.node } },
+    { orderBy: { id: 'asc' } },
+  );
+  for (const job of pending) await enqueueJob(deps.queue, job.id);
+  if (running.length || pending.length) {
+    deps.logger.info({ interrupted: running.length, requeued: pending.length }, 'recovery done');
+  }
+  return { interrupted: running.length, requeued: pending.length };
+}

@@ -1,0 +1,44 @@
+import { z } from 'zod';
+
+/** The NDJSON events the scripts print on stdout (DESIGN.md §6). Anything else is ignored. */
+const hex64 = z.string().regex(/^[0-9a-f]{64}$/);
+
+export const ScriptEvent = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('phase'), phase: z.string().regex(/^[A-Z_]{1,40}$/) }),
+  z.object({
+    type: z.literal('progress'),
+    done: z.number().nonnegative().optional(),
+    total: z.number().nonnegative().optional(),
+    eta: z.number().nonnegative().optional(),
+    fraction: z.number().min(0).max(1).optional(),
+  }),
+  z.object({
+    type: z.literal('snapshot'),
+    kind: z.enum(['result', 'safety']),
+    id: hex64,
+    short_id: z.string().optional(),
+    time: z.string(),
+    paths: z.array(z.string()).default([]),
+    tags: z.array(z.string()).default([]),
+    size: z.number().nonnegative().nullish(),
+  }),
+  z.object({ type: z.literal('retention'), removed: z.array(hex64) }),
+  z.object({ type: z.literal('maintenance'), on: z.boolean(), at: z.number().optional() }),
+  z.object({ type: z.literal('error'), code: z.string().max(64), message: z.string().max(2000) }),
+  z.object({ type: z.literal('recovered'), action: z.string() }),
+]);
+
+export type ScriptEvent = z.infer<typeof ScriptEvent>;
+export type SnapshotEvent = Extract<ScriptEvent, { type: 'snapshot' }>;
+
+/** Parses one stdout line; null for a line that is not a known event. */
+export function parseScriptEvent(line: string): ScriptEvent | null {
+  const trimmed = line.trim();
+  if (!trimmed.startsWith('{')) return null;
+  try {
+    const parsed = ScriptEvent.safeParse(JSON.parse(trimmed));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,120 @@
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { execa, type ResultPromise } from 'execa';
+import type { Logger } from '../infra/logger.js';
+import { parseScriptEvent, type ScriptEvent } from './script-events.js';
+
+/** Exit codes shared with the scripts (see their header comments). */
+export const SCRIPT_EXIT = {
+  ok: 0,
+  failure: 1,
+  invalidArguments: 2,
+  refused: 3,
+  repositoryLocked: 4,
+  repositoryUnavailable: 5,
+  interrupted: 6,
+} as const;
+
+export interface ScriptRunnerOptions {
+  scriptsDir: string;
+  /** e.g. "sudo -n" for deployments where the worker is not root; split on spaces. */
+  prefix: string;
+  /** Extra environment for the scripts (tests point them at their own folders). */
+  env?: Record<string, string>;
+  logger: Logger;
+}
+
+export interface RunOptions {
+  onEvent?: (event: ScriptEvent) => void | Promise<void>;
+  /** Every stdout line that is not a job event (listings print their own lines). */
+  onLine?: (line: string) => void;
+  /** After this many ms the script gets SIGTERM (it rolls back and exits 6). */
+  timeoutMs?: number;
+  /** After SIGTERM, how long to wait before SIGKILL. */
+  killGraceMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface ScriptResult {
+  exitCode: number;
+  timedOut: boolean;
+  aborted: boolean;
+  lastError: { code: string; message: string } | null;
+  stderrTail: string;
+}
+
+export class ScriptRunner {
+  constructor(private readonly options: ScriptRunnerOptions) {}
+
+  /** Runs scripts/<name> with the arguments as argv (never through a shell). */
+  async run(name: string, args: readonly string[], run: RunOptions = {}): Promise<ScriptResult> {
+    const script = path.join(this.options.scriptsDir, name);
+    const prefix = this.options.prefix.split(' ').filter(Boolean);
+    const [file, ...prefixArgs] = prefix.length ? prefix : [script];
+    const argv = prefix.length ? [...prefixArgs, script, ...args] : [...args];
+    const log = this.options.logger.child({ script: name, args });
+    const child: ResultPromise = execa(file ?? script, argv, {
+      env: this.options.env,
+      extendEnv: true,
+      stdin: 'ignore',
+      reject: false,
+      buffer: { stdout: false, stderr: false },
+      forceKillAfterDelay: run.killGraceMs ?? 60_000,
+      killSignal: 'SIGTERM',
+      detached: false,
+    });
+    let timedOut = false;
+    let aborted = false;
+    const stop = () => child.kill('SIGTERM');
+    const timer = run.timeoutMs
+      ? setTimeout(() => {
+          timedOut = true;
+          log.warn({ timeoutMs: run.timeoutMs }, 'script timed out: SIGTERM');
+          stop();
+        }, run.timeoutMs)
+      : undefined;
+    const onAbort = () => {
+      aborted = true;
+      stop();
+    };
+    run.signal?.addEventListener('abort', onAbort, { once: true });
+
+    let lastError: ScriptResult['lastError'] = null;
+    let stderrTail = '';
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (chunk: string) => {
+      stderrTail = (stderrTail + chunk).slice(-4000);
+      for (const line of chunk.split('\n')) if (line.trim()) log.debug({ stderr: line }, 'script log');
+    });
+    const lines = child.stdout ? createInterface({ input: child.stdout, crlfDelay: Infinity }) : null;
+    const events = (async () => {
+      if (!lines) return;
+      for await (const line of lines) {
+        const event = parseScriptEvent(line);
+        if (!event) {
+          if (!line.trim()) continue;
+          if (run.onLine) {
+            try {
+              run.onLine(line);
+            } catch (error) {
+              log.warn({ err: error, line: line.slice(0, 200) }, 'an unreadable line');
+            }
+          } else log.warn({ line: line.slice(0, 200) }, 'script printed a non-event line');
+          continue;
+        }
+        if (event.type === 'error') lastError = { code: event.code, message: event.message };
+        try {
+          await run.onEvent?.(event);
+        } catch (error) {
+          log.error({ err: error }, 'handling a script event failed');
+        }
+      }
+    })();
+    const result = await child;
+    await events;
+    if (timer) clearTimeout(timer);
+    run.signal?.removeEventListener('abort', onAbort);
+    const exitCode = typeof result.exitCode === 'number' ? result.exitCode : 128 + 9;
+    return { exitCode, timedOut, aborted, lastError, stderrTail };
+  }
+}

@@ -1,0 +1,148 @@
+import type { Server } from 'node:http';
+import { MikroORM } from '@mikro-orm/mariadb';
+import type { Config } from '../config/config.js';
+import { ormOptions } from '../db/orm.js';
+import { createLogger, type Logger } from '../infra/logger.js';
+import { createRedis } from '../infra/redis.js';
+import { BackupJob } from '../jobs/job.entity.js';
+import { workerQueue } from '../jobs/job-queue.js';
+import { syncCatalog } from '../snapshots/catalog-sync.js';
+import { DailySchedule } from './daily-schedule.js';
+import { startHealthServer } from './health-server.js';
+import { JobRunner } from './job-runner.js';
+import { JobMetrics } from './metrics.js';
+import { RedisLease } from './node-lock.js';
+import { recoverNode } from './recovery.js';
+import { ScriptRunner } from './script-runner.js';
+
+export interface WorkerOptions {
+  config: Config;
+  /** Extra environment for the scripts (tests point them at their own folders). */
+  scriptEnv?: Record<string, string>;
+  logger?: Logger;
+  /** Sync the catalog from the repositories on start (default true). */
+  syncOnStart?: boolean;
+}
+
+export interface WorkerHandle {
+  port: number;
+  runner: JobRunner;
+  scripts: ScriptRunner;
+  orm: MikroORM;
+  syncCatalog(): ReturnType<typeof syncCatalog>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The worker of one hosting node: holds the node's lease (one worker per node), recovers what
+ * a previous worker left, then takes jobs from the node's queue and runs the daily schedule.
+ */
+export async function startWorker(options: WorkerOptions): Promise<WorkerHandle> {
+  const cfg = options.config;
+  const logger = options.logger ?? createLogger('worker', cfg.BACKUPS_LOG_LEVEL);
+  const node = cfg.BACKUPS_NODE;
+  const prefix = cfg.BACKUPS_REDIS_PREFIX;
+  const orm = await MikroORM.init(ormOptions({ ...cfg, poolMax: 5 }));
+  const redis = createRedis(cfg.BACKUPS_REDIS_URL, `worker-${node}`);
+  const lease = new RedisLease(redis, `${prefix}:worker:${node}`, 10_000);
+  if (!(await lease.acquire(30_000))) {
+    await redis.quit();
+    await orm.close(true);
+    throw new Error(`another worker holds node ${node}`);
+  }
+  const scripts = new ScriptRunner({
+    scriptsDir: cfg.BACKUPS_SCRIPTS_DIR,
+    prefix: cfg.BACKUPS_SCRIPT_PREFIX,
+    env: options.scriptEnv,
+    logger,
+  });
+  const metrics = new JobMetrics();
+  const runner = new JobRunner({
+    orm,
+    redis,
+    prefix,
+    scripts,
+    logger,
+    metrics,
+    backupTimeoutMs: cfg.BACKUPS_BACKUP_TIMEOUT_SECONDS * 1000,
+    restoreTimeoutMs: cfg.BACKUPS_RESTORE_TIMEOUT_SECONDS * 1000,
+    heartbeatMs: cfg.BACKUPS_HEARTBEAT_SECONDS * 1000,
+  });
+  const queue = workerQueue({ redisUrl: cfg.BACKUPS_REDIS_URL, prefix }, node);
+  await queue.ready();
+  queue.on('error', (error) => logger.error({ err: error }, 'queue error'));
+
+  await recoverNode({ orm, redis, prefix, node, queue, scripts, logger });
+
+  const shutdown = new AbortController();
+  let stopping = false;
+  queue.process(cfg.BACKUPS_WORKER_CONCURRENCY, async (job) => {
+    if (stopping) return;
+    await runner.run(job.data.jobId, shutdown.signal);
+  });
+
+  const sync = () => syncCatalog({ orm, scripts, logger, node });
+  if (options.syncOnStart !== false) {
+    await sync().catch((error: unknown) => logger.error({ err: error }, 'catalog sync failed'));
+  }
+  const syncTimer = setInterval(
+    () => void sync().catch((error: unknown) => logger.error({ err: error }, 'catalog sync failed')),
+    cfg.BACKUPS_CATALOG_SYNC_MINUTES * 60_000,
+  );
+  syncTimer.unref();
+
+  const schedule = new DailySchedule({ orm, redis, prefix, node, queue, logger }, cfg.BACKUPS_DAILY_AT);
+  if (cfg.BACKUPS_DAILY_ENABLED) schedule.start();
+
+  const health = await startHealthServer(cfg.BACKUPS_WORKER_HOST, cfg.BACKUPS_WORKER_PORT, {
+    live: () => !stopping,
+    ready: async () => {
+      if (stopping) return false;
+      await orm.em.getConnection().execute('select 1');
+      return (await redis.ping()) === 'PONG';
+    },
+    metrics: async () => {
+      const rows = await orm.em
+        .fork()
+        .getConnection()
+        .execute<{ status: string; n: number }[]>(
+          `select j.status, count(*) as n from backup_jobs j join customers c on c.id = j.customer_id
+           where c.host = ? group by j.status`,
+          [node],
+        );
+      metrics.jobsByStatus.reset();
+      for (const row of rows) metrics.jobsByStatus.set({ status: row.status }, Number(row.n));
+      const counts = await queue.checkHealth();
+      for (const state of ['waiting', 'active', 'delayed'] as const) {
+        metrics.queueDepth.set({ state }, counts[state]);
+      }
+      return { contentType: metrics.registry.contentType, body: await metrics.registry.metrics() };
+    },
+  });
+  logger.info({ node, port: health.port, concurrency: cfg.BACKUPS_WORKER_CONCURRENCY }, 'worker ready');
+
+  let stopped: Promise<void> | undefined;
+  const stop = () => {
+    stopped ??= (async () => {
+      stopping = true;
+      schedule.stop();
+      clearInterval(syncTimer);
+      const graceMs = cfg.BACKUPS_SHUTDOWN_GRACE_SECONDS * 1000;
+      // Running jobs get the grace period to finish; then their scripts get SIGTERM, roll
+      // back, and the jobs go back to PENDING for the next start.
+      const abortTimer = setTimeout(() => shutdown.abort(), graceMs);
+      await queue.close(graceMs + 120_000).catch((error: unknown) => {
+        logger.warn({ err: error }, 'queue did not close cleanly');
+      });
+      clearTimeout(abortTimer);
+      await new Promise<void>((resolve) => (health.server as Server).close(() => resolve()));
+      await lease.release().catch(() => undefined);
+      await redis.quit();
+      await orm.close(true);
+      logger.info('worker stopped');
+    })();
+    return stopped;
+  };
+  return { port: health.port, runner, scripts, orm, syncCatalog: sync, stop };
+}
+
