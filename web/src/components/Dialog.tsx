@@ -18,8 +18,10 @@ export interface DialogProps {
 export function Dialog(props: DialogProps) {
   const titleId = createUniqueId();
   let panel: HTMLDivElement | undefined;
-  const previouslyFocused =
-    document.activeElement instanceof HTMLElement ? document.activeElement : undefined;
+  // Read once: by cleanup time the owner's props may already be gone.
+  const returnTarget =
+    props.returnFocusTo ??
+    (document.activeElement instanceof HTMLElement ? document.activeElement : undefined);
 
   const focusables = () =>
     panel ? Array.from(panel.querySelectorAll<HTMLElement>(FOCUSABLE)) : [];
@@ -65,8 +67,7 @@ export function Dialog(props: DialogProps) {
 
   onCleanup(() => {
     document.removeEventListener('focusin', onFocusIn);
-    const target = props.returnFocusTo ?? previouslyFocused;
-    if (target?.isConnected) target.focus();
+    if (returnTarget?.isConnected) returnTarget.focus();
   });
 
   return (

@@ -45,9 +45,7 @@ export function JobBanner(props: JobBannerProps) {
         value={percent()}
         aria-label="Progress"
         aria-valuetext={`${percent()} %`}
-      >
-        {percent()} %
-      </progress>
+      />
       <p class="banner-details">
         <span>{percent()} %</span>
         <Show when={bytes()}>{(text) => <span>{text()}</span>}</Show>

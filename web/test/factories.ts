@@ -1,0 +1,42 @@
+import type { Job, Snapshot } from '../src/graphql/documents';
+
+let sequence = 0;
+
+export function buildSnapshot(overrides: Partial<Snapshot> = {}): Snapshot {
+  sequence += 1;
+  return {
+    id: `${sequence.toString(16).padStart(8, '0')}${'ab'.repeat(28)}`,
+    shortId: sequence.toString(16).padStart(8, '0'),
+    source: 'MANUAL',
+    scope: 'BOTH',
+    createdAt: '2026-03-14T09:30:00.000Z',
+    label: null,
+    sizeBytes: 52_428_800,
+    ...overrides,
+  };
+}
+
+export function buildJob(overrides: Partial<Job> = {}): Job {
+  sequence += 1;
+  return {
+    id: String(sequence),
+    kind: 'BACKUP',
+    scope: 'BOTH',
+    source: 'MANUAL',
+    status: 'RUNNING',
+    phase: 'UPLOADING',
+    progress: 0.42,
+    bytesDone: 44_040_192,
+    bytesTotal: 104_857_600,
+    etaSeconds: 95,
+    label: null,
+    errorCode: null,
+    errorMessage: null,
+    createdAt: '2026-03-14T09:30:00.000Z',
+    startedAt: '2026-03-14T09:30:02.000Z',
+    finishedAt: null,
+    snapshot: null,
+    safetySnapshot: null,
+    ...overrides,
+  };
+}
