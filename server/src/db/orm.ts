@@ -34,6 +34,7 @@ export function ormOptions(cfg: OrmOptions): Options {
       allOrNothing: true,
       snapshot: false,
       emit: 'ts',
+      silent: true,
     },
   });
 }

@@ -1,0 +1,141 @@
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ICustomer } from '../../src/customers/customer.entity.js';
+import { Snapshot } from '../../src/snapshots/snapshot.entity.js';
+import type { WorkerHandle } from '../../src/worker/worker.js';
+import { sql } from '../executors/support/harness.js';
+import { createWorkerWorld, type WorkerWorld } from './support/worker-env.js';
+
+describe('the worker runs jobs end to end', () => {
+  let world: WorkerWorld;
+  let customer: ICustomer;
+  let worker: WorkerHandle;
+  let backupSnapshot: string;
+  const node = 'node-a';
+
+  beforeAll(async () => {
+    world = await createWorkerWorld();
+    customer = await world.customer(node);
+    worker = await world.startWorker(node);
+  });
+  afterAll(async () => {
+    await world?.destroy();
+  });
+
+  const content = () => path.join(world.scriptsEnv.customersRoot, `customer-${customer.id}`, 'wordpress');
+
+  it('a backup runs to COMPLETED with its phases, rising progress and the snapshot in the catalog', async () => {
+    const recorder = await world.recordEvents(customer.id);
+    const seen: { status: string; phase: string | null; progress: number }[] = [];
+    let chain = Promise.resolve();
+    const original = recorder.events.push.bind(recorder.events);
+    recorder.events.push = (...items) => {
+      for (const item of items) {
+        chain = chain.then(async () => {
+          const row = await world.job(item.id);
+          seen.push({ status: row.status, phase: row.phase ?? null, progress: row.progress });
+        });
+      }
+      return original(...items);
+    };
+    const job = await world.enqueue({ customer, kind: 'backup', scope: 'both', source: 'manual', label: 'before the update' });
+    const done = await world.waitForJob(job.id, ['completed', 'failed']);
+    await new Promise((r) => setTimeout(r, 300));
+    await chain;
+    await recorder.stop();
+
+    expect(done.errorMessage).toBeNull();
+    expect(done.status).toBe('completed');
+    expect(done.progress).toBe(1);
+    expect(done.snapshotId).toMatch(/^[0-9a-f]{64}$/);
+    backupSnapshot = done.snapshotId ?? '';
+
+    const phases = [...new Set(seen.map((s) => s.phase).filter(Boolean))];
+    expect(phases).toEqual(expect.arrayContaining(['DUMPING_DATABASE', 'UPLOADING']));
+    expect(phases.indexOf('DUMPING_DATABASE')).toBeLessThan(phases.indexOf('UPLOADING'));
+    const progresses = seen.map((s) => s.progress);
+    expect(progresses).toEqual([...progresses].sort((a, b) => a - b));
+    expect(seen[0]?.status).toBe('running');
+    expect(seen.at(-1)?.status).toBe('completed');
+
+    const rows = await world.db.orm.em.fork().find(Snapshot, { customer: customer.id });
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({
+      snapshotId: backupSnapshot,
+      source: 'manual',
+      scope: 'both',
+      label: 'before the update',
+      createdByJobId: job.id,
+    });
+    expect(rows[0]?.sizeBytes).toBeGreaterThan(100_000);
+  });
+
+  it('a restore puts files and rows back, takes an undo point, and leaves the site open', async () => {
+    const logo = await readFile(path.join(content(), 'logo.png'));
+    await writeFile(path.join(content(), 'logo.png'), 'defaced');
+    await rm(path.join(content(), 'Grüße über.txt'));
+    await writeFile(path.join(content(), 'new-after-backup.php'), '<?php');
+    await sql(`UPDATE customer_${customer.id}.posts SET title = 'changed'; CREATE TABLE customer_${customer.id}.added_later (id int)`);
+
+    const job = await world.enqueue({
+      customer,
+      kind: 'restore',
+      scope: 'both',
+      source: 'manual',
+      snapshotId: backupSnapshot,
+    });
+    const done = await world.waitForJob(job.id, ['completed', 'failed']);
+    expect(done.errorMessage).toBeNull();
+    expect(done.status).toBe('completed');
+    expect(done.safetySnapshotId).toMatch(/^[0-9a-f]{64}$/);
+
+    expect(await readFile(path.join(content(), 'logo.png'))).toEqual(logo);
+    expect(await readFile(path.join(content(), 'Grüße über.txt'), 'utf8')).toContain('Hallo');
+    await expect(readFile(path.join(content(), 'new-after-backup.php'))).rejects.toThrow();
+    expect(await sql(`SELECT title FROM customer_${customer.id}.posts ORDER BY id`)).toBe('Hello\nGrüße\nThird');
+    expect(await sql(`SHOW TABLES FROM customer_${customer.id} LIKE 'added_later'`)).toBe('');
+    await expect(
+      readFile(path.join(world.scriptsEnv.customersRoot, `customer-${customer.id}`, '.maintenance')),
+    ).rejects.toThrow();
+
+    const safety = await world.db.orm.em
+      .fork()
+      .find(Snapshot, { customer: customer.id, source: 'safety' });
+    expect(safety.map((s) => s.snapshotId)).toEqual([done.safetySnapshotId]);
+  });
+
+  it('a cancelled pending job never runs', async () => {
+    await worker.stop();
+    const job = await world.enqueue({ customer, kind: 'backup', scope: 'database', source: 'manual' });
+    await world.db.orm.em
+      .getConnection()
+      .execute(`update backup_jobs set status = 'cancelled', finished_at = now() where id = ?`, [job.id]);
+    worker = await world.startWorker(node);
+    const next = await world.enqueue({ customer, kind: 'backup', scope: 'database', source: 'manual' });
+    await world.waitForJob(next.id, ['completed', 'failed']);
+    const cancelled = await world.job(job.id);
+    expect(cancelled.status).toBe('cancelled');
+    expect(cancelled.startedAt).toBeNull();
+    expect(cancelled.snapshotId).toBeNull();
+  });
+
+  it('the catalog resync finds snapshots made outside the worker and drops forgotten ones', async () => {
+    const em = world.db.orm.em.fork();
+    const before = await em.count(Snapshot, { customer: customer.id, source: 'manual' });
+    await em.getConnection().execute(`delete from snapshots where customer_id = ?`, [customer.id]);
+    await em
+      .getConnection()
+      .execute(
+        `insert into snapshots (source, snapshot_id, short_id, customer_id, time, scope, paths, tags, synced_at)
+         values ('manual', repeat('a', 64), 'aaaaaaaa', ?, now(), 'both', '[]', '[]', now())`,
+        [customer.id],
+      );
+    const report = await worker.syncCatalog();
+    expect(report.manual?.removed).toBe(1);
+    const after = await em.fork().find(Snapshot, { customer: customer.id, source: 'manual' });
+    expect(after).toHaveLength(before);
+    expect(after.map((s) => s.snapshotId)).not.toContain('a'.repeat(64));
+    expect(await em.fork().count(Snapshot, { customer: customer.id, source: 'safety' })).toBe(1);
+  });
+});

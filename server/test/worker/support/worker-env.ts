@@ -1,0 +1,139 @@
+import { randomBytes } from 'node:crypto';
+import BeeQueue from 'bee-queue';
+import { Redis } from 'ioredis';
+import { type Config, parseConfig } from '../../../src/config/config.js';
+import type { ICustomer } from '../../../src/customers/customer.entity.js';
+import { createDemoSite } from '../../../src/customers/demo-site.js';
+import { insertPendingJob, type NewJob } from '../../../src/jobs/create-job.js';
+import { customerJobsTopic } from '../../../src/jobs/job-events.js';
+import { BackupJob, type IBackupJob } from '../../../src/jobs/job.entity.js';
+import { enqueueJob, producerQueue, type QueuedJob } from '../../../src/jobs/job-queue.js';
+import { createLogger } from '../../../src/infra/logger.js';
+import { startWorker, type WorkerHandle } from '../../../src/worker/worker.js';
+import { createTestDatabase, type TestDatabase } from '../../support/database.js';
+import { buildCustomer } from '../../support/factories.js';
+import {
+  createCustomerDatabase,
+  createTestEnv,
+  destroyTestEnv,
+  sql,
+  type TestEnv,
+} from '../../executors/support/harness.js';
+
+/** Everything a worker test needs: a database, Redis namespace, scripts' folders. */
+export interface WorkerWorld {
+  db: TestDatabase;
+  scriptsEnv: TestEnv;
+  prefix: string;
+  config(node: string, extra?: Record<string, string>): Config;
+  customer(node: string): Promise<ICustomer>;
+  startWorker(node: string, extra?: Record<string, string>): Promise<WorkerHandle>;
+  enqueue(input: Omit<NewJob, 'requestedByKind'>): Promise<IBackupJob>;
+  job(id: number): Promise<IBackupJob>;
+  waitForJob(id: number, statuses: string[], timeoutMs?: number): Promise<IBackupJob>;
+  /** Every job event published for a customer, in order, with the row read at that moment. */
+  recordEvents(customerId: number): Promise<{ events: { id: number }[]; stop(): Promise<void> }>;
+  destroy(): Promise<void>;
+}
+
+export async function createWorkerWorld(): Promise<WorkerWorld> {
+  const db = await createTestDatabase();
+  const scriptsEnv = await createTestEnv();
+  const prefix = `t${randomBytes(5).toString('hex')}`;
+  const queues = new Map<string, BeeQueue<QueuedJob>>();
+  const workers: WorkerHandle[] = [];
+  const customerIds: number[] = [];
+  const redis = new Redis('redis://127.0.0.1:6379/0');
+
+  const config = (node: string, extra: Record<string, string> = {}) =>
+    parseConfig({
+      BACKUPS_DATA_DIR: scriptsEnv.dataDir,
+      BACKUPS_DB_NAME: db.name,
+      BACKUPS_REDIS_PREFIX: prefix,
+      BACKUPS_NODE: node,
+      BACKUPS_WORKER_PORT: '0',
+      BACKUPS_DAILY_ENABLED: 'false',
+      BACKUPS_HEARTBEAT_SECONDS: '1',
+      BACKUPS_SHUTDOWN_GRACE_SECONDS: '5',
+      BACKUPS_LOG_LEVEL: 'warn',
+      ...extra,
+    });
+
+  const queueFor = (host: string) => {
+    let q = queues.get(host);
+    if (!q) {
+      q = producerQueue({ redisUrl: 'redis://127.0.0.1:6379/0', prefix }, host);
+      queues.set(host, q);
+    }
+    return q;
+  };
+
+  const world: WorkerWorld = {
+    db,
+    scriptsEnv,
+    prefix,
+    config,
+    async customer(node) {
+      const customer = await buildCustomer(db.orm.em, { host: node });
+      customerIds.push(customer.id);
+      await createDemoSite(scriptsEnv.customersRoot, customer.id, 'wordpress');
+      await createCustomerDatabase(customer.id);
+      return customer;
+    },
+    async startWorker(node, extra) {
+      const worker = await startWorker({
+        config: config(node, extra),
+        scriptEnv: scriptsEnv.env,
+        logger: createLogger('worker-test', 'warn'),
+      });
+      workers.push(worker);
+      return worker;
+    },
+    async enqueue(input) {
+      const job = await insertPendingJob(db.orm.em, { ...input, requestedByKind: 'operator' });
+      await enqueueJob(queueFor(input.customer.host), job.id);
+      return job;
+    },
+    async job(id) {
+      return db.orm.em.fork().findOneOrFail(BackupJob, id);
+    },
+    async waitForJob(id, statuses, timeoutMs = 90_000) {
+      const until = Date.now() + timeoutMs;
+      for (;;) {
+        const job = await world.job(id);
+        if (statuses.includes(job.status)) return job;
+        if (Date.now() > until) {
+          throw new Error(`job ${id} is ${job.status} (${job.phase}), not ${statuses.join('/')}`);
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+    async recordEvents(customerId) {
+      const sub = new Redis('redis://127.0.0.1:6379/0');
+      const events: { id: number }[] = [];
+      sub.on('message', (_channel: string, message: string) => {
+        events.push(JSON.parse(message) as { id: number });
+      });
+      await sub.subscribe(customerJobsTopic(prefix, customerId));
+      return {
+        events,
+        async stop() {
+          await sub.quit();
+        },
+      };
+    },
+    async destroy() {
+      for (const w of workers) await w.stop().catch(() => undefined);
+      for (const q of queues.values()) await q.close(1000).catch(() => undefined);
+      const keys = await redis.keys(`${prefix}:*`);
+      if (keys.length) await redis.del(...keys);
+      await redis.quit();
+      for (const id of customerIds) {
+        await sql(`DROP DATABASE IF EXISTS customer_${id}; DROP DATABASE IF EXISTS customer_${id}__restore; DROP DATABASE IF EXISTS customer_${id}__previous`);
+      }
+      await destroyTestEnv(scriptsEnv);
+      await db.drop();
+    },
+  };
+  return world;
+}
