@@ -1,0 +1,212 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
+import type { MikroORM } from '@mikro-orm/mariadb';
+import { createPubSub } from 'graphql-yoga';
+import type { Redis } from 'ioredis';
+import type { Config } from '../config/config.js';
+import { openOrm } from '../db/orm.js';
+import type { ApiServices, JobPubSub } from '../graphql/context.js';
+import { createLogger, type Logger } from '../infra/logger.js';
+import { createRedis } from '../infra/redis.js';
+import { QueueRegistry } from '../jobs/job-queue.js';
+import { clientAddress } from './client-address.js';
+import { RateLimiter } from './rate-limit.js';
+import { serveWebApp } from './web-files.js';
+import { attachWebSocket } from './websocket.js';
+import { type ApiYoga, createApiYoga, GRAPHQL_PATH } from './yoga.js';
+
+export interface BuildAppOptions {
+  config: Config;
+  /** An ORM the caller owns (tests); otherwise the app opens and closes its own. */
+  orm?: MikroORM;
+  logger?: Logger;
+}
+
+export interface ApiApp {
+  server: Server;
+  yoga: ApiYoga;
+  start(): Promise<{ port: number }>;
+  stop(): Promise<void>;
+}
+
+type BodyResult = { ok: true; body: Buffer } | { ok: false };
+
+/** Reads a request body up to `limit` bytes; a larger one is drained (up to a point) and refused. */
+function readBody(req: IncomingMessage, limit: number): Promise<BodyResult> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limit) chunks.push(chunk);
+      else if (size > limit * 50) req.destroy();
+    });
+    req.on('end', () =>
+      resolve(size <= limit ? { ok: true, body: Buffer.concat(chunks) } : { ok: false }),
+    );
+    req.on('close', () => resolve({ ok: false }));
+    req.on('error', reject);
+  });
+}
+
+function json(res: ServerResponse, status: number, value: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(value));
+}
+
+/** The api process: graphql-yoga over HTTP and graphql-ws on /graphql, health, and the SPA. */
+export function buildApp(options: BuildAppOptions): ApiApp {
+  const { config } = options;
+  const logger = options.logger ?? createLogger('api', config.BACKUPS_LOG_LEVEL);
+  let services: ApiServices | undefined;
+  let subscriber: Redis | undefined;
+  const current = (): ApiServices => {
+    if (!services) throw new Error('the api is not started');
+    return services;
+  };
+
+  const yoga = createApiYoga(current);
+
+  async function handleGraphql(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const method = req.method ?? 'GET';
+    const limit = config.BACKUPS_API_MAX_BODY_BYTES;
+    const declared = Number(req.headers['content-length'] ?? 0);
+    let body: Buffer | undefined;
+    if (method !== 'GET' && method !== 'HEAD') {
+      const read = declared > limit ? ({ ok: false } as const) : await readBody(req, limit);
+      if (!read.ok) {
+        req.resume();
+        json(res, 413, { errors: [{ message: `The request is larger than ${limit} bytes.` }] });
+        return;
+      }
+      body = read.body;
+    }
+    const headers = new Headers();
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (Array.isArray(value)) for (const v of value) headers.append(name, v);
+      else if (value !== undefined) headers.set(name, value);
+    }
+    const abort = new AbortController();
+    res.on('close', () => abort.abort());
+    const responseCookies: string[] = [];
+    const response = await yoga.handleRequest(
+      new Request(`http://localhost${req.url ?? GRAPHQL_PATH}`, {
+        method,
+        headers,
+        body: body ? new Uint8Array(body) : undefined,
+        signal: abort.signal,
+      }),
+      {
+        ip: clientAddress(req, config.BACKUPS_TRUST_PROXY),
+        userAgent: req.headers['user-agent'] ?? null,
+        responseCookies,
+      },
+    );
+    const outHeaders: Record<string, string | string[]> = {};
+    response.headers.forEach((value, name) => {
+      if (name !== 'set-cookie') outHeaders[name] = value;
+    });
+    const cookies = [...response.headers.getSetCookie(), ...responseCookies];
+    if (cookies.length > 0) outHeaders['set-cookie'] = cookies;
+    res.writeHead(response.status, outHeaders);
+    if (!response.body) {
+      res.end();
+      return;
+    }
+    const reader = response.body.getReader();
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        if (!res.write(value)) await new Promise((resolve) => res.once('drain', resolve));
+      }
+    } finally {
+      res.end();
+      reader.releaseLock();
+    }
+  }
+
+  async function ready(): Promise<boolean> {
+    if (!services) return false;
+    try {
+      await services.orm.em.getConnection().execute('select 1');
+      await services.redis.ping();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  const server = createServer((req, res) => {
+    const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const handled =
+      pathname === '/healthz'
+        ? Promise.resolve(json(res, 200, { status: 'ok' }))
+        : pathname === '/readyz'
+          ? ready().then((ok) => json(res, ok ? 200 : 503, { status: ok ? 'ready' : 'not ready' }))
+          : pathname === GRAPHQL_PATH
+            ? handleGraphql(req, res)
+            : Promise.resolve(serveWebApp(req, res, config.BACKUPS_WEB_DIR));
+    handled.catch((error: unknown) => {
+      logger.error({ err: error }, 'request failed');
+      if (!res.headersSent) json(res, 500, { errors: [{ message: 'Unexpected error.' }] });
+      else res.destroy();
+    });
+  });
+
+  const socket = attachWebSocket(server, yoga, current);
+  let ownsOrm = false;
+
+  return {
+    server,
+    yoga,
+    async start() {
+      let orm = options.orm;
+      if (!orm) {
+        orm = await openOrm(config);
+        ownsOrm = true;
+      }
+      const redis = createRedis(config.BACKUPS_REDIS_URL, 'api');
+      subscriber = createRedis(config.BACKUPS_REDIS_URL, 'api-events');
+      const pubSub: JobPubSub = createPubSub({
+        eventTarget: createRedisEventTarget({ publishClient: redis, subscribeClient: subscriber }),
+      });
+      services = {
+        config,
+        orm,
+        logger,
+        redis,
+        pubSub,
+        queues: new QueueRegistry({
+          redisUrl: config.BACKUPS_REDIS_URL,
+          prefix: config.BACKUPS_REDIS_PREFIX,
+        }),
+        limiter: new RateLimiter(redis, config.BACKUPS_REDIS_PREFIX),
+      };
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(config.BACKUPS_API_PORT, config.BACKUPS_API_HOST, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      const { port } = server.address() as AddressInfo;
+      logger.info({ host: config.BACKUPS_API_HOST, port }, 'api listening');
+      return { port };
+    },
+    async stop() {
+      await socket.close();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      if (services) {
+        await services.queues.close();
+        await Promise.allSettled([services.redis.quit(), subscriber?.quit()]);
+        if (ownsOrm) await services.orm.close(true);
+        services = undefined;
+      }
+      logger.info('api stopped');
+    },
+  };
+}

@@ -1,0 +1,124 @@
+import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
+import { GraphQLError } from 'graphql';
+import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import { readBearer, readCookie } from '../auth/credentials.js';
+import { SESSION_COOKIE } from '../auth/sessions.js';
+import {
+  type Viewer,
+  viewerFromBearer,
+  viewerFromSession,
+  viewerStillValid,
+} from '../auth/viewer.js';
+import type { ApiServices, GraphQLContext } from '../graphql/context.js';
+import { apiSchema } from '../graphql/schema.js';
+
+export const GRAPHQL_PATH = '/graphql';
+export const CSRF_HEADER = 'x-graphql-yoga-csrf';
+
+/** What the HTTP server or the WebSocket server hands to each operation. */
+export interface ServerContext {
+  ip: string | null;
+  userAgent: string | null;
+  /** HTTP: Set-Cookie values for the response. */
+  responseCookies?: string[];
+  /** WebSocket: the viewer authenticated at connection_init (undefined over HTTP). */
+  socketViewer?: Viewer | null;
+}
+
+export type ApiYoga = YogaServerInstance<ServerContext, GraphQLContext>;
+
+function badToken(message: string): GraphQLError {
+  return new GraphQLError(message, {
+    extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } },
+  });
+}
+
+/** Bearer token first (an integrator), else the session cookie (a browser), else nobody. */
+async function viewerOfRequest(services: ApiServices, request: Request): Promise<Viewer | null> {
+  const bearer = readBearer(request.headers.get('authorization'));
+  if (bearer === null) throw badToken('Send the API token as "Authorization: Bearer <token>".');
+  if (bearer !== undefined) {
+    const viewer = await viewerFromBearer(services.orm.em, bearer);
+    if (!viewer) throw badToken('The API token is unknown or revoked.');
+    return viewer;
+  }
+  const session = readCookie(request.headers.get('cookie'), SESSION_COOKIE);
+  return session ? viewerFromSession(services.orm.em, session) : null;
+}
+
+/**
+ * Cookie sessions are ambient authority: every request that does not carry a bearer token
+ * must carry the CSRF header, which a cross-site form or a "simple" fetch cannot set.
+ */
+function csrfPrevention(): Plugin {
+  return {
+    onRequest({ request, endResponse, fetchAPI }) {
+      if (request.method === 'OPTIONS') return;
+      if (request.headers.has('authorization') || request.headers.has(CSRF_HEADER)) return;
+      endResponse(
+        new fetchAPI.Response(
+          JSON.stringify({
+            errors: [
+              {
+                message: `Requests without a bearer token must send the ${CSRF_HEADER} header.`,
+                extensions: { code: 'CSRF_PREVENTED' },
+              },
+            ],
+          }),
+          { status: 403, headers: { 'content-type': 'application/json' } },
+        ),
+      );
+    },
+  };
+}
+
+export function createApiYoga(services: () => ApiServices): ApiYoga {
+  return createYoga<ServerContext, GraphQLContext>({
+    schema: apiSchema(),
+    graphqlEndpoint: GRAPHQL_PATH,
+    graphiql: false,
+    landingPage: false,
+    multipart: false,
+    // Clients see GraphQLErrors' messages and codes; anything else becomes "Unexpected error."
+    maskedErrors: true,
+    logging: {
+      debug: (...args) => services().logger.debug({ args }, 'yoga'),
+      info: (...args) => services().logger.info({ args }, 'yoga'),
+      warn: (...args) => services().logger.warn({ args }, 'yoga'),
+      error: (...args) => services().logger.error({ args }, 'yoga'),
+    },
+    plugins: [
+      csrfPrevention(),
+      EnvelopArmorPlugin({
+        maxDepth: { n: 10 },
+        costLimit: { maxCost: 5000 },
+        maxAliases: { n: 15 },
+        maxDirectives: { n: 20 },
+        maxTokens: { n: 2000 },
+        blockFieldSuggestion: { enabled: true },
+      }),
+    ],
+    context: async (initial): Promise<GraphQLContext> => {
+      const svc = services();
+      let viewer: Viewer | null;
+      if (initial.socketViewer !== undefined) {
+        // A socket authenticated at connect; its session or token may have ended since.
+        viewer =
+          initial.socketViewer && (await viewerStillValid(svc.orm.em, initial.socketViewer))
+            ? initial.socketViewer
+            : null;
+      } else {
+        viewer = await viewerOfRequest(svc, initial.request);
+      }
+      const cookies = initial.responseCookies;
+      return {
+        services: svc,
+        em: svc.orm.em.fork(),
+        viewer,
+        ip: initial.ip,
+        userAgent: initial.userAgent,
+        setCookie: (cookie) => cookies?.push(cookie),
+      };
+    },
+  });
+}

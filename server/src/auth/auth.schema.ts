@@ -1,0 +1,66 @@
+import { recordAudit } from '../audit/audit.js';
+import type { ICustomer } from '../customers/customer.entity.js';
+import { CustomerRef } from '../customers/customer.schema.js';
+import { builder } from '../graphql/builder.js';
+import { InvalidCredentialsError, InvalidInputError, RateLimitedError } from '../graphql/errors.js';
+import { clearedSessionCookie, deleteSession, sessionCookie } from './sessions.js';
+import { signIn } from './sign-in.js';
+import { actorOf } from './viewer.js';
+
+const SignInSuccess = builder.objectRef<{ customer: ICustomer }>('SignInSuccess').implement({
+  fields: (t) => ({ customer: t.field({ type: CustomerRef, resolve: (p) => p.customer }) }),
+});
+
+function secureCookies(publicUrl: string): boolean {
+  return new URL(publicUrl).protocol === 'https:';
+}
+
+builder.mutationField('signIn', (t) =>
+  t.field({
+    type: SignInSuccess,
+    description: 'sets an HttpOnly session cookie',
+    args: {
+      email: t.arg.string({ required: true }),
+      password: t.arg.string({ required: true }),
+    },
+    errors: {
+      types: [InvalidCredentialsError, RateLimitedError, InvalidInputError],
+      directResult: true,
+      union: { name: 'SignInResult' },
+    },
+    resolve: async (_root, args, ctx) => {
+      const { config } = ctx.services;
+      const { customer, token } = await signIn(
+        { em: ctx.em, limiter: ctx.services.limiter, config },
+        { email: args.email, password: args.password, ip: ctx.ip, userAgent: ctx.userAgent },
+      );
+      ctx.setCookie(
+        sessionCookie(token, config.BACKUPS_SESSION_DAYS * 86_400, {
+          secure: secureCookies(config.BACKUPS_PUBLIC_URL),
+        }),
+      );
+      return { customer };
+    },
+  }),
+);
+
+builder.mutationField('signOut', (t) =>
+  t.boolean({
+    description: 'ends the session of this cookie; true when there was one',
+    resolve: async (_root, _args, ctx) => {
+      ctx.setCookie(
+        clearedSessionCookie({ secure: secureCookies(ctx.services.config.BACKUPS_PUBLIC_URL) }),
+      );
+      const viewer = ctx.viewer;
+      if (viewer?.kind !== 'customer') return false;
+      await deleteSession(ctx.em, viewer.sessionId);
+      await recordAudit(ctx.em, {
+        action: 'sign_out',
+        actor: actorOf(viewer),
+        customerId: viewer.customerId,
+        ip: ctx.ip,
+      });
+      return true;
+    },
+  }),
+);

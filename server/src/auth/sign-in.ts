@@ -1,0 +1,90 @@
+import type { EntityManager } from '@mikro-orm/mariadb';
+import type { RateLimiter } from '../api/rate-limit.js';
+import { recordAudit } from '../audit/audit.js';
+import type { Config } from '../config/config.js';
+import { Customer, type ICustomer } from '../customers/customer.entity.js';
+import { InvalidCredentialsError, InvalidInputError, RateLimitedError } from '../graphql/errors.js';
+import { sha256Hex } from './credentials.js';
+import { hashPassword, verifyPassword } from './passwords.js';
+import { createSession } from './sessions.js';
+
+export interface SignInDeps {
+  em: EntityManager;
+  limiter: RateLimiter;
+  config: Config;
+}
+
+export interface SignInInput {
+  email: string;
+  password: string;
+  ip: string | null;
+  userAgent: string | null;
+}
+
+let dummyHash: Promise<string> | undefined;
+
+/** A hash to verify against when the email is unknown, so both cases take the same time. */
+function unknownUserHash(): Promise<string> {
+  dummyHash ??= hashPassword('not the password of anyone');
+  return dummyHash;
+}
+
+async function checkRate(deps: SignInDeps, ip: string | null, email: string): Promise<void> {
+  const window = deps.config.BACKUPS_RATE_WINDOW_SECONDS;
+  const address = ip ?? 'unknown';
+  const decisions = await Promise.all([
+    deps.limiter.hit(
+      `signin:ip-email:${address}:${sha256Hex(email)}`,
+      deps.config.BACKUPS_SIGNIN_LIMIT_PER_EMAIL,
+      window,
+    ),
+    deps.limiter.hit(`signin:ip:${address}`, deps.config.BACKUPS_SIGNIN_LIMIT_PER_IP, window),
+  ]);
+  const waits = decisions.flatMap((d) => (d.allowed ? [] : [d.retryAfterSeconds]));
+  if (waits.length > 0) throw new RateLimitedError(Math.max(...waits));
+}
+
+/**
+ * Checks an email and password and opens a session. Every attempt, good or bad, is audited;
+ * attempts are rate-limited per address and email, and per address.
+ */
+export async function signIn(
+  deps: SignInDeps,
+  input: SignInInput,
+): Promise<{ customer: ICustomer; token: string }> {
+  const email = input.email.trim().toLowerCase();
+  if (email.length === 0 || email.length > 254 || input.password.length > 1024) {
+    throw new InvalidInputError('Enter your email address and password.', 'email');
+  }
+  await checkRate(deps, input.ip, email);
+
+  const customer = await deps.em
+    .fork()
+    .findOne(Customer, { email }, { populate: ['passwordHash'] });
+  const passwordHash = customer?.passwordHash ?? (await unknownUserHash());
+  const valid = await verifyPassword(passwordHash, input.password);
+  if (!customer || !valid) {
+    await recordAudit(deps.em, {
+      action: 'sign_in_failed',
+      actor: { kind: 'anonymous', id: null },
+      customerId: customer?.id ?? null,
+      ip: input.ip,
+      details: { email, reason: customer ? 'wrong_password' : 'unknown_email' },
+    });
+    throw new InvalidCredentialsError();
+  }
+
+  const { token } = await createSession(deps.em, {
+    customerId: customer.id,
+    days: deps.config.BACKUPS_SESSION_DAYS,
+    ip: input.ip,
+    userAgent: input.userAgent,
+  });
+  await recordAudit(deps.em, {
+    action: 'sign_in',
+    actor: { kind: 'customer', id: String(customer.id) },
+    customerId: customer.id,
+    ip: input.ip,
+  });
+  return { customer, token };
+}
