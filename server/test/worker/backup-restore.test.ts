@@ -34,7 +34,7 @@ describe('the worker runs jobs end to end', () => {
       for (const item of items) {
         chain = chain.then(async () => {
           const row = await world.job(item.id);
-          seen.push({ status: row.status, phase: row.phase ?? null, progress: row.progress });
+          seen.push({ status: row.status, phase: row.phase ?? null, progress: Number(row.progress) });
         });
       }
       return original(...items);
