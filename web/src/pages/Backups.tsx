@@ -40,11 +40,14 @@ export function BackupsPage() {
   };
 
   const onJobChanged = (job: Job) => {
+    // Read the status before the store update: store objects change in place.
     const before = live[job.id] ?? loadedJob(job.id);
+    const knownBefore = before !== undefined;
+    const endedBefore = before !== undefined && isTerminal(before);
     setLive(job.id, reconcile(job));
-    if (!isTerminal(job) || (before && isTerminal(before))) return;
+    if (!isTerminal(job) || endedBefore) return;
     // A job that ended before this page opened was already seen; announce only news.
-    if (before || (job.finishedAt ?? job.createdAt) >= openedAt) {
+    if (knownBefore || (job.finishedAt ?? job.createdAt) >= openedAt) {
       notify(jobOutcome(job), job.status === 'COMPLETED' ? 'success' : 'error');
     }
     refresh();

@@ -1,0 +1,175 @@
+import { render, screen, waitFor, within } from '@solidjs/testing-library';
+import userEvent from '@testing-library/user-event';
+import { describe, expect, it } from 'vitest';
+import type { Job, Snapshot } from '../src/graphql/documents';
+import { BackupsPage } from '../src/pages/Backups';
+import { buildJob, buildSnapshot } from './factories';
+import { createFakeApi } from './fake-api';
+
+interface Catalog {
+  activeJob: Job | null;
+  jobs: Job[];
+  manual: Snapshot[];
+  daily: Snapshot[];
+  safety: Snapshot[];
+}
+
+function setup(initial: Partial<Catalog> = {}, handlers: Record<string, () => unknown> = {}) {
+  const catalog: Catalog = {
+    activeJob: null,
+    jobs: [],
+    manual: [],
+    daily: [],
+    safety: [],
+    ...initial,
+  };
+  const api = createFakeApi({
+    BackupsPage: () => ({ me: { id: '7', ...catalog } }),
+    ...handlers,
+  });
+  render(() => <BackupsPage />, { wrapper: api.Wrapper });
+  return { api, catalog };
+}
+
+describe('backups page', () => {
+  it('shows the empty lists and lets the customer start a backup', async () => {
+    setup();
+    expect(await screen.findByText('No manual backups yet. Create one above.')).toBeVisible();
+    expect(screen.getByText(/No daily backups yet/)).toBeVisible();
+    expect(screen.getByText(/No undo points yet/)).toBeVisible();
+    expect(screen.getByRole('button', { name: 'Create backup' })).toBeEnabled();
+    expect(screen.queryByRole('progressbar')).not.toBeInTheDocument();
+  });
+
+  it('follows a job live and catches up when it finishes, without reloading', async () => {
+    const { api, catalog } = setup({ manual: [] });
+    await screen.findByText('No manual backups yet. Create one above.');
+    expect(api.callsOf('CustomerJobs')).toHaveLength(1);
+
+    const job = buildJob({ status: 'RUNNING', phase: 'DUMPING_DATABASE', progress: 0.1 });
+    api.pushJob(job);
+    const banner = await screen.findByRole('status', { name: 'Current job' });
+    expect(banner).toHaveTextContent('Saving your database…');
+    expect(screen.getByRole('button', { name: 'Create backup' })).toBeDisabled();
+
+    api.pushJob({ ...job, phase: 'UPLOADING', progress: 0.6 });
+    expect(banner).toHaveTextContent('Uploading…');
+    expect((within(banner).getByRole('progressbar') as HTMLProgressElement).value).toBe(60);
+
+    const made = buildSnapshot({ label: 'Fresh one' });
+    catalog.manual = [made];
+    catalog.jobs = [{ ...job, status: 'COMPLETED', progress: 1, snapshot: made }];
+    const loadsBefore = api.callsOf('BackupsPage').length;
+    api.pushJob({ ...job, status: 'COMPLETED', progress: 1, finishedAt: new Date().toISOString() });
+
+    expect(await screen.findByText('Backup finished.')).toBeVisible();
+    expect(screen.queryByRole('status', { name: 'Current job' })).not.toBeInTheDocument();
+    await screen.findByText('“Fresh one”');
+    const reloads = api.callsOf('BackupsPage').slice(loadsBefore);
+    expect(reloads.length).toBeGreaterThan(0);
+    expect(reloads[0]?.requestPolicy).toBe('network-only');
+    expect(screen.getByRole('button', { name: 'Create backup' })).toBeEnabled();
+  });
+
+  it('tells the customer in plain words why a restore failed', async () => {
+    const { api } = setup();
+    await screen.findByText('No manual backups yet. Create one above.');
+    const job = buildJob({ kind: 'RESTORE', status: 'RUNNING', phase: 'CHECKING_SPACE' });
+    api.pushJob(job);
+    await screen.findByText('Checking free disk space…');
+    api.pushJob({
+      ...job,
+      status: 'FAILED',
+      errorMessage: 'There is not enough free disk space to restore this backup.',
+    });
+    expect(await screen.findByRole('alert')).toHaveTextContent(
+      'There is not enough free disk space to restore this backup.',
+    );
+  });
+
+  it('restores a snapshot after RESTORE is typed and shows the job that starts', async () => {
+    const user = userEvent.setup();
+    const snapshot = buildSnapshot({ scope: 'BOTH' });
+    const restoring = buildJob({ kind: 'RESTORE', status: 'PENDING', phase: null, progress: 0 });
+    const { api } = setup(
+      { manual: [snapshot] },
+      {
+        RestoreSnapshot: () => ({
+          restoreSnapshot: { __typename: 'RestoreSnapshotSuccess', job: restoring },
+        }),
+      },
+    );
+    const restore = await screen.findByRole('button', { name: /^Restore from/ });
+    await user.click(restore);
+    await user.click(screen.getByRole('menuitem', { name: 'Files only' }));
+    const dialog = screen.getByRole('dialog', { name: 'Files only from this backup?' });
+    await user.type(within(dialog).getByLabelText(/Type RESTORE/), 'RESTORE');
+    await user.click(within(dialog).getByRole('button', { name: 'Restore' }));
+
+    expect(api.callsOf('RestoreSnapshot')[0]?.variables).toEqual({
+      snapshotId: snapshot.id,
+      scope: 'FILES',
+      confirmation: 'RESTORE',
+    });
+    await waitFor(() => expect(screen.queryByRole('dialog')).not.toBeInTheDocument());
+    expect(screen.getByRole('status', { name: 'Current job' })).toHaveTextContent(
+      'Restoring your site',
+    );
+    expect(restore).toHaveFocus();
+    expect(restore).toBeDisabled();
+  });
+
+  it('keeps the dialog open with the reason when a restore is refused', async () => {
+    const user = userEvent.setup();
+    setup(
+      { daily: [buildSnapshot({ source: 'DAILY', scope: 'DATABASE' })] },
+      {
+        RestoreSnapshot: () => ({
+          restoreSnapshot: {
+            __typename: 'JobInProgressError',
+            code: 'JOB_IN_PROGRESS',
+            message: 'A backup is running. You can restore when it has finished.',
+          },
+        }),
+      },
+    );
+    await user.click(await screen.findByRole('button', { name: /^Restore from/ }));
+    await user.click(screen.getByRole('menuitem', { name: 'Database only' }));
+    await user.type(screen.getByLabelText(/Type RESTORE/), 'RESTORE');
+    await user.click(screen.getByRole('button', { name: 'Restore' }));
+    const dialog = screen.getByRole('dialog');
+    expect(await within(dialog).findByRole('alert')).toHaveTextContent(
+      'A backup is running. You can restore when it has finished.',
+    );
+  });
+
+  it('catches up with a fresh load when the live connection comes back', async () => {
+    const { api, catalog } = setup();
+    await screen.findByText('No manual backups yet. Create one above.');
+    catalog.manual = [buildSnapshot({ label: 'Made while offline' })];
+    const loadsBefore = api.callsOf('BackupsPage').length;
+    api.reconnect();
+    await screen.findByText('“Made while offline”');
+    expect(api.callsOf('BackupsPage').slice(loadsBefore)[0]?.requestPolicy).toBe('network-only');
+  });
+
+  it('offers a retry when the service cannot be reached', async () => {
+    const user = userEvent.setup();
+    let down = true;
+    const api = createFakeApi({
+      BackupsPage: () =>
+        down
+          ? { error: new TypeError('Failed to fetch') }
+          : {
+              data: {
+                me: { id: '7', activeJob: null, jobs: [], manual: [], daily: [], safety: [] },
+              },
+            },
+    });
+    render(() => <BackupsPage />, { wrapper: api.Wrapper });
+    expect(await screen.findByRole('alert')).toHaveTextContent(/couldn't reach the backup service/);
+    down = false;
+    await user.click(screen.getByRole('button', { name: 'Try again' }));
+    expect(await screen.findByText('No manual backups yet. Create one above.')).toBeVisible();
+  });
+});
