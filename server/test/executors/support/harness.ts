@@ -93,6 +93,7 @@ export function start(t: TestEnv, name: string, args: string[], env: Record<stri
     reject: false,
     detached: true,
     buffer: false,
+    forceKillAfterDelay: false,
   });
   const events: Event[] = [];
   let pending = '';
