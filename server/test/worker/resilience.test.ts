@@ -1,0 +1,177 @@
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ICustomer } from '../../src/customers/customer.entity.js';
+import { sql } from '../executors/support/harness.js';
+import { createWorkerWorld, type WorkerWorld } from './support/worker-env.js';
+
+const serverDir = path.resolve(import.meta.dirname, '../..');
+
+describe('the worker survives crashes, Redis loss and busy repositories', () => {
+  let world: WorkerWorld;
+  let customer: ICustomer;
+  const node = 'node-r';
+
+  beforeAll(async () => {
+    world = await createWorkerWorld();
+    customer = await world.customer(node);
+  });
+  afterAll(async () => {
+    await world?.destroy();
+  });
+
+  const site = () => path.join(world.scriptsEnv.customersRoot, `customer-${customer.id}`);
+
+  it('SIGKILL of the worker mid-restore, then a restart: the site is whole, open, and the job FAILED "interrupted"', async () => {
+    let worker = await world.startWorker(node);
+    const backup = await world.enqueue({ customer, kind: 'backup', scope: 'both', source: 'manual' });
+    const made = await world.waitForJob(backup.id, ['completed', 'failed']);
+    expect(made.status).toBe('completed');
+    await worker.stop();
+
+    // The state after the backup changes; a restore would bring the old one back.
+    await writeFile(path.join(site(), 'wordpress/index.php'), 'changed after the backup');
+    await sql(`UPDATE customer_${customer.id}.options SET value = 'changed' WHERE name = 'theme'`);
+
+    const cfg = world.config(node);
+    const child = execa('node', ['--import', 'tsx', 'src/main/worker.ts'], {
+      cwd: serverDir,
+      env: {
+        ...world.scriptsEnv.env,
+        BACKUPS_DB_NAME: cfg.BACKUPS_DB_NAME,
+        BACKUPS_REDIS_PREFIX: cfg.BACKUPS_REDIS_PREFIX,
+        BACKUPS_NODE: node,
+        BACKUPS_WORKER_PORT: '0',
+        BACKUPS_DAILY_ENABLED: 'false',
+        BACKUPS_HEARTBEAT_SECONDS: '1',
+        BACKUPS_LOG_LEVEL: 'warn',
+      },
+      extendEnv: false,
+      detached: true,
+      reject: false,
+      stdio: 'ignore',
+    });
+    const restore = await world.enqueue({
+      customer,
+      kind: 'restore',
+      scope: 'both',
+      source: 'manual',
+      snapshotId: made.snapshotId,
+    });
+    const until = Date.now() + 60_000;
+    for (;;) {
+      const row = await world.job(restore.id);
+      if (row.phase === 'DOWNLOADING' || row.phase === 'IMPORTING_DATABASE') break;
+      if (row.status !== 'pending' && row.status !== 'running') throw new Error(`restore ended: ${row.status}`);
+      if (Date.now() > until) throw new Error('the restore never reached DOWNLOADING');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    // the whole process group: the worker, the script, restic
+    process.kill(-(child.pid as number), 'SIGKILL');
+    await child;
+
+    worker = await world.startWorker(node);
+    const failed = await world.job(restore.id);
+    expect(failed.status).toBe('failed');
+    expect(failed.errorCode).toBe('INTERRUPTED');
+    expect(failed.errorMessage).toMatch(/interrupted/i);
+    expect(existsSync(path.join(site(), '.maintenance'))).toBe(false);
+    // entirely old: the restore had not switched anything over
+    expect(await readFile(path.join(site(), 'wordpress/index.php'), 'utf8')).toBe('changed after the backup');
+    expect(await sql(`SELECT value FROM customer_${customer.id}.options WHERE name = 'theme'`)).toBe('changed');
+    const log = await readFile(world.scriptsEnv.logFile(customer.id), 'utf8').catch(() => '');
+    expect(log).not.toMatch(/start maintenance/);
+
+    const again = await world.enqueue({
+      customer,
+      kind: 'restore',
+      scope: 'both',
+      source: 'manual',
+      snapshotId: made.snapshotId,
+    });
+    const restored = await world.waitForJob(again.id, ['completed', 'failed']);
+    expect(restored.errorMessage).toBeNull();
+    expect(restored.status).toBe('completed');
+    expect(await readFile(path.join(site(), 'wordpress/index.php'), 'utf8')).toContain('wp-blog-header');
+    expect(await sql(`SELECT value FROM customer_${customer.id}.options WHERE name = 'theme'`)).toBe('twenty');
+    await worker.stop();
+  });
+
+  it('Redis emptied with 5 pending jobs: after a worker restart all 5 run', async () => {
+    const customers = [customer, ...(await Promise.all([1, 2, 3, 4].map(() => world.customer(node))))];
+    const jobs = [];
+    for (const c of customers) {
+      jobs.push(await world.enqueue({ customer: c, kind: 'backup', scope: 'database', source: 'manual' }));
+    }
+    // FLUSHALL of this test's namespace (the Redis server is shared with other test files)
+    const redis = new Redis('redis://127.0.0.1:6379/0');
+    const keys = await redis.keys(`${world.prefix}:*`);
+    expect(keys.length).toBeGreaterThan(0);
+    await redis.del(...keys);
+    await redis.quit();
+
+    const worker = await world.startWorker(node);
+    for (const job of jobs) {
+      const done = await world.waitForJob(job.id, ['completed', 'failed']);
+      expect(done.status).toBe('completed');
+    }
+    await worker.stop();
+  });
+
+  it('a repository held by another restic process makes the job wait, then succeed', async () => {
+    const worker = await world.startWorker(node);
+    // `restic backup --stdin` holds a lock until its input ends; retention's `forget` needs
+    // the repository to itself and has to wait for it.
+    const env = world.scriptsEnv.env;
+    const holder = execa('restic', ['backup', '--stdin', '--stdin-filename', 'hold', '--tag', 'holder'], {
+      env: {
+        ...env,
+        RESTIC_REPOSITORY: path.join(world.scriptsEnv.dataDir, 'repos/manual'),
+        RESTIC_PASSWORD_FILE: path.join(world.scriptsEnv.dataDir, 'secrets/manual-repository.pass'),
+        RESTIC_CACHE_DIR: path.join(world.scriptsEnv.dataDir, 'cache/restic'),
+      },
+      extendEnv: false,
+      reject: false,
+      stdin: 'pipe',
+    });
+    const locks = path.join(world.scriptsEnv.dataDir, 'repos/manual/locks');
+    const until = Date.now() + 20_000;
+    while ((await execa('ls', [locks])).stdout.trim() === '' && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const job = await world.enqueue({ customer, kind: 'backup', scope: 'database', source: 'manual' });
+    await new Promise((r) => setTimeout(r, 4000));
+    const waiting = await world.job(job.id);
+    expect(waiting.status).toBe('running');
+    holder.stdin?.end('held data');
+    await holder;
+    const done = await world.waitForJob(job.id, ['completed', 'failed']);
+    expect(done.errorMessage).toBeNull();
+    expect(done.status).toBe('completed');
+    await worker.stop();
+  });
+
+  it('a wrong repository password fails the job with a clear message and leaves the site alone', async () => {
+    const passFile = path.join(world.scriptsEnv.dataDir, 'secrets/manual-repository.pass');
+    const good = await readFile(passFile, 'utf8');
+    const before = await readFile(path.join(site(), 'wordpress/index.php'), 'utf8');
+    const worker = await world.startWorker(node);
+    await writeFile(passFile, 'not the password\n');
+    try {
+      const job = await world.enqueue({ customer, kind: 'backup', scope: 'both', source: 'manual' });
+      const done = await world.waitForJob(job.id, ['completed', 'failed']);
+      expect(done.status).toBe('failed');
+      expect(done.errorCode).toBe('REPOSITORY_UNAVAILABLE');
+      expect(done.errorMessage).toMatch(/storage|repository/i);
+      expect(done.snapshotId).toBeNull();
+    } finally {
+      await writeFile(passFile, good, { mode: 0o600 });
+      await worker.stop();
+    }
+    expect(await readFile(path.join(site(), 'wordpress/index.php'), 'utf8')).toBe(before);
+    expect(existsSync(path.join(site(), '.maintenance'))).toBe(false);
+  });
+});
