@@ -17,7 +17,8 @@ import type { AppClient, LiveConnection } from '../src/graphql/client';
 import type { Job } from '../src/graphql/documents';
 
 type Variables = Record<string, unknown>;
-type Answer = { data?: unknown; error?: Error };
+type Data = Record<string, unknown>;
+type Answer = { data?: Data; error?: Error };
 type Handler = (variables: Variables, operation: Operation) => Answer | unknown;
 
 /**
@@ -46,7 +47,7 @@ export function createFakeApi(handlers: Record<string, Handler>) {
       const { data, error } = result as Answer;
       return error ? makeErrorResult(operation, error) : makeResult(operation, { data });
     }
-    return makeResult(operation, { data: result });
+    return makeResult(operation, { data: result as Data });
   };
 
   const exchange: Exchange = () => (operations$) => {
