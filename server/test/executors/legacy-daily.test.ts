@@ -1,0 +1,99 @@
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type TestEnv,
+  buildSite,
+  createCustomerDatabase,
+  createTestEnv,
+  dbManifest,
+  destroyTestEnv,
+  dropCustomerDatabases,
+  errorCode,
+  filesManifest,
+  randomCustomerId,
+  run,
+  snapshotEvent,
+  sql,
+} from './support/harness.js';
+
+let t: TestEnv;
+const A = randomCustomerId();
+const B = A + 1;
+let legacyRoot: string;
+let legacyId: string;
+let legacyA: { files: string[]; db: string };
+let liveB: { files: string[]; db: string };
+
+beforeAll(async () => {
+  legacyRoot = path.join((await createTestEnv()).dataDir, 'legacy');
+  t = await createTestEnv({ BACKUPS_LEGACY_DUMP_DIR: path.join(legacyRoot, 'shophosting-db-dumps') });
+  // The original plan's daily job: one snapshot of /var/customers (all sites)
+  // plus the dump folder, tagged "daily" only; dumps made with --databases.
+  const customers = path.join(legacyRoot, 'var', 'customers');
+  await buildSite(customers, A, 'volumes/files', 'legacy-a');
+  await buildSite(customers, B, 'volumes/files', 'legacy-b');
+  await createCustomerDatabase(A);
+  await createCustomerDatabase(B);
+  const dumps = path.join(legacyRoot, 'shophosting-db-dumps');
+  await mkdir(dumps, { recursive: true });
+  for (const id of [A, B]) {
+    const d = await execa('mysqldump', ['-uroot', '--single-transaction', '--databases', `customer_${id}`], { encoding: 'buffer', stripFinalNewline: false });
+    await writeFile(path.join(dumps, `customer_${id}.sql`), d.stdout);
+  }
+  legacyA = { files: await filesManifest(path.join(customers, `customer-${A}`, 'volumes/files')), db: await dbManifest(A) };
+  const r = await execa('restic', ['backup', '--json', '--tag', 'daily', customers, dumps], {
+    env: {
+      RESTIC_REPOSITORY: path.join(t.dataDir, 'repos', 'daily'),
+      RESTIC_PASSWORD_FILE: path.join(t.dataDir, 'secrets', 'daily-repository.pass'),
+      RESTIC_CACHE_DIR: path.join(t.dataDir, 'cache', 'restic'),
+    },
+  });
+  legacyId = JSON.parse(r.stdout.split('\n').filter(Boolean).pop() as string).snapshot_id;
+  // The live sites have moved on since.
+  await buildSite(t.customersRoot, A, 'volumes/files', 'live-a');
+  await buildSite(t.customersRoot, B, 'volumes/files', 'live-b');
+  await sql(`DELETE FROM customer_${A}.posts; CREATE TABLE customer_${A}.later (a INT);
+    UPDATE customer_${B}.options SET value = 'live-b'`);
+  liveB = {
+    files: await filesManifest(path.join(t.customersRoot, `customer-${B}`, 'volumes/files')),
+    db: await dbManifest(B),
+  };
+});
+afterAll(async () => {
+  await dropCustomerDatabases(A);
+  await dropCustomerDatabases(B);
+  await destroyTestEnv(t);
+  await rm(path.dirname(legacyRoot), { recursive: true, force: true });
+});
+
+describe('legacy daily repository (original plan)', () => {
+  it("restores A's files and database from a many-customer snapshot, never B's", async () => {
+    const r = await run(t, 'customer-restore', [String(A), legacyId, 'both', 'daily']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(await filesManifest(path.join(t.customersRoot, `customer-${A}`, 'volumes/files'))).toEqual(legacyA.files);
+    expect(await dbManifest(A)).toEqual(legacyA.db);
+    expect(await filesManifest(path.join(t.customersRoot, `customer-${B}`, 'volumes/files'))).toEqual(liveB.files);
+    expect(await dbManifest(B)).toEqual(liveB.db);
+  });
+
+  it("refuses a new-style daily snapshot of B for A", async () => {
+    const b = await run(t, 'customer-backup', [String(B), 'both', '--source', 'daily']);
+    expect(b.exitCode, b.stderr).toBe(0);
+    expect(snapshotEvent(b.events)?.tags).toEqual(expect.arrayContaining([`customer-${B}`, 'daily', 'both']));
+    const before = await dbManifest(A);
+    const r = await run(t, 'customer-restore', [String(A), String(snapshotEvent(b.events)?.id), 'both', 'daily']);
+    expect(r.exitCode).toBe(3);
+    expect(errorCode(r.events)).toBe('SNAPSHOT_NOT_OWNED');
+    expect(await dbManifest(A)).toEqual(before);
+  });
+
+  it('refuses the legacy snapshot for a customer it does not hold', async () => {
+    const C = A + 2;
+    await buildSite(t.customersRoot, C);
+    const r = await run(t, 'customer-restore', [String(C), legacyId, 'files', 'daily']);
+    expect(r.exitCode).toBe(3);
+    expect(errorCode(r.events)).toBe('SNAPSHOT_NOT_OWNED');
+  });
+});
