@@ -1,11 +1,12 @@
 import type { IncomingMessage, Server } from 'node:http';
-import { type ExecutionArgs, GraphQLError } from 'graphql';
+import type { ExecutionArgs } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { readBearer, readCookie } from '../auth/credentials.js';
 import { SESSION_COOKIE } from '../auth/sessions.js';
 import { type Viewer, viewerFromBearer, viewerFromSession } from '../auth/viewer.js';
 import type { ApiServices } from '../graphql/context.js';
+import { GraphQLError } from '../graphql/graphql-runtime.js';
 import { clientAddress } from './client-address.js';
 import { type ApiYoga, GRAPHQL_PATH } from './yoga.js';
 

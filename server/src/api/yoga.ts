@@ -1,5 +1,4 @@
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
-import { GraphQLError } from 'graphql';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { readBearer, readCookie } from '../auth/credentials.js';
 import { SESSION_COOKIE } from '../auth/sessions.js';
@@ -10,6 +9,7 @@ import {
   viewerStillValid,
 } from '../auth/viewer.js';
 import type { ApiServices, GraphQLContext } from '../graphql/context.js';
+import { GraphQLError } from '../graphql/graphql-runtime.js';
 import { apiSchema } from '../graphql/schema.js';
 
 export const GRAPHQL_PATH = '/graphql';

@@ -1,5 +1,5 @@
-import { GraphQLError } from 'graphql';
 import type { IBackupJob } from '../jobs/job.entity.js';
+import { GraphQLError } from './graphql-runtime.js';
 
 /** The codes of the GraphQL `ErrorCode` enum: expected failures a program can act on. */
 export const ERROR_CODES = [

@@ -1,8 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { printSchema } from 'graphql';
 import { projectRoot } from '../config/paths.js';
+import { printSchema } from './graphql-runtime.js';
 import { apiSchema } from './schema.js';
 
 export const schemaFile = path.join(projectRoot, 'schema/schema.graphql');

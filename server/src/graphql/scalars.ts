@@ -1,5 +1,5 @@
-import { GraphQLError, Kind } from 'graphql';
 import { builder } from './builder.js';
+import { GraphQLError, Kind } from './graphql-runtime.js';
 
 builder.scalarType('DateTime', {
   description: 'ISO-8601 date and time, in UTC',

@@ -1,8 +1,8 @@
-import { GraphQLError } from 'graphql';
 import { Repeater } from 'graphql-yoga';
 import { mayActFor, type Viewer, viewerStillValid } from '../auth/viewer.js';
 import type { GraphQLContext } from '../graphql/context.js';
 import { unauthenticated } from '../graphql/errors.js';
+import { GraphQLError } from '../graphql/graphql-runtime.js';
 import { BackupJob, type IBackupJob } from './job.entity.js';
 import { customerJobsTopic, type JobChanged, jobTopic } from './job-events.js';
 import { findVisibleJob } from './job-requests.js';

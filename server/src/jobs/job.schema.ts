@@ -1,4 +1,3 @@
-import { GraphQLError } from 'graphql';
 import { mayActFor, viewerCustomerId } from '../auth/viewer.js';
 import { CustomerRef } from '../customers/customer.schema.js';
 import { builder } from '../graphql/builder.js';
@@ -21,6 +20,7 @@ import {
   NotFoundError,
   RateLimitedError,
 } from '../graphql/errors.js';
+import { GraphQLError } from '../graphql/graphql-runtime.js';
 import { findJobSnapshot } from '../snapshots/catalog-read.js';
 import { SnapshotRef } from '../snapshots/snapshot.schema.js';
 import { ACTIVE_STATUSES, BackupJob, type IBackupJob } from './job.entity.js';
