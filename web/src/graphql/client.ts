@@ -64,6 +64,8 @@ export function createAppClient(location: Location = window.location): AppClient
   const newClient = () =>
     new Client({
       url: '/graphql',
+      // Always POST: the API expects it, and GET URLs end up in access logs.
+      preferGetMethod: false,
       fetchOptions: () => ({
         credentials: 'include',
         headers: { 'x-graphql-yoga-csrf': '1' },
