@@ -30,8 +30,9 @@ export function ormOptions(cfg: OrmOptions): Options {
       tableName: 'mikro_orm_migrations',
       migrationsList,
       pathTs: path.join(projectRoot, 'migrations'),
-      transactional: true,
-      allOrNothing: true,
+      // MySQL commits DDL implicitly: a transaction around a migration would only pretend.
+      transactional: false,
+      allOrNothing: false,
       snapshot: false,
       emit: 'ts',
       silent: true,
