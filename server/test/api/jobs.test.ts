@@ -227,7 +227,7 @@ describe('backup and restore requests', () => {
       source: 'daily',
       scope: 'both',
     });
-    await buildSnapshot(db.orm.em, customer, { snapshotId: `abcdef02${'2'.repeat(56)}` });
+    await buildSnapshot(db.orm.em, customer, { snapshotId: `abcdef01${'2'.repeat(56)}` });
 
     const ambiguous = await api.gql(
       RESTORE,
@@ -237,14 +237,14 @@ describe('backup and restore requests', () => {
     expect(ambiguous.data?.restoreSnapshot.code).toBe('INVALID_INPUT'); // 7 characters
     const twoMatches = await api.gql(
       RESTORE,
-      { snapshotId: 'abcdef00'.slice(0, 7) + '0', scope: 'BOTH', confirmation: 'RESTORE' },
+      { snapshotId: 'abcdef01', scope: 'BOTH', confirmation: 'RESTORE' },
       { token },
     );
     expect(twoMatches.data?.restoreSnapshot.code).toBe('NOT_FOUND');
 
     const result = await api.gql(
       RESTORE,
-      { snapshotId: 'abcdef01', scope: 'FILES', confirmation: 'RESTORE' },
+      { snapshotId: 'abcdef011', scope: 'FILES', confirmation: 'RESTORE' },
       { token },
     );
     expect(result.data?.restoreSnapshot).toMatchObject({

@@ -1,0 +1,189 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ApiToken } from '../../src/auth/api-token.entity.js';
+import type { ICustomer } from '../../src/customers/customer.entity.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import {
+  buildJob,
+  buildSignInCustomer,
+  buildSnapshot,
+  customerToken,
+  PASSWORD,
+  updateJob,
+} from './support/factories.js';
+import { quietPeriod, startTestApi, subscribe, type TestApi } from './support/test-api.js';
+
+const JOB_UPDATED = `subscription($id: ID!) {
+  jobUpdated(id: $id) { id status phase progress snapshot { id } }
+}`;
+const CUSTOMER_JOBS = `subscription($customerId: ID) {
+  customerJobs(customerId: $customerId) { id status phase }
+}`;
+
+describe('job subscriptions over graphql-ws', () => {
+  let db: TestDatabase;
+  let api: TestApi;
+  let customer: ICustomer;
+  let token: string;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    api = await startTestApi({ db });
+    customer = await buildSignInCustomer(db.orm.em);
+    token = await customerToken(db.orm.em, customer);
+  });
+  afterAll(async () => {
+    await api?.stop();
+    await db?.drop();
+  });
+
+  /** Changes the row, then announces it, as the worker does. */
+  async function change(id: number, changes: Parameters<typeof updateJob>[2]) {
+    await updateJob(db.orm.em, id, changes);
+    await api.publish({ id, customerId: customer.id });
+  }
+
+  it('jobUpdated gives the current state first, then each change in order, and completes after COMPLETED', async () => {
+    const job = await buildJob(db.orm.em, customer, { status: 'pending' });
+    const client = api.wsClient({ token });
+    const sub = subscribe(client, JOB_UPDATED, { id: String(job.id) });
+    await sub.waitFor(1);
+
+    await change(job.id, { status: 'running', phase: 'DUMPING_DATABASE', startedAt: new Date() });
+    await sub.waitFor(2);
+    await change(job.id, { phase: 'UPLOADING', progress: 0.5 });
+    await sub.waitFor(3);
+    const snapshot = await buildSnapshot(db.orm.em, customer);
+    await change(job.id, {
+      status: 'completed',
+      phase: null,
+      progress: 1,
+      snapshotId: snapshot.snapshotId,
+      finishedAt: new Date(),
+    });
+    await sub.ended;
+
+    expect(sub.results.map((r) => r.data?.jobUpdated)).toEqual([
+      { id: String(job.id), status: 'PENDING', phase: null, progress: 0, snapshot: null },
+      {
+        id: String(job.id),
+        status: 'RUNNING',
+        phase: 'DUMPING_DATABASE',
+        progress: 0,
+        snapshot: null,
+      },
+      { id: String(job.id), status: 'RUNNING', phase: 'UPLOADING', progress: 0.5, snapshot: null },
+      {
+        id: String(job.id),
+        status: 'COMPLETED',
+        phase: null,
+        progress: 1,
+        snapshot: { id: snapshot.snapshotId },
+      },
+    ]);
+  });
+
+  it('a job that already ended is delivered once, then the stream completes', async () => {
+    const job = await buildJob(db.orm.em, customer, { status: 'completed' });
+    const sub = subscribe(api.wsClient({ token }), JOB_UPDATED, { id: String(job.id) });
+    await sub.ended;
+    expect(sub.results).toHaveLength(1);
+    expect(sub.results[0]?.data?.jobUpdated).toMatchObject({ status: 'COMPLETED', progress: 1 });
+  });
+
+  it("subscribing to another customer's job is an error and nothing is delivered", async () => {
+    const other = await buildSignInCustomer(db.orm.em);
+    const theirs = await buildJob(db.orm.em, other, { status: 'pending' });
+    const sub = subscribe(api.wsClient({ token }), JOB_UPDATED, { id: String(theirs.id) });
+    const outcome = await sub.ended.then(
+      () => 'completed',
+      (error: Error) => error.message,
+    );
+    await updateJob(db.orm.em, theirs.id, { status: 'running' });
+    await api.publish({ id: theirs.id, customerId: other.id });
+    await quietPeriod();
+    const errors = sub.results.flatMap((r) => r.errors ?? []);
+    expect(sub.results.every((r) => !r.data)).toBe(true);
+    expect(errors.length > 0 || outcome !== 'completed').toBe(true);
+    expect(JSON.stringify({ errors, outcome })).toContain('NOT_FOUND');
+  });
+
+  it('without credentials a subscription is UNAUTHENTICATED', async () => {
+    const job = await buildJob(db.orm.em, customer, { status: 'completed' });
+    const sub = subscribe(api.wsClient(), JOB_UPDATED, { id: String(job.id) });
+    const outcome = await sub.ended.then(
+      () => 'completed',
+      (error: Error) => error.message,
+    );
+    expect(sub.results.every((r) => !r.data)).toBe(true);
+    expect(JSON.stringify({ results: sub.results, outcome })).toContain('UNAUTHENTICATED');
+  });
+
+  it('a token revoked during a subscription ends the stream at the next event', async () => {
+    const own = await customerToken(db.orm.em, customer);
+    const job = await buildJob(db.orm.em, customer, { status: 'pending' });
+    const sub = subscribe(api.wsClient({ token: own }), JOB_UPDATED, { id: String(job.id) });
+    await sub.waitFor(1);
+    await db.orm.em
+      .fork()
+      .nativeUpdate(ApiToken, { prefix: own.slice(0, 12) }, { revokedAt: new Date() });
+    await change(job.id, { status: 'running', phase: 'UPLOADING' });
+    await sub.ended;
+    expect(sub.results).toHaveLength(2);
+    expect(sub.results[1]?.data ?? null).toBeNull();
+    expect(sub.results[1]?.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    await updateJob(db.orm.em, job.id, { status: 'completed', finishedAt: new Date() });
+  });
+
+  it('the session cookie authenticates a socket from our own origin, not from another site', async () => {
+    const job = await buildJob(db.orm.em, customer, { status: 'completed' });
+    const cookie = await api.signIn(customer.email, PASSWORD);
+
+    const own = subscribe(api.wsClient({ cookie }), JOB_UPDATED, { id: String(job.id) });
+    await own.ended;
+    expect(own.results[0]?.data?.jobUpdated.status).toBe('COMPLETED');
+
+    const hijack = subscribe(
+      api.wsClient({ cookie, origin: 'https://evil.example' }),
+      JOB_UPDATED,
+      { id: String(job.id) },
+    );
+    const outcome = await hijack.ended.then(
+      () => 'completed',
+      (error: unknown) => String((error as { code?: number }).code ?? error),
+    );
+    expect(hijack.results).toEqual([]);
+    expect(outcome).not.toBe('completed');
+  });
+
+  it("customerJobs delivers every change of the customer's jobs and nothing of anyone else's", async () => {
+    const sub = subscribe(api.wsClient({ token }), CUSTOMER_JOBS);
+    await quietPeriod(300); // let the subscription reach Redis
+    const other = await buildSignInCustomer(db.orm.em);
+    const theirs = await buildJob(db.orm.em, other, { status: 'pending' });
+    const mine = await buildJob(db.orm.em, customer, { status: 'pending' });
+
+    await change(mine.id, { status: 'running', phase: 'UPLOADING' });
+    // A foreign job announced on this customer's channel is not shown.
+    await api.publish({ id: theirs.id, customerId: customer.id });
+    await change(mine.id, { status: 'completed', phase: null, finishedAt: new Date() });
+    await sub.waitFor(2);
+    await quietPeriod();
+    sub.stop();
+
+    expect(sub.results.map((r) => r.data?.customerJobs)).toEqual([
+      { id: String(mine.id), status: 'RUNNING', phase: 'UPLOADING' },
+      { id: String(mine.id), status: 'COMPLETED', phase: null },
+    ]);
+  });
+
+  it('customerJobs for another customer is FORBIDDEN', async () => {
+    const other = await buildSignInCustomer(db.orm.em);
+    const sub = subscribe(api.wsClient({ token }), CUSTOMER_JOBS, { customerId: String(other.id) });
+    const outcome = await sub.ended.then(
+      () => 'completed',
+      (error: Error) => error.message,
+    );
+    expect(sub.results.every((r) => !r.data)).toBe(true);
+    expect(JSON.stringify({ results: sub.results, outcome })).toContain('FORBIDDEN');
+  });
+});
