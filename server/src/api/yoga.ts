@@ -80,7 +80,7 @@ export function createApiYoga(services: () => ApiServices): ApiYoga {
     landingPage: false,
     multipart: false,
     // Clients see GraphQLErrors' messages and codes; anything else becomes "Unexpected error."
-    maskedErrors: true,
+    maskedErrors: { isDev: false },
     logging: {
       debug: (...args) => services().logger.debug({ args }, 'yoga'),
       info: (...args) => services().logger.info({ args }, 'yoga'),

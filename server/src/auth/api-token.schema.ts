@@ -64,6 +64,13 @@ builder.mutationField('createApiToken', (t) =>
     resolve: async (_root, args, ctx) => {
       const customerId = viewerCustomerId(ctx.viewer);
       if (customerId === null) throw new Error('createApiToken without a customer');
+      const { config, limiter } = ctx.services;
+      const decision = await limiter.hit(
+        `tokens:${customerId}`,
+        config.BACKUPS_JOB_LIMIT_PER_CUSTOMER,
+        config.BACKUPS_RATE_WINDOW_SECONDS,
+      );
+      if (!decision.allowed) throw new RateLimitedError(decision.retryAfterSeconds);
       const created = await createCustomerApiToken(ctx.em, customerId, args.name);
       await recordAudit(ctx.em, {
         action: 'token_created',

@@ -63,7 +63,16 @@ export function testConfig(db: TestDatabase, overrides: Partial<Config> = {}): C
   };
 }
 
-/** Starts the api on a free port against a test database, with its own Redis prefix. */
+/**
+ * Starts the api on a free port against a test database, with its own Redis prefix (pass the
+ * worker's prefix to run both against the same queues and channels). For example:
+ *
+ *   const api = await startTestApi({ db, prefix: worker.prefix });
+ *   const cookie = await api.signIn(customer.email, PASSWORD);
+ *   const created = await api.gql('mutation { createBackup(scope: BOTH) { ... } }', {}, { cookie });
+ *   const sub = subscribe(api.wsClient({ cookie }), 'subscription($id: ID!) { jobUpdated(id: $id) { status } }', { id });
+ *   await sub.ended; // after COMPLETED
+ */
 export async function startTestApi(options: {
   db: TestDatabase;
   prefix?: string;
