@@ -1,20 +1,29 @@
+import type { ProxyOptions } from 'vite';
 import solid from 'vite-plugin-solid';
 import { defineConfig } from 'vitest/config';
 
 const api = process.env.BACKUPS_API_URL ?? 'http://127.0.0.1:4000';
 
+/**
+ * /graphql over HTTP and WebSocket to the api. The dev server stands where nginx stands in
+ * production, so the api sees its own origin (it refuses cookie sockets from other origins).
+ */
+const graphqlProxy: ProxyOptions = {
+  target: api,
+  ws: true,
+  changeOrigin: true,
+  configure(proxy) {
+    proxy.on('proxyReqWs', (proxyReq) => proxyReq.setHeader('origin', new URL(api).origin));
+    proxy.on('proxyReq', (proxyReq) => {
+      if (proxyReq.getHeader('origin')) proxyReq.setHeader('origin', new URL(api).origin);
+    });
+  },
+};
+
 export default defineConfig({
   plugins: [solid()],
-  server: {
-    proxy: {
-      '/graphql': { target: api, ws: true, changeOrigin: true },
-    },
-  },
-  preview: {
-    proxy: {
-      '/graphql': { target: api, ws: true, changeOrigin: true },
-    },
-  },
+  server: { proxy: { '/graphql': graphqlProxy } },
+  preview: { proxy: { '/graphql': graphqlProxy } },
   build: { outDir: 'dist', sourcemap: true },
   test: {
     environment: 'jsdom',

@@ -81,7 +81,7 @@ export function App() {
             </button>
             <header class="topbar">
               <div class="topbar-inner">
-                <span class="brand">Backups</span>
+                <span class="brand">Site backups</span>
                 <nav aria-label="Main">
                   {navLink('backups', 'Backups')}
                   {navLink('tokens', 'API tokens')}

@@ -2,6 +2,13 @@ import { Show } from 'solid-js';
 import { formatBytes, formatTimeLeft, phaseWords, SCOPE_WORDS } from '../format';
 import type { Job } from '../graphql/documents';
 
+export const JOB_BANNER_ID = 'job-banner';
+
+/** Keyboard focus goes to the banner when the control that started a job becomes disabled. */
+export function focusJobBanner() {
+  document.getElementById(JOB_BANNER_ID)?.focus();
+}
+
 export interface JobBannerProps {
   job: Job;
   cancelling?: boolean;
@@ -28,7 +35,14 @@ export function JobBanner(props: JobBannerProps) {
         : null;
 
   return (
-    <section class="banner" role="status" aria-live="polite" aria-label="Current job">
+    <section
+      id={JOB_BANNER_ID}
+      class="banner"
+      role="status"
+      aria-live="polite"
+      aria-label="Current job"
+      tabIndex={-1}
+    >
       <div class="banner-head">
         <span class="spinner" aria-hidden="true" />
         <p class="banner-title">

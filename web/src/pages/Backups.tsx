@@ -3,7 +3,7 @@ import { createEffect, createSignal, on, onCleanup, Show } from 'solid-js';
 import { createStore, reconcile } from 'solid-js/store';
 import { useAppClient } from '../app-context';
 import { BackupForm } from '../components/BackupForm';
-import { JobBanner } from '../components/JobBanner';
+import { focusJobBanner, JobBanner } from '../components/JobBanner';
 import { JobHistory } from '../components/JobHistory';
 import { type Notice, Notices } from '../components/Notices';
 import { RestoreDialog, type RestoreRequest } from '../components/RestoreDialog';
@@ -86,6 +86,7 @@ export function BackupsPage() {
       return false;
     }
     if (payload?.__typename === 'CreateBackupSuccess') onJobChanged(payload.job);
+    focusJobBanner();
     return true;
   };
 
@@ -113,6 +114,8 @@ export function BackupsPage() {
     }
     setRestoreRequest(null);
     if (payload?.__typename === 'RestoreSnapshotSuccess') onJobChanged(payload.job);
+    // The button that opened the dialog is disabled while the job runs: follow the job instead.
+    focusJobBanner();
   };
 
   const [cancelState, cancelJob] = createMutation(CancelJobMutation);
