@@ -56,7 +56,17 @@ export async function signIn(
   if (email.length === 0 || email.length > 254 || input.password.length > 1024) {
     throw new InvalidInputError('Enter your email address and password.', 'email');
   }
-  await checkRate(deps, input.ip, email);
+  try {
+    await checkRate(deps, input.ip, email);
+  } catch (error) {
+    await recordAudit(deps.em, {
+      action: 'sign_in_failed',
+      actor: { kind: 'anonymous', id: null },
+      ip: input.ip,
+      details: { email, reason: 'rate_limited' },
+    });
+    throw error;
+  }
 
   const customer = await deps.em
     .fork()

@@ -126,6 +126,10 @@ describe('signing in, sessions and API tokens', () => {
     expect(limited.data?.signIn.retryAfterSeconds).toBeGreaterThan(0);
     expect(limited.data?.signIn.retryAfterSeconds).toBeLessThanOrEqual(60);
     expect(limited.setCookies).toEqual([]);
+    expect((await auditRows(db.orm.em, 'sign_in_failed')).at(-1)?.details).toEqual({
+      email: carol.email,
+      reason: 'rate_limited',
+    });
   });
 
   it('more than 20 sign-ins from one address within a minute are RATE_LIMITED, whatever the email', async () => {
