@@ -110,6 +110,25 @@ restic_forget() {
   local tags=$1 rc=0 out="$TMP_DIR/forget.json"
   shift
   restic_run "$out" forget --json --tag "$tags" --group-by '' "$@" || rc=$?
+  if ((rc == 11)) && [[ ${RETENTION_MAY_DEFER:-0} == 1 ]]; then
+    # The snapshot is safe; only the clean-up waits. Failing the job here would report a
+    # good backup as failed because another job holds the repository.
+    log "Retention deferred: the repository stayed locked"
+    emit '{type: "retention", removed: [], deferred: true}'
+    return 0
+  fi
   if ((rc != 0)); then restic_fail "$rc" "$DEFAULT_ERR_CODE" "Old backups could not be removed."; fi
   emit '{type: "retention", removed: ([$f[0][]? | .remove // [] | .[].id])}' --slurpfile f "$out"
+}
+
+# apply_retention <manual|daily|safety> <customer>: the retention policy of one customer's
+# snapshots of one kind (manual: newest BACKUPS_MANUAL_KEEP; daily: BACKUPS_DAILY_KEEP_DAYS
+# days; safety: newest BACKUPS_SAFETY_KEEP). No other customer's snapshot is ever touched.
+apply_retention() {
+  local kind=$1 customer=$2
+  case $kind in
+    manual) restic_forget "customer-$customer,manual" --keep-last "$MANUAL_KEEP" ;;
+    daily) restic_forget "customer-$customer,daily" --keep-within "${DAILY_KEEP_DAYS}d" ;;
+    safety) restic_forget "customer-$customer,safety" --keep-last "$SAFETY_KEEP" ;;
+  esac
 }

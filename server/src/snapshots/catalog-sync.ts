@@ -35,7 +35,7 @@ async function listRepository(deps: CatalogSyncDeps, source: SnapshotSource): Pr
 /** Customers whose site folders a legacy daily snapshot holds (membership by path). */
 async function legacyMembers(deps: CatalogSyncDeps, snapshotId: string): Promise<number[]> {
   const members: number[] = [];
-  const result = await deps.scripts.run('backup-repository', ['daily', 'members', snapshotId], {
+  const result = await deps.scripts.run('backup-repository', ['daily', 'members', '--snapshot', snapshotId], {
     onLine: (line) => {
       const parsed = JSON.parse(line) as { type?: string; customer?: number };
       if (parsed.type === 'member' && Number.isInteger(parsed.customer)) members.push(Number(parsed.customer));

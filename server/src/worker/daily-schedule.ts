@@ -104,7 +104,11 @@ export class DailySchedule {
         if (first !== 'OK') return this.arm(nextRunAt(this.at));
       }
       const run = await enqueueDailyBackups(this.deps, retry);
-      if (!retry) await this.afterRun?.(when);
+      if (!retry) {
+        void this.afterRun?.(when).catch((error: unknown) => {
+          this.deps.logger.error({ err: error }, 'after the daily backups');
+        });
+      }
       if (run.busy.length) return this.arm(new Date(Date.now() + 15 * 60_000), run.busy);
     } catch (error) {
       this.deps.logger.error({ err: error }, 'daily backups could not be enqueued');

@@ -2,7 +2,13 @@ import type { MikroORM } from '@mikro-orm/mariadb';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../infra/logger.js';
 import { publishJobChanged } from '../jobs/job-events.js';
-import { BackupJob, type IBackupJob, type JobScope, type JobStatus } from '../jobs/job.entity.js';
+import {
+  BackupJob,
+  type IBackupJob,
+  type JobScope,
+  type JobStatus,
+  type SnapshotSource,
+} from '../jobs/job.entity.js';
 import { forgetSnapshots, recordSnapshot } from '../snapshots/catalog.js';
 import { readTags } from '../snapshots/snapshot-tags.js';
 import type { JobMetrics } from './metrics.js';
@@ -20,6 +26,8 @@ export interface JobRunnerDeps {
   restoreTimeoutMs: number;
   heartbeatMs: number;
   metrics?: JobMetrics;
+  /** Called when a job's retention had to wait for a busy repository. */
+  onRetentionDeferred?: (customerId: number, source: SnapshotSource) => void;
 }
 
 const SCOPE_ARG: Record<JobScope, string> = { database: 'db', files: 'files', both: 'both' };
@@ -146,6 +154,11 @@ export class JobRunner {
           // The script's retention forgets within one tag set: manual/daily after a backup,
           // safety after a restore's undo point.
           const source = job.kind === 'restore' ? 'safety' : job.source;
+          if (event.deferred) {
+            log.warn({ source }, 'retention deferred: the repository is busy');
+            this.deps.onRetentionDeferred?.(customerId, source);
+            break;
+          }
           const removed = await forgetSnapshots(em, customerId, source, event.removed);
           log.info({ removed }, 'retention applied');
           break;

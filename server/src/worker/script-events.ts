@@ -22,7 +22,11 @@ export const ScriptEvent = z.discriminatedUnion('type', [
     tags: z.array(z.string()).default([]),
     size: z.number().nonnegative().nullish(),
   }),
-  z.object({ type: z.literal('retention'), removed: z.array(hex64) }),
+  z.object({
+    type: z.literal('retention'),
+    removed: z.array(hex64).default([]),
+    deferred: z.boolean().optional(),
+  }),
   z.object({ type: z.literal('maintenance'), on: z.boolean(), at: z.number().optional() }),
   z.object({ type: z.literal('error'), code: z.string().max(64), message: z.string().max(2000) }),
   z.object({ type: z.literal('recovered'), action: z.string() }),

@@ -8,10 +8,12 @@ import { BackupJob } from '../jobs/job.entity.js';
 import { workerQueue } from '../jobs/job-queue.js';
 import { syncCatalog } from '../snapshots/catalog-sync.js';
 import { DailySchedule } from './daily-schedule.js';
+import { DeferredRetention } from './deferred-retention.js';
 import { startHealthServer } from './health-server.js';
 import { JobRunner } from './job-runner.js';
 import { JobMetrics } from './metrics.js';
 import { RedisLease } from './node-lock.js';
+import { maintainRepository } from './repository-maintenance.js';
 import { recoverNode } from './recovery.js';
 import { ScriptRunner } from './script-runner.js';
 
@@ -29,6 +31,7 @@ export interface WorkerHandle {
   runner: JobRunner;
   scripts: ScriptRunner;
   orm: MikroORM;
+  retention: DeferredRetention;
   syncCatalog(): ReturnType<typeof syncCatalog>;
   stop(): Promise<void>;
 }
@@ -57,7 +60,9 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     logger,
   });
   const metrics = new JobMetrics();
+  const retention = new DeferredRetention({ orm, scripts, logger });
   const runner = new JobRunner({
+    onRetentionDeferred: (customerId, source) => retention.add(customerId, source),
     orm,
     redis,
     prefix,
@@ -91,7 +96,26 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   );
   syncTimer.unref();
 
-  const schedule = new DailySchedule({ orm, redis, prefix, node, queue, logger }, cfg.BACKUPS_DAILY_AT);
+  // Weekly, after Sunday's daily backups: reclaim the space that retention freed.
+  const weekly = async (day: Date) => {
+    if (day.getDay() !== 0) return;
+    // after the night's backups: pruning holds the repository exclusively
+    const until = Date.now() + 6 * 3600_000;
+    for (;;) {
+      const health = await queue.checkHealth();
+      if ((health.waiting === 0 && health.active === 0) || Date.now() > until || stopping) break;
+      await new Promise((resolve) => setTimeout(resolve, 30_000));
+    }
+    if (stopping) return;
+    for (const kind of ['daily', 'manual'] as const) {
+      await maintainRepository({ redis, prefix, scripts, logger }, kind, 'prune');
+    }
+  };
+  const schedule = new DailySchedule(
+    { orm, redis, prefix, node, queue, logger },
+    cfg.BACKUPS_DAILY_AT,
+    weekly,
+  );
   if (cfg.BACKUPS_DAILY_ENABLED) schedule.start();
 
   const health = await startHealthServer(cfg.BACKUPS_WORKER_HOST, cfg.BACKUPS_WORKER_PORT, {
@@ -126,6 +150,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     stopped ??= (async () => {
       stopping = true;
       schedule.stop();
+      retention.stop();
       clearInterval(syncTimer);
       const graceMs = cfg.BACKUPS_SHUTDOWN_GRACE_SECONDS * 1000;
       // Running jobs get the grace period to finish; then their scripts get SIGTERM, roll
@@ -143,6 +168,6 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     })();
     return stopped;
   };
-  return { port: health.port, runner, scripts, orm, syncCatalog: sync, stop };
+  return { port: health.port, runner, scripts, orm, retention, syncCatalog: sync, stop };
 }
 

@@ -1,0 +1,86 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDemoSite } from '../../src/customers/demo-site.js';
+import { Snapshot } from '../../src/snapshots/snapshot.entity.js';
+import { createWorkerWorld, type WorkerWorld } from './support/worker-env.js';
+
+describe('the snapshot catalog and retention', () => {
+  let world: WorkerWorld;
+  beforeAll(async () => {
+    world = await createWorkerWorld();
+  });
+  afterAll(async () => {
+    await world?.destroy();
+  });
+
+  const resticEnv = (kind: 'manual' | 'daily') => ({
+    RESTIC_REPOSITORY: path.join(world.scriptsEnv.dataDir, 'repos', kind),
+    RESTIC_PASSWORD_FILE: path.join(world.scriptsEnv.dataDir, 'secrets', `${kind}-repository.pass`),
+    RESTIC_CACHE_DIR: path.join(world.scriptsEnv.dataDir, 'cache/restic'),
+  });
+
+  it("a legacy daily snapshot of many customers' folders gives one catalog row per customer of the node", async () => {
+    const a = await world.customer('node-l');
+    const b = await world.customer('node-l');
+    const elsewhere = await world.customer('node-other');
+    const legacy = path.join(world.scriptsEnv.dataDir, 'legacy');
+    const customers = path.join(legacy, 'var/customers');
+    const dumps = path.join(legacy, 'shophosting-db-dumps');
+    await mkdir(dumps, { recursive: true });
+    for (const c of [a, b, elsewhere]) {
+      await createDemoSite(customers, c.id, 'volumes/files');
+      await writeFile(path.join(dumps, `customer_${c.id}.sql`), '-- dump\n');
+    }
+    const r = await execa('restic', ['backup', '--json', '--tag', 'daily', customers, dumps], {
+      env: resticEnv('daily'),
+    });
+    const legacyId = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}').snapshot_id as string;
+
+    const worker = await world.startWorker('node-l');
+    const rows = await world.db.orm.em.fork().find(Snapshot, { snapshotId: legacyId }, { orderBy: { customer: 'asc' } });
+    expect(rows.map((row) => row.customer.id)).toEqual([a.id, b.id].sort((x, y) => x - y));
+    expect(rows.every((row) => row.source === 'daily' && row.scope === 'both')).toBe(true);
+
+    // a second sync changes nothing
+    const report = await worker.syncCatalog();
+    expect(report.daily).toEqual({ added: 0, removed: 0 });
+    await worker.stop();
+  });
+
+  it('retention blocked by a busy repository is deferred, the backup still completes, and the worker applies it later', async () => {
+    const customer = await world.customer('node-k');
+    const worker = await world.startWorker('node-k');
+    for (let i = 0; i < 5; i++) {
+      const job = await world.enqueue({ customer, kind: 'backup', scope: 'database', source: 'manual' });
+      expect((await world.waitForJob(job.id, ['completed', 'failed'])).status).toBe('completed');
+    }
+    // another restic process holds a lock: the next backup cannot forget its oldest snapshot
+    const holder = execa('restic', ['backup', '--stdin', '--stdin-filename', 'hold', '--tag', 'holder'], {
+      env: resticEnv('manual'),
+      reject: false,
+      stdin: 'pipe',
+    });
+    const locks = path.join(world.scriptsEnv.dataDir, 'repos/manual/locks');
+    while ((await execa('ls', [locks])).stdout.trim() === '') await new Promise((r) => setTimeout(r, 50));
+    const sixth = await world.enqueue({ customer, kind: 'backup', scope: 'database', source: 'manual' });
+    const done = await world.waitForJob(sixth.id, ['completed', 'failed']);
+    expect(done.errorMessage).toBeNull();
+    expect(done.status).toBe('completed');
+    const em = () => world.db.orm.em.fork();
+    expect(await em().count(Snapshot, { customer: customer.id, source: 'manual' })).toBe(6);
+    expect(worker.retention.size).toBe(1);
+
+    holder.stdin?.end('x');
+    await holder;
+    await worker.retention.drain();
+    expect(worker.retention.size).toBe(0);
+    const kept = await em().find(Snapshot, { customer: customer.id, source: 'manual' });
+    expect(kept).toHaveLength(5);
+    expect(kept.map((s) => s.snapshotId)).toContain(done.snapshotId);
+    const report = await worker.syncCatalog();
+    expect(report.manual).toEqual({ added: 0, removed: 0 });
+    await worker.stop();
+  });
+});
