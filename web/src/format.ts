@@ -105,7 +105,7 @@ export const STATUS_WORDS: Record<Job['status'], string> = {
 };
 
 export function jobTitle(job: Pick<Job, 'kind' | 'source'>): string {
-  if (job.kind === 'RESTORE') return 'Restore';
+  if (job.kind === 'RESTORE') return job.source === 'SAFETY' ? 'Undo of a restore' : 'Restore';
   return job.source === 'DAILY' ? 'Daily backup' : 'Backup';
 }
 

@@ -35,6 +35,14 @@ export function JobHistory(props: JobHistoryProps) {
                   <Show when={duration() !== null}>
                     <span>took {formatDuration(duration())}</span>
                   </Show>
+                  <Show when={job.kind === 'RESTORE' && job.snapshot}>
+                    {(snapshot) => (
+                      <span>
+                        from the {snapshot().source === 'SAFETY' ? 'undo point' : 'backup'} of{' '}
+                        {formatDateTime(snapshot().createdAt)}
+                      </span>
+                    )}
+                  </Show>
                   <Show when={job.label}>{(label) => <span>“{label()}”</span>}</Show>
                 </div>
                 <Show when={job.status === 'FAILED'}>

@@ -1,0 +1,49 @@
+import { render, screen } from '@solidjs/testing-library';
+import { describe, expect, it } from 'vitest';
+import { JobHistory } from '../src/components/JobHistory';
+import { buildJob, buildSnapshot } from './factories';
+
+describe('job history', () => {
+  it('says when there is nothing yet', () => {
+    render(() => <JobHistory jobs={[]} />);
+    expect(screen.getByText('No backups or restores yet.')).toBeVisible();
+  });
+
+  it('lists kind, scope, status, duration and failures in plain words', () => {
+    render(() => (
+      <JobHistory
+        jobs={[
+          buildJob({
+            kind: 'RESTORE',
+            scope: 'FILES',
+            status: 'FAILED',
+            errorMessage: 'There is not enough free disk space to restore this backup.',
+            snapshot: buildSnapshot({ createdAt: '2026-03-10T02:00:00Z', source: 'DAILY' }),
+            startedAt: '2026-03-14T09:30:00Z',
+            finishedAt: '2026-03-14T09:30:42Z',
+          }),
+          buildJob({
+            kind: 'BACKUP',
+            scope: 'DATABASE',
+            status: 'COMPLETED',
+            label: 'Before the update',
+            startedAt: '2026-03-14T08:00:00Z',
+            finishedAt: '2026-03-14T08:04:10Z',
+          }),
+        ]}
+      />
+    ));
+    const [restore, backup] = screen.getAllByRole('listitem');
+    expect(restore).toHaveTextContent('Restore · Files only');
+    expect(restore).toHaveTextContent('Failed');
+    expect(restore).toHaveTextContent('took 42 s');
+    expect(restore).toHaveTextContent('from the backup of');
+    expect(restore).toHaveTextContent(
+      'There is not enough free disk space to restore this backup.',
+    );
+    expect(backup).toHaveTextContent('Backup · Database only');
+    expect(backup).toHaveTextContent('Completed');
+    expect(backup).toHaveTextContent('took 4 min 10 s');
+    expect(backup).toHaveTextContent('“Before the update”');
+  });
+});
