@@ -22,7 +22,8 @@ for (const name of files) {
     passed += data.numPassedTests;
     failed += data.numFailedTests;
     skipped += data.numPendingTests + (data.numTodoTests ?? 0);
-    if (data.numFailedTestSuites > 0 && data.numFailedTests === 0) failed += data.numFailedTestSuites;
+    if (data.numFailedTestSuites > 0 && data.numFailedTests === 0)
+      failed += data.numFailedTestSuites;
   } else if (name.endsWith('.playwright.json')) {
     passed += data.stats.expected + data.stats.flaky;
     failed += data.stats.unexpected;

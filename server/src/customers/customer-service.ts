@@ -17,7 +17,8 @@ const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,189}$/;
 export async function createCustomer(em: EntityManager, input: NewCustomer): Promise<ICustomer> {
   const email = input.email.trim().toLowerCase();
   if (!EMAIL.test(email)) throw new CustomerInputError(`not an email address: ${input.email}`);
-  if (input.password.length < 10) throw new CustomerInputError('the password needs 10 characters or more');
+  if (input.password.length < 10)
+    throw new CustomerInputError('the password needs 10 characters or more');
   const fork = em.fork();
   const customer = fork.create(Customer, {
     email,

@@ -56,7 +56,10 @@ export async function createDemoSite(
     await mkdir(dir, { recursive: true });
     for (let i = 0; i < 15; i++) {
       const name = `image-${month}-${i}.jpg`;
-      await writeFile(path.join(dir, name), pseudoRandomBytes(`${customerId}/${name}`, 2048 + i * 512));
+      await writeFile(
+        path.join(dir, name),
+        pseudoRandomBytes(`${customerId}/${name}`, 2048 + i * 512),
+      );
     }
   }
   const plugins = path.join(content, 'wp-content/plugins/shop/includes/deep/deeper');
@@ -64,9 +67,15 @@ export async function createDemoSite(
   for (let i = 0; i < 20; i++) {
     await writeFile(path.join(plugins, `class-${i}.php`), `<?php class Shop${i} {}\n`);
   }
-  await writeFile(path.join(content, 'logo.png'), pseudoRandomBytes(`${customerId}/logo`, 256 * 1024));
+  await writeFile(
+    path.join(content, 'logo.png'),
+    pseudoRandomBytes(`${customerId}/logo`, 256 * 1024),
+  );
   await writeFile(path.join(content, 'Grüße über.txt'), 'Hallo aus dem Süden — ça marche.\n');
-  await writeFile(path.join(content, 'index.php'), '<?php require __DIR__ . "/wp-blog-header.php";\n');
+  await writeFile(
+    path.join(content, 'index.php'),
+    '<?php require __DIR__ . "/wp-blog-header.php";\n',
+  );
   const secret = path.join(content, 'wp-config.php');
   await writeFile(secret, `<?php define('DB_NAME', 'customer_${customerId}');\n`);
   await chmod(secret, 0o600);
@@ -86,15 +95,22 @@ function demoRowsSql(): string {
   const posts: string[] = [];
   const orders: string[] = [];
   for (let i = 1; i <= 60; i++) {
-    posts.push(`('Post ${i}', 'Content of post ${i} — äöü', '2026-0${(i % 9) + 1}-1${i % 10} 10:00:00')`);
-    orders.push(`('buyer${i}@example.test', ${(i * 7.35).toFixed(2)}, unhex('${pseudoRandomBytes(`order${i}`, 32).toString('hex')}'))`);
+    posts.push(
+      `('Post ${i}', 'Content of post ${i} — äöü', '2026-0${(i % 9) + 1}-1${i % 10} 10:00:00')`,
+    );
+    orders.push(
+      `('buyer${i}@example.test', ${(i * 7.35).toFixed(2)}, unhex('${pseudoRandomBytes(`order${i}`, 32).toString('hex')}'))`,
+    );
   }
   return `insert into wp_posts (post_title, post_content, post_date) values ${posts.join(',')};
 insert into shop_orders (customer_email, total, payload) values ${orders.join(',')};`;
 }
 
 /** The customer's database `customer_<id>` with several tables and rows (created afresh). */
-export async function createDemoDatabase(defaultsFile: string, customerId: number): Promise<string> {
+export async function createDemoDatabase(
+  defaultsFile: string,
+  customerId: number,
+): Promise<string> {
   const name = `customer_${customerId}`;
   const sql = `drop database if exists \`${name}\`; create database \`${name}\` character set utf8mb4;
 use \`${name}\`; ${DEMO_DATABASE_SQL} ${demoRowsSql()}`;

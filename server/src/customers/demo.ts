@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { EntityManager } from '@mikro-orm/mariadb';
 import type { Config } from '../config/config.js';
 import { Customer } from './customer.entity.js';
 import { createCustomer, setCustomerPassword } from './customer-service.js';
 import { createDemoDatabase, createDemoSite, siteDir } from './demo-site.js';
-import { existsSync } from 'node:fs';
 
 export const DEMO_EMAIL = 'demo@example.com';
 

@@ -1,14 +1,18 @@
 import path from 'node:path';
 import { defineConfig, MikroORM, type Options } from '@mikro-orm/mariadb';
 import { Migrator } from '@mikro-orm/migrations';
+import { migrationsList } from '../../../migrations/index.js';
 import type { Config } from '../config/config.js';
 import { projectRoot } from '../config/paths.js';
-import { migrationsList } from '../../../migrations/index.js';
 import { entities } from './entities.js';
 
 export type OrmOptions = Pick<
   Config,
-  'BACKUPS_DB_HOST' | 'BACKUPS_DB_PORT' | 'BACKUPS_DB_USER' | 'BACKUPS_DB_PASSWORD' | 'BACKUPS_DB_NAME'
+  | 'BACKUPS_DB_HOST'
+  | 'BACKUPS_DB_PORT'
+  | 'BACKUPS_DB_USER'
+  | 'BACKUPS_DB_PASSWORD'
+  | 'BACKUPS_DB_NAME'
 > & { poolMax?: number; debug?: boolean };
 
 export function ormOptions(cfg: OrmOptions): Options {

@@ -1,6 +1,5 @@
 import { type EntityManager, UniqueConstraintViolationException } from '@mikro-orm/mariadb';
 import type { ICustomer } from '../customers/customer.entity.js';
-import { JobInProgressError } from './job-errors.js';
 import {
   ACTIVE_STATUSES,
   BackupJob,
@@ -10,6 +9,7 @@ import {
   type RequesterKind,
   type SnapshotSource,
 } from './job.entity.js';
+import { JobInProgressError } from './job-errors.js';
 
 export interface NewJob {
   customer: ICustomer;

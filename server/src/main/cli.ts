@@ -2,8 +2,8 @@ import { userInfo } from 'node:os';
 import { SingleBar } from 'cli-progress';
 import { Command, InvalidArgumentError } from 'commander';
 import { type AuditAction, AuditEvent } from '../audit/audit-event.entity.js';
-import { createAdminToken } from '../auth/api-tokens.js';
 import { ApiToken } from '../auth/api-token.entity.js';
+import { createAdminToken } from '../auth/api-tokens.js';
 import { config } from '../config/config.js';
 import { createCustomer } from '../customers/customer-service.js';
 import { seedDemo } from '../customers/demo.js';
@@ -11,8 +11,8 @@ import { openOrm } from '../db/orm.js';
 import { createLogger } from '../infra/logger.js';
 import { createRedis } from '../infra/redis.js';
 import { insertPendingJob } from '../jobs/create-job.js';
-import { publishJobChanged } from '../jobs/job-events.js';
 import { BackupJob, JOB_STATUSES, type JobStatus } from '../jobs/job.entity.js';
+import { publishJobChanged } from '../jobs/job-events.js';
 import { enqueueJob, QueueRegistry } from '../jobs/job-queue.js';
 import { syncCatalog } from '../snapshots/catalog-sync.js';
 import { enqueueDailyBackups } from '../worker/daily-schedule.js';
@@ -37,7 +37,10 @@ async function withServices<T>(
 ): Promise<T> {
   const cfg = config();
   return withOrm(async (orm) => {
-    const queues = new QueueRegistry({ redisUrl: cfg.BACKUPS_REDIS_URL, prefix: cfg.BACKUPS_REDIS_PREFIX });
+    const queues = new QueueRegistry({
+      redisUrl: cfg.BACKUPS_REDIS_URL,
+      prefix: cfg.BACKUPS_REDIS_PREFIX,
+    });
     const redis = createRedis(cfg.BACKUPS_REDIS_URL, 'cli');
     try {
       return await fn({ orm, queues, redis });
@@ -48,9 +51,20 @@ async function withServices<T>(
   });
 }
 
-async function audit(orm: Orm, action: AuditAction, customerId: number | null, targetId: string | null) {
+async function audit(
+  orm: Orm,
+  action: AuditAction,
+  customerId: number | null,
+  targetId: string | null,
+) {
   const em = orm.em.fork();
-  em.create(AuditEvent, { action, actorKind: 'operator', actorId: operator().slice(0, 64), customerId, targetId });
+  em.create(AuditEvent, {
+    action,
+    actorKind: 'operator',
+    actorId: operator().slice(0, 64),
+    customerId,
+    targetId,
+  });
   await em.flush();
 }
 
@@ -75,7 +89,9 @@ program
   .action(() =>
     withOrm(async (orm) => {
       const applied = await orm.migrator.up();
-      console.log(applied.length ? `applied: ${applied.map((m) => m.name).join(', ')}` : 'up to date');
+      console.log(
+        applied.length ? `applied: ${applied.map((m) => m.name).join(', ')}` : 'up to date',
+      );
     }),
   );
 
@@ -96,19 +112,22 @@ program
   .requiredOption('--password <password>', 'at least 10 characters')
   .option('--host <host>', 'the hosting node serving the site')
   .option('--layout <layout>', 'wordpress or volumes/files', 'wordpress')
-  .action((opts: { email: string; name: string; password: string; host?: string; layout: string }) =>
-    withOrm(async (orm) => {
-      if (opts.layout !== 'wordpress' && opts.layout !== 'volumes/files') {
-        throw new InvalidArgumentError('--layout must be wordpress or volumes/files');
-      }
-      const customer = await createCustomer(orm.em, {
-        ...opts,
-        host: opts.host ?? config().BACKUPS_NODE,
-        siteLayout: opts.layout,
-      });
-      await audit(orm, 'customer_created', customer.id, String(customer.id));
-      console.log(JSON.stringify({ id: customer.id, email: customer.email, host: customer.host }));
-    }),
+  .action(
+    (opts: { email: string; name: string; password: string; host?: string; layout: string }) =>
+      withOrm(async (orm) => {
+        if (opts.layout !== 'wordpress' && opts.layout !== 'volumes/files') {
+          throw new InvalidArgumentError('--layout must be wordpress or volumes/files');
+        }
+        const customer = await createCustomer(orm.em, {
+          ...opts,
+          host: opts.host ?? config().BACKUPS_NODE,
+          siteLayout: opts.layout,
+        });
+        await audit(orm, 'customer_created', customer.id, String(customer.id));
+        console.log(
+          JSON.stringify({ id: customer.id, email: customer.email, host: customer.host }),
+        );
+      }),
   );
 
 program
@@ -215,9 +234,16 @@ program
         { id, status: 'pending' },
         { status: 'cancelled', finishedAt: new Date() },
       );
-      if (!updated) throw new Error(`job ${id} is ${job.status}; only pending jobs can be cancelled`);
-      await queues.for(job.customer.host).removeJob(String(id)).catch(() => undefined);
-      await publishJobChanged(redis, config().BACKUPS_REDIS_PREFIX, { id, customerId: job.customer.id });
+      if (!updated)
+        throw new Error(`job ${id} is ${job.status}; only pending jobs can be cancelled`);
+      await queues
+        .for(job.customer.host)
+        .removeJob(String(id))
+        .catch(() => undefined);
+      await publishJobChanged(redis, config().BACKUPS_REDIS_PREFIX, {
+        id,
+        customerId: job.customer.id,
+      });
       await audit(orm, 'job_cancelled', job.customer.id, String(id));
       console.log(`cancelled job ${id}`);
     }),
@@ -235,7 +261,14 @@ program
       const bar = new SingleBar({ format: 'enqueue  [{bar}] {value}/{total}', hideCursor: true });
       bar.start(1, 0);
       const run = await enqueueDailyBackups(
-        { orm, redis, prefix: cfg.BACKUPS_REDIS_PREFIX, node, queue: queues.for(node), logger: createLogger('cli', 'warn') },
+        {
+          orm,
+          redis,
+          prefix: cfg.BACKUPS_REDIS_PREFIX,
+          node,
+          queue: queues.for(node),
+          logger: createLogger('cli', 'warn'),
+        },
         undefined,
         (done, total) => {
           bar.setTotal(total);
@@ -243,14 +276,23 @@ program
         },
       );
       bar.stop();
-      console.error(`${run.enqueued.length} enqueued, ${run.busy.length} customers busy (retry later)`);
+      console.error(
+        `${run.enqueued.length} enqueued, ${run.busy.length} customers busy (retry later)`,
+      );
       if (!opts.wait || run.enqueued.length === 0) return;
-      const follow = new SingleBar({ format: 'backups  [{bar}] {value}/{total} done, {failed} failed', hideCursor: true });
+      const follow = new SingleBar({
+        format: 'backups  [{bar}] {value}/{total} done, {failed} failed',
+        hideCursor: true,
+      });
       follow.start(run.enqueued.length, 0, { failed: 0 });
       for (;;) {
-        const rows = await orm.em.fork().find(BackupJob, { id: { $in: run.enqueued } }, { fields: ['status'] });
+        const rows = await orm.em
+          .fork()
+          .find(BackupJob, { id: { $in: run.enqueued } }, { fields: ['status'] });
         const finished = rows.filter((r) => r.status !== 'pending' && r.status !== 'running');
-        follow.update(finished.length, { failed: finished.filter((r) => r.status !== 'completed').length });
+        follow.update(finished.length, {
+          failed: finished.filter((r) => r.status !== 'completed').length,
+        });
         if (finished.length === rows.length) break;
         await new Promise((resolve) => setTimeout(resolve, 1000));
       }
@@ -291,7 +333,9 @@ program
       });
       ok = ok && result.exitCode === 0;
       if (!ok) failed += 1;
-      process.stderr.write(ok ? 'ok\n' : `FAILED ${result.lastError?.message ?? result.stderrTail.slice(-300)}\n`);
+      process.stderr.write(
+        ok ? 'ok\n' : `FAILED ${result.lastError?.message ?? result.stderrTail.slice(-300)}\n`,
+      );
     }
     process.exitCode = failed ? 1 : 0;
   });

@@ -15,7 +15,10 @@ export interface CatalogSyncDeps {
 
 const SOURCES: SnapshotSource[] = ['manual', 'daily', 'safety'];
 
-async function listRepository(deps: CatalogSyncDeps, source: SnapshotSource): Promise<RepositorySnapshot[]> {
+async function listRepository(
+  deps: CatalogSyncDeps,
+  source: SnapshotSource,
+): Promise<RepositorySnapshot[]> {
   const entries: RepositorySnapshot[] = [];
   const result = await deps.scripts.run('backup-repository', [source, 'snapshots'], {
     onLine: (line) => {
@@ -35,13 +38,18 @@ async function listRepository(deps: CatalogSyncDeps, source: SnapshotSource): Pr
 /** Customers whose site folders a legacy daily snapshot holds (membership by path). */
 async function legacyMembers(deps: CatalogSyncDeps, snapshotId: string): Promise<number[]> {
   const members: number[] = [];
-  const result = await deps.scripts.run('backup-repository', ['daily', 'members', '--snapshot', snapshotId], {
-    onLine: (line) => {
-      const parsed = JSON.parse(line) as { type?: string; customer?: number };
-      if (parsed.type === 'member' && Number.isInteger(parsed.customer)) members.push(Number(parsed.customer));
+  const result = await deps.scripts.run(
+    'backup-repository',
+    ['daily', 'members', '--snapshot', snapshotId],
+    {
+      onLine: (line) => {
+        const parsed = JSON.parse(line) as { type?: string; customer?: number };
+        if (parsed.type === 'member' && Number.isInteger(parsed.customer))
+          members.push(Number(parsed.customer));
+      },
+      timeoutMs: 10 * 60_000,
     },
-    timeoutMs: 10 * 60_000,
-  });
+  );
   if (result.exitCode !== 0) throw new Error(`reading the members of ${snapshotId} failed`);
   return members;
 }
@@ -67,7 +75,12 @@ export async function syncCatalog(
       const facts = readTags(snapshot.tags ?? []);
       if (facts.customerId !== null) {
         if (facts.source === source && ids.has(facts.customerId)) {
-          entries.push({ customerId: facts.customerId, source, scope: facts.scope ?? 'both', snapshot });
+          entries.push({
+            customerId: facts.customerId,
+            source,
+            scope: facts.scope ?? 'both',
+            snapshot,
+          });
         }
         continue;
       }
@@ -78,7 +91,8 @@ export async function syncCatalog(
         knownLegacy.set(snapshot.id, members);
       }
       for (const customerId of members) {
-        if (ids.has(customerId)) entries.push({ customerId, source: 'daily', scope: 'both', snapshot });
+        if (ids.has(customerId))
+          entries.push({ customerId, source: 'daily', scope: 'both', snapshot });
       }
     }
     report[source] = await replaceCatalog(em, source, [...ids], entries);

@@ -40,7 +40,9 @@ export async function enqueueDailyBackups(
   onProgress?: (done: number, total: number) => void,
 ): Promise<DailyRun> {
   const em = deps.orm.em.fork();
-  const where = onlyCustomers ? { host: deps.node, id: { $in: [...onlyCustomers] } } : { host: deps.node };
+  const where = onlyCustomers
+    ? { host: deps.node, id: { $in: [...onlyCustomers] } }
+    : { host: deps.node };
   const customers = await em.find(Customer, where, { orderBy: { id: 'asc' } });
   const run: DailyRun = { enqueued: [], busy: [] };
   let done = 0;
@@ -62,7 +64,10 @@ export async function enqueueDailyBackups(
     }
     onProgress?.(++done, customers.length);
   }
-  deps.logger.info({ enqueued: run.enqueued.length, busy: run.busy.length }, 'daily backups enqueued');
+  deps.logger.info(
+    { enqueued: run.enqueued.length, busy: run.busy.length },
+    'daily backups enqueued',
+  );
   return run;
 }
 
@@ -91,7 +96,10 @@ export class DailySchedule {
 
   private arm(when: Date, retry?: number[]): void {
     if (this.stopped) return;
-    this.timer = setTimeout(() => void this.fire(when, retry), Math.max(0, when.getTime() - Date.now()));
+    this.timer = setTimeout(
+      () => void this.fire(when, retry),
+      Math.max(0, when.getTime() - Date.now()),
+    );
     this.timer.unref();
   }
 

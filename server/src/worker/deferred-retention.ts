@@ -65,7 +65,10 @@ export class DeferredRetention {
         if (result.exitCode === 0 && !deferred) {
           this.waiting.delete(key);
           await forgetSnapshots(this.deps.orm.em.fork(), customerId, source, removed);
-          this.deps.logger.info({ customerId, source, removed: removed.length }, 'deferred retention applied');
+          this.deps.logger.info(
+            { customerId, source, removed: removed.length },
+            'deferred retention applied',
+          );
         }
       }
     } finally {

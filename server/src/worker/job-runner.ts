@@ -1,7 +1,6 @@
 import type { MikroORM } from '@mikro-orm/mariadb';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../infra/logger.js';
-import { publishJobChanged } from '../jobs/job-events.js';
 import {
   BackupJob,
   type IBackupJob,
@@ -9,6 +8,7 @@ import {
   type JobStatus,
   type SnapshotSource,
 } from '../jobs/job.entity.js';
+import { publishJobChanged } from '../jobs/job-events.js';
 import { forgetSnapshots, recordSnapshot } from '../snapshots/catalog.js';
 import { readTags } from '../snapshots/snapshot-tags.js';
 import type { JobMetrics } from './metrics.js';
@@ -36,11 +36,14 @@ const SCOPE_ARG: Record<JobScope, string> = { database: 'db', files: 'files', bo
 const MESSAGES: Record<string, string> = {
   SNAPSHOT_NOT_FOUND: 'That backup no longer exists.',
   SNAPSHOT_NOT_OWNED: 'That backup does not belong to this site.',
-  INSUFFICIENT_SPACE: 'There is not enough free disk space to restore this backup. Nothing was changed.',
+  INSUFFICIENT_SPACE:
+    'There is not enough free disk space to restore this backup. Nothing was changed.',
   REPOSITORY_LOCKED: 'The backup storage is busy. Please try again in a few minutes.',
-  REPOSITORY_UNAVAILABLE: 'The backup storage could not be reached. Nothing was changed; our team has been told.',
+  REPOSITORY_UNAVAILABLE:
+    'The backup storage could not be reached. Nothing was changed; our team has been told.',
   DATABASE_DUMP_FAILED: 'Your database could not be saved. Nothing was changed.',
-  DATABASE_IMPORT_FAILED: 'The database in this backup could not be loaded. Your site was left as it was.',
+  DATABASE_IMPORT_FAILED:
+    'The database in this backup could not be loaded. Your site was left as it was.',
   SITE_NOT_FOUND: 'Your site could not be found on its server.',
   INTERRUPTED: 'The job was interrupted before it finished. Your site was left as it was.',
   TIMED_OUT: 'The job took longer than allowed and was stopped. Your site was left as it was.',
@@ -60,7 +63,11 @@ export class JobRunner {
     await publishJobChanged(this.deps.redis, this.deps.prefix, { id: job.id, customerId });
   }
 
-  private async update(jobId: number, customerId: number, data: Partial<IBackupJob>): Promise<void> {
+  private async update(
+    jobId: number,
+    customerId: number,
+    data: Partial<IBackupJob>,
+  ): Promise<void> {
     await this.deps.orm.em.fork().nativeUpdate(BackupJob, { id: jobId }, data);
     await this.publish({ id: jobId }, customerId);
   }
@@ -117,13 +124,18 @@ export class JobRunner {
           state.progress = overallProgress(job.kind, event.phase, 0, state.progress);
           log.info({ phase: event.phase }, 'phase');
           await schedule(
-            { phase: event.phase, progress: state.progress, bytesDone: null, bytesTotal: null, etaSeconds: null },
+            {
+              phase: event.phase,
+              progress: state.progress,
+              bytesDone: null,
+              bytesTotal: null,
+              etaSeconds: null,
+            },
             true,
           );
           break;
         case 'progress': {
-          const fraction =
-            event.fraction ?? (event.total ? (event.done ?? 0) / event.total : 0);
+          const fraction = event.fraction ?? (event.total ? (event.done ?? 0) / event.total : 0);
           state.progress = overallProgress(job.kind, state.phase, fraction, state.progress);
           await schedule(
             {
@@ -226,11 +238,20 @@ export class JobRunner {
       status = 'failed';
       const code = result.timedOut
         ? 'TIMED_OUT'
-        : (result.lastError?.code ?? (succeeded ? 'BACKUP_FAILED' : job.kind === 'backup' ? 'BACKUP_FAILED' : 'RESTORE_FAILED'));
+        : (result.lastError?.code ??
+          (succeeded
+            ? 'BACKUP_FAILED'
+            : job.kind === 'backup'
+              ? 'BACKUP_FAILED'
+              : 'RESTORE_FAILED'));
       const message = result.timedOut
         ? customerMessage('TIMED_OUT')
         : customerMessage(code, result.lastError?.message);
-      if (!result.lastError) log.warn({ exitCode: result.exitCode, stderr: result.stderrTail }, 'script failed without an error event');
+      if (!result.lastError)
+        log.warn(
+          { exitCode: result.exitCode, stderr: result.stderrTail },
+          'script failed without an error event',
+        );
       await this.update(jobId, customerId, {
         status,
         phase: null,

@@ -2,8 +2,8 @@ import type { MikroORM } from '@mikro-orm/mariadb';
 import type BeeQueue from 'bee-queue';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../infra/logger.js';
-import { publishJobChanged } from '../jobs/job-events.js';
 import { BackupJob } from '../jobs/job.entity.js';
+import { publishJobChanged } from '../jobs/job-events.js';
 import { enqueueJob, type QueuedJob } from '../jobs/job-queue.js';
 import { customerMessage } from './job-runner.js';
 import type { ScriptRunner } from './script-runner.js';
@@ -24,7 +24,9 @@ export interface RecoveryDeps {
  * old or entirely new, maintenance off, site started) before the job is marked FAILED. Every
  * PENDING job is enqueued again (Redis may have been emptied); enqueueing is idempotent.
  */
-export async function recoverNode(deps: RecoveryDeps): Promise<{ interrupted: number; requeued: number }> {
+export async function recoverNode(
+  deps: RecoveryDeps,
+): Promise<{ interrupted: number; requeued: number }> {
   const em = deps.orm.em.fork();
   const running = await em.find(
     BackupJob,
@@ -34,9 +36,13 @@ export async function recoverNode(deps: RecoveryDeps): Promise<{ interrupted: nu
   for (const job of running) {
     const log = deps.logger.child({ jobId: job.id, customerId: job.customer.id });
     log.warn({ kind: job.kind, phase: job.phase }, 'recovering an interrupted job');
-    const result = await deps.scripts.run('customer-restore', ['--recover', String(job.customer.id)], {
-      timeoutMs: 30 * 60_000,
-    });
+    const result = await deps.scripts.run(
+      'customer-restore',
+      ['--recover', String(job.customer.id)],
+      {
+        timeoutMs: 30 * 60_000,
+      },
+    );
     if (result.exitCode !== 0) {
       log.error({ exitCode: result.exitCode, stderr: result.stderrTail }, 'site recovery failed');
     }

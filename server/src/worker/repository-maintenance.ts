@@ -16,9 +16,14 @@ export async function maintainRepository(
   const lease = new RedisLease(deps.redis, `${deps.prefix}:repository:${kind}`, 60_000);
   if (!(await lease.tryAcquire())) return 'busy';
   try {
-    const result = await deps.scripts.run('backup-repository', [kind, action], { timeoutMs: 6 * 3600_000 });
+    const result = await deps.scripts.run('backup-repository', [kind, action], {
+      timeoutMs: 6 * 3600_000,
+    });
     const ok = result.exitCode === 0;
-    deps.logger[ok ? 'info' : 'error']({ kind, action, exitCode: result.exitCode }, `repository ${action}`);
+    deps.logger[ok ? 'info' : 'error'](
+      { kind, action, exitCode: result.exitCode },
+      `repository ${action}`,
+    );
     return ok ? 'done' : 'failed';
   } finally {
     await lease.release();

@@ -84,9 +84,12 @@ export class ScriptRunner {
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (chunk: string) => {
       stderrTail = (stderrTail + chunk).slice(-4000);
-      for (const line of chunk.split('\n')) if (line.trim()) log.debug({ stderr: line }, 'script log');
+      for (const line of chunk.split('\n'))
+        if (line.trim()) log.debug({ stderr: line }, 'script log');
     });
-    const lines = child.stdout ? createInterface({ input: child.stdout, crlfDelay: Infinity }) : null;
+    const lines = child.stdout
+      ? createInterface({ input: child.stdout, crlfDelay: Infinity })
+      : null;
     const events = (async () => {
       if (!lines) return;
       for await (const line of lines) {

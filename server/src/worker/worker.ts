@@ -4,7 +4,6 @@ import type { Config } from '../config/config.js';
 import { ormOptions } from '../db/orm.js';
 import { createLogger, type Logger } from '../infra/logger.js';
 import { createRedis } from '../infra/redis.js';
-import { BackupJob } from '../jobs/job.entity.js';
 import { workerQueue } from '../jobs/job-queue.js';
 import { syncCatalog } from '../snapshots/catalog-sync.js';
 import { DailySchedule } from './daily-schedule.js';
@@ -13,8 +12,8 @@ import { startHealthServer } from './health-server.js';
 import { JobRunner } from './job-runner.js';
 import { JobMetrics } from './metrics.js';
 import { RedisLease } from './node-lock.js';
-import { maintainRepository } from './repository-maintenance.js';
 import { recoverNode } from './recovery.js';
+import { maintainRepository } from './repository-maintenance.js';
 import { ScriptRunner } from './script-runner.js';
 
 export interface WorkerOptions {
@@ -91,7 +90,8 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     await sync().catch((error: unknown) => logger.error({ err: error }, 'catalog sync failed'));
   }
   const syncTimer = setInterval(
-    () => void sync().catch((error: unknown) => logger.error({ err: error }, 'catalog sync failed')),
+    () =>
+      void sync().catch((error: unknown) => logger.error({ err: error }, 'catalog sync failed')),
     cfg.BACKUPS_CATALOG_SYNC_MINUTES * 60_000,
   );
   syncTimer.unref();
@@ -143,7 +143,10 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
       return { contentType: metrics.registry.contentType, body: await metrics.registry.metrics() };
     },
   });
-  logger.info({ node, port: health.port, concurrency: cfg.BACKUPS_WORKER_CONCURRENCY }, 'worker ready');
+  logger.info(
+    { node, port: health.port, concurrency: cfg.BACKUPS_WORKER_CONCURRENCY },
+    'worker ready',
+  );
 
   let stopped: Promise<void> | undefined;
   const stop = () => {
@@ -170,4 +173,3 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   };
   return { port: health.port, runner, scripts, orm, retention, syncCatalog: sync, stop };
 }
-

@@ -3,8 +3,6 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  SCRIPTS_DIR,
-  type TestEnv,
   buildSite,
   createTestEnv,
   destroyTestEnv,
@@ -12,7 +10,9 @@ import {
   listSnapshots,
   randomCustomerId,
   run,
+  SCRIPTS_DIR,
   script,
+  type TestEnv,
 } from './support/harness.js';
 
 let t: TestEnv;
@@ -28,7 +28,8 @@ async function repoFiles(): Promise<string[]> {
   const out: string[] = [];
   for (const kind of ['manual', 'daily']) {
     for (const sub of ['locks', 'snapshots']) {
-      for (const f of await readdir(path.join(t.dataDir, 'repos', kind, sub))) out.push(`${kind}/${sub}/${f}`);
+      for (const f of await readdir(path.join(t.dataDir, 'repos', kind, sub)))
+        out.push(`${kind}/${sub}/${f}`);
     }
   }
   return out.sort();
@@ -61,28 +62,39 @@ const restoreCases: [string, string[]][] = [
 ];
 
 describe('argument validation', () => {
-  it.each(backupCases)('customer-backup refuses %s with exit 2 and no side effect', async (_n, args) => {
-    const before = await repoFiles();
-    const r = await run(t, 'customer-backup', args);
-    expect(r.exitCode).toBe(2);
-    expect(errorCode(r.events)).toBe('INVALID_ARGUMENT');
-    expect(r.events).toHaveLength(1);
-    expect(await repoFiles()).toEqual(before);
-    expect(await readdir(t.dataDir)).not.toContain('work');
-  });
+  it.each(backupCases)(
+    'customer-backup refuses %s with exit 2 and no side effect',
+    async (_n, args) => {
+      const before = await repoFiles();
+      const r = await run(t, 'customer-backup', args);
+      expect(r.exitCode).toBe(2);
+      expect(errorCode(r.events)).toBe('INVALID_ARGUMENT');
+      expect(r.events).toHaveLength(1);
+      expect(await repoFiles()).toEqual(before);
+      expect(await readdir(t.dataDir)).not.toContain('work');
+    },
+  );
 
-  it.each(restoreCases)('customer-restore refuses %s with exit 2 and no side effect', async (_n, args) => {
-    const before = await repoFiles();
-    const r = await run(t, 'customer-restore', args);
-    expect(r.exitCode).toBe(2);
-    expect(errorCode(r.events)).toBe('INVALID_ARGUMENT');
-    expect(await repoFiles()).toEqual(before);
-    expect(await readdir(t.dataDir)).not.toContain('work');
-    expect(await readdir(t.customersRoot)).not.toContain('.restore');
-  });
+  it.each(restoreCases)(
+    'customer-restore refuses %s with exit 2 and no side effect',
+    async (_n, args) => {
+      const before = await repoFiles();
+      const r = await run(t, 'customer-restore', args);
+      expect(r.exitCode).toBe(2);
+      expect(errorCode(r.events)).toBe('INVALID_ARGUMENT');
+      expect(await repoFiles()).toEqual(before);
+      expect(await readdir(t.dataDir)).not.toContain('work');
+      expect(await readdir(t.customersRoot)).not.toContain('.restore');
+    },
+  );
 
   it('backup-repository refuses unknown kinds, actions and options', async () => {
-    for (const args of [['weekly', 'init'], ['manual', 'forget'], ['manual', 'snapshots', '--customer', '1;id'], ['manual', 'check', '-x']]) {
+    for (const args of [
+      ['weekly', 'init'],
+      ['manual', 'forget'],
+      ['manual', 'snapshots', '--customer', '1;id'],
+      ['manual', 'check', '-x'],
+    ]) {
       const r = await run(t, 'backup-repository', args);
       expect(r.exitCode).toBe(2);
     }
@@ -95,22 +107,47 @@ describe('argument validation', () => {
       BACKUPS_MANUAL_PASSWORD_FILE: path.join(t.dataDir, 'secrets', 'sharded-{customer}.pass'),
     };
     expect((await run(t, 'backup-repository', ['manual', 'init'], env)).exitCode).toBe(2);
-    const init = await run(t, 'backup-repository', ['manual', 'init', '--customer', String(A)], env);
+    const init = await run(
+      t,
+      'backup-repository',
+      ['manual', 'init', '--customer', String(A)],
+      env,
+    );
     expect(init.events).toEqual([{ type: 'init', created: true }]);
     const b = await run(t, 'customer-backup', [String(A), 'files'], env);
     expect(b.exitCode, b.stderr).toBe(0);
-    const snaps = await run(t, 'backup-repository', ['manual', 'snapshots', '--customer', String(A)], env);
+    const snaps = await run(
+      t,
+      'backup-repository',
+      ['manual', 'snapshots', '--customer', String(A)],
+      env,
+    );
     expect(snaps.events).toHaveLength(1);
-    expect(snaps.events[0]).toMatchObject({ type: 'entry', tags: expect.arrayContaining([`customer-${A}`]) });
-    const check = await run(t, 'backup-repository', ['manual', 'check', '--customer', String(A)], env);
+    expect(snaps.events[0]).toMatchObject({
+      type: 'entry',
+      tags: expect.arrayContaining([`customer-${A}`]),
+    });
+    const check = await run(
+      t,
+      'backup-repository',
+      ['manual', 'check', '--customer', String(A)],
+      env,
+    );
     expect(check.events).toEqual([{ type: 'check', ok: true }]);
   });
 });
 
 describe('lint', () => {
   it('shellcheck -x is clean on every script and library', async () => {
-    const libs = (await readdir(path.join(SCRIPTS_DIR, 'lib'))).map((f) => path.join(SCRIPTS_DIR, 'lib', f));
-    const files = [script('customer-backup'), script('customer-restore'), script('backup-repository'), ...libs];
+    const libs = (await readdir(path.join(SCRIPTS_DIR, 'lib'))).map((f) =>
+      path.join(SCRIPTS_DIR, 'lib', f),
+    );
+    const files = [
+      script('customer-backup'),
+      script('customer-restore'),
+      script('backup-repository'),
+      ...libs,
+    ];
     const r = await execa('shellcheck', ['-x', ...files], { reject: false });
     expect(r.stdout).toBe('');
     expect(r.exitCode).toBe(0);

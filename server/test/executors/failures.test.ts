@@ -3,7 +3,6 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  type TestEnv,
   buildSite,
   createCustomerDatabase,
   createTestEnv,
@@ -19,6 +18,7 @@ import {
   snapshotEvent,
   sql,
   start,
+  type TestEnv,
 } from './support/harness.js';
 
 let t: TestEnv;
@@ -35,7 +35,8 @@ beforeAll(async () => {
   slowRestic = path.join(t.dataDir, 'slow-restic');
   await writeFile(
     slowRestic,
-    '#!/bin/bash\nfor a in "$@"; do if [ "$a" = restore ]; then sleep "${SLOW_RESTORE:-0}" >/dev/null 2>\&1 \& p=$!; trap \'kill $p; exit 143\' TERM; wait $p; trap - TERM; break; fi; done\nexec restic "$@"\n',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell script, not a template
+    '#!/bin/bash\nfor a in "$@"; do if [ "$a" = restore ]; then sleep "${SLOW_RESTORE:-0}" >/dev/null 2>&1 & p=$!; trap \'kill $p; exit 143\' TERM; wait $p; trap - TERM; break; fi; done\nexec restic "$@"\n',
   );
   await chmod(slowRestic, 0o755);
 });
@@ -51,7 +52,10 @@ describe('failures leave the site as it was', () => {
     // A snapshot with the right tags whose dump is garbage.
     const dumpDir = path.join(t.dataDir, 'work', 'dumps', `customer-${A}`);
     await mkdir(dumpDir, { recursive: true });
-    await writeFile(path.join(dumpDir, `customer_${A}.sql`), 'CREATE TABLE x (;\n-- garbage\n-- Dump completed\n');
+    await writeFile(
+      path.join(dumpDir, `customer_${A}.sql`),
+      'CREATE TABLE x (;\n-- garbage\n-- Dump completed\n',
+    );
     await execa('restic', ['backup', '--json', '--tag', `customer-${A},manual,db`, dumpDir], {
       env: {
         RESTIC_REPOSITORY: path.join(t.dataDir, 'repos', 'manual'),
@@ -84,11 +88,17 @@ describe('failures leave the site as it was', () => {
     await run(t, 'backup-repository', ['manual', 'init'], env);
     const snap = snapshotEvent((await run(t, 'customer-backup', [String(A), 'both'], env)).events);
     const dataDir = path.join(t.dataDir, 'repos', 'broken', 'data');
-    for (const sub of await readdir(dataDir)) await rm(path.join(dataDir, sub), { recursive: true });
+    for (const sub of await readdir(dataDir))
+      await rm(path.join(dataDir, sub), { recursive: true });
     await writeFile(path.join(siteA, 'wordpress', 'after-backup.txt'), 'keep me');
     await sql(`INSERT INTO customer_${A}.options VALUES ('after', 'backup')`);
     const before = await state();
-    const r = await run(t, 'customer-restore', [String(A), String(snap?.id), 'both', 'manual'], env);
+    const r = await run(
+      t,
+      'customer-restore',
+      [String(A), String(snap?.id), 'both', 'manual'],
+      env,
+    );
     expect(r.exitCode).not.toBe(0);
     expect(errorCode(r.events)).toBe('RESTORE_FAILED');
     expect(await state()).toEqual(before);
@@ -136,7 +146,9 @@ describe('SIGKILL at any point, then --recover', () => {
     const sOld = snapshotEvent((await run(t, 'customer-backup', [String(A), 'both'])).events);
     await rm(path.join(siteA, 'wordpress'), { recursive: true, force: true });
     await buildSite(t.customersRoot, A, 'wordpress', 'new-version');
-    await sql(`INSERT INTO customer_${A}.posts (title) VALUES ('new'); CREATE TABLE customer_${A}.newer (a INT)`);
+    await sql(
+      `INSERT INTO customer_${A}.posts (title) VALUES ('new'); CREATE TABLE customer_${A}.newer (a INT)`,
+    );
     const neu = await state();
     const sNew = snapshotEvent((await run(t, 'customer-backup', [String(A), 'both'])).events);
     const outcomes: string[] = [];
@@ -154,7 +166,8 @@ describe('SIGKILL at any point, then --recover', () => {
       const marker = path.join(t.customersRoot, `starting-${A}`);
       if (point === 'site-starting') {
         const until = Date.now() + 60_000;
-        while (!(await exists(marker)) && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+        while (!(await exists(marker)) && Date.now() < until)
+          await new Promise((r) => setTimeout(r, 10));
       } else if (point === 'maintenance-on') {
         await s.waitFor((e) => e.type === 'maintenance' && e.on === true);
       } else {

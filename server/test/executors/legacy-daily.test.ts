@@ -3,7 +3,6 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  type TestEnv,
   buildSite,
   createCustomerDatabase,
   createTestEnv,
@@ -16,6 +15,7 @@ import {
   run,
   snapshotEvent,
   sql,
+  type TestEnv,
 } from './support/harness.js';
 
 let t: TestEnv;
@@ -28,7 +28,9 @@ let liveB: { files: string[]; db: string };
 
 beforeAll(async () => {
   legacyRoot = path.join((await createTestEnv()).dataDir, 'legacy');
-  t = await createTestEnv({ BACKUPS_LEGACY_DUMP_DIR: path.join(legacyRoot, 'shophosting-db-dumps') });
+  t = await createTestEnv({
+    BACKUPS_LEGACY_DUMP_DIR: path.join(legacyRoot, 'shophosting-db-dumps'),
+  });
   // The original plan's daily job: one snapshot of /var/customers (all sites)
   // plus the dump folder, tagged "daily" only; dumps made with --databases.
   const customers = path.join(legacyRoot, 'var', 'customers');
@@ -39,10 +41,17 @@ beforeAll(async () => {
   const dumps = path.join(legacyRoot, 'shophosting-db-dumps');
   await mkdir(dumps, { recursive: true });
   for (const id of [A, B]) {
-    const d = await execa('mysqldump', ['-uroot', '--single-transaction', '--databases', `customer_${id}`], { encoding: 'buffer', stripFinalNewline: false });
+    const d = await execa(
+      'mysqldump',
+      ['-uroot', '--single-transaction', '--databases', `customer_${id}`],
+      { encoding: 'buffer', stripFinalNewline: false },
+    );
     await writeFile(path.join(dumps, `customer_${id}.sql`), d.stdout);
   }
-  legacyA = { files: await filesManifest(path.join(customers, `customer-${A}`, 'volumes/files')), db: await dbManifest(A) };
+  legacyA = {
+    files: await filesManifest(path.join(customers, `customer-${A}`, 'volumes/files')),
+    db: await dbManifest(A),
+  };
   const r = await execa('restic', ['backup', '--json', '--tag', 'daily', customers, dumps], {
     env: {
       RESTIC_REPOSITORY: path.join(t.dataDir, 'repos', 'daily'),
@@ -72,18 +81,29 @@ describe('legacy daily repository (original plan)', () => {
   it("restores A's files and database from a many-customer snapshot, never B's", async () => {
     const r = await run(t, 'customer-restore', [String(A), legacyId, 'both', 'daily']);
     expect(r.exitCode, r.stderr).toBe(0);
-    expect(await filesManifest(path.join(t.customersRoot, `customer-${A}`, 'volumes/files'))).toEqual(legacyA.files);
+    expect(
+      await filesManifest(path.join(t.customersRoot, `customer-${A}`, 'volumes/files')),
+    ).toEqual(legacyA.files);
     expect(await dbManifest(A)).toEqual(legacyA.db);
-    expect(await filesManifest(path.join(t.customersRoot, `customer-${B}`, 'volumes/files'))).toEqual(liveB.files);
+    expect(
+      await filesManifest(path.join(t.customersRoot, `customer-${B}`, 'volumes/files')),
+    ).toEqual(liveB.files);
     expect(await dbManifest(B)).toEqual(liveB.db);
   });
 
-  it("refuses a new-style daily snapshot of B for A", async () => {
+  it('refuses a new-style daily snapshot of B for A', async () => {
     const b = await run(t, 'customer-backup', [String(B), 'both', '--source', 'daily']);
     expect(b.exitCode, b.stderr).toBe(0);
-    expect(snapshotEvent(b.events)?.tags).toEqual(expect.arrayContaining([`customer-${B}`, 'daily', 'both']));
+    expect(snapshotEvent(b.events)?.tags).toEqual(
+      expect.arrayContaining([`customer-${B}`, 'daily', 'both']),
+    );
     const before = await dbManifest(A);
-    const r = await run(t, 'customer-restore', [String(A), String(snapshotEvent(b.events)?.id), 'both', 'daily']);
+    const r = await run(t, 'customer-restore', [
+      String(A),
+      String(snapshotEvent(b.events)?.id),
+      'both',
+      'daily',
+    ]);
     expect(r.exitCode).toBe(3);
     expect(errorCode(r.events)).toBe('SNAPSHOT_NOT_OWNED');
     expect(await dbManifest(A)).toEqual(before);

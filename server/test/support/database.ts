@@ -10,7 +10,9 @@ export interface TestDatabase {
 }
 
 /** A throw-away application database, migrated, for one test file. */
-export async function createTestDatabase(options: { migrate?: boolean } = {}): Promise<TestDatabase> {
+export async function createTestDatabase(
+  options: { migrate?: boolean } = {},
+): Promise<TestDatabase> {
   const name = `backups_test_${randomBytes(5).toString('hex')}`;
   const cfg = { ...parseConfig({}), BACKUPS_DB_NAME: name };
   const admin = await MikroORM.init({ ...ormOptions({ ...cfg, BACKUPS_DB_NAME: 'mysql' }) });

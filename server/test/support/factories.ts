@@ -4,7 +4,9 @@ import { Customer, type ICustomer } from '../../src/customers/customer.entity.js
 
 export async function buildCustomer(
   em: EntityManager,
-  overrides: Partial<Pick<ICustomer, 'email' | 'name' | 'host' | 'siteLayout' | 'passwordHash'>> = {},
+  overrides: Partial<
+    Pick<ICustomer, 'email' | 'name' | 'host' | 'siteLayout' | 'passwordHash'>
+  > = {},
 ): Promise<ICustomer> {
   const fork = em.fork();
   const tag = randomBytes(4).toString('hex');

@@ -23,7 +23,8 @@ describe('the worker runs jobs end to end', () => {
     await world?.destroy();
   });
 
-  const content = () => path.join(world.scriptsEnv.customersRoot, `customer-${customer.id}`, 'wordpress');
+  const content = () =>
+    path.join(world.scriptsEnv.customersRoot, `customer-${customer.id}`, 'wordpress');
 
   it('a backup runs to COMPLETED with its phases, rising progress and the snapshot in the catalog', async () => {
     const recorder = await world.recordEvents(customer.id);
@@ -34,12 +35,22 @@ describe('the worker runs jobs end to end', () => {
       for (const item of items) {
         chain = chain.then(async () => {
           const row = await world.job(item.id);
-          seen.push({ status: row.status, phase: row.phase ?? null, progress: Number(row.progress) });
+          seen.push({
+            status: row.status,
+            phase: row.phase ?? null,
+            progress: Number(row.progress),
+          });
         });
       }
       return original(...items);
     };
-    const job = await world.enqueue({ customer, kind: 'backup', scope: 'both', source: 'manual', label: 'before the update' });
+    const job = await world.enqueue({
+      customer,
+      kind: 'backup',
+      scope: 'both',
+      source: 'manual',
+      label: 'before the update',
+    });
     const done = await world.waitForJob(job.id, ['completed', 'failed']);
     await new Promise((r) => setTimeout(r, 300));
     await chain;
@@ -76,7 +87,9 @@ describe('the worker runs jobs end to end', () => {
     await writeFile(path.join(content(), 'logo.png'), 'defaced');
     await rm(path.join(content(), 'Grüße über.txt'));
     await writeFile(path.join(content(), 'new-after-backup.php'), '<?php');
-    await sql(`UPDATE customer_${customer.id}.posts SET title = 'changed'; CREATE TABLE customer_${customer.id}.added_later (id int)`);
+    await sql(
+      `UPDATE customer_${customer.id}.posts SET title = 'changed'; CREATE TABLE customer_${customer.id}.added_later (id int)`,
+    );
 
     const job = await world.enqueue({
       customer,
@@ -93,10 +106,14 @@ describe('the worker runs jobs end to end', () => {
     expect(await readFile(path.join(content(), 'logo.png'))).toEqual(logo);
     expect(await readFile(path.join(content(), 'Grüße über.txt'), 'utf8')).toContain('Hallo');
     await expect(readFile(path.join(content(), 'new-after-backup.php'))).rejects.toThrow();
-    expect(await sql(`SELECT title FROM customer_${customer.id}.posts ORDER BY id`)).toBe('Hello\nGrüße\nThird');
+    expect(await sql(`SELECT title FROM customer_${customer.id}.posts ORDER BY id`)).toBe(
+      'Hello\nGrüße\nThird',
+    );
     expect(await sql(`SHOW TABLES FROM customer_${customer.id} LIKE 'added_later'`)).toBe('');
     await expect(
-      readFile(path.join(world.scriptsEnv.customersRoot, `customer-${customer.id}`, '.maintenance')),
+      readFile(
+        path.join(world.scriptsEnv.customersRoot, `customer-${customer.id}`, '.maintenance'),
+      ),
     ).rejects.toThrow();
 
     const safety = await world.db.orm.em
@@ -107,12 +124,24 @@ describe('the worker runs jobs end to end', () => {
 
   it('a cancelled pending job never runs', async () => {
     await worker.stop();
-    const job = await world.enqueue({ customer, kind: 'backup', scope: 'database', source: 'manual' });
+    const job = await world.enqueue({
+      customer,
+      kind: 'backup',
+      scope: 'database',
+      source: 'manual',
+    });
     await world.db.orm.em
       .getConnection()
-      .execute(`update backup_jobs set status = 'cancelled', finished_at = now() where id = ?`, [job.id]);
+      .execute(`update backup_jobs set status = 'cancelled', finished_at = now() where id = ?`, [
+        job.id,
+      ]);
     worker = await world.startWorker(node);
-    const next = await world.enqueue({ customer, kind: 'backup', scope: 'database', source: 'manual' });
+    const next = await world.enqueue({
+      customer,
+      kind: 'backup',
+      scope: 'database',
+      source: 'manual',
+    });
     await world.waitForJob(next.id, ['completed', 'failed']);
     const cancelled = await world.job(job.id);
     expect(cancelled.status).toBe('cancelled');
@@ -124,13 +153,11 @@ describe('the worker runs jobs end to end', () => {
     const em = world.db.orm.em.fork();
     const before = await em.count(Snapshot, { customer: customer.id, source: 'manual' });
     await em.getConnection().execute(`delete from snapshots where customer_id = ?`, [customer.id]);
-    await em
-      .getConnection()
-      .execute(
-        `insert into snapshots (source, snapshot_id, short_id, customer_id, time, scope, paths, tags, synced_at)
+    await em.getConnection().execute(
+      `insert into snapshots (source, snapshot_id, short_id, customer_id, time, scope, paths, tags, synced_at)
          values ('manual', repeat('a', 64), 'aaaaaaaa', ?, now(), 'both', '[]', '[]', now())`,
-        [customer.id],
-      );
+      [customer.id],
+    );
     const report = await worker.syncCatalog();
     expect(report.manual?.removed).toBe(1);
     const after = await em.fork().find(Snapshot, { customer: customer.id, source: 'manual' });

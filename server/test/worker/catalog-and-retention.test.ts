@@ -39,7 +39,9 @@ describe('the snapshot catalog and retention', () => {
     const legacyId = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}').snapshot_id as string;
 
     const worker = await world.startWorker('node-l');
-    const rows = await world.db.orm.em.fork().find(Snapshot, { snapshotId: legacyId }, { orderBy: { customer: 'asc' } });
+    const rows = await world.db.orm.em
+      .fork()
+      .find(Snapshot, { snapshotId: legacyId }, { orderBy: { customer: 'asc' } });
     expect(rows.map((row) => row.customer.id)).toEqual([a.id, b.id].sort((x, y) => x - y));
     expect(rows.every((row) => row.source === 'daily' && row.scope === 'both')).toBe(true);
 
@@ -53,18 +55,33 @@ describe('the snapshot catalog and retention', () => {
     const customer = await world.customer('node-k');
     const worker = await world.startWorker('node-k');
     for (let i = 0; i < 5; i++) {
-      const job = await world.enqueue({ customer, kind: 'backup', scope: 'database', source: 'manual' });
+      const job = await world.enqueue({
+        customer,
+        kind: 'backup',
+        scope: 'database',
+        source: 'manual',
+      });
       expect((await world.waitForJob(job.id, ['completed', 'failed'])).status).toBe('completed');
     }
     // another restic process holds a lock: the next backup cannot forget its oldest snapshot
-    const holder = execa('restic', ['backup', '--stdin', '--stdin-filename', 'hold', '--tag', 'holder'], {
-      env: resticEnv('manual'),
-      reject: false,
-      stdin: 'pipe',
-    });
+    const holder = execa(
+      'restic',
+      ['backup', '--stdin', '--stdin-filename', 'hold', '--tag', 'holder'],
+      {
+        env: resticEnv('manual'),
+        reject: false,
+        stdin: 'pipe',
+      },
+    );
     const locks = path.join(world.scriptsEnv.dataDir, 'repos/manual/locks');
-    while ((await execa('ls', [locks])).stdout.trim() === '') await new Promise((r) => setTimeout(r, 50));
-    const sixth = await world.enqueue({ customer, kind: 'backup', scope: 'database', source: 'manual' });
+    while ((await execa('ls', [locks])).stdout.trim() === '')
+      await new Promise((r) => setTimeout(r, 50));
+    const sixth = await world.enqueue({
+      customer,
+      kind: 'backup',
+      scope: 'database',
+      source: 'manual',
+    });
     const done = await world.waitForJob(sixth.id, ['completed', 'failed']);
     expect(done.errorMessage).toBeNull();
     expect(done.status).toBe('completed');

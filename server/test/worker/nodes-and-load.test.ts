@@ -16,8 +16,18 @@ describe('queues per hosting node, and many customers at once', () => {
     const onA = await world.customer('node-a');
     const onB = await world.customer('node-b');
     const workerA = await world.startWorker('node-a');
-    const jobA = await world.enqueue({ customer: onA, kind: 'backup', scope: 'database', source: 'manual' });
-    const jobB = await world.enqueue({ customer: onB, kind: 'backup', scope: 'database', source: 'manual' });
+    const jobA = await world.enqueue({
+      customer: onA,
+      kind: 'backup',
+      scope: 'database',
+      source: 'manual',
+    });
+    const jobB = await world.enqueue({
+      customer: onB,
+      kind: 'backup',
+      scope: 'database',
+      source: 'manual',
+    });
     expect((await world.waitForJob(jobA.id, ['completed', 'failed'])).status).toBe('completed');
     await new Promise((r) => setTimeout(r, 1500));
     expect((await world.job(jobB.id)).status).toBe('pending');
@@ -32,7 +42,9 @@ describe('queues per hosting node, and many customers at once', () => {
     const customers = await Promise.all(Array.from({ length: 20 }, () => world.customer('node-c')));
     const worker = await world.startWorker('node-c', { BACKUPS_WORKER_CONCURRENCY: '2' });
     const jobs = await Promise.all(
-      customers.map((customer) => world.enqueue({ customer, kind: 'backup', scope: 'database', source: 'manual' })),
+      customers.map((customer) =>
+        world.enqueue({ customer, kind: 'backup', scope: 'database', source: 'manual' }),
+      ),
     );
     for (const job of jobs) {
       const done = await world.waitForJob(job.id, ['completed', 'failed'], 300_000);
@@ -40,15 +52,18 @@ describe('queues per hosting node, and many customers at once', () => {
       expect(done.status).toBe('completed');
     }
     // never more than two at once: no two jobs' running intervals overlap by three
-    const rows = await world.db.orm.em.fork().find(BackupJob, { id: { $in: jobs.map((j) => j.id) } });
+    const rows = await world.db.orm.em
+      .fork()
+      .find(BackupJob, { id: { $in: jobs.map((j) => j.id) } });
     for (const row of rows) {
+      const start = row.startedAt;
+      if (!start) throw new Error(`job ${row.id} never started`);
       const overlapping = rows.filter(
         (other) =>
-          other.startedAt !== null &&
-          other.finishedAt !== null &&
-          row.startedAt !== null &&
-          other.startedAt <= row.startedAt &&
-          other.finishedAt > row.startedAt,
+          other.startedAt &&
+          other.finishedAt &&
+          other.startedAt <= start &&
+          other.finishedAt > start,
       );
       expect(overlapping.length).toBeLessThanOrEqual(2);
     }
@@ -56,11 +71,20 @@ describe('queues per hosting node, and many customers at once', () => {
     const [first] = customers;
     if (!first) throw new Error('no customer');
     for (let i = 0; i < 6; i++) {
-      const job = await world.enqueue({ customer: first, kind: 'backup', scope: 'database', source: 'manual' });
+      const job = await world.enqueue({
+        customer: first,
+        kind: 'backup',
+        scope: 'database',
+        source: 'manual',
+      });
       expect((await world.waitForJob(job.id, ['completed', 'failed'])).status).toBe('completed');
     }
     const em = world.db.orm.em.fork();
-    const mine = await em.find(Snapshot, { customer: first.id, source: 'manual' }, { orderBy: { time: 'desc' } });
+    const mine = await em.find(
+      Snapshot,
+      { customer: first.id, source: 'manual' },
+      { orderBy: { time: 'desc' } },
+    );
     expect(mine).toHaveLength(5);
     for (const other of customers.slice(1)) {
       expect(await em.count(Snapshot, { customer: other.id, source: 'manual' })).toBe(1);

@@ -27,7 +27,12 @@ describe('the worker survives crashes, Redis loss and busy repositories', () => 
 
   it('SIGKILL of the worker mid-restore, then a restart: the site is whole, open, and the job FAILED "interrupted"', async () => {
     let worker = await world.startWorker(node);
-    const backup = await world.enqueue({ customer, kind: 'backup', scope: 'both', source: 'manual' });
+    const backup = await world.enqueue({
+      customer,
+      kind: 'backup',
+      scope: 'both',
+      source: 'manual',
+    });
     const made = await world.waitForJob(backup.id, ['completed', 'failed']);
     expect(made.status).toBe('completed');
     await worker.stop();
@@ -65,7 +70,8 @@ describe('the worker survives crashes, Redis loss and busy repositories', () => 
     for (;;) {
       const row = await world.job(restore.id);
       if (row.phase === 'DOWNLOADING' || row.phase === 'IMPORTING_DATABASE') break;
-      if (row.status !== 'pending' && row.status !== 'running') throw new Error(`restore ended: ${row.status}`);
+      if (row.status !== 'pending' && row.status !== 'running')
+        throw new Error(`restore ended: ${row.status}`);
       if (Date.now() > until) throw new Error('the restore never reached DOWNLOADING');
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -80,8 +86,12 @@ describe('the worker survives crashes, Redis loss and busy repositories', () => 
     expect(failed.errorMessage).toMatch(/interrupted/i);
     expect(existsSync(path.join(site(), '.maintenance'))).toBe(false);
     // entirely old: the restore had not switched anything over
-    expect(await readFile(path.join(site(), 'wordpress/index.php'), 'utf8')).toBe('changed after the backup');
-    expect(await sql(`SELECT value FROM customer_${customer.id}.options WHERE name = 'theme'`)).toBe('changed');
+    expect(await readFile(path.join(site(), 'wordpress/index.php'), 'utf8')).toBe(
+      'changed after the backup',
+    );
+    expect(
+      await sql(`SELECT value FROM customer_${customer.id}.options WHERE name = 'theme'`),
+    ).toBe('changed');
     const log = await readFile(world.scriptsEnv.logFile(customer.id), 'utf8').catch(() => '');
     expect(log).not.toMatch(/start maintenance/);
 
@@ -95,16 +105,25 @@ describe('the worker survives crashes, Redis loss and busy repositories', () => 
     const restored = await world.waitForJob(again.id, ['completed', 'failed']);
     expect(restored.errorMessage).toBeNull();
     expect(restored.status).toBe('completed');
-    expect(await readFile(path.join(site(), 'wordpress/index.php'), 'utf8')).toContain('wp-blog-header');
-    expect(await sql(`SELECT value FROM customer_${customer.id}.options WHERE name = 'theme'`)).toBe('twenty');
+    expect(await readFile(path.join(site(), 'wordpress/index.php'), 'utf8')).toContain(
+      'wp-blog-header',
+    );
+    expect(
+      await sql(`SELECT value FROM customer_${customer.id}.options WHERE name = 'theme'`),
+    ).toBe('twenty');
     await worker.stop();
   });
 
   it('Redis emptied with 5 pending jobs: after a worker restart all 5 run', async () => {
-    const customers = [customer, ...(await Promise.all([1, 2, 3, 4].map(() => world.customer(node))))];
+    const customers = [
+      customer,
+      ...(await Promise.all([1, 2, 3, 4].map(() => world.customer(node)))),
+    ];
     const jobs = [];
     for (const c of customers) {
-      jobs.push(await world.enqueue({ customer: c, kind: 'backup', scope: 'database', source: 'manual' }));
+      jobs.push(
+        await world.enqueue({ customer: c, kind: 'backup', scope: 'database', source: 'manual' }),
+      );
     }
     // FLUSHALL of this test's namespace (the Redis server is shared with other test files)
     const redis = new Redis('redis://127.0.0.1:6379/0');
@@ -126,23 +145,35 @@ describe('the worker survives crashes, Redis loss and busy repositories', () => 
     // `restic backup --stdin` holds a lock until its input ends; retention's `forget` needs
     // the repository to itself and has to wait for it.
     const env = world.scriptsEnv.env;
-    const holder = execa('restic', ['backup', '--stdin', '--stdin-filename', 'hold', '--tag', 'holder'], {
-      env: {
-        ...env,
-        RESTIC_REPOSITORY: path.join(world.scriptsEnv.dataDir, 'repos/manual'),
-        RESTIC_PASSWORD_FILE: path.join(world.scriptsEnv.dataDir, 'secrets/manual-repository.pass'),
-        RESTIC_CACHE_DIR: path.join(world.scriptsEnv.dataDir, 'cache/restic'),
+    const holder = execa(
+      'restic',
+      ['backup', '--stdin', '--stdin-filename', 'hold', '--tag', 'holder'],
+      {
+        env: {
+          ...env,
+          RESTIC_REPOSITORY: path.join(world.scriptsEnv.dataDir, 'repos/manual'),
+          RESTIC_PASSWORD_FILE: path.join(
+            world.scriptsEnv.dataDir,
+            'secrets/manual-repository.pass',
+          ),
+          RESTIC_CACHE_DIR: path.join(world.scriptsEnv.dataDir, 'cache/restic'),
+        },
+        extendEnv: false,
+        reject: false,
+        stdin: 'pipe',
       },
-      extendEnv: false,
-      reject: false,
-      stdin: 'pipe',
-    });
+    );
     const locks = path.join(world.scriptsEnv.dataDir, 'repos/manual/locks');
     const until = Date.now() + 20_000;
     while ((await execa('ls', [locks])).stdout.trim() === '' && Date.now() < until) {
       await new Promise((r) => setTimeout(r, 50));
     }
-    const job = await world.enqueue({ customer, kind: 'backup', scope: 'database', source: 'manual' });
+    const job = await world.enqueue({
+      customer,
+      kind: 'backup',
+      scope: 'database',
+      source: 'manual',
+    });
     await new Promise((r) => setTimeout(r, 4000));
     const waiting = await world.job(job.id);
     expect(waiting.status).toBe('running');
@@ -161,7 +192,12 @@ describe('the worker survives crashes, Redis loss and busy repositories', () => 
     const worker = await world.startWorker(node);
     await writeFile(passFile, 'not the password\n');
     try {
-      const job = await world.enqueue({ customer, kind: 'backup', scope: 'both', source: 'manual' });
+      const job = await world.enqueue({
+        customer,
+        kind: 'backup',
+        scope: 'both',
+        source: 'manual',
+      });
       const done = await world.waitForJob(job.id, ['completed', 'failed']);
       expect(done.status).toBe('failed');
       expect(done.errorCode).toBe('REPOSITORY_UNAVAILABLE');

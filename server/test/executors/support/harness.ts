@@ -2,13 +2,26 @@
 // customer sites and databases per test file, and helpers to run the scripts
 // with an explicit environment (nothing BACKUPS_* inherited from the parent).
 import { createHash } from 'node:crypto';
-import { mkdtemp, mkdir, readdir, lstat, readFile, writeFile, chmod, rm, utimes } from 'node:fs/promises';
+import {
+  chmod,
+  lstat,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
 
-export const SCRIPTS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../scripts');
+export const SCRIPTS_DIR = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../../../../scripts',
+);
 export const script = (name: string) => path.join(SCRIPTS_DIR, name);
 
 export type Event = { type: string; [k: string]: unknown };
@@ -81,8 +94,17 @@ export async function run(
   args: string[],
   env: Record<string, string> = {},
 ): Promise<RunResult> {
-  const r = await execa(script(name), args, { env: { ...t.env, ...env }, extendEnv: false, reject: false });
-  return { exitCode: r.exitCode ?? -1, events: parseEvents(r.stdout), stdout: r.stdout, stderr: r.stderr };
+  const r = await execa(script(name), args, {
+    env: { ...t.env, ...env },
+    extendEnv: false,
+    reject: false,
+  });
+  return {
+    exitCode: r.exitCode ?? -1,
+    events: parseEvents(r.stdout),
+    stdout: r.stdout,
+    stderr: r.stderr,
+  };
 }
 
 /** Starts a script in its own process group; events are collected live. */
@@ -126,7 +148,8 @@ export const snapshotEvent = (events: Event[], kind = 'result') =>
   events.find((e) => e.type === 'snapshot' && e.kind === kind) as
     | (Event & { id: string; tags: string[]; paths: string[] })
     | undefined;
-export const phases = (events: Event[]) => events.filter((e) => e.type === 'phase').map((e) => e.phase);
+export const phases = (events: Event[]) =>
+  events.filter((e) => e.type === 'phase').map((e) => e.phase);
 export const errorCode = (events: Event[]) => events.find((e) => e.type === 'error')?.code;
 
 // --- database ---------------------------------------------------------------
@@ -176,11 +199,19 @@ export async function dbManifest(id: number): Promise<string> {
 // --- files ------------------------------------------------------------------
 
 /** A small WordPress-like site: nested folders, a binary, odd names, modes. */
-export async function buildSite(root: string, id: number, content = 'wordpress', seed = 'v1'): Promise<string> {
+export async function buildSite(
+  root: string,
+  id: number,
+  content = 'wordpress',
+  seed = 'v1',
+): Promise<string> {
   const site = path.join(root, `customer-${id}`);
   const dir = path.join(site, content);
   await mkdir(dir, { recursive: true });
-  await writeFile(path.join(site, 'docker-compose.yml'), `services:\n  web:\n    image: wordpress # customer ${id}\n`);
+  await writeFile(
+    path.join(site, 'docker-compose.yml'),
+    `services:\n  web:\n    image: wordpress # customer ${id}\n`,
+  );
   for (let a = 0; a < 5; a++) {
     for (let b = 0; b < 6; b++) {
       const d = path.join(dir, `wp-content-${a}`, `plugins-${b}`);
@@ -196,7 +227,11 @@ export async function buildSite(root: string, id: number, content = 'wordpress',
   await writeFile(path.join(dir, 'Grüße über.txt'), `non-ascii ${seed}\n`);
   await writeFile(path.join(dir, 'wp-config.php'), `<?php define('DB_PASSWORD', '${seed}');\n`);
   await chmod(path.join(dir, 'wp-config.php'), 0o600);
-  await utimes(path.join(dir, 'image.bin'), new Date('2020-01-02T03:04:05.678Z'), new Date('2020-01-02T03:04:05.678Z'));
+  await utimes(
+    path.join(dir, 'image.bin'),
+    new Date('2020-01-02T03:04:05.678Z'),
+    new Date('2020-01-02T03:04:05.678Z'),
+  );
   return site;
 }
 
@@ -207,11 +242,17 @@ export async function filesManifest(dir: string): Promise<string[]> {
     const full = path.join(dir, rel);
     const st = await lstat(full);
     let hash = '';
-    if (st.isFile()) hash = createHash('sha256').update(await readFile(full)).digest('hex');
+    if (st.isFile())
+      hash = createHash('sha256')
+        .update(await readFile(full))
+        .digest('hex');
     const kind = st.isDirectory() ? 'd' : st.isFile() ? 'f' : 'o';
     // Directory mtimes are compared too, except the root's (its parent rename may touch it).
-    out.push(`${rel || '.'} ${kind} ${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid} ${st.size} ${kind === 'd' && !rel ? '' : st.mtimeMs} ${hash}`);
-    if (st.isDirectory()) for (const e of (await readdir(full)).sort()) await walk(path.join(rel, e));
+    out.push(
+      `${rel || '.'} ${kind} ${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid} ${st.size} ${kind === 'd' && !rel ? '' : st.mtimeMs} ${hash}`,
+    );
+    if (st.isDirectory())
+      for (const e of (await readdir(full)).sort()) await walk(path.join(rel, e));
   }
   await walk('');
   return out;

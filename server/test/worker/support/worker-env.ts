@@ -1,17 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import BeeQueue from 'bee-queue';
+import type BeeQueue from 'bee-queue';
 import { Redis } from 'ioredis';
 import { type Config, parseConfig } from '../../../src/config/config.js';
 import type { ICustomer } from '../../../src/customers/customer.entity.js';
 import { createDemoSite } from '../../../src/customers/demo-site.js';
-import { insertPendingJob, type NewJob } from '../../../src/jobs/create-job.js';
-import { customerJobsTopic } from '../../../src/jobs/job-events.js';
-import { BackupJob, type IBackupJob } from '../../../src/jobs/job.entity.js';
-import { enqueueJob, producerQueue, type QueuedJob } from '../../../src/jobs/job-queue.js';
 import { createLogger } from '../../../src/infra/logger.js';
+import { insertPendingJob, type NewJob } from '../../../src/jobs/create-job.js';
+import { BackupJob, type IBackupJob } from '../../../src/jobs/job.entity.js';
+import { customerJobsTopic } from '../../../src/jobs/job-events.js';
+import { enqueueJob, producerQueue, type QueuedJob } from '../../../src/jobs/job-queue.js';
 import { startWorker, type WorkerHandle } from '../../../src/worker/worker.js';
-import { createTestDatabase, type TestDatabase } from '../../support/database.js';
-import { buildCustomer } from '../../support/factories.js';
 import {
   createCustomerDatabase,
   createTestEnv,
@@ -19,6 +17,8 @@ import {
   sql,
   type TestEnv,
 } from '../../executors/support/harness.js';
+import { createTestDatabase, type TestDatabase } from '../../support/database.js';
+import { buildCustomer } from '../../support/factories.js';
 
 /** Everything a worker test needs: a database, Redis namespace, scripts' folders. */
 export interface WorkerWorld {
@@ -129,7 +129,9 @@ export async function createWorkerWorld(): Promise<WorkerWorld> {
       if (keys.length) await redis.del(...keys);
       await redis.quit();
       for (const id of customerIds) {
-        await sql(`DROP DATABASE IF EXISTS customer_${id}; DROP DATABASE IF EXISTS customer_${id}__restore; DROP DATABASE IF EXISTS customer_${id}__previous`);
+        await sql(
+          `DROP DATABASE IF EXISTS customer_${id}; DROP DATABASE IF EXISTS customer_${id}__restore; DROP DATABASE IF EXISTS customer_${id}__previous`,
+        );
       }
       await destroyTestEnv(scriptsEnv);
       await db.drop();
