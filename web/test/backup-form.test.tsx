@@ -60,6 +60,11 @@ describe('backup form', () => {
     expect(button).toBeEnabled();
   });
 
+  it('warns that a sixth manual backup replaces the oldest', () => {
+    render(() => <BackupForm jobRunning={false} manualCount={5} onCreate={() => true} />);
+    expect(screen.getByText(/a new one replaces the\s+oldest/)).toBeVisible();
+  });
+
   it('shows why a backup was refused', () => {
     render(() => (
       <BackupForm

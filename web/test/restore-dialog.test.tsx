@@ -121,6 +121,15 @@ describe('restore dialog', () => {
     expect(screen.getByRole('button', { name: 'Something behind the dialog' })).not.toHaveFocus();
   });
 
+  it('makes the page behind it inert while open, and live again after', async () => {
+    renderDialog();
+    const user = await open();
+    const behind = screen.getByRole('button', { name: 'Something behind the dialog' });
+    expect(behind.closest('[inert]')).not.toBeNull();
+    await user.keyboard('{Escape}');
+    expect(behind.closest('[inert]')).toBeNull();
+  });
+
   it('shows why a restore was refused', () => {
     const snapshot = buildSnapshot();
     render(() => (

@@ -3,11 +3,14 @@ import { SCOPE_WORDS } from '../format';
 import type { BackupScope } from '../graphql/documents';
 
 export const LABEL_MAX_LENGTH = 200;
+export const MANUAL_BACKUPS_KEPT = 5;
 const SCOPES: BackupScope[] = ['DATABASE', 'FILES', 'BOTH'];
 
 export interface BackupFormProps {
   /** One job at a time: the form is disabled while one runs. */
   jobRunning: boolean;
+  /** How many manual backups are kept now: at the limit, a new one replaces the oldest. */
+  manualCount?: number;
   busy?: boolean;
   error?: string | null | undefined;
   onCreate: (scope: BackupScope, label: string | null) => Promise<boolean> | boolean;
@@ -68,6 +71,12 @@ export function BackupForm(props: BackupFormProps) {
       <Show when={props.error}>
         <p class="form-error" role="alert">
           {props.error}
+        </p>
+      </Show>
+      <Show when={(props.manualCount ?? 0) >= MANUAL_BACKUPS_KEPT}>
+        <p class="muted">
+          You have {MANUAL_BACKUPS_KEPT} manual backups, the most we keep: a new one replaces the
+          oldest.
         </p>
       </Show>
       <div class="form-actions">

@@ -59,13 +59,23 @@ export function Dialog(props: DialogProps) {
     }
   };
 
+  // Everything outside the dialog is inert while it is open: no clicks, no focus, hidden from
+  // screen readers (the dialog is rendered in its own container at the end of <body>).
+  let inerted: HTMLElement[] = [];
+
   onMount(() => {
+    inerted = Array.from(document.body.children).filter(
+      (el): el is HTMLElement =>
+        el instanceof HTMLElement && !el.contains(panel ?? null) && !el.hasAttribute('inert'),
+    );
+    for (const el of inerted) el.setAttribute('inert', '');
     document.addEventListener('focusin', onFocusIn);
     const target = props.initialFocus?.() ?? focusables()[0] ?? panel;
     target?.focus();
   });
 
   onCleanup(() => {
+    for (const el of inerted) el.removeAttribute('inert');
     document.removeEventListener('focusin', onFocusIn);
     if (returnTarget?.isConnected) returnTarget.focus();
   });

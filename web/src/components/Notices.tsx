@@ -11,15 +11,16 @@ export interface NoticesProps {
   onDismiss: (id: number) => void;
 }
 
-/** Messages about what just happened; failures are announced at once, the rest politely. */
+/** Messages about what just happened. */
 export function Notices(props: NoticesProps) {
   return (
-    <div class="notices">
+    // One region that stays in the page, so additions are announced; failures interrupt.
+    <div class="notices" aria-live="polite">
       <For each={props.notices}>
         {(notice) => (
           <div
             class={`notice notice-${notice.tone}`}
-            role={notice.tone === 'error' ? 'alert' : 'status'}
+            role={notice.tone === 'error' ? 'alert' : undefined}
           >
             <p>{notice.text}</p>
             <button

@@ -88,7 +88,7 @@ export function RestoreMenu(props: RestoreMenuProps) {
         class="button secondary"
         aria-haspopup="menu"
         aria-expanded={open()}
-        aria-controls={menuId}
+        aria-controls={open() ? menuId : undefined}
         aria-label={props.accessibleLabel}
         disabled={props.disabled}
         onClick={() => (open() ? close(false) : openMenu())}

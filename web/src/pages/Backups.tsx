@@ -182,6 +182,7 @@ export function BackupsPage() {
               <h2 id="create-title">Create a manual backup</h2>
               <BackupForm
                 jobRunning={jobRunning()}
+                manualCount={customer().manual.length}
                 busy={createState.fetching}
                 error={backupError()}
                 onCreate={onCreate}
