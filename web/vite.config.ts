@@ -29,5 +29,9 @@ export default defineConfig({
     environment: 'jsdom',
     setupFiles: ['./test/setup.ts'],
     include: ['test/**/*.test.{ts,tsx}'],
+    // scripts/dev/test collects every suite's counts from these JSON files.
+    reporters: process.env.VITEST_JSON_OUT
+      ? ['default', ['json', { outputFile: process.env.VITEST_JSON_OUT }]]
+      : ['default'],
   },
 });
