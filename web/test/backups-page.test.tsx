@@ -99,7 +99,7 @@ describe('backups page', () => {
         }),
       },
     );
-    const restore = await screen.findByRole('button', { name: /^Restore from/ });
+    const restore = await screen.findByRole('button', { name: /^Restore backup from/ });
     await user.click(restore);
     await user.click(screen.getByRole('menuitem', { name: 'Files only' }));
     const dialog = screen.getByRole('dialog', { name: 'Files only from this backup?' });
@@ -134,13 +134,26 @@ describe('backups page', () => {
         }),
       },
     );
-    await user.click(await screen.findByRole('button', { name: /^Restore from/ }));
+    await user.click(await screen.findByRole('button', { name: /^Restore backup from/ }));
     await user.click(screen.getByRole('menuitem', { name: 'Database only' }));
     await user.type(screen.getByLabelText(/Type RESTORE/), 'RESTORE');
     await user.click(screen.getByRole('button', { name: 'Restore' }));
     const dialog = screen.getByRole('dialog');
     expect(await within(dialog).findByRole('alert')).toHaveTextContent(
       'A backup is running. You can restore when it has finished.',
+    );
+  });
+
+  it('offers to go back to the state from before a restore', async () => {
+    const user = userEvent.setup();
+    setup({ safety: [buildSnapshot({ source: 'SAFETY', scope: 'DATABASE' })] });
+    const undoPoints = await screen.findByRole('region', { name: 'Undo points' });
+    expect(undoPoints).toHaveTextContent('Restore the state from before the restore');
+    expect(undoPoints).toHaveTextContent('Database only (undo point)');
+    await user.click(within(undoPoints).getByRole('button', { name: /^Restore undo point from/ }));
+    await user.click(screen.getByRole('menuitem', { name: 'Database only' }));
+    expect(screen.getByRole('dialog', { name: 'Undo the restore?' })).toHaveTextContent(
+      'with the undo point from',
     );
   });
 

@@ -48,7 +48,7 @@ describe('snapshot lists', () => {
     const snapshot = buildSnapshot({ scope: 'BOTH' });
     const onRestore = vi.fn();
     render(() => <SnapshotList snapshots={[snapshot]} empty="none" onRestore={onRestore} />);
-    const button = screen.getByRole('button', { name: /^Restore from/ });
+    const button = screen.getByRole('button', { name: /^Restore backup from/ });
     expect(button).toHaveAttribute('aria-expanded', 'false');
     await user.click(button);
     expect(button).toHaveAttribute('aria-expanded', 'true');
@@ -76,7 +76,7 @@ describe('snapshot lists', () => {
         onRestore={() => {}}
       />
     ));
-    const [dbButton, filesButton] = screen.getAllByRole('button', { name: /^Restore from/ });
+    const [dbButton, filesButton] = screen.getAllByRole('button', { name: /^Restore backup from/ });
     if (!dbButton || !filesButton) throw new Error('two buttons expected');
     await user.click(dbButton);
     expect(screen.getAllByRole('menuitem').map((item) => item.textContent)).toEqual([
@@ -99,6 +99,6 @@ describe('snapshot lists', () => {
         onRestore={() => {}}
       />
     ));
-    expect(screen.getByRole('button', { name: /^Restore from/ })).toBeDisabled();
+    expect(screen.getByRole('button', { name: /^Restore backup from/ })).toBeDisabled();
   });
 });

@@ -8,7 +8,8 @@ export interface SnapshotListProps {
   empty: JSX.Element;
   /** Restoring is not offered while a job runs. */
   restoreDisabled?: boolean;
-  restoreLabel?: string;
+  /** What one item is called in the restore button's accessible name ("backup" by default). */
+  itemName?: string;
   onRestore: (snapshot: Snapshot, scope: BackupScope, trigger: HTMLElement) => void;
 }
 
@@ -40,8 +41,7 @@ export function SnapshotList(props: SnapshotListProps) {
                 <RestoreMenu
                   snapshot={snapshot}
                   disabled={props.restoreDisabled}
-                  label={props.restoreLabel}
-                  accessibleLabel={`${props.restoreLabel ?? 'Restore'} from ${when()}`}
+                  accessibleLabel={`Restore ${props.itemName ?? 'backup'} from ${when()}`}
                   onChoose={(scope, trigger) => props.onRestore(snapshot, scope, trigger)}
                 />
               </li>

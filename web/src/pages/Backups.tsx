@@ -221,14 +221,14 @@ export function BackupsPage() {
                 <span class="muted">Taken before each restore</span>
               </div>
               <p class="muted">
-                Each undo point holds your site as it was just before a restore. Restore one to go
-                back to the state from before that restore.
+                Restore the state from before the restore: each undo point holds your site as it was
+                just before a restore started.
               </p>
               <SnapshotList
                 snapshots={customer().safety}
                 empty="No undo points yet. One is taken automatically before every restore."
                 restoreDisabled={jobRunning()}
-                restoreLabel="Undo"
+                itemName="undo point"
                 onRestore={(snapshot, scope, trigger) => openRestore({ snapshot, scope, trigger })}
               />
             </section>
