@@ -281,15 +281,13 @@ export async function createBackup(
   await page.getByRole('button', { name: 'Create backup' }).click();
 }
 
-/** Restore → choice → dialog → type RESTORE → Restore, for the row of the given label. */
-export async function restoreFromList(
+/** Restore → choice → dialog → type RESTORE → Restore, on one row of a snapshot list. */
+export async function restoreRow(
   page: Page,
-  list: Locator,
-  rowText: string | RegExp,
+  row: Locator,
   choice: 'Full restore' | 'Files only' | 'Database only',
   screenshotName?: string,
 ): Promise<void> {
-  const row = list.getByRole('listitem').filter({ hasText: rowText });
   await expect(row).toHaveCount(1);
   await row.getByRole('button', { name: /^(Restore|Undo) from / }).click();
   await page.getByRole('menuitem', { name: choice }).click();
@@ -302,4 +300,25 @@ export async function restoreFromList(
   if (screenshotName) await screenshot(page, screenshotName);
   await restore.click();
   await expect(dialog).toBeHidden();
+}
+
+/** The row of a snapshot list that shows this label. */
+export const rowWithLabel = (list: Locator, label: string): Locator =>
+  list.getByRole('listitem').filter({ hasText: `“${label}”` });
+
+/** Waits for the job the page just started: banner shown, then gone. */
+export async function waitForJobToEnd(page: Page, timeout = 150_000): Promise<void> {
+  await expect(banner(page)).toBeVisible({ timeout: 30_000 });
+  await expect(banner(page)).toBeHidden({ timeout });
+}
+
+/** Exactly one notice with this text is shown; then every notice is dismissed. */
+export async function expectNotice(page: Page, text: string | RegExp): Promise<void> {
+  const notices = page.locator('.notices .notice');
+  await expect(notices.filter({ hasText: text })).toHaveCount(1);
+  await expect(notices.filter({ hasText: text })).toBeVisible();
+  for (let i = await notices.count(); i > 0; i--) {
+    await notices.first().getByRole('button', { name: 'Dismiss message' }).click();
+  }
+  await expect(notices).toHaveCount(0);
 }
