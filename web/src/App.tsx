@@ -5,6 +5,7 @@ import { ConnectionNotice } from './components/ConnectionNotice';
 import { isUnauthenticated } from './graphql/client';
 import { SignOutMutation, ViewerQuery } from './graphql/documents';
 import { queryErrorMessage } from './graphql/results';
+import { LiveJobsProvider, LiveNotices } from './live-jobs';
 import { ApiTokensPage } from './pages/ApiTokens';
 import { BackupsPage } from './pages/Backups';
 import { SignInPage } from './pages/SignIn';
@@ -71,7 +72,7 @@ export function App() {
       </Match>
       <Match when={me()}>
         {(customer) => (
-          <>
+          <LiveJobsProvider>
             <button
               type="button"
               class="skip-link"
@@ -103,11 +104,12 @@ export function App() {
             </header>
             <ConnectionNotice connection={app.connection()} />
             <main id="main" class="content" tabIndex={-1}>
+              <LiveNotices />
               <Show when={route() === 'tokens'} fallback={<BackupsPage />}>
                 <ApiTokensPage />
               </Show>
             </main>
-          </>
+          </LiveJobsProvider>
         )}
       </Match>
     </Switch>

@@ -2,6 +2,7 @@ import { render, screen } from '@solidjs/testing-library';
 import userEvent from '@testing-library/user-event';
 import { afterEach, describe, expect, it } from 'vitest';
 import { App } from '../src/App';
+import { buildJob, buildSnapshot } from './factories';
 import { createFakeApi } from './fake-api';
 
 const signedIn = {
@@ -42,6 +43,34 @@ describe('app shell', () => {
 
     await user.click(screen.getByRole('button', { name: 'Sign out' }));
     expect(api.callsOf('SignOut')).toHaveLength(1);
+  });
+
+  it('follows jobs on every view: a backup that ends while tokens are shown is announced', async () => {
+    const user = userEvent.setup();
+    const running = buildJob({ status: 'RUNNING', phase: 'UPLOADING' });
+    const catalog = { activeJob: running as typeof running | null, manual: [] as unknown[] };
+    const api = createFakeApi({
+      ...signedIn,
+      BackupsPage: () => ({
+        me: { id: '7', jobs: [], daily: [], safety: [], ...catalog },
+      }),
+    });
+    render(() => <App />, { wrapper: api.Wrapper });
+    expect(await screen.findByRole('status', { name: 'Current job' })).toHaveTextContent(
+      'Uploading',
+    );
+    await user.click(screen.getByRole('link', { name: 'API tokens' }));
+    await screen.findByRole('heading', { level: 1, name: 'API tokens' });
+
+    catalog.activeJob = null;
+    catalog.manual = [buildSnapshot({ label: 'Made while away' })];
+    api.pushJob({ ...running, status: 'COMPLETED', progress: 1 });
+    expect(await screen.findByText('Backup finished.')).toBeVisible();
+
+    await user.click(screen.getByRole('link', { name: 'Backups' }));
+    expect(await screen.findByText('“Made while away”')).toBeVisible();
+    expect(screen.queryByRole('status', { name: 'Current job' })).not.toBeInTheDocument();
+    expect(api.callsOf('CustomerJobs')).toHaveLength(1);
   });
 
   it('says so, with a retry, when the service cannot be reached', async () => {

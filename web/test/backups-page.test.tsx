@@ -2,6 +2,7 @@ import { render, screen, waitFor, within } from '@solidjs/testing-library';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it } from 'vitest';
 import type { Job, Snapshot } from '../src/graphql/documents';
+import { LiveJobsProvider, LiveNotices } from '../src/live-jobs';
 import { BackupsPage } from '../src/pages/Backups';
 import { buildJob, buildSnapshot } from './factories';
 import { createFakeApi } from './fake-api';
@@ -12,6 +13,19 @@ interface Catalog {
   manual: Snapshot[];
   daily: Snapshot[];
   safety: Snapshot[];
+}
+
+/** The page as the app shows it: inside the session's live job feed, with its messages. */
+function renderPage(api: ReturnType<typeof createFakeApi>) {
+  render(
+    () => (
+      <LiveJobsProvider>
+        <LiveNotices />
+        <BackupsPage />
+      </LiveJobsProvider>
+    ),
+    { wrapper: api.Wrapper },
+  );
 }
 
 function setup(initial: Partial<Catalog> = {}, handlers: Record<string, () => unknown> = {}) {
@@ -27,7 +41,7 @@ function setup(initial: Partial<Catalog> = {}, handlers: Record<string, () => un
     BackupsPage: () => ({ me: { id: '7', ...catalog } }),
     ...handlers,
   });
-  render(() => <BackupsPage />, { wrapper: api.Wrapper });
+  renderPage(api);
   return { api, catalog };
 }
 
@@ -180,7 +194,7 @@ describe('backups page', () => {
               },
             },
     });
-    render(() => <BackupsPage />, { wrapper: api.Wrapper });
+    renderPage(api);
     expect(await screen.findByRole('alert')).toHaveTextContent(/couldn't reach the backup service/);
     down = false;
     await user.click(screen.getByRole('button', { name: 'Try again' }));

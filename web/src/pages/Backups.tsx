@@ -1,73 +1,49 @@
-import { createMutation, createQuery, createSubscription } from '@urql/solid';
+import { createMutation, createQuery } from '@urql/solid';
 import { createEffect, createSignal, on, onCleanup, Show } from 'solid-js';
-import { createStore, reconcile } from 'solid-js/store';
 import { useAppClient } from '../app-context';
 import { BackupForm } from '../components/BackupForm';
 import { focusJobBanner, JobBanner } from '../components/JobBanner';
 import { JobHistory } from '../components/JobHistory';
-import { type Notice, Notices } from '../components/Notices';
 import { RestoreDialog, type RestoreRequest } from '../components/RestoreDialog';
 import { SnapshotList } from '../components/SnapshotList';
-import { isTerminal, jobOutcome } from '../format';
 import {
   type BackupScope,
   BackupsPageQuery,
   CancelJobMutation,
   CreateBackupMutation,
-  CustomerJobsSubscription,
   type Job,
   RestoreSnapshotMutation,
 } from '../graphql/documents';
 import { failureMessage, queryErrorMessage } from '../graphql/results';
-import { currentJob, type LiveJobs, mergeJobs } from '../jobs';
+import { currentJob, mergeJobs } from '../jobs';
+import { useLiveJobs } from '../live-jobs';
 
 export function BackupsPage() {
   const app = useAppClient();
-  const openedAt = new Date().toISOString();
-  const [page, reexecute] = createQuery({ query: BackupsPageQuery });
-  const refresh = () => reexecute({ requestPolicy: 'network-only' });
-
-  const [live, setLive] = createStore<Record<string, Job>>({});
-  const [notices, setNotices] = createSignal<Notice[]>([]);
-  let nextNoticeId = 1;
-  const notify = (text: string, tone: Notice['tone']) =>
-    setNotices((list) => [...list.slice(-2), { id: nextNoticeId++, text, tone }]);
-
-  const loadedJob = (id: string): Job | undefined => {
-    const me = page.data?.me;
-    if (!me) return undefined;
-    return me.activeJob?.id === id ? me.activeJob : me.jobs.find((job) => job.id === id);
-  };
-
-  const onJobChanged = (job: Job) => {
-    // Read the status before the store update: store objects change in place.
-    const before = live[job.id] ?? loadedJob(job.id);
-    const knownBefore = before !== undefined;
-    const endedBefore = before !== undefined && isTerminal(before);
-    setLive(job.id, reconcile(job));
-    if (!isTerminal(job) || endedBefore) return;
-    // A job that ended before this page opened was already seen; announce only news.
-    if (knownBefore || (job.finishedAt ?? job.createdAt) >= openedAt) {
-      notify(jobOutcome(job), job.status === 'COMPLETED' ? 'success' : 'error');
-    }
-    refresh();
-  };
-
-  createSubscription({ query: CustomerJobsSubscription }, (_previous, data) => {
-    onJobChanged(data.customerJobs);
-    return data;
+  const jobs = useLiveJobs();
+  // cache-and-network: coming back from another view shows the last state at once, then fresh.
+  const [page, reexecute] = createQuery({
+    query: BackupsPageQuery,
+    requestPolicy: 'cache-and-network',
   });
+  const refresh = () => reexecute({ requestPolicy: 'network-only' });
+  const live = jobs.live;
+  const onJobChanged = jobs.jobChanged;
 
   // A fresh load is the newest truth: live changes seen before it are in it already.
   createEffect(
-    on(
-      () => page.fetching,
-      (fetching, wasFetching) => {
-        if (wasFetching && !fetching && page.data) setLive(reconcile({} as LiveJobs));
-      },
-    ),
+    on([() => page.operation, () => page.fetching, () => page.stale], ([, fetching, stale]) => {
+      if (!fetching && !stale && page.data) jobs.forgetLive();
+    }),
   );
+  // The end of a job that this page showed running is news, whenever it comes.
+  createEffect(() => {
+    const loaded = page.data?.me?.activeJob?.id;
+    if (loaded) jobs.sawActive(loaded);
+  });
 
+  // When a job ends, its snapshot and the history change: load them again.
+  onCleanup(jobs.onJobEnded(refresh));
   // After the live connection comes back, catch up on what happened while it was away.
   onCleanup(app.onReconnect(refresh));
 
@@ -123,7 +99,7 @@ export function BackupsPage() {
     const result = await cancelJob({ id: job.id });
     const payload = result.data?.cancelJob;
     const message = failureMessage(result.error, payload);
-    if (message) notify(message, 'error');
+    if (message) jobs.notify(message, 'error');
     else if (payload?.__typename === 'CancelJobSuccess') onJobChanged(payload.job);
   };
 
@@ -135,10 +111,6 @@ export function BackupsPage() {
       <h1 tabIndex={-1} id="page-title">
         Backups
       </h1>
-      <Notices
-        notices={notices()}
-        onDismiss={(id) => setNotices((list) => list.filter((n) => n.id !== id))}
-      />
       <Show when={active()}>
         {(job) => (
           <JobBanner
