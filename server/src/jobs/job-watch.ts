@@ -101,10 +101,25 @@ export function watchCustomerJobs(
   return new Repeater<JobEvent>(async (push, stop) => {
     const changes = ctx.services.pubSub.subscribe(topic)[Symbol.asyncIterator]();
     const stopping = stop.then(() => ({ done: true as const, value: undefined }));
+    let next = changes.next(); // subscribes now, before the current state is read
     try {
+      // Start with the state now: a client that (re)connects mid-job sees it at once.
+      const active = await ctx.services.orm.em
+        .fork()
+        .findOne(
+          BackupJob,
+          { customer: customerId, status: { $in: ['pending', 'running'] } },
+          { orderBy: { id: 'desc' } },
+        );
+      if (active) {
+        const event = await authorise(ctx, viewer, active);
+        await push(event);
+        if ('denied' in event) return;
+      }
       for (;;) {
-        const change: IteratorResult<JobChanged> = await Promise.race([changes.next(), stopping]);
+        const change: IteratorResult<JobChanged> = await Promise.race([next, stopping]);
         if (change.done) break;
+        next = changes.next();
         const job = await reread(ctx, change.value.id);
         if (!job || job.customer.id !== customerId) continue;
         const event = await authorise(ctx, viewer, job);

@@ -205,6 +205,26 @@ export class JobRunner {
     }
     await flush();
 
+    // A script that did not end by its own rollback (killed after the grace period, or
+    // crashed) may have left the site mid-way: put it back in order before anything else.
+    if (
+      result.exitCode !== SCRIPT_EXIT.ok &&
+      result.exitCode !== SCRIPT_EXIT.interrupted &&
+      result.exitCode > 128
+    ) {
+      const recovered = await this.deps.scripts.run(
+        'customer-restore',
+        ['--recover', String(customerId)],
+        {
+          timeoutMs: 30 * 60_000,
+        },
+      );
+      log.warn(
+        { exitCode: result.exitCode, recovered: recovered.exitCode },
+        'script killed: site recovered',
+      );
+    }
+
     if (result.aborted) {
       // Worker shutdown: the script rolled back; hand the job back to run again on start.
       await this.update(jobId, customerId, {

@@ -176,6 +176,22 @@ describe('job subscriptions over graphql-ws', () => {
     ]);
   });
 
+  it('customerJobs starts with the job in progress, so a client that reconnects mid-job sees it at once', async () => {
+    const running = await buildJob(db.orm.em, customer, { status: 'running' });
+    await change(running.id, { status: 'running', phase: 'DOWNLOADING' });
+    const sub = subscribe(api.wsClient({ token }), CUSTOMER_JOBS);
+    await sub.waitFor(1);
+    expect(sub.results[0]?.data?.customerJobs).toEqual({
+      id: String(running.id),
+      status: 'RUNNING',
+      phase: 'DOWNLOADING',
+    });
+    await change(running.id, { status: 'completed', phase: null, finishedAt: new Date() });
+    await sub.waitFor(2);
+    sub.stop();
+    expect(sub.results[1]?.data?.customerJobs).toMatchObject({ status: 'COMPLETED' });
+  });
+
   it('customerJobs for another customer is FORBIDDEN', async () => {
     const other = await buildSignInCustomer(db.orm.em);
     const sub = subscribe(api.wsClient({ token }), CUSTOMER_JOBS, { customerId: String(other.id) });
