@@ -1,0 +1,294 @@
+// Measurement 1: listing a customer's snapshots. `me { snapshots }` over HTTP (the catalog in
+// MySQL, 10,000 customers x 35 rows) under 50 concurrent clients, beside the original plan's
+// `restic snapshots --json --tag customer-<id>,manual` on a repository of 500+ snapshots.
+import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+import type { BenchWorld } from './env.js';
+import type { Figure, Measurement } from './report.js';
+import { mapLimit, now, quantile, spread } from './stats.js';
+
+export interface CatalogSize {
+  customers: number;
+  clients: number;
+  tokens: number;
+  loadSeconds: number;
+  resticSnapshots: number;
+  resticCustomers: number;
+  resticCallsPerRound: number;
+  rounds: number;
+}
+
+export const CATALOG_FULL: CatalogSize = {
+  customers: 10_000,
+  clients: 50,
+  tokens: 200,
+  loadSeconds: 8,
+  resticSnapshots: 500,
+  resticCustomers: 100,
+  resticCallsPerRound: 4,
+  rounds: 5,
+};
+export const CATALOG_QUICK: CatalogSize = {
+  customers: 1_000,
+  clients: 50,
+  tokens: 50,
+  loadSeconds: 2,
+  resticSnapshots: 40,
+  resticCustomers: 8,
+  resticCallsPerRound: 2,
+  rounds: 3,
+};
+
+const QUERY = '{ me { snapshots { id shortId source scope createdAt label sizeBytes } } }';
+const MANUAL_ROWS = 5;
+const DAILY_ROWS = 30;
+
+function mysqlTime(date: Date): string {
+  return date.toISOString().slice(0, 23).replace('T', ' ');
+}
+
+/** Bulk INSERTs: customers, then 5 manual + 30 daily catalog rows each. */
+async function fillCatalog(world: BenchWorld, count: number): Promise<number[]> {
+  const conn = world.orm.em.getConnection();
+  const created = mysqlTime(new Date());
+  const tag = randomBytes(4).toString('hex');
+  for (let start = 0; start < count; start += 1000) {
+    const rows: string[] = [];
+    for (let i = start; i < Math.min(count, start + 1000); i++) {
+      rows.push(
+        `('catalog-${tag}-${i}@example.test', 'Catalog ${i}', 'not-a-real-hash', 'catalog', 'wordpress', '${created}')`,
+      );
+    }
+    await conn.execute(
+      `insert into customers (email, name, password_hash, host, site_layout, created_at) values ${rows.join(',')}`,
+    );
+  }
+  const ids = (
+    await conn.execute<{ id: number }[]>(
+      `select id from customers where email like 'catalog-${tag}-%' order by id`,
+    )
+  ).map((r) => Number(r.id));
+
+  const dayMs = 86_400_000;
+  const today = Date.now();
+  const rowsFor = (customerId: number): string[] => {
+    const out: string[] = [];
+    const add = (source: string, time: Date, label: string | null) => {
+      const id = randomBytes(32).toString('hex');
+      const tags = JSON.stringify([`customer-${customerId}`, source, 'both']);
+      out.push(
+        `('${source}', '${id}', '${id.slice(0, 8)}', ${customerId}, '${mysqlTime(time)}', 'both', ${label ? `'${label}'` : 'null'}, ${1_000_000 + (customerId % 1000) * 1000}, '["/srv/customers/customer-${customerId}"]', '${tags}', null, '${created}')`,
+      );
+    };
+    for (let m = 0; m < MANUAL_ROWS; m++) {
+      add('manual', new Date(today - m * 3 * 3600_000 - 60_000), `before update ${m}`);
+    }
+    for (let d = 0; d < DAILY_ROWS; d++) add('daily', new Date(today - d * dayMs - 3600_000), null);
+    return out;
+  };
+  const perInsert = 60; // customers per statement: 2,100 rows
+  const batches: number[][] = [];
+  for (let i = 0; i < ids.length; i += perInsert) batches.push(ids.slice(i, i + perInsert));
+  await mapLimit(batches, 4, async (batch) => {
+    await conn.execute(
+      `insert into snapshots (source, snapshot_id, short_id, customer_id, time, scope, label, size_bytes, paths, tags, created_by_job_id, synced_at) values ${batch.flatMap(rowsFor).join(',')}`,
+    );
+  });
+  return ids;
+}
+
+/** A repository like the plan's: many tiny snapshots tagged customer-<id>,manual. */
+async function fillResticRepository(
+  world: BenchWorld,
+  repo: string,
+  size: CatalogSize,
+  customerIds: number[],
+): Promise<void> {
+  const env = world.resticEnv(repo);
+  await execa('restic', ['init'], { env, extendEnv: true });
+  const jobs = Array.from({ length: size.resticSnapshots }, (_, i) => i);
+  await mapLimit(jobs, 4, async (i) => {
+    const customer = customerIds[i % size.resticCustomers] as number;
+    await execa(
+      'restic',
+      [
+        'backup',
+        '--quiet',
+        '--stdin',
+        '--stdin-filename',
+        `customer_${customer}.sql`,
+        '--tag',
+        `customer-${customer},manual,both`,
+        '--host',
+        'bench',
+      ],
+      {
+        env,
+        extendEnv: true,
+        input: `-- dump ${customer} ${i} ${randomBytes(8).toString('hex')}\n`,
+      },
+    );
+  });
+}
+
+interface LoadResult {
+  latencies: number[];
+  requests: number;
+  errors: number;
+  seconds: number;
+}
+
+/** `clients` concurrent loops, each sending the next request when the previous answered. */
+async function httpLoad(
+  world: BenchWorld,
+  tokens: string[],
+  clients: number,
+  seconds: number,
+): Promise<LoadResult> {
+  const latencies: number[] = [];
+  let errors = 0;
+  const start = now();
+  const end = start + seconds * 1000;
+  const body = JSON.stringify({ query: QUERY, variables: {} });
+  await Promise.all(
+    Array.from({ length: clients }, async (_, c) => {
+      let i = c;
+      while (now() < end) {
+        const token = tokens[i++ % tokens.length] as string;
+        const t0 = now();
+        try {
+          const response = await world.api.pool.request({
+            path: '/graphql',
+            method: 'POST',
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+            body,
+          });
+          const text = await response.body.text();
+          if (response.statusCode !== 200 || !text.includes('"snapshots":[{')) errors++;
+          else latencies.push(now() - t0);
+        } catch {
+          errors++;
+        }
+      }
+    }),
+  );
+  return {
+    latencies,
+    requests: latencies.length + errors,
+    errors,
+    seconds: (now() - start) / 1000,
+  };
+}
+
+export async function measureCatalog(
+  world: BenchWorld,
+  size: CatalogSize,
+  log: (line: string) => void,
+): Promise<Measurement> {
+  let t = now();
+  const ids = await fillCatalog(world, size.customers);
+  log(
+    `catalog: ${ids.length} customers, ${ids.length * 35} snapshot rows in ${((now() - t) / 1000).toFixed(1)} s`,
+  );
+  const tokenCustomers = Array.from(
+    { length: size.tokens },
+    (_, i) => ids[Math.floor((i * ids.length) / size.tokens)] as number,
+  );
+  const tokens = await mapLimit(tokenCustomers, 8, (id) => world.customerToken(id));
+
+  const repo = path.join(world.dataDir, 'repos', 'plan-manual');
+  await mkdir(path.dirname(repo), { recursive: true });
+  t = now();
+  const resticCustomers = ids.slice(0, size.resticCustomers);
+  await fillResticRepository(world, repo, size, resticCustomers);
+  log(
+    `catalog: restic repository with ${size.resticSnapshots} snapshots in ${((now() - t) / 1000).toFixed(1)} s`,
+  );
+  const env = world.resticEnv(repo);
+  const resticList = async (customer: number) => {
+    const t0 = now();
+    const r = await execa(
+      'restic',
+      ['snapshots', '--json', '--tag', `customer-${customer},manual`],
+      { env, extendEnv: true },
+    );
+    const listed = JSON.parse(r.stdout) as unknown[];
+    if (listed.length === 0) throw new Error('restic listed no snapshots');
+    return now() - t0;
+  };
+
+  // Warm both up once (restic fills its cache; the api its pools and query plans).
+  await resticList(resticCustomers[0] as number);
+  await httpLoad(world, tokens, size.clients, 1);
+
+  const p50: number[] = [];
+  const p99: number[] = [];
+  const rps: number[] = [];
+  const resticMs: number[] = [];
+  const ratioP50: number[] = [];
+  const ratioP99: number[] = [];
+  let errors = 0;
+  let requests = 0;
+  for (let round = 0; round < size.rounds; round++) {
+    const calls: number[] = [];
+    const runRestic = async () => {
+      for (let k = 0; k < size.resticCallsPerRound; k++) {
+        const customer = resticCustomers[(round * 7 + k * 3) % resticCustomers.length] as number;
+        calls.push(await resticList(customer));
+      }
+    };
+    let load: LoadResult;
+    // Alternate which goes first, so neither always runs right after the other.
+    if (round % 2 === 0) {
+      load = await httpLoad(world, tokens, size.clients, size.loadSeconds);
+      await runRestic();
+    } else {
+      await runRestic();
+      load = await httpLoad(world, tokens, size.clients, size.loadSeconds);
+    }
+    errors += load.errors;
+    requests += load.requests;
+    const roundP50 = quantile(load.latencies, 0.5);
+    const roundP99 = quantile(load.latencies, 0.99);
+    const roundRestic = spread(calls).median;
+    p50.push(roundP50);
+    p99.push(roundP99);
+    rps.push(load.latencies.length / load.seconds);
+    resticMs.push(roundRestic);
+    ratioP50.push(roundRestic / roundP50);
+    ratioP99.push(roundRestic / roundP99);
+    log(
+      `catalog round ${round + 1}: api p50 ${roundP50.toFixed(1)} ms p99 ${roundP99.toFixed(1)} ms ${(load.latencies.length / load.seconds).toFixed(0)} req/s; restic ${roundRestic.toFixed(0)} ms`,
+    );
+  }
+  const figures: Figure[] = [
+    { name: 'api `me { snapshots }` p50 latency', unit: 'ms', values: p50 },
+    {
+      name: 'api `me { snapshots }` p99 latency',
+      unit: 'ms',
+      values: p99,
+      target: '< 15 ms',
+      pass: spread(p99).median < 15,
+    },
+    { name: 'api requests per second (50 clients)', unit: 'req/s', values: rps },
+    { name: '`restic snapshots --tag` latency (median per round)', unit: 'ms', values: resticMs },
+    {
+      name: 'speed-up: restic / api p50',
+      unit: 'x',
+      values: ratioP50,
+      target: '>= 50x',
+      pass: spread(ratioP50).median >= 50,
+    },
+    { name: 'speed-up: restic / api p99', unit: 'x', values: ratioP99 },
+  ];
+  return {
+    id: 1,
+    title: "Listing a customer's snapshots",
+    setup: `${ids.length.toLocaleString('en')} customers x (${MANUAL_ROWS} manual + ${DAILY_ROWS} daily) = ${(ids.length * 35).toLocaleString('en')} catalog rows (bulk INSERT); ${size.clients} concurrent HTTP clients (undici, keep-alive) on the api (child process, loopback), ${size.tokens} customer API tokens used round-robin, ${size.loadSeconds} s of load per round; beside it \`restic snapshots --json --tag customer-<id>,manual\` on a local repository of ${size.resticSnapshots} tiny snapshots (${size.resticCustomers} customers), ${size.resticCallsPerRound} calls per round, warm restic cache; ${size.rounds} interleaved rounds. ${errors} of ${requests} HTTP requests failed.`,
+    figures,
+    limits:
+      'The api figure is bounded by CPU: the load generator, the api and MariaDB share 2 cores, so p99 mostly measures queueing of 50 in-flight requests behind each other (each request: token lookup + 3 indexed catalog queries + GraphQL execution on one Node thread). restic is bounded by its fixed start-up cost (process start, key derivation to open the repository, reading every snapshot file of the repository); it grows with the repository size (the full repository of the plan holds 50,000 manual snapshots, not 500) while the catalog query does not.',
+  };
+}

@@ -1,0 +1,375 @@
+// The bench's own world: a throw-away application database (backups_bench_<random>), a temp
+// data dir with its own restic repositories, its own Redis prefix, the api in a child process
+// (so its resident memory can be read from /proc) and a worker in this process. Everything
+// created here is removed by cleanup(), also after a failure or Ctrl-C.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import pino from 'pino';
+import { Pool } from 'undici';
+import { CSRF_HEADER } from '../../server/src/api/yoga.js';
+import { createAdminToken, createCustomerApiToken } from '../../server/src/auth/api-tokens.js';
+import { type Config, parseConfig } from '../../server/src/config/config.js';
+import { Customer, type ICustomer } from '../../server/src/customers/customer.entity.js';
+import { openOrm } from '../../server/src/db/orm.js';
+import { createRedis } from '../../server/src/infra/redis.js';
+import { BackupJob, type IBackupJob } from '../../server/src/jobs/job.entity.js';
+import { startWorker, type WorkerHandle } from '../../server/src/worker/worker.js';
+import { sleep } from './stats.js';
+
+export const BENCH_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const PROJECT_DIR = path.resolve(BENCH_DIR, '..');
+export const SCRIPTS_DIR = path.join(PROJECT_DIR, 'scripts');
+export const WORKER_NODE = 'bench';
+
+export type Orm = Awaited<ReturnType<typeof openOrm>>;
+export type RedisClient = ReturnType<typeof createRedis>;
+
+export interface MaintenanceEvent {
+  jobId: number;
+  on: boolean;
+  at: number;
+}
+
+export interface GqlResult {
+  status: number;
+  // biome-ignore lint/suspicious/noExplicitAny: results are read by path
+  data: Record<string, any> | null;
+  errors?: { message: string; extensions?: { code?: string } }[];
+}
+
+export interface BenchWorld {
+  dbName: string;
+  prefix: string;
+  dataDir: string;
+  customersRoot: string;
+  scriptEnv: Record<string, string>;
+  orm: Orm;
+  redis: RedisClient;
+  api: { url: string; wsUrl: string; origin: string; pid: number; pool: Pool };
+  adminToken: string;
+  worker: WorkerHandle;
+  maintenance: MaintenanceEvent[];
+  /** A statement for the MariaDB server as root (the customer databases). */
+  sql(statement: string): Promise<string>;
+  gql(query: string, variables: Record<string, unknown>, token: string): Promise<GqlResult>;
+  /** A customer on the worker's node; `withDatabase` creates customer_<id> (tracked). */
+  customer(options?: { host?: string }): Promise<ICustomer>;
+  customerToken(customerId: number): Promise<string>;
+  trackCustomerDatabase(customerId: number): void;
+  /** Runs a script of scripts/ with the worker's environment. */
+  script(
+    name: string,
+    args: string[],
+  ): Promise<{ exitCode: number; stdout: string; stderr: string }>;
+  job(id: number): Promise<IBackupJob>;
+  waitForJobs(ids: number[], timeoutMs: number): Promise<IBackupJob[]>;
+  resticEnv(repository: string): Record<string, string>;
+  rssKb(): Promise<{ rss: number; hwm: number }>;
+  onCleanup(step: () => Promise<unknown>): void;
+  cleanup(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export async function sql(statement: string): Promise<string> {
+  const r = await execa('mariadb', ['-uroot', '-N', '-B', '-e', statement]);
+  return r.stdout;
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+export async function createBenchWorld(log: (line: string) => void): Promise<BenchWorld> {
+  const cleanups: (() => Promise<unknown>)[] = [];
+  const onCleanup = (step: () => Promise<unknown>) => {
+    cleanups.push(step);
+  };
+  const cleanup = async () => {
+    for (const step of cleanups.splice(0).reverse()) {
+      try {
+        await step();
+      } catch (error) {
+        log(`cleanup step failed: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+  };
+
+  try {
+    const random = randomBytes(5).toString('hex');
+    const dbName = `backups_bench_${random}`;
+    const prefix = `bench${random}`;
+
+    // --- data dir, repositories, secrets
+    const dataDir = await mkdtemp(path.join(tmpdir(), 'backups-bench-'));
+    onCleanup(() => rm(dataDir, { recursive: true, force: true }));
+    const customersRoot = path.join(dataDir, 'customers');
+    await mkdir(customersRoot, { recursive: true });
+    await mkdir(path.join(dataDir, 'secrets'), { recursive: true, mode: 0o700 });
+    const cnf = path.join(dataDir, 'secrets', 'customer-db.cnf');
+    await writeFile(cnf, '[client]\nuser=root\nsocket=/run/mysqld/mysqld.sock\n', { mode: 0o600 });
+    const siteLog = path.join(dataDir, 'site-commands.log');
+    const scriptEnv: Record<string, string> = {
+      BACKUPS_ENV_FILE: path.join(dataDir, 'none.env'),
+      BACKUPS_DATA_DIR: dataDir,
+      BACKUPS_CUSTOMERS_ROOT: customersRoot,
+      BACKUPS_CUSTOMER_DB_DEFAULTS_FILE: cnf,
+      BACKUPS_SITE_STOP_COMMAND: `echo "stop $CUSTOMER_ID $(date +%s%3N)" >> ${siteLog}`,
+      BACKUPS_SITE_START_COMMAND: `echo "start $CUSTOMER_ID $(date +%s%3N)" >> ${siteLog}`,
+    };
+    const script = async (name: string, args: string[]) => {
+      const r = await execa(path.join(SCRIPTS_DIR, name), args, {
+        env: scriptEnv,
+        extendEnv: true,
+        reject: false,
+      });
+      return { exitCode: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr };
+    };
+    for (const kind of ['manual', 'daily']) {
+      const r = await script('backup-repository', [kind, 'init']);
+      if (r.exitCode !== 0) throw new Error(`repository ${kind} init failed: ${r.stderr}`);
+    }
+
+    // --- application database
+    const base = parseConfig({ BACKUPS_ENV_FILE: scriptEnv.BACKUPS_ENV_FILE });
+    await sql(`create database \`${dbName}\` character set utf8mb4 collate utf8mb4_unicode_ci`);
+    onCleanup(() => sql(`drop database if exists \`${dbName}\``));
+    const orm = await openOrm({ ...base, BACKUPS_DB_NAME: dbName, poolMax: 20 });
+    onCleanup(() => orm.close(true));
+    await orm.migrator.up();
+    // Customer ids name real databases (customer_<id>) on a shared server: start far away
+    // from the tests' ranges (1e6..2e9).
+    const offset = 2_200_000_000 + Math.floor(Math.random() * 1_900_000_000);
+    await orm.em.getConnection().execute(`alter table customers auto_increment = ${offset}`);
+
+    // --- Redis: our prefix only (never FLUSHALL)
+    const redis = createRedis(base.BACKUPS_REDIS_URL, 'bench');
+    onCleanup(async () => {
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+        cursor = next;
+        if (keys.length) await redis.del(...keys);
+      } while (cursor !== '0');
+      await redis.quit();
+    });
+
+    // --- customer databases, dropped at the end
+    const customerDatabases = new Set<number>();
+    onCleanup(async () => {
+      const ids = [...customerDatabases];
+      for (let i = 0; i < ids.length; i += 50) {
+        const chunk = ids.slice(i, i + 50);
+        await sql(
+          chunk
+            .flatMap((id) => [
+              `drop database if exists customer_${id};`,
+              `drop database if exists customer_${id}__restore;`,
+              `drop database if exists customer_${id}__previous;`,
+            ])
+            .join(' '),
+        );
+      }
+    });
+
+    // --- the api, in a child process
+    const port = await freePort();
+    const apiEnv: Record<string, string> = {
+      ...(process.env as Record<string, string>),
+      BACKUPS_ENV_FILE: scriptEnv.BACKUPS_ENV_FILE ?? '',
+      BACKUPS_DATA_DIR: dataDir,
+      BACKUPS_DB_NAME: dbName,
+      BACKUPS_REDIS_PREFIX: prefix,
+      BACKUPS_API_HOST: '127.0.0.1',
+      BACKUPS_API_PORT: String(port),
+      BACKUPS_PUBLIC_URL: `http://127.0.0.1:${port}`,
+      BACKUPS_WEB_DIR: '/nonexistent',
+      BACKUPS_LOG_LEVEL: 'warn',
+    };
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', path.join(PROJECT_DIR, 'server/src/main/api.ts')],
+      { cwd: BENCH_DIR, env: apiEnv, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    onCleanup(() => stopChild(child));
+    child.stdout?.on('data', (chunk: Buffer) => log(`api: ${chunk.toString().trim()}`));
+    child.stderr?.on('data', (chunk: Buffer) => log(`api: ${chunk.toString().trim()}`));
+    const url = `http://127.0.0.1:${port}/graphql`;
+    for (let i = 0; ; i++) {
+      if (child.exitCode !== null) throw new Error('the api exited on start');
+      const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+        (r) => r.ok,
+        () => false,
+      );
+      if (ok) break;
+      if (i > 300) throw new Error('the api did not become ready in 30 s');
+      await sleep(100);
+    }
+    const pool = new Pool(`http://127.0.0.1:${port}`, { connections: 64, pipelining: 1 });
+    onCleanup(() => pool.close());
+    const pid = child.pid ?? 0;
+
+    const gql = async (query: string, variables: Record<string, unknown>, token: string) => {
+      const response = await pool.request({
+        path: '/graphql',
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          authorization: `Bearer ${token}`,
+          [CSRF_HEADER]: '1',
+        },
+        body: JSON.stringify({ query, variables }),
+      });
+      const text = await response.body.text();
+      let body: Omit<GqlResult, 'status'> = { data: null };
+      try {
+        body = JSON.parse(text) as Omit<GqlResult, 'status'>;
+      } catch {
+        body = { data: null, errors: [{ message: text }] };
+      }
+      return { status: response.statusCode, data: body.data ?? null, errors: body.errors };
+    };
+
+    // --- the worker, in this process; its log feeds the maintenance events
+    const maintenance: MaintenanceEvent[] = [];
+    const logStream = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (const line of chunk.toString().split('\n')) {
+          if (!line.trim()) continue;
+          try {
+            const entry = JSON.parse(line) as Record<string, unknown>;
+            if (entry.msg === 'maintenance') {
+              maintenance.push({
+                jobId: Number(entry.jobId),
+                on: entry.on === true,
+                at: Number(entry.at),
+              });
+            } else if (Number(entry.level) >= 40) {
+              log(`worker: ${String(entry.msg)} ${entry.err ? JSON.stringify(entry.err) : ''}`);
+            }
+          } catch {
+            // not JSON: ignore
+          }
+        }
+        done();
+      },
+    });
+    const workerConfig: Config = parseConfig({
+      ...scriptEnv,
+      BACKUPS_DB_NAME: dbName,
+      BACKUPS_REDIS_PREFIX: prefix,
+      BACKUPS_NODE: WORKER_NODE,
+      BACKUPS_WORKER_PORT: '0',
+      BACKUPS_WORKER_CONCURRENCY: '2',
+      BACKUPS_DAILY_ENABLED: 'false',
+      BACKUPS_SHUTDOWN_GRACE_SECONDS: '5',
+      BACKUPS_LOG_LEVEL: 'info',
+    });
+    const worker = await startWorker({
+      config: workerConfig,
+      scriptEnv,
+      logger: pino({ level: 'info' }, logStream),
+      syncOnStart: false,
+    });
+    onCleanup(() => worker.stop());
+
+    const admin = await createAdminToken(orm.em, 'bench admin');
+
+    const world: BenchWorld = {
+      dbName,
+      prefix,
+      dataDir,
+      customersRoot,
+      scriptEnv,
+      orm,
+      redis,
+      api: {
+        url,
+        wsUrl: `ws://127.0.0.1:${port}/graphql`,
+        origin: `http://127.0.0.1:${port}`,
+        pid,
+        pool,
+      },
+      adminToken: admin.token,
+      worker,
+      maintenance,
+      sql,
+      gql,
+      async customer(options = {}) {
+        const fork = orm.em.fork();
+        const tag = randomBytes(6).toString('hex');
+        const customer = fork.create(Customer, {
+          email: `bench-${tag}@example.test`,
+          name: `Bench ${tag}`,
+          passwordHash: 'not-a-real-hash',
+          host: options.host ?? WORKER_NODE,
+          siteLayout: 'wordpress',
+        });
+        await fork.flush();
+        return customer;
+      },
+      async customerToken(customerId) {
+        return (await createCustomerApiToken(orm.em, customerId, 'bench')).token;
+      },
+      trackCustomerDatabase(customerId) {
+        customerDatabases.add(customerId);
+      },
+      script,
+      job: (id) => orm.em.fork().findOneOrFail(BackupJob, id),
+      async waitForJobs(ids, timeoutMs) {
+        const until = Date.now() + timeoutMs;
+        const terminal = new Set(['completed', 'failed', 'cancelled']);
+        for (;;) {
+          const jobs = ids.length ? await orm.em.fork().find(BackupJob, { id: { $in: ids } }) : [];
+          if (jobs.length === ids.length && jobs.every((j) => terminal.has(String(j.status)))) {
+            return jobs;
+          }
+          if (Date.now() > until) return jobs;
+          await sleep(50);
+        }
+      },
+      resticEnv(repository) {
+        return {
+          RESTIC_REPOSITORY: repository,
+          RESTIC_PASSWORD_FILE: path.join(dataDir, 'secrets', 'manual-repository.pass'),
+          RESTIC_CACHE_DIR: path.join(dataDir, 'cache', 'restic'),
+          RESTIC_PROGRESS_FPS: '4',
+        };
+      },
+      async rssKb() {
+        const status = await readFile(`/proc/${pid}/status`, 'utf8');
+        const field = (name: string) =>
+          Number(new RegExp(`${name}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+        return { rss: field('VmRSS'), hwm: field('VmHWM') };
+      },
+      onCleanup,
+      cleanup,
+    };
+    return world;
+  } catch (error) {
+    await cleanup();
+    throw error;
+  }
+}

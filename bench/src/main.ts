@@ -1,0 +1,123 @@
+// pnpm --filter @backups/bench start [-- --quick] [--only 1,3]
+// Builds its own data, runs every measurement beside its baseline, writes data/bench/*.{json,md}.
+import path from 'node:path';
+import { CATALOG_FULL, CATALOG_QUICK, measureCatalog } from './catalog.js';
+import { type BenchWorld, createBenchWorld, PROJECT_DIR } from './env.js';
+import { measureProgress, PROGRESS_FULL, PROGRESS_QUICK } from './progress.js';
+import {
+  type Measurement,
+  machineDescription,
+  markdown,
+  type Report,
+  writeReport,
+} from './report.js';
+
+const USAGE = `Usage: pnpm --filter @backups/bench start [-- options]
+  --quick        a small smoke run (< 2 minutes); default: the full sizes
+  --only 1,2,5   run only these measurements
+                 (1 catalog listing, 2 progress delivery, 3 backup, 4 restore, 5 queue)
+  --help`;
+
+interface Options {
+  quick: boolean;
+  only: Set<number>;
+}
+
+function parseArgs(argv: string[]): Options {
+  const options: Options = { quick: false, only: new Set([1, 2, 3, 4, 5]) };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    if (arg === '--') continue;
+    if (arg === '--quick') options.quick = true;
+    else if (arg === '--only' || arg.startsWith('--only=')) {
+      const value = arg.includes('=') ? arg.slice(7) : (argv[++i] ?? '');
+      options.only = new Set(value.split(',').map(Number));
+      if ([...options.only].some((n) => !(n >= 1 && n <= 5))) throw new Error(USAGE);
+    } else if (arg === '--help' || arg === '-h') {
+      console.log(USAGE);
+      process.exit(0);
+    } else throw new Error(`Unknown option ${arg}\n${USAGE}`);
+  }
+  return options;
+}
+
+const started = Date.now();
+const log = (line: string) => {
+  const s = ((Date.now() - started) / 1000).toFixed(1).padStart(6);
+  process.stderr.write(`[${s}s] ${line}\n`);
+};
+
+async function main(): Promise<number> {
+  const options = parseArgs(process.argv.slice(2));
+  const mode = options.quick ? 'quick' : 'full';
+  log(`benchmark (${mode}), measurements ${[...options.only].join(',')}`);
+  const report: Report = {
+    startedAt: new Date(started).toISOString(),
+    finishedAt: '',
+    mode,
+    machine: machineDescription(),
+    measurements: [],
+  };
+  let world: BenchWorld | undefined;
+  let interrupted = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interrupted) return;
+    interrupted = true;
+    log(`${signal}: cleaning up`);
+    void (world?.cleanup() ?? Promise.resolve()).finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  try {
+    world = await createBenchWorld(log);
+    log(`world ready: database ${world.dbName}, data ${world.dataDir}, api pid ${world.api.pid}`);
+    const steps: [number, string, (w: BenchWorld) => Promise<Measurement>][] = [
+      [
+        1,
+        "Listing a customer's snapshots",
+        (w) => measureCatalog(w, options.quick ? CATALOG_QUICK : CATALOG_FULL, log),
+      ],
+      [
+        2,
+        'Progress delivery (jobUpdated over graphql-ws)',
+        (w) => measureProgress(w, options.quick ? PROGRESS_QUICK : PROGRESS_FULL, log),
+      ],
+    ];
+    for (const [id, title, run] of steps) {
+      if (!options.only.has(id) || interrupted) continue;
+      log(`--- ${id}. ${title}`);
+      try {
+        report.measurements.push(await run(world));
+      } catch (error) {
+        log(
+          `measurement ${id} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+        );
+        report.measurements.push({
+          id,
+          title,
+          setup: '',
+          figures: [],
+          limits: '',
+          error: error instanceof Error ? error.message : String(error),
+        });
+      }
+    }
+  } finally {
+    log('cleaning up');
+    await world?.cleanup();
+  }
+  report.finishedAt = new Date().toISOString();
+  const files = await writeReport(path.join(PROJECT_DIR, 'data', 'bench'), report);
+  process.stdout.write(markdown(report));
+  log(`reports: ${files.md}, ${files.json}`);
+  return report.measurements.some((m) => m.error) ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    log(error instanceof Error ? (error.stack ?? error.message) : String(error));
+    process.exit(1);
+  },
+);
