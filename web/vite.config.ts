@@ -29,6 +29,8 @@ export default defineConfig({
     environment: 'jsdom',
     setupFiles: ['./test/setup.ts'],
     include: ['test/**/*.test.{ts,tsx}'],
+    // jsdom and user-event are slow on a 2-core machine running other suites too.
+    testTimeout: 20_000,
     // scripts/dev/test collects every suite's counts from these JSON files.
     reporters: process.env.VITEST_JSON_OUT
       ? ['default', ['json', { outputFile: process.env.VITEST_JSON_OUT }]]

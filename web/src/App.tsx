@@ -36,6 +36,11 @@ export function App() {
     }),
   );
 
+  const ROUTE_TITLES: Record<Route, string> = { backups: 'Backups', tokens: 'API tokens' };
+  createEffect(() => {
+    document.title = me() ? `${ROUTE_TITLES[route()]} · Site backups` : 'Sign in · Site backups';
+  });
+
   const navLink = (to: Route, text: string) => (
     <a href={ROUTE_HREF[to]} aria-current={route() === to ? 'page' : undefined}>
       {text}

@@ -1,4 +1,4 @@
-import { render, screen } from '@solidjs/testing-library';
+import { render, screen, waitFor } from '@solidjs/testing-library';
 import userEvent from '@testing-library/user-event';
 import { afterEach, describe, expect, it } from 'vitest';
 import { App } from '../src/App';
@@ -71,6 +71,26 @@ describe('app shell', () => {
     expect(await screen.findByText('“Made while away”')).toBeVisible();
     expect(screen.queryByRole('status', { name: 'Current job' })).not.toBeInTheDocument();
     expect(api.callsOf('CustomerJobs')).toHaveLength(1);
+  });
+
+  it('shows the sign-in page when the session ends while the app is open', async () => {
+    const api = createFakeApi(signedIn);
+    render(() => <App />, { wrapper: api.Wrapper });
+    await screen.findByText('Ada Lovelace');
+    api.expireSession();
+    expect(await screen.findByRole('heading', { name: 'Sign in to your backups' })).toBeVisible();
+    expect(screen.getByText('Your session has ended. Please sign in again.')).toBeVisible();
+    expect(screen.queryByText('Ada Lovelace')).not.toBeInTheDocument();
+  });
+
+  it('names the view in the document title', async () => {
+    const user = userEvent.setup();
+    const api = createFakeApi(signedIn);
+    render(() => <App />, { wrapper: api.Wrapper });
+    await screen.findByText('Ada Lovelace');
+    expect(document.title).toBe('Backups · Site backups');
+    await user.click(screen.getByRole('link', { name: 'API tokens' }));
+    await waitFor(() => expect(document.title).toBe('API tokens · Site backups'));
   });
 
   it('says so, with a retry, when the service cannot be reached', async () => {

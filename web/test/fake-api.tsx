@@ -30,6 +30,7 @@ export function createFakeApi(handlers: Record<string, Handler>) {
   const calls: { name: string; variables: Variables; requestPolicy: string }[] = [];
   const reconnectListeners = new Set<() => void>();
   const [connection, setConnection] = createSignal<LiveConnection>('online');
+  const [sessionExpired, setSessionExpired] = createSignal(false);
 
   const nameOf = (operation: Operation) => {
     const definition = operation.query.definitions.find((d) => d.kind === 'OperationDefinition');
@@ -83,8 +84,8 @@ export function createFakeApi(handlers: Record<string, Handler>) {
     client: () => client,
     renew: () => {},
     connection,
-    sessionExpired: () => false,
-    clearSessionExpired: () => {},
+    sessionExpired,
+    clearSessionExpired: () => setSessionExpired(false),
     onReconnect(listener) {
       reconnectListeners.add(listener);
       return () => reconnectListeners.delete(listener);
@@ -101,6 +102,8 @@ export function createFakeApi(handlers: Record<string, Handler>) {
       for (const listener of reconnectListeners) listener();
     },
     loseConnection: () => setConnection('offline'),
+    /** What the real client does when the api answers UNAUTHENTICATED. */
+    expireSession: () => setSessionExpired(true),
     Wrapper: (props: { children: JSX.Element }) => (
       <AppClientContext.Provider value={appClient}>
         <Provider value={client}>{props.children}</Provider>
