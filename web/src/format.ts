@@ -37,8 +37,11 @@ export function formatTimeLeft(etaSeconds: number | null | undefined): string | 
   return `About ${formatDuration(etaSeconds)} left`;
 }
 
-const dateTimeFormat = () =>
-  new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+let dateTime: Intl.DateTimeFormat | undefined;
+const dateTimeFormat = () => {
+  dateTime ??= new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+  return dateTime;
+};
 
 /** Date and time in the customer's own locale and time zone. */
 export function formatDateTime(iso: string | null | undefined): string {
