@@ -15,12 +15,6 @@ describe('the snapshot catalog and retention', () => {
     await world?.destroy();
   });
 
-  const resticEnv = (kind: 'manual' | 'daily') => ({
-    RESTIC_REPOSITORY: path.join(world.scriptsEnv.dataDir, 'repos', kind),
-    RESTIC_PASSWORD_FILE: path.join(world.scriptsEnv.dataDir, 'secrets', `${kind}-repository.pass`),
-    RESTIC_CACHE_DIR: path.join(world.scriptsEnv.dataDir, 'cache/restic'),
-  });
-
   it("a legacy daily snapshot of many customers' folders gives one catalog row per customer of the node", async () => {
     const a = await world.customer('node-l');
     const b = await world.customer('node-l');
@@ -34,7 +28,7 @@ describe('the snapshot catalog and retention', () => {
       await writeFile(path.join(dumps, `customer_${c.id}.sql`), '-- dump\n');
     }
     const r = await execa('restic', ['backup', '--json', '--tag', 'daily', customers, dumps], {
-      env: resticEnv('daily'),
+      env: world.resticEnv('daily'),
     });
     const legacyId = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}').snapshot_id as string;
 
@@ -64,18 +58,7 @@ describe('the snapshot catalog and retention', () => {
       expect((await world.waitForJob(job.id, ['completed', 'failed'])).status).toBe('completed');
     }
     // another restic process holds a lock: the next backup cannot forget its oldest snapshot
-    const holder = execa(
-      'restic',
-      ['backup', '--stdin', '--stdin-filename', 'hold', '--tag', 'holder'],
-      {
-        env: resticEnv('manual'),
-        reject: false,
-        stdin: 'pipe',
-      },
-    );
-    const locks = path.join(world.scriptsEnv.dataDir, 'repos/manual/locks');
-    while ((await execa('ls', [locks])).stdout.trim() === '')
-      await new Promise((r) => setTimeout(r, 50));
+    const release = await world.holdRepository('manual');
     const sixth = await world.enqueue({
       customer,
       kind: 'backup',
@@ -89,8 +72,7 @@ describe('the snapshot catalog and retention', () => {
     expect(await em().count(Snapshot, { customer: customer.id, source: 'manual' })).toBe(6);
     expect(worker.retention.size).toBe(1);
 
-    holder.stdin?.end('x');
-    await holder;
+    await release();
     await worker.retention.drain();
     expect(worker.retention.size).toBe(0);
     const kept = await em().find(Snapshot, { customer: customer.id, source: 'manual' });

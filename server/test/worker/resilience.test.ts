@@ -142,32 +142,8 @@ describe('the worker survives crashes, Redis loss and busy repositories', () => 
 
   it('a repository held by another restic process makes the job wait, then succeed', async () => {
     const worker = await world.startWorker(node);
-    // `restic backup --stdin` holds a lock until its input ends; retention's `forget` needs
-    // the repository to itself and has to wait for it.
-    const env = world.scriptsEnv.env;
-    const holder = execa(
-      'restic',
-      ['backup', '--stdin', '--stdin-filename', 'hold', '--tag', 'holder'],
-      {
-        env: {
-          ...env,
-          RESTIC_REPOSITORY: path.join(world.scriptsEnv.dataDir, 'repos/manual'),
-          RESTIC_PASSWORD_FILE: path.join(
-            world.scriptsEnv.dataDir,
-            'secrets/manual-repository.pass',
-          ),
-          RESTIC_CACHE_DIR: path.join(world.scriptsEnv.dataDir, 'cache/restic'),
-        },
-        extendEnv: false,
-        reject: false,
-        stdin: 'pipe',
-      },
-    );
-    const locks = path.join(world.scriptsEnv.dataDir, 'repos/manual/locks');
-    const until = Date.now() + 20_000;
-    while ((await execa('ls', [locks])).stdout.trim() === '' && Date.now() < until) {
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    // Another restic process holds the repository: retention's `forget` has to wait for it.
+    const release = await world.holdRepository('manual');
     const job = await world.enqueue({
       customer,
       kind: 'backup',
@@ -177,8 +153,7 @@ describe('the worker survives crashes, Redis loss and busy repositories', () => 
     await new Promise((r) => setTimeout(r, 4000));
     const waiting = await world.job(job.id);
     expect(waiting.status).toBe('running');
-    holder.stdin?.end('held data');
-    await holder;
+    await release();
     const done = await world.waitForJob(job.id, ['completed', 'failed']);
     expect(done.errorMessage).toBeNull();
     expect(done.status).toBe('completed');

@@ -1,5 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
 import type BeeQueue from 'bee-queue';
+import { execa } from 'execa';
 import { Redis } from 'ioredis';
 import { type Config, parseConfig } from '../../../src/config/config.js';
 import type { ICustomer } from '../../../src/customers/customer.entity.js';
@@ -31,6 +34,15 @@ export interface WorkerWorld {
   enqueue(input: Omit<NewJob, 'requestedByKind'>): Promise<IBackupJob>;
   job(id: number): Promise<IBackupJob>;
   waitForJob(id: number, statuses: string[], timeoutMs?: number): Promise<IBackupJob>;
+  /** Enqueues a job and waits until it has ended. */
+  runJob(input: Omit<NewJob, 'requestedByKind'>, timeoutMs?: number): Promise<IBackupJob>;
+  /** The environment that points restic itself at one of this world's repositories. */
+  resticEnv(kind: 'manual' | 'daily'): Record<string, string>;
+  /**
+   * Another restic process holding a lock on a repository (`restic backup --stdin` keeps it
+   * until its input ends): forget/prune have to wait for it. Call the result to let go.
+   */
+  holdRepository(kind: 'manual' | 'daily'): Promise<() => Promise<void>>;
   /** Every job event published for a customer, in order, with the row read at that moment. */
   recordEvents(customerId: number): Promise<{ events: { id: number }[]; stop(): Promise<void> }>;
   destroy(): Promise<void>;
@@ -107,6 +119,39 @@ export async function createWorkerWorld(): Promise<WorkerWorld> {
         }
         await new Promise((r) => setTimeout(r, 100));
       }
+    },
+    async runJob(input, timeoutMs) {
+      const job = await world.enqueue(input);
+      return world.waitForJob(job.id, ['completed', 'failed', 'cancelled'], timeoutMs);
+    },
+    resticEnv(kind) {
+      return {
+        RESTIC_REPOSITORY: path.join(scriptsEnv.dataDir, 'repos', kind),
+        RESTIC_PASSWORD_FILE: path.join(scriptsEnv.dataDir, 'secrets', `${kind}-repository.pass`),
+        RESTIC_CACHE_DIR: path.join(scriptsEnv.dataDir, 'cache/restic'),
+      };
+    },
+    async holdRepository(kind) {
+      const holder = execa(
+        'restic',
+        ['backup', '--stdin', '--stdin-filename', 'hold', '--tag', 'holder'],
+        {
+          env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...world.resticEnv(kind) },
+          extendEnv: false,
+          reject: false,
+          stdin: 'pipe',
+        },
+      );
+      const locks = path.join(scriptsEnv.dataDir, 'repos', kind, 'locks');
+      const until = Date.now() + 20_000;
+      while ((await readdir(locks)).length === 0) {
+        if (Date.now() > until) throw new Error('the holder never took its lock');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return async () => {
+        holder.stdin?.end('held');
+        await holder;
+      };
     },
     async recordEvents(customerId) {
       const sub = new Redis('redis://127.0.0.1:6379/0');
