@@ -96,9 +96,11 @@ describe('backups page', () => {
       status: 'FAILED',
       errorMessage: 'There is not enough free disk space to restore this backup.',
     });
-    expect(await screen.findByRole('alert')).toHaveTextContent(
-      'There is not enough free disk space to restore this backup.',
+    const alert = await screen.findByRole('alert');
+    expect(alert).toHaveTextContent(
+      'Restore failed: There is not enough free disk space to restore this backup. Your site was left as it was before.',
     );
+    expect(alert.textContent).not.toContain('×');
   });
 
   it('restores a snapshot after RESTORE is typed and shows the job that starts', async () => {

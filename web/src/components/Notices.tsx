@@ -18,11 +18,9 @@ export function Notices(props: NoticesProps) {
     <div class="notices" aria-live="polite">
       <For each={props.notices}>
         {(notice) => (
-          <div
-            class={`notice notice-${notice.tone}`}
-            role={notice.tone === 'error' ? 'alert' : undefined}
-          >
-            <p>{notice.text}</p>
+          <div class={`notice notice-${notice.tone}`}>
+            {/* The alert is the message alone, without the dismiss button's "×". */}
+            <p role={notice.tone === 'error' ? 'alert' : undefined}>{notice.text}</p>
             <button
               type="button"
               class="button link"
