@@ -1,6 +1,7 @@
 // pnpm --filter @backups/bench start [-- --quick] [--only 1,3]
 // Builds its own data, runs every measurement beside its baseline, writes data/bench/*.{json,md}.
 import path from 'node:path';
+import { freshManualRepository, measureBackup, runApiJob } from './backup.js';
 import { CATALOG_FULL, CATALOG_QUICK, measureCatalog } from './catalog.js';
 import { type BenchWorld, createBenchWorld, PROJECT_DIR } from './env.js';
 import { measureProgress, PROGRESS_FULL, PROGRESS_QUICK } from './progress.js';
@@ -11,6 +12,8 @@ import {
   type Report,
   writeReport,
 } from './report.js';
+import { measureRestore } from './restore.js';
+import { buildSite, SITE_FULL, SITE_QUICK } from './site.js';
 
 const USAGE = `Usage: pnpm --filter @backups/bench start [-- options]
   --quick        a small smoke run (< 2 minutes); default: the full sizes
@@ -72,7 +75,7 @@ async function main(): Promise<number> {
   try {
     world = await createBenchWorld(log);
     log(`world ready: database ${world.dbName}, data ${world.dataDir}, api pid ${world.api.pid}`);
-    const steps: [number, string, (w: BenchWorld) => Promise<Measurement>][] = [
+    const steps: [number, string, (w: BenchWorld) => Promise<Measurement | null>][] = [
       [
         1,
         "Listing a customer's snapshots",
@@ -84,11 +87,51 @@ async function main(): Promise<number> {
         (w) => measureProgress(w, options.quick ? PROGRESS_QUICK : PROGRESS_FULL, log),
       ],
     ];
+    const siteSteps = async (w: BenchWorld): Promise<void> => {
+      if (!options.only.has(3) && !options.only.has(4)) return;
+      const reps = options.quick ? 2 : 3;
+      log('--- building the site for 3 and 4');
+      const site = await buildSite(w, options.quick ? SITE_QUICK : SITE_FULL);
+      log(`site: ${site.files} files, database customer_${site.customer.id}`);
+      let lastJobId = 0;
+      if (options.only.has(3)) {
+        log('--- 3. Backup overhead');
+        const backup = await measureBackup(w, site, reps, log);
+        report.measurements.push(backup.measurement);
+        lastJobId = backup.lastJobId;
+      } else {
+        await freshManualRepository(w);
+        lastJobId = (
+          await runApiJob(
+            w,
+            'mutation($c: ID!) { createBackup(scope: BOTH, customerId: $c) { $JOB } }',
+            { c: String(site.customer.id) },
+            3600_000,
+          )
+        ).jobId;
+      }
+      if (options.only.has(4)) {
+        log('--- 4. Restore');
+        const snapshotId = (await w.job(lastJobId)).snapshotId;
+        if (!snapshotId) throw new Error('the backup recorded no snapshot');
+        report.measurements.push(await measureRestore(w, site, snapshotId, reps, log));
+      }
+    };
+    steps.push([
+      3,
+      'Backup overhead and restore',
+      async (w) => {
+        await siteSteps(w);
+        return null;
+      },
+    ]);
     for (const [id, title, run] of steps) {
-      if (!options.only.has(id) || interrupted) continue;
+      if (interrupted) continue;
+      if (id === 3 ? !options.only.has(3) && !options.only.has(4) : !options.only.has(id)) continue;
       log(`--- ${id}. ${title}`);
       try {
-        report.measurements.push(await run(world));
+        const measurement = await run(world);
+        if (measurement) report.measurements.push(measurement);
       } catch (error) {
         log(
           `measurement ${id} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,

@@ -1,0 +1,169 @@
+// Measurement 4: restore. `restoreSnapshot` through the api until COMPLETED (safety snapshot,
+// staged download, scratch import, atomic swap), against `restic restore` + a `mysql` import by
+// hand into a fresh folder and database; and the maintenance window of the worker's restore.
+import { randomBytes } from 'node:crypto';
+import { access, readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+import { runApiJob, workerIdle } from './backup.js';
+import type { BenchWorld } from './env.js';
+import type { Figure, Measurement } from './report.js';
+import type { BenchSite } from './site.js';
+import { now, sleep, spread } from './stats.js';
+
+export async function measureRestore(
+  world: BenchWorld,
+  site: BenchSite,
+  snapshotId: string,
+  reps: number,
+  log: (line: string) => void,
+): Promise<Measurement> {
+  const id = site.customer.id;
+  const env = world.resticEnv(path.join(world.dataDir, 'repos', 'manual'));
+  const maintenanceFile = path.join(site.siteDir, '.maintenance');
+  const siteLog = path.join(world.dataDir, 'site-commands.log');
+  const worker: number[] = [];
+  const hand: number[] = [];
+  const ratio: number[] = [];
+  const window: number[] = [];
+  const unavailable: number[] = [];
+  const stopped: number[] = [];
+  const planWindow: number[] = [];
+  await workerIdle(world);
+
+  const viaWorker = async () => {
+    // Watch the site as nginx would: 503 while <site>/.maintenance exists.
+    let watching = true;
+    let down = 0;
+    const watcher = (async () => {
+      let since: number | null = null;
+      while (watching) {
+        const on = await access(maintenanceFile).then(
+          () => true,
+          () => false,
+        );
+        if (on && since === null) since = now();
+        if (!on && since !== null) {
+          down += now() - since;
+          since = null;
+        }
+        await sleep(2);
+      }
+      if (since !== null) down += now() - since;
+    })();
+    try {
+      const { ms, jobId } = await runApiJob(
+        world,
+        'mutation($s: ID!, $c: ID!) { restoreSnapshot(snapshotId: $s, scope: BOTH, confirmation: "RESTORE", customerId: $c) { $JOB } }',
+        { s: snapshotId, c: String(id) },
+        3600_000,
+      );
+      const events = world.maintenance.filter((e) => e.jobId === jobId);
+      const on = events.find((e) => e.on)?.at;
+      const off = events.find((e) => !e.on)?.at;
+      const log = (await readFile(siteLog, 'utf8').catch(() => '')).split('\n');
+      const last = (verb: string) =>
+        Number(
+          log
+            .filter((l) => l.startsWith(`${verb} ${id} `))
+            .at(-1)
+            ?.split(' ')[2] ?? Number.NaN,
+        );
+      return {
+        ms,
+        window: on && off ? off - on : Number.NaN,
+        stopped: last('start') - last('stop'),
+      };
+    } finally {
+      watching = false;
+      await watcher;
+      unavailable.push(down / 1000);
+    }
+  };
+  const byHand = async () => {
+    const target = path.join(world.dataDir, `hand-restore-${randomBytes(3).toString('hex')}`);
+    const db = `bench_hand_${randomBytes(5).toString('hex')}`;
+    try {
+      const t0 = now();
+      await execa('restic', ['restore', snapshotId, '--target', target], {
+        env,
+        extendEnv: true,
+        stdout: 'ignore',
+      });
+      const dump = path.join(
+        target,
+        world.dataDir,
+        'work',
+        'dumps',
+        `customer-${id}`,
+        `customer_${id}.sql`,
+      );
+      await world.sql(`create database ${db} character set utf8mb4`);
+      await execa('mariadb', ['-uroot', '--binary-mode', '--default-character-set=utf8mb4', db], {
+        inputFile: dump,
+      });
+      return now() - t0;
+    } finally {
+      await rm(target, { recursive: true, force: true });
+      await world.sql(`drop database if exists ${db}`);
+    }
+  };
+
+  for (let rep = 0; rep < reps; rep++) {
+    let a: Awaited<ReturnType<typeof viaWorker>>;
+    let b: number;
+    if (rep % 2 === 0) {
+      a = await viaWorker();
+      b = await byHand();
+    } else {
+      b = await byHand();
+      a = await viaWorker();
+    }
+    worker.push(a.ms / 1000);
+    hand.push(b / 1000);
+    ratio.push(a.ms / b);
+    window.push(a.window / 1000);
+    stopped.push(a.stopped / 1000);
+    planWindow.push(b / 1000 + 10);
+    log(
+      `restore rep ${rep + 1}: worker ${(a.ms / 1000).toFixed(1)} s, by hand ${(b / 1000).toFixed(1)} s, ratio ${(a.ms / b).toFixed(2)}, maintenance window ${(a.window / 1000).toFixed(2)} s`,
+    );
+  }
+  const figures: Figure[] = [
+    {
+      name: 'restoreSnapshot → COMPLETED (api + queue + worker + script)',
+      unit: 's',
+      values: worker,
+    },
+    { name: 'restic restore + mysql import by hand', unit: 's', values: hand },
+    {
+      name: 'overall: worker / by hand',
+      unit: 'x',
+      values: ratio,
+      target: '<= 1.3x',
+      pass: spread(ratio).median <= 1.3,
+    },
+    {
+      name: 'maintenance window (maintenance on → off events)',
+      unit: 's',
+      values: window,
+      target: '< 3 s',
+      pass: spread(window).max < 3,
+    },
+    {
+      name: 'site answering 503 (.maintenance present, polled every 2 ms)',
+      unit: 's',
+      values: unavailable,
+    },
+    { name: 'site stopped (stop → start command)', unit: 's', values: stopped },
+    { name: "the plan's window (restore by hand + 10 s)", unit: 's', values: planWindow },
+  ];
+  return {
+    id: 4,
+    title: 'Restore',
+    setup: `The site of measurement 3 (scope BOTH), from the snapshot its last worker backup made. The worker's time runs from the restoreSnapshot request (admin token, confirmation RESTORE) to COMPLETED: verify ownership, space check, a safety snapshot of the live site and database (the undo point), download into a staging folder, import into a scratch database, then the swap under maintenance. By hand: \`restic restore\` of the same snapshot into a new folder + \`mariadb\` import of its dump into a new database (nothing else: no undo point, no swap, the site would be down throughout). Order alternates; ${reps} repetitions. The site's stop/start commands only write a timestamp (no containers).`,
+    figures,
+    limits:
+      "The worker's restore does more work than the hand restore: before downloading it takes a safety snapshot (a mysqldump of the live database and a restic backup of the live folder; its data deduplicates, but restic still reads and hashes every byte because the undo point has different paths than the backup, so there is no parent snapshot) and afterwards removes the previous copy; the overall ratio is bound by that extra work plus restic and the MariaDB import on 2 shared cores. The maintenance window is bound by the folder renames, one RENAME TABLE, recreating views/triggers and the site's stop/start commands (here trivial; real `docker compose down/up` adds their own seconds).",
+  };
+}
