@@ -171,10 +171,16 @@ async function setUp(
   const tmpDir = await mkdtemp(path.join(os.tmpdir(), 'backups-e2e-'));
   // nginx's workers (nobody) must reach the site folders, the SPA and the maintenance page.
   await chmod(tmpDir, 0o755);
-  const logsDir = path.join(E2E_DIR, 'test-results', 'system-logs');
-  await rm(logsDir, { recursive: true, force: true });
+  // The processes' logs; kept under test-results/system-logs/ after the run.
+  const logsDir = path.join(tmpDir, 'logs');
   await mkdir(logsDir, { recursive: true });
   cleanups.push(() => rm(tmpDir, { recursive: true, force: true }));
+  cleanups.push(async () => {
+    const kept = path.join(E2E_DIR, 'test-results', 'system-logs');
+    await rm(kept, { recursive: true, force: true });
+    await cp(logsDir, kept, { recursive: true });
+    await cp(siteStateDir, path.join(kept, 'site-state'), { recursive: true });
+  });
 
   // --- data dir, repositories, customer-db defaults ------------------------------------------
   const dataDir = path.join(tmpDir, 'data');

@@ -222,13 +222,12 @@ export async function newSignedInPage(
 export const banner = (page: Page): Locator => page.getByRole('status', { name: 'Current job' });
 
 export const manualList = (page: Page): Locator =>
-  page.locator('section', { has: page.getByRole('heading', { name: 'Manual backups' }) });
+  page.getByRole('region', { name: 'Manual backups' });
 
-export const undoList = (page: Page): Locator =>
-  page.locator('section', { has: page.getByRole('heading', { name: 'Undo points' }) });
+export const undoList = (page: Page): Locator => page.getByRole('region', { name: 'Undo points' });
 
 export const historyList = (page: Page): Locator =>
-  page.locator('section', { has: page.getByRole('heading', { name: 'Recent activity' }) });
+  page.getByRole('region', { name: 'Recent activity' });
 
 /** Marks the document; the mark is gone if the page ever reloads or navigates. */
 export async function markDocument(page: Page): Promise<string> {
@@ -289,7 +288,7 @@ export async function restoreRow(
   screenshotName?: string,
 ): Promise<void> {
   await expect(row).toHaveCount(1);
-  await row.getByRole('button', { name: /^(Restore|Undo) from / }).click();
+  await row.getByRole('button', { name: /^(Restore|Undo)\b.* from / }).click();
   await page.getByRole('menuitem', { name: choice }).click();
   const dialog = page.getByRole('dialog');
   await expect(dialog).toBeVisible();
