@@ -125,6 +125,11 @@ async function insertAndEnqueue(
     );
     throw error;
   }
+  // Announce the new job: the customer's other tabs and integrators see it at once.
+  await publishJobChanged(scope.services.redis, scope.services.config.BACKUPS_REDIS_PREFIX, {
+    id: row.id,
+    customerId: customer.id,
+  });
   return row;
 }
 

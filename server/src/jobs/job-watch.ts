@@ -3,6 +3,7 @@ import { mayActFor, type Viewer, viewerStillValid } from '../auth/viewer.js';
 import type { GraphQLContext } from '../graphql/context.js';
 import { unauthenticated } from '../graphql/errors.js';
 import { GraphQLError } from '../graphql/graphql-runtime.js';
+import { now, SingleFlight } from '../infra/single-flight.js';
 import { BackupJob, type IBackupJob } from './job.entity.js';
 import { customerJobsTopic, type JobChanged, jobTopic } from './job-events.js';
 import { findVisibleJob } from './job-requests.js';
@@ -16,14 +17,46 @@ function notFound(): GraphQLError {
   return new GraphQLError('There is no such job.', { extensions: { code: 'NOT_FOUND' } });
 }
 
-/** The job's row now (a fresh identity map: the worker changed it), or null if it is gone. */
-function reread(ctx: GraphQLContext, id: number): Promise<IBackupJob | null> {
-  return ctx.services.orm.em.fork().findOne(BackupJob, { id });
+const rows = new SingleFlight<IBackupJob | null>();
+const viewers = new SingleFlight<boolean>();
+const receivedAt = new WeakMap<object, number>();
+
+/**
+ * When this process received a change. The Redis event target hands the same parsed payload
+ * to every subscriber of a channel, so they all get the same moment and can share a read.
+ */
+function received(change: object): number {
+  let at = receivedAt.get(change);
+  if (at === undefined) {
+    at = now();
+    receivedAt.set(change, at);
+  }
+  return at;
+}
+
+/**
+ * The job's row now (a fresh identity map: the worker changed it), or null if it is gone.
+ * Subscribers woken by the same event share one read.
+ */
+function reread(ctx: GraphQLContext, id: number, since: number): Promise<IBackupJob | null> {
+  return rows.run(String(id), since, () => ctx.services.orm.em.fork().findOne(BackupJob, { id }));
+}
+
+function viewerKey(viewer: Viewer): string {
+  return viewer.kind === 'customer' ? `s:${viewer.sessionId}` : `t:${viewer.tokenId}`;
 }
 
 /** Authorises one event: the viewer's session or token is still live and may see the job. */
-async function authorise(ctx: GraphQLContext, viewer: Viewer, job: IBackupJob): Promise<JobEvent> {
-  if (!(await viewerStillValid(ctx.services.orm.em, viewer))) {
+async function authorise(
+  ctx: GraphQLContext,
+  viewer: Viewer,
+  job: IBackupJob,
+  since: number,
+): Promise<JobEvent> {
+  const live = await viewers.run(viewerKey(viewer), since, () =>
+    viewerStillValid(ctx.services.orm.em, viewer),
+  );
+  if (!live) {
     return { denied: unauthenticated('Your session has ended. Sign in again.') };
   }
   if (!mayActFor(viewer, job.customer.id)) return { denied: notFound() };
@@ -66,9 +99,10 @@ export async function watchJob(ctx: GraphQLContext, id: string): Promise<AsyncIt
     let next = changes.next(); // subscribes now
     try {
       let lastKey = '';
-      let job: IBackupJob | null = await reread(ctx, first.id);
+      let since = now();
+      let job: IBackupJob | null = await reread(ctx, first.id, since);
       while (job && !stopped) {
-        const event = await authorise(ctx, viewer, job);
+        const event = await authorise(ctx, viewer, job, since);
         if ('denied' in event) {
           await push(event);
           break;
@@ -82,7 +116,8 @@ export async function watchJob(ctx: GraphQLContext, id: string): Promise<AsyncIt
         const change = await Promise.race([next, stopping]);
         if (change.done) break;
         next = changes.next();
-        job = await reread(ctx, first.id);
+        since = received(change.value);
+        job = await reread(ctx, first.id, since);
       }
     } finally {
       await changes.return?.();
@@ -112,7 +147,7 @@ export function watchCustomerJobs(
           { orderBy: { id: 'desc' } },
         );
       if (active) {
-        const event = await authorise(ctx, viewer, active);
+        const event = await authorise(ctx, viewer, active, now());
         await push(event);
         if ('denied' in event) return;
       }
@@ -120,9 +155,10 @@ export function watchCustomerJobs(
         const change: IteratorResult<JobChanged> = await Promise.race([next, stopping]);
         if (change.done) break;
         next = changes.next();
-        const job = await reread(ctx, change.value.id);
+        const since = received(change.value);
+        const job = await reread(ctx, change.value.id, since);
         if (!job || job.customer.id !== customerId) continue;
-        const event = await authorise(ctx, viewer, job);
+        const event = await authorise(ctx, viewer, job, since);
         await push(event);
         if ('denied' in event) break;
       }

@@ -192,6 +192,26 @@ describe('job subscriptions over graphql-ws', () => {
     expect(sub.results[1]?.data?.customerJobs).toMatchObject({ status: 'COMPLETED' });
   });
 
+  it('a job created through the api is announced at once on customerJobs (other tabs see it)', async () => {
+    const sub = subscribe(api.wsClient({ token }), CUSTOMER_JOBS);
+    await quietPeriod(300);
+    const created = await api.gql(
+      'mutation { createBackup(scope: DATABASE) { ... on CreateBackupSuccess { job { id } } } }',
+      {},
+      { token },
+    );
+    const id = created.data?.createBackup.job.id;
+    expect(id).toBeDefined();
+    await sub.waitFor(1);
+    sub.stop();
+    expect(sub.results.map((r) => r.data?.customerJobs)).toContainEqual({
+      id,
+      status: 'PENDING',
+      phase: null,
+    });
+    await change(Number(id), { status: 'cancelled', finishedAt: new Date() });
+  });
+
   it('customerJobs for another customer is FORBIDDEN', async () => {
     const other = await buildSignInCustomer(db.orm.em);
     const sub = subscribe(api.wsClient({ token }), CUSTOMER_JOBS, { customerId: String(other.id) });
