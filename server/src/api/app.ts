@@ -4,6 +4,7 @@ import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
 import type { MikroORM } from '@mikro-orm/mariadb';
 import { createPubSub } from 'graphql-yoga';
 import type { Redis } from 'ioredis';
+import { deleteExpiredSessions } from '../auth/sessions.js';
 import type { Config } from '../config/config.js';
 import { openOrm } from '../db/orm.js';
 import type { ApiServices, JobPubSub } from '../graphql/context.js';
@@ -156,6 +157,7 @@ export function buildApp(options: BuildAppOptions): ApiApp {
 
   const socket = attachWebSocket(server, yoga, current);
   let ownsOrm = false;
+  let sessionSweep: NodeJS.Timeout | undefined;
 
   return {
     server,
@@ -191,10 +193,18 @@ export function buildApp(options: BuildAppOptions): ApiApp {
         });
       });
       const { port } = server.address() as AddressInfo;
+      const tidy = () =>
+        deleteExpiredSessions(orm.em).catch((error: unknown) =>
+          logger.warn({ err: error }, 'expired sessions could not be removed'),
+        );
+      void tidy();
+      sessionSweep = setInterval(tidy, 3600_000);
+      sessionSweep.unref();
       logger.info({ host: config.BACKUPS_API_HOST, port }, 'api listening');
       return { port };
     },
     async stop() {
+      if (sessionSweep) clearInterval(sessionSweep);
       await socket.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -31,6 +31,11 @@ export async function deleteSession(em: EntityManager, sessionId: string): Promi
   await em.fork().nativeDelete(Session, { id: sessionId });
 }
 
+/** Removes sessions past their expiry (they no longer sign anyone in; this only tidies). */
+export async function deleteExpiredSessions(em: EntityManager): Promise<number> {
+  return em.fork().nativeDelete(Session, { expiresAt: { $lt: new Date() } });
+}
+
 export function sessionCookie(
   token: string,
   maxAgeSeconds: number,
