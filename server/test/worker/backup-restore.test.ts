@@ -122,6 +122,16 @@ describe('the worker runs jobs end to end', () => {
     expect(safety.map((s) => s.snapshotId)).toEqual([done.safetySnapshotId]);
   });
 
+  it('answers /healthz, /readyz and /metrics with jobs by status, durations and queue depth', async () => {
+    const base = `http://127.0.0.1:${worker.port}`;
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    expect((await fetch(`${base}/readyz`)).status).toBe(200);
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toMatch(/^backups_jobs\{status="completed"\} 2$/m);
+    expect(metrics).toMatch(/^backups_job_duration_seconds_count\{kind="restore",status="completed"\} 1$/m);
+    expect(metrics).toMatch(/^backups_queue_depth\{state="waiting"\} 0$/m);
+  });
+
   it('a cancelled pending job never runs', async () => {
     await worker.stop();
     const job = await world.enqueue({
