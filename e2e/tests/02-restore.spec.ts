@@ -67,6 +67,9 @@ async function restoreAndWatch(
   await waitForJobToEnd(page);
   await sleep(300);
   const statuses = await poll.stop();
+  const [job] = await jobRows(demo.id);
+  // A failed restore says why (e.g. "This backup does not contain the site's files.").
+  expect(job?.status, `${job?.errorCode}: ${job?.errorMessage}`).toBe('completed');
   await expectNotice(page, 'Restore finished — your site is back online.');
 
   // Up before, maintenance page (503) during the switch-over only, up after.
@@ -81,7 +84,6 @@ async function restoreAndWatch(
   const events = (await siteEvents(demo)).slice(eventsBefore).map((e) => e.split(' ', 2).join(' '));
   expect(events).toEqual(['stop maintenance', 'start maintenance']);
   expect(await exists(path.join(demo.siteDir, '.maintenance'))).toBe(false);
-  const [job] = await jobRows(demo.id);
   expect(job).toMatchObject({ kind: 'restore', scope: scopeOf[choice], status: 'completed' });
 }
 
