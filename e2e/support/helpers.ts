@@ -194,9 +194,9 @@ export function collapse(statuses: number[]): number[] {
 
 // --- the browser ------------------------------------------------------------------------------
 
-export async function screenshot(page: Page, name: string): Promise<void> {
+export async function screenshot(page: Page, name: string, fullPage = true): Promise<void> {
   await mkdir(SCREENSHOTS_DIR, { recursive: true });
-  await page.screenshot({ path: path.join(SCREENSHOTS_DIR, `${name}.png`), fullPage: true });
+  await page.screenshot({ path: path.join(SCREENSHOTS_DIR, `${name}.png`), fullPage });
 }
 
 export async function signIn(page: Page, customer: E2eCustomer): Promise<void> {
@@ -296,7 +296,8 @@ export async function restoreRow(
   await expect(restore).toBeDisabled();
   await dialog.getByLabel('Type RESTORE to confirm').fill('RESTORE');
   await expect(restore).toBeEnabled();
-  if (screenshotName) await screenshot(page, screenshotName);
+  // The dialog as the customer sees it (the viewport, not the whole page behind it).
+  if (screenshotName) await screenshot(page, screenshotName, false);
   await restore.click();
   await expect(dialog).toBeHidden();
 }
