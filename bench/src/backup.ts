@@ -18,7 +18,7 @@ export async function runApiJob(
   mutation: string,
   variables: Record<string, unknown>,
   timeoutMs: number,
-): Promise<{ ms: number; jobId: number }> {
+): Promise<{ ms: number; jobId: number; phases: Record<string, number> }> {
   const t0 = now();
   const success = mutation.includes('restoreSnapshot')
     ? 'RestoreSnapshotSuccess'
@@ -34,9 +34,19 @@ export async function runApiJob(
   if (!payload?.job) throw new Error(`job refused: ${JSON.stringify(result)}`);
   const jobId = Number(payload.job.id);
   const until = Date.now() + timeoutMs;
+  // Phase durations as seen by polling the row (50 ms resolution; the queue wait is "PENDING").
+  const phases: Record<string, number> = {};
+  let current = 'PENDING';
+  let since = t0;
   for (;;) {
     const job = await world.job(jobId);
-    if (job.status === 'completed') return { ms: now() - t0, jobId };
+    const phase = job.status === 'pending' ? 'PENDING' : (job.phase ?? 'STARTING');
+    if (phase !== current || job.status === 'completed') {
+      phases[current] = (phases[current] ?? 0) + (now() - since);
+      current = phase;
+      since = now();
+    }
+    if (job.status === 'completed') return { ms: now() - t0, jobId, phases };
     if (job.status === 'failed' || job.status === 'cancelled') {
       throw new Error(`job ${jobId} ${job.status}: ${job.errorCode} ${job.errorMessage}`);
     }
@@ -53,6 +63,17 @@ export async function freshManualRepository(world: BenchWorld): Promise<void> {
 }
 
 /** Waits until the worker has no retention left to apply (it would lock the repository). */
+/** "PHASE median s" for every phase seen, in the order of the first repetition. */
+export function phaseSummary(runs: Record<string, number>[]): string {
+  const names = [...new Set(runs.flatMap((r) => Object.keys(r)))];
+  return names
+    .map((name) => {
+      const values = runs.map((r) => (r[name] ?? 0) / 1000);
+      return `${name} ${spread(values).median.toFixed(1)} s`;
+    })
+    .join(', ');
+}
+
 export async function workerIdle(world: BenchWorld): Promise<void> {
   for (let i = 0; i < 600 && world.worker.retention.size > 0; i++) await sleep(100);
 }
@@ -71,17 +92,19 @@ export async function measureBackup(
   const hand: number[] = [];
   const ratio: number[] = [];
   let lastJobId = 0;
+  const phaseRuns: Record<string, number>[] = [];
   await workerIdle(world);
 
   const viaWorker = async () => {
     await freshManualRepository(world);
-    const { ms, jobId } = await runApiJob(
+    const { ms, jobId, phases } = await runApiJob(
       world,
       'mutation($c: ID!) { createBackup(scope: BOTH, customerId: $c, label: "bench") { $JOB } }',
       { c: String(id) },
       3600_000,
     );
     lastJobId = jobId;
+    phaseRuns.push(phases);
     return ms;
   };
   const byHand = async () => {

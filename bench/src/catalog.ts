@@ -24,21 +24,21 @@ export const CATALOG_FULL: CatalogSize = {
   customers: 10_000,
   clients: 50,
   tokens: 200,
-  loadSeconds: 8,
+  loadSeconds: 5,
   resticSnapshots: 500,
   resticCustomers: 100,
   resticCallsPerRound: 4,
-  rounds: 5,
+  rounds: 3,
 };
 export const CATALOG_QUICK: CatalogSize = {
   customers: 1_000,
   clients: 50,
   tokens: 50,
-  loadSeconds: 2,
-  resticSnapshots: 40,
-  resticCustomers: 8,
+  loadSeconds: 1.5,
+  resticSnapshots: 12,
+  resticCustomers: 4,
   resticCallsPerRound: 2,
-  rounds: 3,
+  rounds: 2,
 };
 
 const QUERY = '{ me { snapshots { id shortId source scope createdAt label sizeBytes } } }';

@@ -1,10 +1,12 @@
 // pnpm --filter @backups/bench start [-- --quick] [--only 1,3]
 // Builds its own data, runs every measurement beside its baseline, writes data/bench/*.{json,md}.
+import os from 'node:os';
 import path from 'node:path';
 import { freshManualRepository, measureBackup, runApiJob } from './backup.js';
 import { CATALOG_FULL, CATALOG_QUICK, measureCatalog } from './catalog.js';
 import { type BenchWorld, createBenchWorld, PROJECT_DIR } from './env.js';
 import { measureProgress, PROGRESS_FULL, PROGRESS_QUICK } from './progress.js';
+import { measureQueue, QUEUE_FULL, QUEUE_QUICK } from './queue.js';
 import {
   type Measurement,
   machineDescription,
@@ -59,6 +61,7 @@ async function main(): Promise<number> {
     finishedAt: '',
     mode,
     machine: machineDescription(),
+    loadAverage: { start: os.loadavg()[0] ?? 0, end: 0 },
     measurements: [],
   };
   let world: BenchWorld | undefined;
@@ -86,17 +89,23 @@ async function main(): Promise<number> {
         'Progress delivery (jobUpdated over graphql-ws)',
         (w) => measureProgress(w, options.quick ? PROGRESS_QUICK : PROGRESS_FULL, log),
       ],
+      [
+        5,
+        'Queue and api under load',
+        (w) => measureQueue(w, options.quick ? QUEUE_QUICK : QUEUE_FULL, log),
+      ],
     ];
     const siteSteps = async (w: BenchWorld): Promise<void> => {
       if (!options.only.has(3) && !options.only.has(4)) return;
-      const reps = options.quick ? 2 : 3;
+      const backupReps = options.quick ? 2 : 3;
+      const restoreReps = 2;
       log('--- building the site for 3 and 4');
       const site = await buildSite(w, options.quick ? SITE_QUICK : SITE_FULL);
       log(`site: ${site.files} files, database customer_${site.customer.id}`);
       let lastJobId = 0;
       if (options.only.has(3)) {
         log('--- 3. Backup overhead');
-        const backup = await measureBackup(w, site, reps, log);
+        const backup = await measureBackup(w, site, backupReps, log);
         report.measurements.push(backup.measurement);
         lastJobId = backup.lastJobId;
       } else {
@@ -114,7 +123,7 @@ async function main(): Promise<number> {
         log('--- 4. Restore');
         const snapshotId = (await w.job(lastJobId)).snapshotId;
         if (!snapshotId) throw new Error('the backup recorded no snapshot');
-        report.measurements.push(await measureRestore(w, site, snapshotId, reps, log));
+        report.measurements.push(await measureRestore(w, site, snapshotId, restoreReps, log));
       }
     };
     steps.push([
@@ -151,6 +160,7 @@ async function main(): Promise<number> {
     await world?.cleanup();
   }
   report.finishedAt = new Date().toISOString();
+  report.loadAverage.end = os.loadavg()[0] ?? 0;
   const files = await writeReport(path.join(PROJECT_DIR, 'data', 'bench'), report);
   process.stdout.write(markdown(report));
   log(`reports: ${files.md}, ${files.json}`);

@@ -20,13 +20,13 @@ export interface ProgressSize {
 
 export const PROGRESS_FULL: ProgressSize = {
   subscribers: 1000,
-  eventsPerPhase: 20,
+  eventsPerPhase: 15,
   intervalMs: 250,
-  rounds: 4,
+  rounds: 3,
 };
 export const PROGRESS_QUICK: ProgressSize = {
-  subscribers: 1000,
-  eventsPerPhase: 5,
+  subscribers: 100,
+  eventsPerPhase: 4,
   intervalMs: 250,
   rounds: 2,
 };

@@ -30,6 +30,8 @@ export interface Report {
   finishedAt: string;
   mode: 'quick' | 'full';
   machine: string;
+  /** 1-minute load average at the start and the end (other work on the machine). */
+  loadAverage: { start: number; end: number };
   measurements: Measurement[];
 }
 
@@ -48,7 +50,8 @@ export function markdown(report: Report): string {
   const lines: string[] = [
     `# Benchmark report (${report.mode})`,
     '',
-    `Run ${report.startedAt} – ${report.finishedAt} on ${report.machine}.`,
+    `Run ${report.startedAt} – ${report.finishedAt} on ${report.machine};`,
+    `1-minute load average ${report.loadAverage.start.toFixed(1)} at the start, ${report.loadAverage.end.toFixed(1)} at the end (the machine is shared).`,
     'Every figure is min / median / max over the repetitions (n); each measurement ran side by side',
     'with its baseline in one run, repetitions interleaved.',
     '',

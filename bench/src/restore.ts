@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { access, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
-import { runApiJob, workerIdle } from './backup.js';
+import { phaseSummary, runApiJob, workerIdle } from './backup.js';
 import type { BenchWorld } from './env.js';
 import type { Figure, Measurement } from './report.js';
 import type { BenchSite } from './site.js';
@@ -29,6 +29,7 @@ export async function measureRestore(
   const unavailable: number[] = [];
   const stopped: number[] = [];
   const planWindow: number[] = [];
+  const phaseRuns: Record<string, number>[] = [];
   await workerIdle(world);
 
   const viaWorker = async () => {
@@ -52,12 +53,13 @@ export async function measureRestore(
       if (since !== null) down += now() - since;
     })();
     try {
-      const { ms, jobId } = await runApiJob(
+      const { ms, jobId, phases } = await runApiJob(
         world,
         'mutation($s: ID!, $c: ID!) { restoreSnapshot(snapshotId: $s, scope: BOTH, confirmation: "RESTORE", customerId: $c) { $JOB } }',
         { s: snapshotId, c: String(id) },
         3600_000,
       );
+      phaseRuns.push(phases);
       const events = world.maintenance.filter((e) => e.jobId === jobId);
       const on = events.find((e) => e.on)?.at;
       const off = events.find((e) => !e.on)?.at;
@@ -163,6 +165,9 @@ export async function measureRestore(
     title: 'Restore',
     setup: `The site of measurement 3 (scope BOTH), from the snapshot its last worker backup made. The worker's time runs from the restoreSnapshot request (admin token, confirmation RESTORE) to COMPLETED: verify ownership, space check, a safety snapshot of the live site and database (the undo point), download into a staging folder, import into a scratch database, then the swap under maintenance. By hand: \`restic restore\` of the same snapshot into a new folder + \`mariadb\` import of its dump into a new database (nothing else: no undo point, no swap, the site would be down throughout). Order alternates; ${reps} repetitions. The site's stop/start commands only write a timestamp (no containers).`,
     figures,
+    notes: [
+      `Worker job by phase (median over the repetitions, polled): ${phaseSummary(phaseRuns)}.`,
+    ],
     limits:
       "The worker's restore does more work than the hand restore: before downloading it takes a safety snapshot (a mysqldump of the live database and a restic backup of the live folder; its data deduplicates, but restic still reads and hashes every byte because the undo point has different paths than the backup, so there is no parent snapshot) and afterwards removes the previous copy; the overall ratio is bound by that extra work plus restic and the MariaDB import on 2 shared cores. The maintenance window is bound by the folder renames, one RENAME TABLE, recreating views/triggers and the site's stop/start commands (here trivial; real `docker compose down/up` adds their own seconds).",
   };

@@ -15,7 +15,7 @@ export interface SiteSize {
 
 const MiB = 2 ** 20;
 export const SITE_FULL: SiteSize = { filesBytes: 1024 * MiB, databaseBytes: 200 * 1_000_000 };
-export const SITE_QUICK: SiteSize = { filesBytes: 32 * MiB, databaseBytes: 8 * 1_000_000 };
+export const SITE_QUICK: SiteSize = { filesBytes: 16 * MiB, databaseBytes: 4 * 1_000_000 };
 
 export interface BenchSite {
   customer: ICustomer;
