@@ -24,6 +24,11 @@ function schemaFor(dataDir: string) {
       .string()
       .min(1)
       .default(path.join(dataDir, 'secrets/customer-db.cnf')),
+    // Read here only to know whether repositories are per customer ("{customer}" in the
+    // location): the catalog sync then lists each customer's repository. Never opened here.
+    BACKUPS_MANUAL_REPOSITORY: z.string().default(path.join(dataDir, 'repos/manual')),
+    BACKUPS_DAILY_REPOSITORY: z.string().default(path.join(dataDir, 'repos/daily')),
+    BACKUPS_SAFETY_REPOSITORY: z.string().default(''),
     BACKUPS_NODE: z
       .string()
       .regex(/^[a-z0-9][a-z0-9.-]{0,62}$/, 'a host name: lowercase letters, digits, dots, dashes')

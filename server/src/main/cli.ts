@@ -14,7 +14,7 @@ import { insertPendingJob } from '../jobs/create-job.js';
 import { BackupJob, JOB_STATUSES, type JobStatus } from '../jobs/job.entity.js';
 import { publishJobChanged } from '../jobs/job-events.js';
 import { enqueueJob, QueueRegistry } from '../jobs/job-queue.js';
-import { syncCatalog } from '../snapshots/catalog-sync.js';
+import { perCustomerSources, syncCatalog } from '../snapshots/catalog-sync.js';
 import { enqueueDailyBackups } from '../worker/daily-schedule.js';
 import { ScriptRunner } from '../worker/script-runner.js';
 
@@ -311,6 +311,7 @@ program
         scripts: scriptRunner(),
         logger: createLogger('cli', 'warn'),
         node: opts.node ?? config().BACKUPS_NODE,
+        perCustomer: perCustomerSources(config()),
       });
       console.log(JSON.stringify(report));
     }),

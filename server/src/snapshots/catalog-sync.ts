@@ -11,6 +11,23 @@ export interface CatalogSyncDeps {
   scripts: ScriptRunner;
   logger: Logger;
   node: string;
+  /** Sources whose repositories are one per customer ("{customer}" in their location). */
+  perCustomer?: ReadonlySet<SnapshotSource>;
+}
+
+/** Which sources have one repository per customer, from the configured locations. */
+export function perCustomerSources(cfg: {
+  BACKUPS_MANUAL_REPOSITORY: string;
+  BACKUPS_DAILY_REPOSITORY: string;
+  BACKUPS_SAFETY_REPOSITORY: string;
+}): Set<SnapshotSource> {
+  const sharded = (location: string) => location.includes('{customer}');
+  const sources = new Set<SnapshotSource>();
+  if (sharded(cfg.BACKUPS_MANUAL_REPOSITORY)) sources.add('manual');
+  if (sharded(cfg.BACKUPS_DAILY_REPOSITORY)) sources.add('daily');
+  if (sharded(cfg.BACKUPS_SAFETY_REPOSITORY || cfg.BACKUPS_MANUAL_REPOSITORY))
+    sources.add('safety');
+  return sources;
 }
 
 const SOURCES: SnapshotSource[] = ['manual', 'daily', 'safety'];
@@ -18,9 +35,11 @@ const SOURCES: SnapshotSource[] = ['manual', 'daily', 'safety'];
 async function listRepository(
   deps: CatalogSyncDeps,
   source: SnapshotSource,
+  customerId?: number,
 ): Promise<RepositorySnapshot[]> {
   const entries: RepositorySnapshot[] = [];
-  const result = await deps.scripts.run('backup-repository', [source, 'snapshots'], {
+  const args = [source, 'snapshots', ...(customerId ? ['--customer', String(customerId)] : [])];
+  const result = await deps.scripts.run('backup-repository', args, {
     onLine: (line) => {
       const parsed = JSON.parse(line) as { type?: string } & RepositorySnapshot;
       if (parsed.type === 'entry' && /^[0-9a-f]{64}$/.test(parsed.id)) entries.push(parsed);
@@ -69,7 +88,13 @@ export async function syncCatalog(
   const report: Record<string, { added: number; removed: number }> = {};
   const knownLegacy = new Map<string, number[]>();
   for (const source of sources) {
-    const snapshots = await listRepository(deps, source);
+    let snapshots: RepositorySnapshot[] = [];
+    if (deps.perCustomer?.has(source)) {
+      // one repository per customer: every restic call reads only that customer's snapshots
+      for (const id of ids) snapshots.push(...(await listRepository(deps, source, id)));
+    } else {
+      snapshots = await listRepository(deps, source);
+    }
     const entries: CatalogEntry[] = [];
     for (const snapshot of snapshots) {
       const facts = readTags(snapshot.tags ?? []);

@@ -5,7 +5,7 @@ import { ormOptions } from '../db/orm.js';
 import { createLogger, type Logger } from '../infra/logger.js';
 import { createRedis } from '../infra/redis.js';
 import { workerQueue } from '../jobs/job-queue.js';
-import { syncCatalog } from '../snapshots/catalog-sync.js';
+import { perCustomerSources, syncCatalog } from '../snapshots/catalog-sync.js';
 import { DailySchedule } from './daily-schedule.js';
 import { DeferredRetention } from './deferred-retention.js';
 import { startHealthServer } from './health-server.js';
@@ -85,7 +85,8 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     await runner.run(job.data.jobId, shutdown.signal);
   });
 
-  const sync = () => syncCatalog({ orm, scripts, logger, node });
+  const sync = () =>
+    syncCatalog({ orm, scripts, logger, node, perCustomer: perCustomerSources(cfg) });
   if (options.syncOnStart !== false) {
     await sync().catch((error: unknown) => logger.error({ err: error }, 'catalog sync failed'));
   }
