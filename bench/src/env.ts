@@ -102,21 +102,36 @@ async function stopChild(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-export async function createBenchWorld(log: (line: string) => void): Promise<BenchWorld> {
-  const cleanups: (() => Promise<unknown>)[] = [];
-  const onCleanup = (step: () => Promise<unknown>) => {
-    cleanups.push(step);
-  };
-  const cleanup = async () => {
-    for (const step of cleanups.splice(0).reverse()) {
+// Every step that undoes something the bench created, run in reverse order by cleanupAll();
+// module-level so a signal during the world's creation still reaches them.
+const cleanups: (() => Promise<unknown>)[] = [];
+let cleaning: Promise<void> | undefined;
+let cleanupLog: (line: string) => void = () => undefined;
+
+function onCleanup(step: () => Promise<unknown>): void {
+  cleanups.push(step);
+}
+
+/** Idempotent: a second call (signal handler and main's finally) waits for the same run. */
+export function cleanupAll(): Promise<void> {
+  cleaning ??= (async () => {
+    while (cleanups.length > 0) {
+      const step = cleanups.pop() as () => Promise<unknown>;
       try {
         await step();
       } catch (error) {
-        log(`cleanup step failed: ${error instanceof Error ? error.message : String(error)}`);
+        cleanupLog(
+          `cleanup step failed: ${error instanceof Error ? error.message : String(error)}`,
+        );
       }
     }
-  };
+  })();
+  return cleaning;
+}
 
+export async function createBenchWorld(log: (line: string) => void): Promise<BenchWorld> {
+  cleanupLog = log;
+  const cleanup = cleanupAll;
   try {
     const random = randomBytes(5).toString('hex');
     const dbName = `backups_bench_${random}`;

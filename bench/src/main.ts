@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { freshManualRepository, measureBackup, runApiJob } from './backup.js';
 import { CATALOG_FULL, CATALOG_QUICK, measureCatalog } from './catalog.js';
-import { type BenchWorld, createBenchWorld, PROJECT_DIR } from './env.js';
+import { type BenchWorld, cleanupAll, createBenchWorld, PROJECT_DIR } from './env.js';
 import { measureProgress, PROGRESS_FULL, PROGRESS_QUICK } from './progress.js';
 import { measureQueue, QUEUE_FULL, QUEUE_QUICK } from './queue.js';
 import {
@@ -70,10 +70,15 @@ async function main(): Promise<number> {
     if (interrupted) return;
     interrupted = true;
     log(`${signal}: cleaning up`);
-    void (world?.cleanup() ?? Promise.resolve()).finally(() => process.exit(130));
+    void cleanupAll().finally(() => process.exit(130));
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  // While cleaning up after a signal, work still in flight fails; that must not end the
+  // process before the cleanup is done.
+  process.on('unhandledRejection', (error) => {
+    log(`unhandled: ${error instanceof Error ? error.message : String(error)}`);
+  });
 
   try {
     world = await createBenchWorld(log);
@@ -157,7 +162,7 @@ async function main(): Promise<number> {
     }
   } finally {
     log('cleaning up');
-    await world?.cleanup();
+    await cleanupAll();
   }
   report.finishedAt = new Date().toISOString();
   report.loadAverage.end = os.loadavg()[0] ?? 0;
