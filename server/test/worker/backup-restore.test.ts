@@ -128,7 +128,9 @@ describe('the worker runs jobs end to end', () => {
     expect((await fetch(`${base}/readyz`)).status).toBe(200);
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toMatch(/^backups_jobs\{status="completed"\} 2$/m);
-    expect(metrics).toMatch(/^backups_job_duration_seconds_count\{kind="restore",status="completed"\} 1$/m);
+    expect(metrics).toMatch(
+      /^backups_job_duration_seconds_count\{kind="restore",status="completed"\} 1$/m,
+    );
     expect(metrics).toMatch(/^backups_queue_depth\{state="waiting"\} 0$/m);
   });
 
