@@ -1,0 +1,112 @@
+import path from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ApiToken } from '../../src/auth/api-token.entity.js';
+import { Customer } from '../../src/customers/customer.entity.js';
+import { BackupJob } from '../../src/jobs/job.entity.js';
+import { createWorkerWorld, type WorkerWorld } from './support/worker-env.js';
+
+const serverDir = path.resolve(import.meta.dirname, '../..');
+
+describe('the ops command line', () => {
+  let world: WorkerWorld;
+  beforeAll(async () => {
+    world = await createWorkerWorld();
+  });
+  afterAll(async () => {
+    await world?.destroy();
+  });
+
+  const cli = (...args: string[]) =>
+    execa('node', ['--import', 'tsx', 'src/main/cli.ts', ...args], {
+      cwd: serverDir,
+      env: {
+        ...world.scriptsEnv.env,
+        BACKUPS_DB_NAME: world.db.name,
+        BACKUPS_REDIS_PREFIX: world.prefix,
+        BACKUPS_NODE: 'node-cli',
+      },
+      extendEnv: false,
+      reject: false,
+    });
+
+  it('adds a customer, and refuses a bad one with a clear message and no row', async () => {
+    const ok = await cli(
+      'customer:add',
+      '--email',
+      'Shop@Example.test',
+      '--name',
+      'Shop',
+      '--password',
+      'long enough password',
+    );
+    expect(ok.exitCode, ok.stderr).toBe(0);
+    const added = JSON.parse(ok.stdout) as { id: number; host: string };
+    expect(added.host).toBe('node-cli');
+    const row = await world.db.orm.em.fork().findOneOrFail(Customer, added.id);
+    expect(row.email).toBe('shop@example.test');
+
+    const bad = await cli(
+      'customer:add',
+      '--email',
+      'not-an-email',
+      '--name',
+      'X',
+      '--password',
+      'long enough password',
+    );
+    expect(bad.exitCode).toBe(1);
+    expect(bad.stderr).toMatch(/not an email address/);
+    expect(await world.db.orm.em.fork().count(Customer, { name: 'X' })).toBe(0);
+  });
+
+  it('creates an admin token shown once and stored only as a hash, and revokes it', async () => {
+    const made = await cli('token:create-admin', '--name', 'billing system');
+    expect(made.exitCode, made.stderr).toBe(0);
+    const { id, token } = JSON.parse(made.stdout) as { id: number; token: string };
+    const row = await world.db.orm.em.fork().findOneOrFail(ApiToken, id);
+    expect(row.isAdmin).toBe(true);
+    expect(row.tokenHash).not.toContain(token);
+    expect(row.tokenHash).toMatch(/^[0-9a-f]{64}$/);
+    expect((await cli('token:revoke', String(id))).exitCode).toBe(0);
+    expect((await world.db.orm.em.fork().findOneOrFail(ApiToken, id)).revokedAt).not.toBeNull();
+  });
+
+  it('cancels a pending job, refuses to cancel a finished one, and retries a failed one as a new job', async () => {
+    const customer = await world.customer('node-cli');
+    const pending = await world.enqueue({
+      customer,
+      kind: 'backup',
+      scope: 'database',
+      source: 'manual',
+    });
+    const cancelled = await cli('jobs:cancel', String(pending.id));
+    expect(cancelled.exitCode, cancelled.stderr).toBe(0);
+    expect((await world.job(pending.id)).status).toBe('cancelled');
+    const again = await cli('jobs:cancel', String(pending.id));
+    expect(again.exitCode).toBe(1);
+    expect(again.stderr).toMatch(/only pending jobs can be cancelled/);
+
+    const retried = await cli('jobs:retry', String(pending.id));
+    expect(retried.exitCode, retried.stderr).toBe(0);
+    const { job } = JSON.parse(retried.stdout) as { job: number };
+    const fresh = await world.db.orm.em.fork().findOneOrFail(BackupJob, job);
+    expect(fresh).toMatchObject({
+      status: 'pending',
+      kind: 'backup',
+      scope: 'database',
+      requestedByKind: 'operator',
+    });
+
+    const listed = await cli('jobs:list', '--customer', String(customer.id));
+    expect(listed.stdout).toContain('cancelled');
+    expect(listed.stdout).toContain('pending');
+  });
+
+  it('checks the repositories', async () => {
+    const checked = await cli('repos:check');
+    expect(checked.exitCode, checked.stderr).toBe(0);
+    expect(checked.stderr).toMatch(/manual repository… ok/);
+    expect(checked.stderr).toMatch(/daily repository… ok/);
+  });
+});
