@@ -77,6 +77,8 @@ describe('backups page', () => {
     api.pushJob({ ...job, status: 'COMPLETED', progress: 1, finishedAt: new Date().toISOString() });
 
     expect(await screen.findByText('Backup finished.')).toBeVisible();
+    // announced politely to screen readers, in the page's message region
+    expect(screen.getByRole('status', { name: 'Messages' })).toHaveTextContent('Backup finished.');
     expect(screen.queryByRole('status', { name: 'Current job' })).not.toBeInTheDocument();
     await screen.findByText('“Fresh one”');
     const reloads = api.callsOf('BackupsPage').slice(loadsBefore);

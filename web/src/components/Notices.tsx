@@ -15,7 +15,7 @@ export interface NoticesProps {
 export function Notices(props: NoticesProps) {
   return (
     // One region that stays in the page, so additions are announced; failures interrupt.
-    <div class="notices" aria-live="polite">
+    <div class="notices" role="status" aria-label="Messages" aria-live="polite">
       <For each={props.notices}>
         {(notice) => (
           <div class={`notice notice-${notice.tone}`}>
