@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiToken } from '../../src/auth/api-token.entity.js';
 import { Customer } from '../../src/customers/customer.entity.js';
 import { BackupJob } from '../../src/jobs/job.entity.js';
+import { Snapshot } from '../../src/snapshots/snapshot.entity.js';
 import { createWorkerWorld, type WorkerWorld } from './support/worker-env.js';
 
 const serverDir = path.resolve(import.meta.dirname, '../..');
@@ -101,6 +102,39 @@ describe('the ops command line', () => {
     const listed = await cli('jobs:list', '--customer', String(customer.id));
     expect(listed.stdout).toContain('cancelled');
     expect(listed.stdout).toContain('pending');
+  });
+
+  it('runs the daily backups now: one per customer of the node, into the daily repository', async () => {
+    const customers = [await world.customer('node-daily'), await world.customer('node-daily')];
+    const elsewhere = await world.customer('node-other');
+    const worker = await world.startWorker('node-daily');
+    const run = await execa(
+      'node',
+      ['--import', 'tsx', 'src/main/cli.ts', 'daily:run', '--node', 'node-daily'],
+      {
+        cwd: serverDir,
+        env: {
+          ...world.scriptsEnv.env,
+          BACKUPS_DB_NAME: world.db.name,
+          BACKUPS_REDIS_PREFIX: world.prefix,
+        },
+        extendEnv: false,
+        reject: false,
+      },
+    );
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/2 enqueued, 0 customers busy/);
+    const em = world.db.orm.em.fork();
+    const jobs = await em.find(BackupJob, { source: 'daily' }, { populate: ['customer'] });
+    expect(jobs.map((j) => j.customer.id).sort()).toEqual(customers.map((c) => c.id).sort());
+    expect(jobs.every((j) => j.status === 'completed' && j.requestedByKind === 'schedule')).toBe(
+      true,
+    );
+    const rows = await em.find(Snapshot, { source: 'daily' });
+    expect(rows.map((r) => r.customer.id).sort()).toEqual(customers.map((c) => c.id).sort());
+    expect(rows.every((r) => r.tags.includes('daily') && r.scope === 'both')).toBe(true);
+    expect(await em.count(Snapshot, { customer: elsewhere.id })).toBe(0);
+    await worker.stop();
   });
 
   it('checks the repositories', async () => {
