@@ -113,20 +113,17 @@ export async function measureBackup(
     await rm(handDump, { recursive: true, force: true });
     await mkdir(handDump, { recursive: true });
     const t0 = now();
-    await execa(
-      'mysqldump',
-      [
-        '-uroot',
-        '--single-transaction',
-        '--routines',
-        '--triggers',
-        '--events',
-        '--hex-blob',
-        '--default-character-set=utf8mb4',
-        `customer_${id}`,
-      ],
-      { stdout: { file: path.join(handDump, `customer_${id}.sql`) } },
-    );
+    await execa('mysqldump', [
+      '-uroot',
+      '--single-transaction',
+      '--routines',
+      '--triggers',
+      '--events',
+      '--hex-blob',
+      '--default-character-set=utf8mb4',
+      `--result-file=${path.join(handDump, `customer_${id}.sql`)}`,
+      `customer_${id}`,
+    ]);
     await execa(
       'restic',
       ['backup', '--json', '--tag', `customer-${id},manual,both`, '--', handDump, site.siteDir],

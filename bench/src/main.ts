@@ -156,7 +156,12 @@ async function main(): Promise<number> {
           setup: '',
           figures: [],
           limits: '',
-          error: error instanceof Error ? error.message : String(error),
+          // The first lines only: a failed command's message carries its whole output.
+          error: (error instanceof Error ? error.message : String(error))
+            .split('\n')
+            .slice(0, 3)
+            .join(' ')
+            .slice(0, 500),
         });
       }
     }
