@@ -170,6 +170,9 @@ export async function measureBackup(
       title: 'Backup overhead',
       setup: `One site: ${(site.filesBytes / 2 ** 20).toFixed(0)} MiB of files in ${site.files.toLocaleString('en')} files (5 large, 1 MiB ones, many of 0.5–15.5 KiB; random bytes, incompressible) + a database of ~${(site.databaseBytes / 1e6).toFixed(0)} MB of random text rows. Scope BOTH. The worker's time runs from the createBackup request (admin token) to the row's COMPLETED (polled every 50 ms); by hand: \`mysqldump --single-transaction\` (the script's flags) then \`restic backup --json\` of the dump and the site folder. Each repetition starts both from an empty repository (worker: the manual repository re-created; by hand: a new one), so both are first-time backups; order alternates. ${reps} repetitions.`,
       figures,
+      notes: [
+        `Worker job by phase (median over the repetitions, polled): ${phaseSummary(phaseRuns)}.`,
+      ],
       limits:
         "Both are bound by restic reading, chunking, hashing, encrypting and writing the data on 2 shared cores, and by mysqldump; the files sit in the page cache for both (the machine has 24 GiB). The worker adds the queue hand-off, the script's checks and events, its `restic forget` retention run after the backup (one more restic start with the repository lock), and catalog/row writes; at this size those are a few seconds at most, so the ratio is dominated by the noise of the shared machine.",
     },

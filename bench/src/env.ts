@@ -282,7 +282,10 @@ export async function createBenchWorld(log: (line: string) => void): Promise<Ben
                 at: Number(entry.at),
               });
             } else if (Number(entry.level) >= 40) {
-              log(`worker: ${String(entry.msg)} ${entry.err ? JSON.stringify(entry.err) : ''}`);
+              const detail = entry.err ?? entry.line ?? '';
+              log(
+                `worker: ${String(entry.msg)} ${typeof detail === 'string' ? detail : JSON.stringify(detail)}`,
+              );
             }
           } catch {
             // not JSON: ignore

@@ -103,7 +103,7 @@ async function main(): Promise<number> {
     const siteSteps = async (w: BenchWorld): Promise<void> => {
       if (!options.only.has(3) && !options.only.has(4)) return;
       const backupReps = options.quick ? 2 : 3;
-      const restoreReps = 2;
+      const restoreReps = options.quick ? 2 : 3;
       log('--- building the site for 3 and 4');
       const site = await buildSite(w, options.quick ? SITE_QUICK : SITE_FULL);
       log(`site: ${site.files} files, database customer_${site.customer.id}`);
