@@ -228,7 +228,14 @@ export async function createBenchWorld(log: (line: string) => void): Promise<Ben
       ['--import', 'tsx', path.join(PROJECT_DIR, 'server/src/main/api.ts')],
       { cwd: BENCH_DIR, env: apiEnv, stdio: ['ignore', 'pipe', 'pipe'] },
     );
-    onCleanup(() => stopChild(child));
+    let stopping = false;
+    child.once('exit', (code, signal) => {
+      if (!stopping) log(`the api (pid ${child.pid}) exited: code ${code}, signal ${signal}`);
+    });
+    onCleanup(() => {
+      stopping = true;
+      return stopChild(child);
+    });
     child.stdout?.on('data', (chunk: Buffer) => log(`api: ${chunk.toString().trim()}`));
     child.stderr?.on('data', (chunk: Buffer) => log(`api: ${chunk.toString().trim()}`));
     const url = `http://127.0.0.1:${port}/graphql`;
