@@ -142,7 +142,7 @@ export class JobRunner {
               progress: state.progress,
               bytesDone: event.done ?? null,
               bytesTotal: event.total ?? null,
-              etaSeconds: event.eta === undefined ? null : Math.round(event.eta),
+              etaSeconds: event.eta == null ? null : Math.round(event.eta),
             },
             false,
           );

@@ -9,7 +9,8 @@ export const ScriptEvent = z.discriminatedUnion('type', [
     type: z.literal('progress'),
     done: z.number().nonnegative().optional(),
     total: z.number().nonnegative().optional(),
-    eta: z.number().nonnegative().optional(),
+    // restic cannot estimate at 0 %: the scripts then send null
+    eta: z.number().nonnegative().nullish(),
     fraction: z.number().min(0).max(1).optional(),
   }),
   z.object({
