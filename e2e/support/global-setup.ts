@@ -17,10 +17,10 @@ import { once } from 'node:events';
 import { existsSync, openSync } from 'node:fs';
 import { chmod, cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import https from 'node:https';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
+import { freePort, nginxMainConfig, substitute } from '../../server/test/support/loopback-nginx';
 import {
   E2E_DIR,
   type E2eCustomer,
@@ -32,25 +32,6 @@ import {
 
 const NGINX = '/usr/sbin/nginx';
 const DEPLOY_DIR = path.join(REPO_DIR, 'deploy');
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
-}
-
-/** Replaces `search`, insisting it occurs exactly `count` times (as deploy.test.ts does). */
-function substitute(text: string, search: string, replacement: string, count = 1): string {
-  const found = text.split(search).length - 1;
-  if (found !== count) {
-    throw new Error(`expected ${count} occurrence(s) of ${JSON.stringify(search)}, found ${found}`);
-  }
-  return text.split(search).join(replacement);
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -407,26 +388,10 @@ async function setUp(
   const nginxConf = path.join(prefix, 'nginx.conf');
   await writeFile(
     nginxConf,
-    `user nobody nogroup;
-worker_processes 1;
-daemon off;
-pid ${prefix}/nginx.pid;
-lock_file ${prefix}/nginx.lock;
-error_log ${logsDir}/nginx-error.log warn;
-events { worker_connections 256; }
-http {
-  include /etc/nginx/mime.types;
-  default_type application/octet-stream;
-  access_log off;
-  client_body_temp_path ${prefix}/tmp/body;
-  proxy_temp_path ${prefix}/tmp/proxy;
-  fastcgi_temp_path ${prefix}/tmp/fastcgi;
-  uwsgi_temp_path ${prefix}/tmp/uwsgi;
-  scgi_temp_path ${prefix}/tmp/scgi;
-  include ${appFile};
-  include ${siteFile};
-}
-`,
+    nginxMainConfig(prefix, [appFile, siteFile], {
+      errorLog: `${logsDir}/nginx-error.log`,
+      workerConnections: 256,
+    }),
   );
   await execa(NGINX, ['-t', '-q', '-p', `${prefix}/`, '-c', nginxConf]);
 

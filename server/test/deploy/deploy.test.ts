@@ -27,6 +27,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { parseConfig } from '../../src/config/config.js';
 import { projectRoot } from '../../src/config/paths.js';
+import { freePort, nginxMainConfig, substitute } from '../support/loopback-nginx.js';
 
 const run = promisify(execFile);
 const NGINX = '/usr/sbin/nginx';
@@ -52,48 +53,9 @@ async function tempDir(): Promise<string> {
   return dir;
 }
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
-}
-
-/** Replaces `search` and insists it occurred exactly `count` times, so a stale test cannot
- * silently stop substituting what it means to. */
-function substitute(text: string, search: string, replacement: string, count = 1): string {
-  const found = text.split(search).length - 1;
-  if (found !== count) {
-    throw new Error(`expected ${count} occurrence(s) of ${JSON.stringify(search)}, found ${found}`);
-  }
-  return text.split(search).join(replacement);
-}
-
 /** A minimal main nginx.conf around one site file, everything in a temp prefix. */
 function mainConfig(prefix: string, siteFile: string): string {
-  return `
-user nobody nogroup;
-worker_processes 1;
-daemon off;
-pid ${prefix}/nginx.pid;
-lock_file ${prefix}/nginx.lock;
-error_log stderr warn;
-events { worker_connections 128; }
-http {
-  include /etc/nginx/mime.types;
-  default_type application/octet-stream;
-  access_log off;
-  client_body_temp_path ${prefix}/tmp/body;
-  proxy_temp_path ${prefix}/tmp/proxy;
-  fastcgi_temp_path ${prefix}/tmp/fastcgi;
-  uwsgi_temp_path ${prefix}/tmp/uwsgi;
-  scgi_temp_path ${prefix}/tmp/scgi;
-  include ${siteFile};
-}
-`;
+  return nginxMainConfig(prefix, [siteFile]);
 }
 
 async function nginxTest(prefix: string, conf: string): Promise<{ ok: boolean; output: string }> {
