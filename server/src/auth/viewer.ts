@@ -10,7 +10,7 @@ export type Viewer =
   | { kind: 'admin'; tokenId: number };
 
 export interface Actor {
-  kind: 'customer' | 'token' | 'admin' | 'anonymous';
+  kind: 'customer' | 'token' | 'admin' | 'operator' | 'anonymous';
   id: string | null;
 }
 

@@ -1,7 +1,8 @@
 import { userInfo } from 'node:os';
 import { SingleBar } from 'cli-progress';
 import { Command, InvalidArgumentError } from 'commander';
-import { type AuditAction, AuditEvent } from '../audit/audit-event.entity.js';
+import { recordAudit } from '../audit/audit.js';
+import type { AuditAction } from '../audit/audit-event.entity.js';
 import { ApiToken } from '../auth/api-token.entity.js';
 import { createAdminToken } from '../auth/api-tokens.js';
 import { config } from '../config/config.js';
@@ -51,21 +52,13 @@ async function withServices<T>(
   });
 }
 
-async function audit(
-  orm: Orm,
-  action: AuditAction,
-  customerId: number | null,
-  targetId: string | null,
-) {
-  const em = orm.em.fork();
-  em.create(AuditEvent, {
+function audit(orm: Orm, action: AuditAction, customerId: number | null, targetId: string | null) {
+  return recordAudit(orm.em, {
     action,
-    actorKind: 'operator',
-    actorId: operator().slice(0, 64),
+    actor: { kind: 'operator', id: operator().slice(0, 64) },
     customerId,
     targetId,
   });
-  await em.flush();
 }
 
 function positiveInt(value: string): number {

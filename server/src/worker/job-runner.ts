@@ -14,7 +14,7 @@ import { readTags } from '../snapshots/snapshot-tags.js';
 import type { JobMetrics } from './metrics.js';
 import { overallProgress } from './progress.js';
 import type { ScriptEvent } from './script-events.js';
-import { SCRIPT_EXIT, type ScriptResult, type ScriptRunner } from './script-runner.js';
+import { recoverSite, SCRIPT_EXIT, type ScriptResult, type ScriptRunner } from './script-runner.js';
 
 export interface JobRunnerDeps {
   orm: MikroORM;
@@ -98,7 +98,7 @@ export class JobRunner {
         .catch((error: unknown) => log.warn({ err: error }, 'heartbeat failed'));
     }, this.deps.heartbeatMs);
 
-    const state = { phase: null as string | null, progress: 0, lastWrite: 0, pending: false };
+    const state = { phase: null as string | null, progress: 0, lastWrite: 0 };
     let pendingWrite: Partial<IBackupJob> = {};
     let flushTimer: NodeJS.Timeout | undefined;
     const flush = async () => {
@@ -212,13 +212,7 @@ export class JobRunner {
       result.exitCode !== SCRIPT_EXIT.interrupted &&
       result.exitCode > 128
     ) {
-      const recovered = await this.deps.scripts.run(
-        'customer-restore',
-        ['--recover', String(customerId)],
-        {
-          timeoutMs: 30 * 60_000,
-        },
-      );
+      const recovered = await recoverSite(this.deps.scripts, customerId);
       log.warn(
         { exitCode: result.exitCode, recovered: recovered.exitCode },
         'script killed: site recovered',

@@ -6,7 +6,7 @@ import { BackupJob } from '../jobs/job.entity.js';
 import { publishJobChanged } from '../jobs/job-events.js';
 import { enqueueJob, type QueuedJob } from '../jobs/job-queue.js';
 import { customerMessage } from './job-runner.js';
-import type { ScriptRunner } from './script-runner.js';
+import { recoverSite, type ScriptRunner } from './script-runner.js';
 
 export interface RecoveryDeps {
   orm: MikroORM;
@@ -36,13 +36,7 @@ export async function recoverNode(
   for (const job of running) {
     const log = deps.logger.child({ jobId: job.id, customerId: job.customer.id });
     log.warn({ kind: job.kind, phase: job.phase }, 'recovering an interrupted job');
-    const result = await deps.scripts.run(
-      'customer-restore',
-      ['--recover', String(job.customer.id)],
-      {
-        timeoutMs: 30 * 60_000,
-      },
-    );
+    const result = await recoverSite(deps.scripts, job.customer.id);
     if (result.exitCode !== 0) {
       log.error({ exitCode: result.exitCode, stderr: result.stderrTail }, 'site recovery failed');
     }

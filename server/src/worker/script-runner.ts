@@ -121,3 +121,13 @@ export class ScriptRunner {
     return { exitCode, timedOut, aborted, lastError, stderrTail };
   }
 }
+
+/**
+ * Puts a customer's site back in order after a restore was interrupted (entirely old or
+ * entirely new, maintenance off, site started); does nothing when nothing is wrong.
+ */
+export function recoverSite(scripts: ScriptRunner, customerId: number): Promise<ScriptResult> {
+  return scripts.run('customer-restore', ['--recover', String(customerId)], {
+    timeoutMs: 30 * 60_000,
+  });
+}

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AuditEvent } from '../../src/audit/audit-event.entity.js';
 import { ApiToken } from '../../src/auth/api-token.entity.js';
 import { Customer } from '../../src/customers/customer.entity.js';
 import { BackupJob } from '../../src/jobs/job.entity.js';
@@ -84,6 +85,10 @@ describe('the ops command line', () => {
     const cancelled = await cli('jobs:cancel', String(pending.id));
     expect(cancelled.exitCode, cancelled.stderr).toBe(0);
     expect((await world.job(pending.id)).status).toBe('cancelled');
+    const audited = await world.db.orm.em
+      .fork()
+      .findOneOrFail(AuditEvent, { action: 'job_cancelled', targetId: String(pending.id) });
+    expect(audited).toMatchObject({ actorKind: 'operator', customerId: customer.id });
     const again = await cli('jobs:cancel', String(pending.id));
     expect(again.exitCode).toBe(1);
     expect(again.stderr).toMatch(/only pending jobs can be cancelled/);
