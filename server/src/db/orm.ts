@@ -28,6 +28,8 @@ export function ormOptions(cfg: OrmOptions): Options {
     allowGlobalContext: false,
     debug: cfg.debug ?? false,
     pool: { min: 0, max: cfg.poolMax ?? 10 },
+    // The driver gives up connecting after 1 s by default; a busy host needs longer.
+    driverOptions: { connection: { connectTimeout: 10_000 } },
     discovery: { warnWhenNoEntities: true },
     extensions: [Migrator],
     migrations: {
