@@ -1,17 +1,30 @@
+import type { EntityManager } from '@mikro-orm/mariadb';
 import { mayActFor, viewerCustomerId } from '../auth/viewer.js';
 import { builder } from '../graphql/builder.js';
 import { forbidden } from '../graphql/errors.js';
 import { parseId } from '../jobs/job-requests.js';
 import { Customer, type ICustomer } from './customer.entity.js';
 
+/**
+ * A customer as the schema holds it: the row, or only its id when the viewer's session or
+ * token already proves the customer (`me`); the row is then read once, only if a field asks.
+ */
+export type CustomerNode = ICustomer | { id: number; row?: Promise<ICustomer> };
+
+function customerRow(customer: CustomerNode, em: EntityManager): Promise<ICustomer> {
+  if ('email' in customer) return Promise.resolve(customer);
+  customer.row ??= em.findOneOrFail(Customer, { id: customer.id });
+  return customer.row;
+}
+
 /** A customer (one site). Other domains add their fields (snapshots, jobs, apiTokens). */
-export const CustomerRef = builder.objectRef<ICustomer>('Customer');
+export const CustomerRef = builder.objectRef<CustomerNode>('Customer');
 
 CustomerRef.implement({
   fields: (t) => ({
     id: t.exposeID('id'),
-    email: t.exposeString('email'),
-    name: t.exposeString('name'),
+    email: t.string({ resolve: async (c, _args, ctx) => (await customerRow(c, ctx.em)).email }),
+    name: t.string({ resolve: async (c, _args, ctx) => (await customerRow(c, ctx.em)).name }),
   }),
 });
 
@@ -23,8 +36,9 @@ builder.queryField('me', (t) =>
     nullable: true,
     description: 'null when not signed in',
     resolve: (_root, _args, ctx) => {
+      // A live session or token belongs to an existing customer (rows cascade on delete).
       const customerId = viewerCustomerId(ctx.viewer);
-      return customerId === null ? null : ctx.em.findOne(Customer, { id: customerId });
+      return customerId === null ? null : { id: customerId };
     },
   }),
 );

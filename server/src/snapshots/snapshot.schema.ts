@@ -6,10 +6,9 @@ import {
   BackupScopeEnum,
   SnapshotSourceEnum,
 } from '../graphql/enums.js';
-import { listSnapshots } from './catalog-read.js';
-import type { ISnapshot } from './snapshot.entity.js';
+import { listSnapshots, type SnapshotView } from './catalog-read.js';
 
-export const SnapshotRef = builder.objectRef<ISnapshot>('Snapshot');
+export const SnapshotRef = builder.objectRef<SnapshotView>('Snapshot');
 
 SnapshotRef.implement({
   description: 'A backup a customer can restore, from the catalog',
