@@ -1,8 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiToken } from '../../src/auth/api-token.entity.js';
+import { sha256Hex } from '../../src/auth/credentials.js';
+import { Session } from '../../src/auth/session.entity.js';
 import type { ICustomer } from '../../src/customers/customer.entity.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import {
+  adminToken,
   buildJob,
   buildSignInCustomer,
   buildSnapshot,
@@ -132,6 +135,91 @@ describe('job subscriptions over graphql-ws', () => {
     expect(sub.results[1]?.data ?? null).toBeNull();
     expect(sub.results[1]?.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
     await updateJob(db.orm.em, job.id, { status: 'completed', finishedAt: new Date() });
+  });
+
+  it('subscribers of one job are checked one by one: a revoked token and an expired session end only their own streams', async () => {
+    const job = await buildJob(db.orm.em, customer, { status: 'pending' });
+    const revoked = await customerToken(db.orm.em, customer);
+    const kept = await customerToken(db.orm.em, customer);
+    const admin = await adminToken(db.orm.em);
+    const cookie = await api.signIn(customer.email, PASSWORD);
+    const vars = { id: String(job.id) };
+    const subs = {
+      revoked: subscribe(api.wsClient({ token: revoked }), JOB_UPDATED, vars),
+      kept: subscribe(api.wsClient({ token: kept }), JOB_UPDATED, vars),
+      admin: subscribe(api.wsClient({ token: admin }), JOB_UPDATED, vars),
+      expired: subscribe(api.wsClient({ cookie }), JOB_UPDATED, vars),
+      session: subscribe(
+        api.wsClient({ cookie: await api.signIn(customer.email, PASSWORD) }),
+        JOB_UPDATED,
+        vars,
+      ),
+    };
+    for (const sub of Object.values(subs)) await sub.waitFor(1);
+
+    await db.orm.em
+      .fork()
+      .nativeUpdate(ApiToken, { prefix: revoked.slice(0, 12) }, { revokedAt: new Date() });
+    const sessionId = sha256Hex(cookie.slice(cookie.indexOf('=') + 1));
+    await db.orm.em
+      .fork()
+      .nativeUpdate(Session, { id: sessionId }, { expiresAt: new Date(Date.now() - 1000) });
+    await change(job.id, { status: 'running', phase: 'UPLOADING' });
+    await subs.revoked.ended;
+    await subs.expired.ended;
+    for (const sub of [subs.kept, subs.admin, subs.session]) await sub.waitFor(2);
+    await change(job.id, { phase: 'VERIFYING', progress: 0.9 });
+    for (const sub of [subs.kept, subs.admin, subs.session]) await sub.waitFor(3);
+    await quietPeriod(200);
+
+    for (const ended of [subs.revoked, subs.expired]) {
+      expect(ended.results).toHaveLength(2);
+      expect(ended.results[1]?.data ?? null).toBeNull();
+      expect(ended.results[1]?.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    }
+    for (const live of [subs.kept, subs.admin, subs.session]) {
+      expect(live.results.map((r) => r.data?.jobUpdated)).toEqual([
+        { id: String(job.id), status: 'PENDING', phase: null, progress: 0, snapshot: null },
+        { id: String(job.id), status: 'RUNNING', phase: 'UPLOADING', progress: 0, snapshot: null },
+        {
+          id: String(job.id),
+          status: 'RUNNING',
+          phase: 'VERIFYING',
+          progress: 0.9,
+          snapshot: null,
+        },
+      ]);
+    }
+    for (const sub of [subs.kept, subs.admin, subs.session]) sub.stop();
+    await updateJob(db.orm.em, job.id, { status: 'completed', finishedAt: new Date() });
+  });
+
+  it('a subscriber that joins a job others already watch gets the state now first, and the same changes after', async () => {
+    const job = await buildJob(db.orm.em, customer, { status: 'pending' });
+    const vars = { id: String(job.id) };
+    const early = subscribe(api.wsClient({ token }), JOB_UPDATED, vars);
+    await early.waitFor(1);
+    await change(job.id, { status: 'running', phase: 'DUMPING_DATABASE' });
+    await early.waitFor(2);
+    const late = subscribe(api.wsClient({ token }), JOB_UPDATED, vars);
+    await late.waitFor(1);
+    await change(job.id, { phase: 'UPLOADING', progress: 0.5 });
+    await Promise.all([early.waitFor(3), late.waitFor(2)]);
+    await change(job.id, { status: 'completed', phase: null, progress: 1, finishedAt: new Date() });
+    await Promise.all([early.ended, late.ended]);
+
+    const running = { id: String(job.id), status: 'RUNNING', snapshot: null };
+    expect(early.results.map((r) => r.data?.jobUpdated)).toEqual([
+      { id: String(job.id), status: 'PENDING', phase: null, progress: 0, snapshot: null },
+      { ...running, phase: 'DUMPING_DATABASE', progress: 0 },
+      { ...running, phase: 'UPLOADING', progress: 0.5 },
+      { id: String(job.id), status: 'COMPLETED', phase: null, progress: 1, snapshot: null },
+    ]);
+    expect(late.results.map((r) => r.data?.jobUpdated)).toEqual([
+      { ...running, phase: 'DUMPING_DATABASE', progress: 0 },
+      { ...running, phase: 'UPLOADING', progress: 0.5 },
+      { id: String(job.id), status: 'COMPLETED', phase: null, progress: 1, snapshot: null },
+    ]);
   });
 
   it('the session cookie authenticates a socket from our own origin, not from another site', async () => {
