@@ -223,9 +223,11 @@ export async function createBenchWorld(log: (line: string) => void): Promise<Ben
       BACKUPS_WEB_DIR: '/nonexistent',
       BACKUPS_LOG_LEVEL: 'warn',
     };
+    // BENCH_API_NODE_ARGS: extra node flags for the api, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p".
+    const extraArgs = (process.env.BENCH_API_NODE_ARGS ?? '').split(' ').filter(Boolean);
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', path.join(PROJECT_DIR, 'server/src/main/api.ts')],
+      [...extraArgs, '--import', 'tsx', path.join(PROJECT_DIR, 'server/src/main/api.ts')],
       { cwd: BENCH_DIR, env: apiEnv, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let stopping = false;
