@@ -82,6 +82,7 @@ export function buildApp(options: BuildAppOptions): ApiApp {
       }
       body = read.body;
     }
+    const { Headers, Request } = yoga.fetchAPI;
     const headers = new Headers();
     for (const [name, value] of Object.entries(req.headers)) {
       if (Array.isArray(value)) for (const v of value) headers.append(name, v);
@@ -109,22 +110,12 @@ export function buildApp(options: BuildAppOptions): ApiApp {
     });
     const cookies = [...response.headers.getSetCookie(), ...responseCookies];
     if (cookies.length > 0) outHeaders['set-cookie'] = cookies;
+    // GraphQL over HTTP answers are single JSON documents (no @defer, no SSE here): one
+    // buffer, so the headers and the body leave in one write.
+    const payload = response.body ? Buffer.from(await response.arrayBuffer()) : undefined;
+    if (payload) outHeaders['content-length'] = String(payload.length);
     res.writeHead(response.status, outHeaders);
-    if (!response.body) {
-      res.end();
-      return;
-    }
-    const reader = response.body.getReader();
-    try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        if (!res.write(value)) await new Promise((resolve) => res.once('drain', resolve));
-      }
-    } finally {
-      res.end();
-      reader.releaseLock();
-    }
+    res.end(payload);
   }
 
   async function ready(): Promise<boolean> {
