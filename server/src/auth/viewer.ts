@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/mariadb';
+import { nullableUtcDatetime } from '../db/raw.js';
 import { ApiToken } from './api-token.entity.js';
 import { sha256Hex } from './credentials.js';
 import { Session } from './session.entity.js';
@@ -32,25 +33,45 @@ export function mayActFor(viewer: Viewer | null, customerId: number): boolean {
 
 const LAST_USED_PRECISION_MS = 60_000;
 
+interface TokenRow {
+  id: number;
+  customer_id: number | null;
+  is_admin: number | boolean;
+  last_used_at: string | Date | null;
+}
+
 /** The viewer of a bearer token; null when the token is unknown or revoked. */
 export async function viewerFromBearer(em: EntityManager, token: string): Promise<Viewer | null> {
-  const row = await em.fork().findOne(ApiToken, { tokenHash: sha256Hex(token), revokedAt: null });
+  // Every integrator request comes through here: one SQL string, no query builder.
+  const [row] = await em
+    .getConnection()
+    .execute<TokenRow[]>(
+      'select id, customer_id, is_admin, last_used_at from api_tokens where token_hash = ? and revoked_at is null limit 1',
+      [sha256Hex(token)],
+    );
   if (!row) return null;
+  const id = Number(row.id);
   const now = Date.now();
-  if (!row.lastUsedAt || now - row.lastUsedAt.getTime() > LAST_USED_PRECISION_MS) {
-    await em.fork().nativeUpdate(ApiToken, { id: row.id }, { lastUsedAt: new Date(now) });
+  const lastUsed = nullableUtcDatetime(row.last_used_at);
+  if (!lastUsed || now - lastUsed.getTime() > LAST_USED_PRECISION_MS) {
+    await em.fork().nativeUpdate(ApiToken, { id }, { lastUsedAt: new Date(now) });
   }
-  if (row.isAdmin) return { kind: 'admin', tokenId: row.id };
-  if (!row.customer) return null;
-  return { kind: 'token', customerId: row.customer.id, tokenId: row.id };
+  if (row.is_admin === true || Number(row.is_admin) === 1) return { kind: 'admin', tokenId: id };
+  if (row.customer_id === null) return null;
+  return { kind: 'token', customerId: Number(row.customer_id), tokenId: id };
 }
 
 /** The viewer of a session cookie's token; null when there is no such live session. */
 export async function viewerFromSession(em: EntityManager, token: string): Promise<Viewer | null> {
   const sessionId = sha256Hex(token);
-  const row = await em.fork().findOne(Session, { id: sessionId, expiresAt: { $gt: new Date() } });
+  const [row] = await em
+    .getConnection()
+    .execute<{ customer_id: number }[]>(
+      'select customer_id from sessions where id = ? and expires_at > ? limit 1',
+      [sessionId, new Date()],
+    );
   if (!row) return null;
-  return { kind: 'customer', customerId: row.customer.id, sessionId };
+  return { kind: 'customer', customerId: Number(row.customer_id), sessionId };
 }
 
 /** Whether the viewer's session or token is still live (checked on every subscription event). */

@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/mariadb';
+import { utcDatetime } from '../db/raw.js';
 import type { SnapshotSource } from '../jobs/job.entity.js';
 import { type ISnapshot, Snapshot } from './snapshot.entity.js';
 
@@ -25,7 +26,6 @@ interface ShownRow {
   short_id: string;
   source: SnapshotSource;
   scope: ISnapshot['scope'];
-  /** DATETIME as the driver hands it to MikroORM: 'YYYY-MM-DD hh:mm:ss.fff', stored in UTC. */
   time: string | Date;
   label: string | null;
   size_bytes: number | string | null;
@@ -70,7 +70,7 @@ export async function listSnapshots(
     shortId: row.short_id,
     source: row.source,
     scope: row.scope,
-    time: row.time instanceof Date ? row.time : new Date(`${row.time.replace(' ', 'T')}Z`),
+    time: utcDatetime(row.time),
     label: row.label,
     sizeBytes: row.size_bytes === null ? null : Number(row.size_bytes),
   }));

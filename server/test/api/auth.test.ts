@@ -87,6 +87,20 @@ describe('signing in, sessions and API tokens', () => {
     expect(after.data?.me).toBeNull();
   });
 
+  it('a session past its expiry is nobody, though its row is still there', async () => {
+    const cookie = await api.signIn(bob.email, PASSWORD);
+    const id = sha256Hex(cookie.slice('backups_session='.length));
+    expect((await api.gql(ME, {}, { cookie })).data?.me?.id).toBe(String(bob.id));
+    await db.orm.em
+      .fork()
+      .nativeUpdate(Session, { id }, { expiresAt: new Date(Date.now() - 1000) });
+    const after = await api.gql(ME, {}, { cookie });
+    expect(after.data?.me).toBeNull();
+    const backup = await api.gql(CREATE_BACKUP, {}, { cookie });
+    expect(backup.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    expect(await jobRows(db.orm.em, bob.id)).toHaveLength(0);
+  });
+
   it('me is null without credentials', async () => {
     const me = await api.gql(ME);
     expect(me.errors).toBeUndefined();
@@ -179,6 +193,9 @@ describe('signing in, sessions and API tokens', () => {
 
     const me = await api.gql(ME, {}, { token, csrf: false });
     expect(me.data?.me.id).toBe(String(alice.id));
+    // Its use is recorded (to the minute), for the customer's token list.
+    const used = await db.orm.em.fork().findOneOrFail(ApiToken, { id: Number(apiToken.id) });
+    expect(Math.abs((used.lastUsedAt?.getTime() ?? 0) - Date.now())).toBeLessThan(5_000);
 
     // A token cannot mint more tokens.
     const minted = await api.gql(
