@@ -2,14 +2,13 @@
 // worker does (nativeUpdate, then publishJobChanged); graphql-ws clients subscribed to
 // `jobUpdated` on the api (child process) receive it. 1 subscriber on one job and 1,000 on
 // another, phases interleaved; the api's resident memory is read from /proc/<pid>/status.
-import { type Client, createClient } from 'graphql-ws';
-import WebSocket from 'ws';
+import { Worker } from 'node:worker_threads';
 import { insertPendingJob } from '../../server/src/jobs/create-job.js';
 import { BackupJob } from '../../server/src/jobs/job.entity.js';
 import { publishJobChanged } from '../../server/src/jobs/job-events.js';
 import type { BenchWorld } from './env.js';
 import type { Figure, Measurement } from './report.js';
-import { mapLimit, now, quantile, sleep, spread } from './stats.js';
+import { now, quantile, sleep, spread } from './stats.js';
 
 export interface ProgressSize {
   subscribers: number;
@@ -33,8 +32,28 @@ export const PROGRESS_QUICK: ProgressSize = {
 
 const SUBSCRIPTION = 'subscription($id: ID!) { jobUpdated(id: $id) { id status bytesDone } }';
 
-/** Wall-clock microseconds (sub-millisecond, same clock in this process). */
-const micros = () => Math.round((performance.timeOrigin + performance.now()) * 1000);
+/** What a subscriber thread (progress-clients.mjs) is given. */
+interface ClientsInput {
+  wsUrl: string;
+  origin: string;
+  token: string;
+  jobId: number;
+  count: number;
+  query: string;
+}
+
+/** What it reports; receipts are [stamp, receivedAt, stamp, receivedAt, ...] in micros. */
+type ClientsMessage =
+  | { type: 'subscribed' }
+  | { type: 'receipts'; pairs: number[] }
+  | { type: 'failed'; message: string }
+  | { type: 'closed' };
+
+/** Subscriber threads of the crowd (BENCH_PROGRESS_THREADS, default 4). */
+const CROWD_THREADS = Math.max(1, Number(process.env.BENCH_PROGRESS_THREADS ?? 4) || 4);
+
+/** Monotonic microseconds (process.hrtime): the same clock in the subscriber threads. */
+const micros = () => Number(process.hrtime.bigint() / 1000n);
 
 interface Target {
   jobId: number;
@@ -48,50 +67,60 @@ interface Target {
   countOf: Map<number, number>;
 }
 
-function wsClient(world: BenchWorld, token: string): Client {
-  const origin = world.api.origin;
-  class OriginWebSocket extends WebSocket {
-    constructor(address: string | URL, protocols?: string | string[]) {
-      super(address, protocols, { headers: { origin } });
-    }
-  }
-  return createClient({
-    url: world.api.wsUrl,
-    webSocketImpl: OriginWebSocket,
-    connectionParams: { authorization: `Bearer ${token}` },
-    retryAttempts: 0,
-    lazy: true,
+/**
+ * `count` graphql-ws subscribers of the target's job in a worker thread; resolves once each
+ * received its first result (the job's state now). Receipts reach the target as they come.
+ */
+async function subscriberThread(
+  world: BenchWorld,
+  token: string,
+  target: Target,
+  count: number,
+): Promise<{ close(): Promise<void> }> {
+  const input: ClientsInput = {
+    wsUrl: world.api.wsUrl,
+    origin: world.api.origin,
+    token,
+    jobId: target.jobId,
+    count,
+    query: SUBSCRIPTION,
+  };
+  const worker = new Worker(new URL('./progress-clients.mjs', import.meta.url), {
+    workerData: input,
   });
-}
-
-/** Subscribes and resolves once the first result (the job's state now) arrived. */
-function subscribe(client: Client, target: Target): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    let first = true;
-    client.subscribe<{ jobUpdated: { bytesDone: number | null } }>(
-      { query: SUBSCRIPTION, variables: { id: String(target.jobId) } },
-      {
-        next: (result) => {
-          const at = micros();
-          if (first) {
-            first = false;
-            resolve();
-          }
-          const stamp = result.data?.jobUpdated.bytesDone;
-          const sent =
-            stamp === null || stamp === undefined ? undefined : target.published.get(stamp);
-          if (sent !== undefined) {
-            target.received.push((at - sent) / 1000);
-            target.deliveries++;
-            const key = stamp as number;
-            target.countOf.set(key, (target.countOf.get(key) ?? 0) + 1);
-          }
-        },
-        error: (error) => reject(error instanceof Error ? error : new Error(JSON.stringify(error))),
-        complete: () => undefined,
-      },
-    );
+  let closed: () => void = () => undefined;
+  const whenClosed = new Promise<void>((resolve) => {
+    closed = resolve;
+    worker.once('exit', () => resolve());
   });
+  await new Promise<void>((resolve, reject) => {
+    worker.once('error', reject);
+    worker.on('message', (message: ClientsMessage) => {
+      if (message.type === 'subscribed') resolve();
+      else if (message.type === 'failed') reject(new Error(message.message));
+      else if (message.type === 'closed') closed();
+      else if (message.type === 'receipts') {
+        const { pairs } = message;
+        for (let i = 0; i + 1 < pairs.length; i += 2) {
+          const stamp = pairs[i] as number;
+          const sent = target.published.get(stamp);
+          if (sent === undefined) continue;
+          target.received.push(((pairs[i + 1] as number) - sent) / 1000);
+          target.deliveries++;
+          target.countOf.set(stamp, (target.countOf.get(stamp) ?? 0) + 1);
+        }
+      }
+    });
+  });
+  return {
+    async close() {
+      worker.postMessage({ type: 'close' });
+      const timer = setTimeout(() => void worker.terminate(), 10_000);
+      await whenClosed;
+      clearTimeout(timer);
+      await worker.terminate();
+    },
+  };
 }
 
 export async function measureProgress(
@@ -139,18 +168,19 @@ export async function measureProgress(
     }
   })();
 
-  const clients: Client[] = [];
+  const threads: { close(): Promise<void> }[] = [];
   try {
     const rssBefore = (await world.rssKb()).rss;
     const t = now();
-    const singleClient = wsClient(world, singleToken);
-    clients.push(singleClient);
-    await subscribe(singleClient, single);
-    const crowdClients = Array.from({ length: size.subscribers }, () =>
-      wsClient(world, crowdToken),
+    threads.push(await subscriberThread(world, singleToken, single, 1));
+    const shares = Array.from({ length: CROWD_THREADS }, (_, i) =>
+      Math.floor((size.subscribers + i) / CROWD_THREADS),
     );
-    clients.push(...crowdClients);
-    await mapLimit(crowdClients, 50, (client) => subscribe(client, crowd));
+    const started = await Promise.allSettled(
+      shares.map((count) => subscriberThread(world, crowdToken, crowd, count)),
+    );
+    for (const outcome of started) if (outcome.status === 'fulfilled') threads.push(outcome.value);
+    for (const outcome of started) if (outcome.status === 'rejected') throw outcome.reason;
     log(
       `progress: ${size.subscribers + 1} subscriptions open in ${((now() - t) / 1000).toFixed(1)} s`,
     );
@@ -266,7 +296,7 @@ export async function measureProgress(
     return {
       id: 2,
       title: 'Progress delivery (jobUpdated over graphql-ws)',
-      setup: `One job with 1 subscriber and one job with ${size.subscribers} subscribers (each its own WebSocket to 127.0.0.1, customer API token in connection_init), all in the bench process; the api in a child process. Per phase ${size.eventsPerPhase} events, one every ${size.intervalMs} ms (the worker's write throttle): row update (bytesDone = a µs timestamp) then publishJobChanged, exactly as the worker; latency = receipt in the client − publish. ${size.rounds} rounds, the two phases interleaved (alternating order).`,
+      setup: `One job with 1 subscriber and one job with ${size.subscribers} subscribers (each its own WebSocket to 127.0.0.1, customer API token in connection_init), graphql-ws clients in worker threads of the bench process (the single one in its own, the crowd spread over ${CROWD_THREADS}, so the bench does not decode 1,000 frames in one queue; receipt times from process.hrtime, one clock for all threads); the api in a child process (${world.api.runner === 'built' ? 'node on the JavaScript built by tsc, as in production' : 'TypeScript through tsx'}). Per phase ${size.eventsPerPhase} events, one every ${size.intervalMs} ms (the worker's write throttle): row update (bytesDone = a µs timestamp) then publishJobChanged, exactly as the worker; latency = receipt in the client − publish. ${size.rounds} rounds, the two phases interleaved (alternating order).`,
       figures,
       notes: [
         `api resident memory (VmRSS of the api child, /proc/${world.api.pid}/status): ${(rssBefore / 1024).toFixed(0)} MB before the subscribers connected (after measurement 1 when it ran), ${(rssSubscribed / 1024).toFixed(0)} MB with ${size.subscribers + 1} idle subscriptions, high-water mark (VmHWM) of the whole run ${(hwm / 1024).toFixed(0)} MB.`,
@@ -277,7 +307,7 @@ export async function measureProgress(
       limits: `Each event makes the api re-read the job row and re-check the viewer's token for every subscriber (watchJob: reread + authorise), so one event on a job with ${size.subscribers} subscribers is ~${size.subscribers * 2} MySQL queries through a pool of 10 connections, then ${size.subscribers} GraphQL executions and WebSocket frames on one Node thread; the 1,000-subscriber latency grows linearly with the subscriber count and with CPU contention on the 2 shared cores. What would fix it: read the row once per event and share it among the subscribers of that job (e.g. a per-process cache keyed by job id and event, or carrying the state in the Redis payload), and check the viewer's validity at most once per interval per connection rather than per event.`,
     };
   } finally {
-    await Promise.allSettled(clients.map((c) => c.dispose()));
+    await Promise.allSettled(threads.map((thread) => thread.close()));
     sampling = false;
     await sampler;
   }
