@@ -1,6 +1,7 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { ExecutionArgs } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
+import { envelop, type Plugin } from 'graphql-yoga';
 import { WebSocketServer } from 'ws';
 import { readBearer, readCookie } from '../auth/credentials.js';
 import { SESSION_COOKIE } from '../auth/sessions.js';
@@ -8,6 +9,7 @@ import { type Viewer, viewerFromBearer, viewerFromSession } from '../auth/viewer
 import type { ApiServices } from '../graphql/context.js';
 import { GraphQLError } from '../graphql/graphql-runtime.js';
 import { clientAddress } from './client-address.js';
+import { useSharedSubscriptionEvents } from './shared-subscription.js';
 import { type ApiYoga, GRAPHQL_PATH } from './yoga.js';
 
 interface EnvelopedRoot {
@@ -41,12 +43,42 @@ async function socketViewer(
 }
 
 /**
+ * yoga's envelop plugins, for an envelop of our own. yoga's list already holds the plugins
+ * that others add when initialised (armor's rules): those are left out here, so that the new
+ * envelop's initialisation adds them once, where yoga has them.
+ */
+function yogaPlugins(yoga: ApiYoga): Plugin[] {
+  const all = [...new Set((yoga as unknown as { plugins: Plugin[] }).plugins)];
+  const once = new Set<Plugin>();
+  const added = new Set<Plugin>();
+  for (const plugin of (envelop({ plugins: all }) as unknown as { _plugins: Plugin[] })._plugins) {
+    if (once.has(plugin)) added.add(plugin);
+    once.add(plugin);
+  }
+  return all.filter((plugin) => !added.has(plugin));
+}
+
+/**
  * graphql-ws on the HTTP server's /graphql path. Operations run through yoga.getEnveloped, so
  * they get the same plugins (armor, error masking) and context as HTTP requests.
  */
 export function attachWebSocket(server: Server, yoga: ApiYoga, services: () => ApiServices) {
-  const wss = new WebSocketServer({ server, path: GRAPHQL_PATH, maxPayload: 100_000 });
+  // No per-message compression (ws's server default, said here): a zlib context per socket
+  // costs memory and CPU for frames of a few hundred bytes.
+  const wss = new WebSocketServer({
+    server,
+    path: GRAPHQL_PATH,
+    maxPayload: 100_000,
+    perMessageDeflate: false,
+  });
   const viewers = new WeakMap<object, Viewer | null>();
+  // yoga's plugins, plus one execution of each job event for all subscribers with the same
+  // operation and rights (shared-subscription.ts).
+  const getEnveloped = envelop({
+    plugins: [...yogaPlugins(yoga), useSharedSubscriptionEvents()],
+  }) as unknown as ApiYoga['getEnveloped'];
+  // Operations over a socket have no HTTP request of their own; yoga's context wants one.
+  const socketRequest = new Request(`http://localhost${GRAPHQL_PATH}`);
 
   const disposable = useServer(
     {
@@ -60,11 +92,11 @@ export function attachWebSocket(server: Server, yoga: ApiYoga, services: () => A
       subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args) as never,
       onSubscribe: async (ctx, _id, params) => {
         const request = ctx.extra.request;
-        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+        const { schema, execute, subscribe, contextFactory, parse, validate } = getEnveloped({
           ip: clientAddress(request, services().config.BACKUPS_TRUST_PROXY),
           userAgent: request.headers['user-agent'] ?? null,
           socketViewer: viewers.get(ctx.extra.socket) ?? null,
-          request: new Request(`http://localhost${GRAPHQL_PATH}`),
+          request: socketRequest,
           params,
         });
         let document: ReturnType<typeof parse>;

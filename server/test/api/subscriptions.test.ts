@@ -222,6 +222,48 @@ describe('job subscriptions over graphql-ws', () => {
     ]);
   });
 
+  it('subscribers of one job with different selections or variables each get their own', async () => {
+    const job = await buildJob(db.orm.em, customer, { status: 'pending' });
+    const other = await buildJob(db.orm.em, customer, { status: 'completed' });
+    const narrow = 'subscription($id: ID!) { jobUpdated(id: $id) { status } }';
+    const wide = subscribe(api.wsClient({ token }), JOB_UPDATED, { id: String(job.id) });
+    const small = subscribe(api.wsClient({ token }), narrow, { id: String(job.id) });
+    const elsewhere = subscribe(api.wsClient({ token }), narrow, { id: String(other.id) });
+    await Promise.all([wide.waitFor(1), small.waitFor(1), elsewhere.waitFor(1)]);
+    await change(job.id, { status: 'running', phase: 'UPLOADING', progress: 0.25 });
+    await Promise.all([wide.waitFor(2), small.waitFor(2)]);
+    await quietPeriod(200);
+    for (const sub of [wide, small, elsewhere]) sub.stop();
+
+    expect(wide.results.map((r) => r.data?.jobUpdated)).toEqual([
+      { id: String(job.id), status: 'PENDING', phase: null, progress: 0, snapshot: null },
+      { id: String(job.id), status: 'RUNNING', phase: 'UPLOADING', progress: 0.25, snapshot: null },
+    ]);
+    expect(small.results.map((r) => r.data?.jobUpdated)).toEqual([
+      { status: 'PENDING' },
+      { status: 'RUNNING' },
+    ]);
+    expect(elsewhere.results.map((r) => r.data?.jobUpdated)).toEqual([{ status: 'COMPLETED' }]);
+    await updateJob(db.orm.em, job.id, { status: 'completed', finishedAt: new Date() });
+  });
+
+  it("yoga's limits apply over the socket too: too many aliases are refused", async () => {
+    const job = await buildJob(db.orm.em, customer, { status: 'completed' });
+    const aliases = Array.from({ length: 16 }, (_, i) => `a${i}: status`).join(' ');
+    const sub = subscribe(
+      api.wsClient({ token }),
+      `subscription($id: ID!) { jobUpdated(id: $id) { ${aliases} } }`,
+      { id: String(job.id) },
+    );
+    const outcome = await sub.ended.then(
+      () => 'completed',
+      () => 'refused',
+    );
+    // Without armor's limit this would deliver the job's state and complete.
+    expect(sub.results.filter((r) => r.data)).toEqual([]);
+    expect(outcome).toBe('refused');
+  });
+
   it('the session cookie authenticates a socket from our own origin, not from another site', async () => {
     const job = await buildJob(db.orm.em, customer, { status: 'completed' });
     const cookie = await api.signIn(customer.email, PASSWORD);
