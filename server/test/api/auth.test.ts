@@ -98,7 +98,7 @@ describe('signing in, sessions and API tokens', () => {
     expect(after.data?.me).toBeNull();
     const backup = await api.gql(CREATE_BACKUP, {}, { cookie });
     expect(backup.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
-    expect(await jobRows(db.orm.em, bob.id)).toHaveLength(0);
+    expect(await jobRows(db.orm.em, bob)).toHaveLength(0);
   });
 
   it('me is null without credentials', async () => {
