@@ -40,6 +40,8 @@ interface ClientsInput {
   jobId: number;
   count: number;
   query: string;
+  /** lean: the protocol spoken over ws directly; graphql-ws: graphql-ws's client */
+  client: 'lean' | 'graphql-ws';
 }
 
 /** What it reports; receipts are [stamp, receivedAt, stamp, receivedAt, ...] in micros. */
@@ -48,6 +50,10 @@ type ClientsMessage =
   | { type: 'receipts'; pairs: number[] }
   | { type: 'failed'; message: string }
   | { type: 'closed' };
+
+/** BENCH_PROGRESS_CLIENT=graphql-ws uses graphql-ws's client in the subscriber threads. */
+const CLIENT: ClientsInput['client'] =
+  process.env.BENCH_PROGRESS_CLIENT === 'graphql-ws' ? 'graphql-ws' : 'lean';
 
 /** Subscriber threads of the crowd (BENCH_PROGRESS_THREADS, default 4). */
 const CROWD_THREADS = Math.max(1, Number(process.env.BENCH_PROGRESS_THREADS ?? 4) || 4);
@@ -65,6 +71,8 @@ interface Target {
   deliveries: number;
   /** stamp -> how many subscribers received it */
   countOf: Map<number, number>;
+  /** stamp -> [first, last] receipt, in micros */
+  window: Map<number, [number, number]>;
 }
 
 /**
@@ -84,6 +92,7 @@ async function subscriberThread(
     jobId: target.jobId,
     count,
     query: SUBSCRIPTION,
+    client: CLIENT,
   };
   const worker = new Worker(new URL('./progress-clients.mjs', import.meta.url), {
     workerData: input,
@@ -108,6 +117,11 @@ async function subscriberThread(
           target.received.push(((pairs[i + 1] as number) - sent) / 1000);
           target.deliveries++;
           target.countOf.set(stamp, (target.countOf.get(stamp) ?? 0) + 1);
+          const at = pairs[i + 1] as number;
+          const window = target.window.get(stamp);
+          if (!window) target.window.set(stamp, [at, at]);
+          else if (at > window[1]) window[1] = at;
+          else if (at < window[0]) window[0] = at;
         }
       }
     });
@@ -151,6 +165,7 @@ export async function measureProgress(
       received: [],
       deliveries: 0,
       countOf: new Map(),
+      window: new Map(),
     };
   };
   const single = await makeTarget();
@@ -194,9 +209,11 @@ export async function measureProgress(
       target.deliveries = 0;
       const phaseStart = now();
       let last = 0;
+      const stamps: number[] = [];
       for (let e = 0; e < size.eventsPerPhase; e++) {
         const stamp = micros();
         last = stamp;
+        stamps.push(stamp);
         // As the worker does: update the row, then announce it.
         await conn.em
           .fork()
@@ -234,6 +251,14 @@ export async function measureProgress(
         lost: expected - target.deliveries,
         missingLast: subscribers - (target.countOf.get(last) ?? 0),
         peak,
+        // first to last receipt of one event among the subscribers (the fan-out's length)
+        fanOut: quantile(
+          stamps.map((stamp) => {
+            const window = target.window.get(stamp);
+            return window ? (window[1] - window[0]) / 1000 : 0;
+          }),
+          0.5,
+        ),
       };
     };
 
@@ -242,6 +267,7 @@ export async function measureProgress(
     const crowdP50: number[] = [];
     const crowdP99: number[] = [];
     const crowdPeak: number[] = [];
+    const fanOut: number[] = [];
     const ratio: number[] = [];
     let missingLast = 0;
     const settle: number[] = [];
@@ -264,12 +290,13 @@ export async function measureProgress(
       crowdP50.push(b.p50);
       crowdP99.push(b.p99);
       crowdPeak.push(b.peak / 1024);
+      fanOut.push(b.fanOut);
       ratio.push(b.p99 / a.p99);
       lostSingle += a.lost;
       lostCrowd += b.lost;
       missingLast += a.missingLast + b.missingLast;
       log(
-        `progress round ${round + 1}: 1 subscriber p50 ${a.p50.toFixed(1)} p99 ${a.p99.toFixed(1)} ms; ${size.subscribers} subscribers p50 ${b.p50.toFixed(1)} p99 ${b.p99.toFixed(1)} ms, coalesced ${b.lost}, api RSS peak ${(b.peak / 1024).toFixed(0)} MB`,
+        `progress round ${round + 1}: 1 subscriber p50 ${a.p50.toFixed(1)} p99 ${a.p99.toFixed(1)} ms; ${size.subscribers} subscribers p50 ${b.p50.toFixed(1)} p99 ${b.p99.toFixed(1)} ms, fan-out (first → last receipt) median ${b.fanOut.toFixed(1)} ms, coalesced ${b.lost}, api RSS peak ${(b.peak / 1024).toFixed(0)} MB`,
       );
     }
     const hwm = (await world.rssKb()).hwm;
@@ -296,15 +323,16 @@ export async function measureProgress(
     return {
       id: 2,
       title: 'Progress delivery (jobUpdated over graphql-ws)',
-      setup: `One job with 1 subscriber and one job with ${size.subscribers} subscribers (each its own WebSocket to 127.0.0.1, customer API token in connection_init), graphql-ws clients in worker threads of the bench process (the single one in its own, the crowd spread over ${CROWD_THREADS}, so the bench does not decode 1,000 frames in one queue; receipt times from process.hrtime, one clock for all threads); the api in a child process (${world.api.runner === 'built' ? 'node on the JavaScript built by tsc, as in production' : 'TypeScript through tsx'}). Per phase ${size.eventsPerPhase} events, one every ${size.intervalMs} ms (the worker's write throttle): row update (bytesDone = a µs timestamp) then publishJobChanged, exactly as the worker; latency = receipt in the client − publish. ${size.rounds} rounds, the two phases interleaved (alternating order).`,
+      setup: `One job with 1 subscriber and one job with ${size.subscribers} subscribers (each its own WebSocket to 127.0.0.1, customer API token in connection_init), clients of the graphql-ws protocol (${CLIENT === 'lean' ? "spoken directly over ws, each frame stamped on arrival before it is parsed: less bench CPU per frame than graphql-ws's client, on cores the api shares" : "graphql-ws's own client"}) in worker threads of the bench process (the single one in its own, the crowd spread over ${CROWD_THREADS}, so the bench does not decode 1,000 frames in one queue; receipt times from process.hrtime, one clock for all threads); the api in a child process (${world.api.runner === 'built' ? 'node on the JavaScript built by tsc, as in production' : 'TypeScript through tsx'}). Per phase ${size.eventsPerPhase} events, one every ${size.intervalMs} ms (the worker's write throttle): row update (bytesDone = a µs timestamp) then publishJobChanged, exactly as the worker; latency = receipt in the client − publish. ${size.rounds} rounds, the two phases interleaved (alternating order).`,
       figures,
       notes: [
         `api resident memory (VmRSS of the api child, /proc/${world.api.pid}/status): ${(rssBefore / 1024).toFixed(0)} MB before the subscribers connected (after measurement 1 when it ran), ${(rssSubscribed / 1024).toFixed(0)} MB with ${size.subscribers + 1} idle subscriptions, high-water mark (VmHWM) of the whole run ${(hwm / 1024).toFixed(0)} MB.`,
         `Intermediate states not delivered (coalesced: the api re-read the row after a newer update, so the subscriber got the newer state instead): 1 subscriber ${lostSingle}, ${size.subscribers} subscribers ${lostCrowd} of ${size.rounds * size.eventsPerPhase * size.subscribers}. Subscribers that never received the last state of a phase within 30 s: ${missingLast}.`,
+        `One event's fan-out to the ${size.subscribers} subscribers (first to last receipt, median over the events of a round): ${fanOut.map((v) => v.toFixed(1)).join(', ')} ms by round.`,
         `After a phase, the api needed ${spread(settle).min.toFixed(1)}–${spread(settle).max.toFixed(1)} s (median ${spread(settle).median.toFixed(1)} s) to answer a database query within 50 ms again (working off re-reads of skipped states).`,
         'The plan polls every 5 s: its mean delay is 2.5 s and its worst 5 s, whatever the number of viewers.',
       ],
-      limits: `Each event makes the api re-read the job row and re-check the viewer's token for every subscriber (watchJob: reread + authorise), so one event on a job with ${size.subscribers} subscribers is ~${size.subscribers * 2} MySQL queries through a pool of 10 connections, then ${size.subscribers} GraphQL executions and WebSocket frames on one Node thread; the 1,000-subscriber latency grows linearly with the subscriber count and with CPU contention on the 2 shared cores. What would fix it: read the row once per event and share it among the subscribers of that job (e.g. a per-process cache keyed by job id and event, or carrying the state in the Redis payload), and check the viewer's validity at most once per interval per connection rather than per event.`,
+      limits: `Per event the api reads the job row once and checks every subscriber's session or token with one query per kind (the job's feed, jobs/job-watch.ts), executes the selection set once for all subscribers with the same operation and rights (api/shared-subscription.ts), then graphql-ws writes one frame per subscriber on one Node thread: that last part is what grows with the subscriber count (the fan-out note above). In a CPU profile of the api under this load (BENCH_API_NODE_ARGS="--cpu-prof ..."), writev, the kernel's send of each frame over loopback, is the largest single cost, ~40% of the api's busy time; a bare ws server writing a 100-byte frame to 1,000 sockets takes 16–120 ms on this 2-core shared machine. The ${size.subscribers} clients decode their frames on the same 2 cores. What would go further: more api processes (it is stateless: the sockets would spread over them and over the cores).`,
     };
   } finally {
     await Promise.allSettled(threads.map((thread) => thread.close()));
