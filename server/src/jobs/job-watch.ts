@@ -1,6 +1,4 @@
 import { Repeater } from 'graphql-yoga';
-import { ApiToken } from '../auth/api-token.entity.js';
-import { Session } from '../auth/session.entity.js';
 import { mayActFor, type Viewer, viewerStillValid } from '../auth/viewer.js';
 import type { ApiServices, GraphQLContext } from '../graphql/context.js';
 import { unauthenticated } from '../graphql/errors.js';
@@ -92,22 +90,26 @@ async function liveViewerKeys(ctx: ApiServices, viewers: Iterable<Viewer>): Prom
     if (viewer.kind === 'customer') sessions.add(viewer.sessionId);
     else tokens.add(viewer.tokenId);
   }
-  const em = ctx.orm.em.fork();
+  // Once per event on a hot path: plain SQL, no query builder or hydration.
+  const connection = ctx.orm.em.getConnection();
+  const marks = (count: number) => Array.from({ length: count }, () => '?').join(', ');
   const [liveSessions, liveTokens] = await Promise.all([
     sessions.size === 0
       ? []
-      : em.find(
-          Session,
-          { id: { $in: [...sessions] }, expiresAt: { $gt: new Date() } },
-          { fields: ['id'] },
+      : connection.execute<{ id: string }[]>(
+          `select id from sessions where id in (${marks(sessions.size)}) and expires_at > ?`,
+          [...sessions, new Date()],
         ),
     tokens.size === 0
       ? []
-      : em.find(ApiToken, { id: { $in: [...tokens] }, revokedAt: null }, { fields: ['id'] }),
+      : connection.execute<{ id: number }[]>(
+          `select id from api_tokens where id in (${marks(tokens.size)}) and revoked_at is null`,
+          [...tokens],
+        ),
   ]);
   const live = new Set<string>();
   for (const row of liveSessions) live.add(`s:${row.id}`);
-  for (const row of liveTokens) live.add(`t:${row.id}`);
+  for (const row of liveTokens) live.add(`t:${Number(row.id)}`);
   return live;
 }
 
