@@ -236,11 +236,14 @@ class JobFeed {
 
   private leave(watcher: JobWatcher): void {
     this.watchers.delete(watcher);
-    if (this.watchers.size === 0 && !this.closed) {
-      this.closed = true;
-      this.onClosed();
-      void this.changes.return?.();
-    }
+    if (this.watchers.size === 0) this.closeFeed();
+  }
+
+  private closeFeed(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.onClosed();
+    void this.changes.return?.()?.catch(() => undefined);
   }
 
   private async listen(): Promise<void> {
@@ -251,6 +254,8 @@ class JobFeed {
         this.request();
       }
     } catch (error) {
+      // The channel is gone: this feed ends, its watchers see the error, the next one starts anew.
+      this.closeFeed();
       for (const watcher of [...this.watchers]) watcher.stream.fail(error);
     }
   }
@@ -265,32 +270,29 @@ class JobFeed {
     try {
       while (this.wanted && this.watchers.size > 0) {
         this.wanted = false;
-        await this.round();
+        const targets = [...this.watchers];
+        try {
+          await this.round(targets);
+        } catch (error) {
+          for (const watcher of targets) watcher.stream.fail(error);
+        }
       }
     } finally {
       this.running = false;
     }
   }
 
-  private async round(): Promise<void> {
-    const targets = [...this.watchers];
+  private async round(targets: JobWatcher[]): Promise<void> {
     const since = now();
-    let job: IBackupJob | null;
-    let live: Set<string>;
-    try {
-      [job, live] = await Promise.all([
-        rows.run(String(this.jobId), since, () =>
-          this.services.orm.em.fork().findOne(BackupJob, { id: this.jobId }),
-        ),
-        liveViewerKeys(
-          this.services,
-          targets.map((w) => w.viewer),
-        ),
-      ]);
-    } catch (error) {
-      for (const watcher of targets) watcher.stream.fail(error);
-      return;
-    }
+    const [job, live] = await Promise.all([
+      rows.run(String(this.jobId), since, () =>
+        this.services.orm.em.fork().findOne(BackupJob, { id: this.jobId }),
+      ),
+      liveViewerKeys(
+        this.services,
+        targets.map((w) => w.viewer),
+      ),
+    ]);
     if (!job) {
       for (const watcher of targets) watcher.stream.end();
       return;
