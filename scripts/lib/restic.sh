@@ -43,19 +43,27 @@ restic_run() {
 
 # restic_stream <raw output file> <args...>: like restic_run, and every status
 # line becomes a progress event while restic runs (restic throttles them).
+# PROGRESS_PHASE=<PHASE> adds "phase" to each progress event (steps that run side
+# by side: the worker shows only the current phase's progress); PROGRESS_EVENTS=0
+# keeps them to the raw file.
 restic_stream() {
   local raw=$1 rc=0 fifo="$TMP_DIR/restic.fifo" reader
   shift
   rm -f "$fifo"
   mkfifo "$fifo"
-  tee "$raw" <"$fifo" | jq -R --unbuffered -c '
-    fromjson? | select(type == "object" and .message_type == "status")
-    | (.percent_done // 0) as $f
-    | {type: "progress",
-       done: (.bytes_done // .bytes_restored // 0),
-       total: (.total_bytes // 0),
-       eta: (.seconds_remaining // (if $f > 0 then ((.seconds_elapsed // 0) * (1 - $f) / $f | floor) else null end)),
-       fraction: $f}' >&3 &
+  if [[ ${PROGRESS_EVENTS:-1} == 0 ]]; then
+    cat <"$fifo" >"$raw" &
+  else
+    tee "$raw" <"$fifo" | jq -R --unbuffered -c --arg phase "${PROGRESS_PHASE:-}" '
+      fromjson? | select(type == "object" and .message_type == "status")
+      | (.percent_done // 0) as $f
+      | {type: "progress",
+         done: (.bytes_done // .bytes_restored // 0),
+         total: (.total_bytes // 0),
+         eta: (.seconds_remaining // (if $f > 0 then ((.seconds_elapsed // 0) * (1 - $f) / $f | floor) else null end)),
+         fraction: $f}
+      + (if $phase == "" then {} else {phase: $phase} end)' >&3 &
+  fi
   reader=$!
   run_child "$RESTIC_BIN" --retry-lock "$RETRY_LOCK" "$@" >"$fifo" 2>"$TMP_DIR/restic.err" || rc=$?
   wait "$reader" || true

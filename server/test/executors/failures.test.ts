@@ -126,16 +126,75 @@ describe('failures leave the site as it was', () => {
   });
 });
 
+describe('the steps that run side by side', () => {
+  const stray = async (marker: string) =>
+    (await execa('pgrep', ['-f', marker], { reject: false })).stdout.trim();
+
+  it('the undo point fails while the download runs: the download is stopped, everything rolled back', async () => {
+    const snap = snapshotEvent((await run(t, 'customer-backup', [String(A), 'both'])).events);
+    await writeFile(path.join(siteA, 'wordpress', 'after-backup-3.txt'), 'keep me');
+    await sql(`INSERT INTO customer_${A}.options VALUES ('after-3', 'backup-3')`);
+    const before = await state();
+    const t0 = Date.now();
+    const r = await run(t, 'customer-restore', [String(A), String(snap?.id), 'both', 'manual'], {
+      BACKUPS_RESTIC_BIN: slowRestic,
+      SLOW_RESTORE: '37',
+      // the undo point cannot be stored: its repository does not exist
+      BACKUPS_SAFETY_REPOSITORY: path.join(t.dataDir, 'repos', 'missing'),
+    });
+    expect(r.exitCode, r.stderr).toBe(5);
+    expect(errorCode(r.events)).toBe('REPOSITORY_UNAVAILABLE');
+    // the download (asleep for 37 s in the wrapper) was stopped, not waited for
+    expect(Date.now() - t0).toBeLessThan(30_000);
+    expect(await stray('sleep 37')).toBe('');
+    expect(r.events.some((e) => e.phase === 'ROLLING_BACK')).toBe(true);
+    expect(r.events.some((e) => e.type === 'maintenance' || e.type === 'completed')).toBe(false);
+    expect(await state()).toEqual(before);
+    expect(await exists(path.join(t.customersRoot, '.restore', `customer-${A}`))).toBe(false);
+    expect(await exists(path.join(t.dataDir, 'work', 'dumps', `customer-${A}`))).toBe(false);
+    expect(await sql(`SHOW DATABASES LIKE 'customer\\_${A}\\_\\_%'`)).toBe('');
+  });
+
+  it('SIGTERM while the undo point, the download and the import run: every step stopped, exit 6, site unchanged', async () => {
+    const snap = snapshotEvent((await run(t, 'customer-backup', [String(A), 'both'])).events);
+    await writeFile(path.join(siteA, 'wordpress', 'after-backup-4.txt'), 'keep me');
+    const before = await state();
+    const s = start(t, 'customer-restore', [String(A), String(snap?.id), 'both', 'manual'], {
+      BACKUPS_RESTIC_BIN: slowRestic,
+      SLOW_RESTORE: '38',
+    });
+    expect(await s.waitFor((e) => e.phase === 'SAFETY_SNAPSHOT')).toBe(true);
+    await new Promise((r) => setTimeout(r, 300));
+    const t0 = Date.now();
+    if (s.proc.pid) process.kill(s.proc.pid, 'SIGTERM');
+    const r = await s.proc;
+    expect(r.exitCode).toBe(6);
+    expect(Date.now() - t0).toBeLessThan(30_000);
+    expect(await stray('sleep 38')).toBe('');
+    expect(errorCode(s.events)).toBe('INTERRUPTED');
+    expect(s.events.some((e) => e.phase === 'ROLLING_BACK')).toBe(true);
+    expect(await state()).toEqual(before);
+    expect(await exists(path.join(t.customersRoot, '.restore', `customer-${A}`))).toBe(false);
+    expect(await sql(`SHOW DATABASES LIKE 'customer\\_${A}\\_\\_%'`)).toBe('');
+  });
+});
+
 describe('SIGKILL at any point, then --recover', () => {
   const points = [
     'VERIFYING',
     'CHECKING_SPACE',
     'SAFETY_SNAPSHOT',
+    // the undo point is stored while the download and the import still run
+    'undo-point-made',
     'DOWNLOADING',
+    // the scratch database is being filled while the files download
+    'scratch-database',
     'IMPORTING_DATABASE',
     'SWAPPING',
     'maintenance-on',
     'site-starting',
+    // the job is done (site switched over), the housekeeping starts
+    'completed',
     'CLEANING_UP',
   ];
   it('leaves the site entirely old or entirely new, never mixed, started, not in maintenance', async () => {
@@ -170,6 +229,19 @@ describe('SIGKILL at any point, then --recover', () => {
           await new Promise((r) => setTimeout(r, 10));
       } else if (point === 'maintenance-on') {
         await s.waitFor((e) => e.type === 'maintenance' && e.on === true);
+      } else if (point === 'undo-point-made') {
+        await s.waitFor((e) => e.type === 'snapshot' && e.kind === 'safety');
+      } else if (point === 'completed') {
+        await s.waitFor((e) => e.type === 'completed');
+      } else if (point === 'scratch-database') {
+        const until = Date.now() + 60_000;
+        while (
+          !(await sql(
+            `SELECT COUNT(*) > 0 FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'customer_${A}__restore'`,
+          ).then((x) => x === '1')) &&
+          Date.now() < until
+        )
+          await new Promise((r) => setTimeout(r, 5));
       } else {
         await s.waitFor((e) => e.phase === point);
       }
