@@ -63,13 +63,16 @@ export class JobRunner {
     await publishJobChanged(this.deps.redis, this.deps.prefix, { id: job.id, customerId });
   }
 
+  /** Writes the row (only while it is RUNNING, when `whileRunning`) and publishes the change. */
   private async update(
     jobId: number,
     customerId: number,
     data: Partial<IBackupJob>,
+    whileRunning = false,
   ): Promise<void> {
-    await this.deps.orm.em.fork().nativeUpdate(BackupJob, { id: jobId }, data);
-    await this.publish({ id: jobId }, customerId);
+    const where = whileRunning ? { id: jobId, status: 'running' as const } : { id: jobId };
+    const changed = await this.deps.orm.em.fork().nativeUpdate(BackupJob, where, data);
+    if (changed > 0 || !whileRunning) await this.publish({ id: jobId }, customerId);
   }
 
   /**
@@ -98,28 +101,64 @@ export class JobRunner {
         .catch((error: unknown) => log.warn({ err: error }, 'heartbeat failed'));
     }, this.deps.heartbeatMs);
 
-    const state = { phase: null as string | null, progress: 0, lastWrite: 0 };
+    const state = {
+      phase: null as string | null,
+      progress: 0,
+      lastWrite: 0,
+      madeSnapshot: false,
+      /** Set once the script said the job is done (`completed`) and the row says COMPLETED. */
+      completedAt: null as number | null,
+    };
     let pendingWrite: Partial<IBackupJob> = {};
     let flushTimer: NodeJS.Timeout | undefined;
     const flush = async () => {
       if (flushTimer) clearTimeout(flushTimer);
       flushTimer = undefined;
-      if (Object.keys(pendingWrite).length === 0) return;
+      if (Object.keys(pendingWrite).length === 0 || state.completedAt !== null) return;
       const data = pendingWrite;
       pendingWrite = {};
       state.lastWrite = Date.now();
-      await this.update(jobId, customerId, data);
+      // Never over a final status: a late progress write must not touch a COMPLETED row.
+      await this.update(jobId, customerId, data, true);
     };
     // A few writes per second at most: progress lines can arrive much faster.
     const schedule = async (data: Partial<IBackupJob>, immediate: boolean) => {
+      if (state.completedAt !== null) return;
       pendingWrite = { ...pendingWrite, ...data };
       if (immediate || Date.now() - state.lastWrite >= 250) return flush();
       flushTimer ??= setTimeout(() => void flush(), 250 - (Date.now() - state.lastWrite));
     };
 
+    // The script's `completed`: the row is COMPLETED now, while the script goes on with its
+    // housekeeping (cleanup, retention) under the customer lock and this job's concurrency
+    // slot; nothing after it can turn the job FAILED.
+    const complete = async () => {
+      if (state.completedAt !== null) return;
+      if (job.kind === 'backup' && !state.madeSnapshot) {
+        log.warn('the script reported completion without a snapshot: waiting for its end');
+        return;
+      }
+      await flush();
+      state.completedAt = Date.now();
+      pendingWrite = {};
+      await this.update(
+        jobId,
+        customerId,
+        { status: 'completed', progress: 1, phase: null, etaSeconds: null, finishedAt: new Date() },
+        true,
+      );
+      const seconds = (state.completedAt - started) / 1000;
+      this.deps.metrics?.observe(job.kind, 'completed', seconds);
+      log.info({ status: 'completed', seconds }, 'job finished; housekeeping continues');
+    };
+
     const onEvent = async (event: ScriptEvent) => {
       switch (event.type) {
         case 'phase':
+          if (state.completedAt !== null) {
+            log.info({ phase: event.phase }, 'housekeeping phase');
+            break;
+          }
           state.phase = event.phase;
           state.progress = overallProgress(job.kind, event.phase, 0, state.progress);
           log.info({ phase: event.phase }, 'phase');
@@ -135,6 +174,8 @@ export class JobRunner {
           );
           break;
         case 'progress': {
+          // Steps that run side by side: only the current phase's progress is shown.
+          if (state.completedAt !== null || (event.phase && event.phase !== state.phase)) break;
           const fraction = event.fraction ?? (event.total ? (event.done ?? 0) / event.total : 0);
           state.progress = overallProgress(job.kind, state.phase, fraction, state.progress);
           await schedule(
@@ -159,9 +200,15 @@ export class JobRunner {
             jobId,
           });
           if (event.kind === 'safety') await schedule({ safetySnapshotId: event.id }, true);
-          else if (job.kind === 'backup') await schedule({ snapshotId: event.id }, true);
+          else if (job.kind === 'backup') {
+            await schedule({ snapshotId: event.id }, true);
+            state.madeSnapshot = true;
+          }
           break;
         }
+        case 'completed':
+          await complete();
+          break;
         case 'retention': {
           // The script's retention forgets within one tag set: manual/daily after a backup,
           // safety after a restore's undo point.
@@ -179,7 +226,14 @@ export class JobRunner {
           log.info({ on: event.on, at: event.at }, 'maintenance');
           break;
         case 'error':
-          log.warn({ code: event.code, message: event.message }, 'script error');
+          log.warn(
+            {
+              code: event.code,
+              message: event.message,
+              afterCompletion: state.completedAt !== null,
+            },
+            'script error',
+          );
           break;
         default:
           break;
@@ -217,6 +271,23 @@ export class JobRunner {
         { exitCode: result.exitCode, recovered: recovered.exitCode },
         'script killed: site recovered',
       );
+    }
+
+    if (state.completedAt !== null) {
+      // Done before the script ended: a failure, time-out or shutdown since then only cut the
+      // housekeeping short (the next run, or the deferred retention, catches up).
+      if (result.exitCode !== SCRIPT_EXIT.ok || result.timedOut || result.aborted) {
+        log.warn(
+          {
+            exitCode: result.exitCode,
+            timedOut: result.timedOut,
+            aborted: result.aborted,
+            error: result.lastError,
+          },
+          'housekeeping after the job ended did not finish; the job stays COMPLETED',
+        );
+      }
+      return 'completed';
     }
 
     if (result.aborted) {

@@ -22,7 +22,8 @@ export interface RecoveryDeps {
  * Puts the node back in order after a crash. Runs while this worker holds the node's lease,
  * so every RUNNING job of the node was left by a dead worker: its site is recovered (entirely
  * old or entirely new, maintenance off, site started) before the job is marked FAILED. Every
- * PENDING job is enqueued again (Redis may have been emptied); enqueueing is idempotent.
+ * PENDING job is enqueued again (Redis may have been emptied); enqueueing is idempotent. Restore
+ * journals left by scripts killed after their job had ended (housekeeping) are finished too.
  */
 export async function recoverNode(
   deps: RecoveryDeps,
@@ -55,6 +56,18 @@ export async function recoverNode(
       },
     );
     await publishJobChanged(deps.redis, deps.prefix, { id: job.id, customerId: job.customer.id });
+  }
+  // A restore whose job already ended (COMPLETED once its site was switched over) may have
+  // been killed during its housekeeping: its journal is still there. Every journal left on
+  // this node is finished now, each under its customer's lock.
+  const leftovers = await deps.scripts.run('customer-restore', ['--recover-all'], {
+    timeoutMs: 30 * 60_000,
+  });
+  if (leftovers.exitCode !== 0) {
+    deps.logger.error(
+      { exitCode: leftovers.exitCode, stderr: leftovers.stderrTail },
+      'recovery of leftover restores failed',
+    );
   }
   const pending = await em.find(
     BackupJob,

@@ -14,6 +14,16 @@ describe('script events', () => {
     });
   });
 
+  it('progress of a step running beside others names its phase; the job is done at "completed"', () => {
+    expect(
+      parseScriptEvent(
+        '{"type":"progress","done":5,"total":10,"fraction":0.5,"phase":"DOWNLOADING"}',
+      ),
+    ).toEqual({ type: 'progress', done: 5, total: 10, fraction: 0.5, phase: 'DOWNLOADING' });
+    expect(parseScriptEvent('{"type":"completed"}')).toEqual({ type: 'completed' });
+    expect(parseScriptEvent('{"type":"progress","done":1,"phase":"not a phase"}')).toBeNull();
+  });
+
   it('anything that is not a known event is ignored', () => {
     expect(parseScriptEvent('restic: some log line')).toBeNull();
     expect(

@@ -12,6 +12,12 @@ export const ScriptEvent = z.discriminatedUnion('type', [
     // restic cannot estimate at 0 %: the scripts then send null
     eta: z.number().nonnegative().nullish(),
     fraction: z.number().min(0).max(1).optional(),
+    // Steps that run side by side tag their progress with their phase: only the current
+    // phase's progress is shown.
+    phase: z
+      .string()
+      .regex(/^[A-Z_]{1,40}$/)
+      .optional(),
   }),
   z.object({
     type: z.literal('snapshot'),
@@ -31,6 +37,9 @@ export const ScriptEvent = z.discriminatedUnion('type', [
   z.object({ type: z.literal('maintenance'), on: z.boolean(), at: z.number().optional() }),
   z.object({ type: z.literal('error'), code: z.string().max(64), message: z.string().max(2000) }),
   z.object({ type: z.literal('recovered'), action: z.string() }),
+  // The job's outcome is final and good (backup: the snapshot exists; restore: the site is
+  // switched over and open). What the script does after it is housekeeping.
+  z.object({ type: z.literal('completed') }),
 ]);
 
 export type ScriptEvent = z.infer<typeof ScriptEvent>;

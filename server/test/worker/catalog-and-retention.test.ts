@@ -57,6 +57,8 @@ describe('the snapshot catalog and retention', () => {
       });
       expect((await world.waitForJob(job.id, ['completed', 'failed'])).status).toBe('completed');
     }
+    // the last job's housekeeping (its retention) has ended
+    await world.customerIdle(customer.id);
     // another restic process holds a lock: the next backup cannot forget its oldest snapshot
     const release = await world.holdRepository('manual');
     const sixth = await world.enqueue({
@@ -68,9 +70,15 @@ describe('the snapshot catalog and retention', () => {
     const done = await world.waitForJob(sixth.id, ['completed', 'failed']);
     expect(done.errorMessage).toBeNull();
     expect(done.status).toBe('completed');
+    // The job is COMPLETED once its snapshot exists; its retention (housekeeping) then waits
+    // for the lock (BACKUPS_RESTIC_RETRY_LOCK) and is handed to the worker.
+    const until = Date.now() + 60_000;
+    while (worker.retention.size === 0 && Date.now() < until)
+      await new Promise((r) => setTimeout(r, 100));
     const em = () => world.db.orm.em.fork();
     expect(await em().count(Snapshot, { customer: customer.id, source: 'manual' })).toBe(6);
     expect(worker.retention.size).toBe(1);
+    expect((await world.job(sixth.id)).status).toBe('completed');
 
     await release();
     await worker.retention.drain();

@@ -140,9 +140,11 @@ describe('the worker survives crashes, Redis loss and busy repositories', () => 
     await worker.stop();
   });
 
-  it('a repository held by another restic process makes the job wait, then succeed', async () => {
+  it('a repository held by another restic process: the backup completes, its retention waits for the lock, then is applied', async () => {
     const worker = await world.startWorker(node);
-    // Another restic process holds the repository: retention's `forget` has to wait for it.
+    await world.customerIdle(customer.id);
+    // Another restic process holds the repository: the backup itself (a shared lock) goes on,
+    // retention's `forget` (exclusive) has to wait for it.
     const release = await world.holdRepository('manual');
     const job = await world.enqueue({
       customer,
@@ -150,14 +152,102 @@ describe('the worker survives crashes, Redis loss and busy repositories', () => 
       scope: 'database',
       source: 'manual',
     });
-    await new Promise((r) => setTimeout(r, 4000));
-    const waiting = await world.job(job.id);
-    expect(waiting.status).toBe('running');
-    await release();
     const done = await world.waitForJob(job.id, ['completed', 'failed']);
     expect(done.errorMessage).toBeNull();
     expect(done.status).toBe('completed');
+    expect(done.snapshotId).toMatch(/^[0-9a-f]{64}$/);
+    // the script is still at its retention: it holds the customer's lock
+    expect(await world.customerLocked(customer.id)).toBe(true);
+    await release();
+    // the next job of the customer waits for that retention, then runs
+    const next = await world.enqueue({
+      customer,
+      kind: 'backup',
+      scope: 'database',
+      source: 'manual',
+    });
+    const after = await world.waitForJob(next.id, ['completed', 'failed']);
+    expect(after.errorMessage).toBeNull();
+    expect(after.status).toBe('completed');
+    expect(worker.retention.size).toBe(0);
+    expect((await world.job(job.id)).status).toBe('completed');
     await worker.stop();
+  });
+
+  it('a restore is COMPLETED once the site is switched over; its housekeeping keeps the customer lock, the next job waits for it, and a kill during it leaves the job COMPLETED', async () => {
+    const worker = await world.startWorker(node);
+    const lockHeld = () => world.customerLocked(customer.id);
+    const made = await world.runJob({ customer, kind: 'backup', scope: 'both', source: 'manual' });
+    expect(made.status).toBe('completed');
+    await world.customerIdle(customer.id);
+    await writeFile(path.join(site(), 'wordpress/index.php'), 'changed after the backup');
+    await sql(`UPDATE customer_${customer.id}.options SET value = 'changed' WHERE name = 'theme'`);
+
+    // The undo point's retention (forget: exclusive) has to wait for this holder.
+    const release = await world.holdRepository('manual');
+    let released = false;
+    try {
+      const restore = await world.enqueue({
+        customer,
+        kind: 'restore',
+        scope: 'both',
+        source: 'manual',
+        snapshotId: made.snapshotId,
+      });
+      const done = await world.waitForJob(restore.id, ['completed', 'failed']);
+      expect(done.errorMessage).toBeNull();
+      expect(done.status).toBe('completed');
+      expect(done.safetySnapshotId).toMatch(/^[0-9a-f]{64}$/);
+      // the site is already entirely new and open
+      expect(await readFile(path.join(site(), 'wordpress/index.php'), 'utf8')).toContain(
+        'wp-blog-header',
+      );
+      expect(
+        await sql(`SELECT value FROM customer_${customer.id}.options WHERE name = 'theme'`),
+      ).toBe('twenty');
+      expect(existsSync(path.join(site(), '.maintenance'))).toBe(false);
+      // its script is still at its housekeeping, under the customer's lock
+      expect(await lockHeld()).toBe(true);
+
+      // the customer's next job waits for that lock (its slot is taken, its script waits)
+      const next = await world.enqueue({
+        customer,
+        kind: 'backup',
+        scope: 'database',
+        source: 'manual',
+      });
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(['pending', 'running']).toContain((await world.job(next.id)).status);
+
+      // a kill during the housekeeping: the job stays COMPLETED, the site stays whole
+      const pids = await execa('pgrep', ['-o', '-f', `customer-restore ${customer.id} `], {
+        reject: false,
+      });
+      expect(pids.stdout.trim()).toMatch(/^\d+$/);
+      process.kill(Number(pids.stdout.trim()), 'SIGKILL');
+      await release();
+      released = true;
+      const after = await world.waitForJob(next.id, ['completed', 'failed']);
+      expect(after.errorMessage).toBeNull();
+      expect(after.status).toBe('completed');
+      const restored = await world.job(restore.id);
+      expect(restored.status).toBe('completed');
+      expect(restored.errorCode).toBeNull();
+      expect(restored.finishedAt?.getTime()).toBe(done.finishedAt?.getTime());
+      expect(await readFile(path.join(site(), 'wordpress/index.php'), 'utf8')).toContain(
+        'wp-blog-header',
+      );
+      expect(existsSync(path.join(site(), '.maintenance'))).toBe(false);
+      expect(
+        existsSync(
+          path.join(world.scriptsEnv.customersRoot, '.restore', `customer-${customer.id}`),
+        ),
+      ).toBe(false);
+      expect(await sql(`SHOW DATABASES LIKE 'customer\\_${customer.id}\\_\\_%'`)).toBe('');
+    } finally {
+      if (!released) await release();
+      await worker.stop();
+    }
   });
 
   it('a wrong repository password fails the job with a clear message and leaves the site alone', async () => {

@@ -43,6 +43,10 @@ export interface WorkerWorld {
    * until its input ends): forget/prune have to wait for it. Call the result to let go.
    */
   holdRepository(kind: 'manual' | 'daily'): Promise<() => Promise<void>>;
+  /** Whether a script holds the customer's lock (a job, or its housekeeping after COMPLETED). */
+  customerLocked(customerId: number): Promise<boolean>;
+  /** Waits until no script holds the customer's lock. */
+  customerIdle(customerId: number, timeoutMs?: number): Promise<void>;
   /** Every job event published for a customer, in order, with the row read at that moment. */
   recordEvents(customerId: number): Promise<{ events: { id: number }[]; stop(): Promise<void> }>;
   destroy(): Promise<void>;
@@ -152,6 +156,17 @@ export async function createWorkerWorld(): Promise<WorkerWorld> {
         holder.stdin?.end('held');
         await holder;
       };
+    },
+    async customerLocked(customerId) {
+      const lock = path.join(scriptsEnv.dataDir, 'work', 'locks', `customer-${customerId}.lock`);
+      return (await execa('flock', ['-n', lock, 'true'], { reject: false })).exitCode !== 0;
+    },
+    async customerIdle(customerId, timeoutMs = 90_000) {
+      const until = Date.now() + timeoutMs;
+      while (await world.customerLocked(customerId)) {
+        if (Date.now() > until) throw new Error(`customer ${customerId} still locked`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
     },
     async recordEvents(customerId) {
       const sub = new Redis('redis://127.0.0.1:6379/0');
