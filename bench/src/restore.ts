@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { access, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
-import { phaseSummary, runApiJob, workerIdle } from './backup.js';
+import { housekeepingDone, phaseSummary, runApiJob, workerIdle } from './backup.js';
 import type { BenchWorld } from './env.js';
 import type { Figure, Measurement } from './report.js';
 import type { BenchSite } from './site.js';
@@ -30,6 +30,7 @@ export async function measureRestore(
   const stopped: number[] = [];
   const planWindow: number[] = [];
   const phaseRuns: Record<string, number>[] = [];
+  const housekeeping: number[] = [];
   await workerIdle(world);
 
   const viaWorker = async () => {
@@ -60,6 +61,7 @@ export async function measureRestore(
         3600_000,
       );
       phaseRuns.push(phases);
+      housekeeping.push((await housekeepingDone(world, id)) / 1000);
       const events = world.maintenance.filter((e) => e.jobId === jobId);
       const on = events.find((e) => e.on)?.at;
       const off = events.find((e) => !e.on)?.at;
@@ -166,9 +168,10 @@ export async function measureRestore(
     setup: `The site of measurement 3 (scope BOTH), from the snapshot its last worker backup made. The worker's time runs from the restoreSnapshot request (admin token, confirmation RESTORE) to COMPLETED: verify ownership, space check, a safety snapshot of the live site and database (the undo point), download into a staging folder, import into a scratch database, then the swap under maintenance. By hand: \`restic restore\` of the same snapshot into a new folder + \`mariadb\` import of its dump into a new database (nothing else: no undo point, no swap, the site would be down throughout). Order alternates; ${reps} repetitions. The site's stop/start commands only write a timestamp (no containers).`,
     figures,
     notes: [
-      `Worker job by phase (median over the repetitions, polled): ${phaseSummary(phaseRuns)}.`,
+      `Worker job by phase (median over the repetitions, polled): ${phaseSummary(phaseRuns)}. The undo point, the files' download and the database's download + import run side by side; a phase lasts while the script waits for that step, in this order.`,
+      `After COMPLETED (site switched over and open) the script's housekeeping (previous copy and database removed, the undo points' retention) ran on for a median ${spread(housekeeping).median.toFixed(1)} s under the customer's lock; the next measurement waited for it.`,
     ],
     limits:
-      "The worker's restore does more work than the hand restore: before downloading it takes a safety snapshot (a mysqldump of the live database and a restic backup of the live folder; its data deduplicates, but restic still reads and hashes every byte because the undo point has different paths than the backup, so there is no parent snapshot) and afterwards removes the previous copy; the overall ratio is bound by that extra work plus restic and the MariaDB import on 2 shared cores. The maintenance window is bound by the folder renames, one RENAME TABLE, recreating views/triggers and the site's stop/start commands (here trivial; real `docker compose down/up` adds their own seconds).",
+      "The worker's restore does more work than the hand restore: it verifies the snapshot and the free space (two restic starts), takes a safety snapshot (a mysqldump of the live database and a restic backup of the live folder; its data deduplicates, but restic reads and hashes every byte when the live files are not those of the parent snapshot) beside the download and the import, which share the 2 shared cores with it, and swaps under maintenance. The previous copy's removal and the undo points' retention run after COMPLETED. The maintenance window is bound by the folder renames, one RENAME TABLE, recreating views/triggers and the site's stop/start commands (here trivial; real `docker compose down/up` adds their own seconds).",
   };
 }
