@@ -1,5 +1,4 @@
-import { Repeater } from 'graphql-yoga';
-import { mayActFor, type Viewer, viewerStillValid } from '../auth/viewer.js';
+import { mayActFor, type Viewer } from '../auth/viewer.js';
 import type { ApiServices, GraphQLContext } from '../graphql/context.js';
 import { unauthenticated } from '../graphql/errors.js';
 import { GraphQLError } from '../graphql/graphql-runtime.js';
@@ -18,49 +17,14 @@ function notFound(): GraphQLError {
 }
 
 const rows = new SingleFlight<IBackupJob | null>();
-const viewers = new SingleFlight<boolean>();
-const receivedAt = new WeakMap<object, number>();
 
-/**
- * When this process received a change. The Redis event target hands the same parsed payload
- * to every subscriber of a channel, so they all get the same moment and can share a read.
- */
-function received(change: object): number {
-  let at = receivedAt.get(change);
-  if (at === undefined) {
-    at = now();
-    receivedAt.set(change, at);
-  }
-  return at;
-}
-
-/**
- * The job's row now (a fresh identity map: the worker changed it), or null if it is gone.
- * Subscribers woken by the same event share one read.
- */
-function reread(ctx: GraphQLContext, id: number, since: number): Promise<IBackupJob | null> {
-  return rows.run(String(id), since, () => ctx.services.orm.em.fork().findOne(BackupJob, { id }));
+/** The job's row now (a fresh identity map: the worker changed it), or null if it is gone. */
+function reread(services: ApiServices, id: number, since: number): Promise<IBackupJob | null> {
+  return rows.run(String(id), since, () => services.orm.em.fork().findOne(BackupJob, { id }));
 }
 
 function viewerKey(viewer: Viewer): string {
   return viewer.kind === 'customer' ? `s:${viewer.sessionId}` : `t:${viewer.tokenId}`;
-}
-
-/** Authorises one event: the viewer's session or token is still live and may see the job. */
-async function authorise(
-  ctx: GraphQLContext,
-  viewer: Viewer,
-  job: IBackupJob,
-  since: number,
-): Promise<JobEvent> {
-  const live = await viewers.run(viewerKey(viewer), since, () =>
-    viewerStillValid(ctx.services.orm.em, viewer),
-  );
-  if (!live) {
-    return { denied: unauthenticated('Your session has ended. Sign in again.') };
-  }
-  if (!mayActFor(viewer, job.customer.id)) return { denied: notFound() };
-  return { job };
 }
 
 function stateKey(job: IBackupJob): string {
@@ -114,13 +78,14 @@ async function liveViewerKeys(ctx: ApiServices, viewers: Iterable<Viewer>): Prom
 }
 
 /**
- * An async iterator fed from outside: `offer` hands it a value, the newest not yet taken wins
- * (a subscriber that has not taken the last state gets the newer one instead), `end` completes
- * it after the value in hand, `fail` makes it throw. Taking a value is synchronous work, no
- * promise chain per value beyond the one `next` returns.
+ * An async iterator fed from outside. `offer(key, value)` hands it a value; a value not yet
+ * taken is replaced by a newer one of the same key, in its place (a subscriber that has not
+ * taken a job's last state gets the newer one instead, so a slow one holds at most one value
+ * per job). `end` completes it after the values in hand, `fail` makes it throw. Taking a value
+ * is synchronous work: no promise chain per value beyond the one `next` returns.
  */
-class LatestStream<T> implements AsyncIterableIterator<T> {
-  private slot: { value: T } | undefined;
+class KeyedStream<T> implements AsyncIterableIterator<T> {
+  private readonly queue = new Map<number, T>();
   private waiting:
     | { resolve: (result: IteratorResult<T>) => void; reject: (error: unknown) => void }
     | undefined;
@@ -129,14 +94,14 @@ class LatestStream<T> implements AsyncIterableIterator<T> {
 
   constructor(private readonly onClose: () => void) {}
 
-  offer(value: T): void {
+  offer(key: number, value: T): void {
     if (this.ended) return;
     const waiting = this.waiting;
     if (waiting) {
       this.waiting = undefined;
       waiting.resolve({ value, done: false });
     } else {
-      this.slot = { value };
+      this.queue.set(key, value);
     }
   }
 
@@ -152,7 +117,7 @@ class LatestStream<T> implements AsyncIterableIterator<T> {
   fail(error: unknown): void {
     if (this.ended) return;
     this.ended = true;
-    this.slot = undefined;
+    this.queue.clear();
     this.onClose();
     const waiting = this.waiting;
     this.waiting = undefined;
@@ -161,10 +126,9 @@ class LatestStream<T> implements AsyncIterableIterator<T> {
   }
 
   next(): Promise<IteratorResult<T>> {
-    const slot = this.slot;
-    if (slot) {
-      this.slot = undefined;
-      return Promise.resolve({ value: slot.value, done: false });
+    for (const [key, value] of this.queue) {
+      this.queue.delete(key);
+      return Promise.resolve({ value, done: false });
     }
     const failure = this.failure;
     if (failure) {
@@ -178,7 +142,7 @@ class LatestStream<T> implements AsyncIterableIterator<T> {
   }
 
   return(): Promise<IteratorResult<T>> {
-    this.slot = undefined;
+    this.queue.clear();
     this.failure = undefined;
     this.end();
     return Promise.resolve({ value: undefined, done: true });
@@ -189,54 +153,55 @@ class LatestStream<T> implements AsyncIterableIterator<T> {
   }
 }
 
-interface JobWatcher {
+/** Key of the event that ends a stream (after it, nothing is offered). */
+const DENIED = -1;
+
+interface Watcher {
   viewer: Viewer;
   key: string;
-  /** The last state this watcher was given (repeated states are skipped). */
-  lastState: string;
-  stream: LatestStream<JobEvent>;
+  stream: KeyedStream<JobEvent>;
 }
 
 /**
- * One per watched job and api process: it listens on the job's channel once, and for each
- * change reads the row once and checks every watcher's session or token with one query per
- * kind, then hands each watcher its event synchronously (the same object to all that may see
- * it). Changes that arrive while a round is running are coalesced into one more round, which
- * reads the newest state. A new watcher asks for a round too: it gets the state read after it
- * joined, and every later change.
+ * One per channel (a job's or a customer's) and api process: it listens on the channel once
+ * and runs rounds for its watchers, one at a time. A change, or a new watcher, asks for a
+ * round; what arrives while a round runs is handled by the next one, which reads the newest
+ * state. Each round checks every watcher's session or token with one query per kind.
  */
-class JobFeed {
-  private readonly watchers = new Set<JobWatcher>();
+abstract class Feed<W extends Watcher> {
+  protected readonly watchers = new Set<W>();
   private readonly changes: AsyncIterator<JobChanged>;
   private wanted = false;
   private running = false;
   private closed = false;
 
   constructor(
-    private readonly services: ApiServices,
-    private readonly jobId: number,
+    protected readonly services: ApiServices,
+    topic: string,
     private readonly onClosed: () => void,
   ) {
-    const topic = jobTopic(services.config.BACKUPS_REDIS_PREFIX, jobId);
     this.changes = services.pubSub.subscribe(topic)[Symbol.asyncIterator]();
     void this.listen(); // its first next() subscribes, before any watcher's first read
   }
 
-  join(viewer: Viewer): LatestStream<JobEvent> {
-    const watcher: JobWatcher = {
-      viewer,
-      key: viewerKey(viewer),
-      lastState: '',
-      stream: new LatestStream<JobEvent>(() => this.leave(watcher)),
-    };
+  /** Notes a change for the next round. */
+  protected abstract noted(change: JobChanged): void;
+  protected abstract round(targets: W[]): Promise<void>;
+
+  protected add(watcher: W): void {
     this.watchers.add(watcher);
     this.request();
-    return watcher.stream;
   }
 
-  private leave(watcher: JobWatcher): void {
+  protected leave(watcher: W): void {
     this.watchers.delete(watcher);
     if (this.watchers.size === 0) this.closeFeed();
+  }
+
+  /** Denies a watcher its events: the error, then the end of its stream. */
+  protected deny(watcher: W, denied: JobEvent): void {
+    watcher.stream.offer(DENIED, denied);
+    watcher.stream.end();
   }
 
   private closeFeed(): void {
@@ -251,6 +216,7 @@ class JobFeed {
       for (;;) {
         const change = await this.changes.next();
         if (change.done || this.closed) return;
+        this.noted(change.value);
         this.request();
       }
     } catch (error) {
@@ -281,13 +247,48 @@ class JobFeed {
       this.running = false;
     }
   }
+}
 
-  private async round(targets: JobWatcher[]): Promise<void> {
+const sessionEnded = (): JobEvent => ({
+  denied: unauthenticated('Your session has ended. Sign in again.'),
+});
+
+interface JobWatcher extends Watcher {
+  /** The last state this watcher was given (repeated states are skipped). */
+  lastState: string;
+}
+
+/**
+ * A job's feed: each round reads the row once, and hands each watcher that may see it the
+ * same event object (so its execution is shared too, api/shared-subscription.ts). A new
+ * watcher gets the state read after it joined, then every change.
+ */
+class JobFeed extends Feed<JobWatcher> {
+  constructor(
+    services: ApiServices,
+    private readonly jobId: number,
+    onClosed: () => void,
+  ) {
+    super(services, jobTopic(services.config.BACKUPS_REDIS_PREFIX, jobId), onClosed);
+  }
+
+  join(viewer: Viewer): KeyedStream<JobEvent> {
+    const watcher: JobWatcher = {
+      viewer,
+      key: viewerKey(viewer),
+      lastState: '',
+      stream: new KeyedStream<JobEvent>(() => this.leave(watcher)),
+    };
+    this.add(watcher);
+    return watcher.stream;
+  }
+
+  protected noted(): void {}
+
+  protected async round(targets: JobWatcher[]): Promise<void> {
     const since = now();
     const [job, live] = await Promise.all([
-      rows.run(String(this.jobId), since, () =>
-        this.services.orm.em.fork().findOne(BackupJob, { id: this.jobId }),
-      ),
+      reread(this.services, this.jobId, since),
       liveViewerKeys(
         this.services,
         targets.map((w) => w.viewer),
@@ -304,29 +305,134 @@ class JobFeed {
     let hidden: JobEvent | undefined;
     for (const watcher of targets) {
       if (!this.watchers.has(watcher)) continue; // left during the read
-      const { stream } = watcher;
       if (!live.has(watcher.key)) {
-        ended ??= { denied: unauthenticated('Your session has ended. Sign in again.') };
-        stream.offer(ended);
-        stream.end();
+        ended ??= sessionEnded();
+        this.deny(watcher, ended);
         continue;
       }
       if (!mayActFor(watcher.viewer, job.customer.id)) {
         hidden ??= { denied: notFound() };
-        stream.offer(hidden);
-        stream.end();
+        this.deny(watcher, hidden);
         continue;
       }
       if (state !== watcher.lastState) {
         watcher.lastState = state;
-        stream.offer(visible);
+        watcher.stream.offer(this.jobId, visible);
       }
-      if (terminal) stream.end();
+      if (terminal) watcher.stream.end();
     }
   }
 }
 
-const feeds = new WeakMap<ApiServices, Map<number, JobFeed>>();
+interface CustomerWatcher extends Watcher {
+  /** The feed's change count when it joined: it is given the changes noted after that. */
+  joinedAt: number;
+  /** Whether it was given its starting state (the job in progress). */
+  started: boolean;
+}
+
+/**
+ * A customer's feed: each round reads the customer's job in progress once for the watchers
+ * that just joined (their starting state), and each job changed since the last round once for
+ * everyone; every watcher that may see them gets the same event objects.
+ */
+class CustomerFeed extends Feed<CustomerWatcher> {
+  private count = 0;
+  /** job id -> the change count of its newest notice, in the order first noticed */
+  private pending = new Map<number, number>();
+
+  constructor(
+    services: ApiServices,
+    private readonly customerId: number,
+    onClosed: () => void,
+  ) {
+    super(services, customerJobsTopic(services.config.BACKUPS_REDIS_PREFIX, customerId), onClosed);
+  }
+
+  join(viewer: Viewer): KeyedStream<JobEvent> {
+    const watcher: CustomerWatcher = {
+      viewer,
+      key: viewerKey(viewer),
+      joinedAt: this.count,
+      started: false,
+      stream: new KeyedStream<JobEvent>(() => this.leave(watcher)),
+    };
+    this.add(watcher);
+    return watcher.stream;
+  }
+
+  protected noted(change: JobChanged): void {
+    this.pending.set(change.id, ++this.count);
+  }
+
+  protected async round(targets: CustomerWatcher[]): Promise<void> {
+    const changed = [...this.pending];
+    this.pending = new Map();
+    const starting = targets.filter((w) => !w.started);
+    const since = now();
+    const [active, live, jobs] = await Promise.all([
+      starting.length === 0
+        ? null
+        : this.services.orm.em
+            .fork()
+            .findOne(
+              BackupJob,
+              { customer: this.customerId, status: { $in: ['pending', 'running'] } },
+              { orderBy: { id: 'desc' } },
+            ),
+      liveViewerKeys(
+        this.services,
+        targets.map((w) => w.viewer),
+      ),
+      Promise.all(changed.map(([id]) => reread(this.services, id, since))),
+    ]);
+    let ended: JobEvent | undefined;
+    const allowed = targets.filter((watcher) => {
+      if (!this.watchers.has(watcher)) return false; // left during the reads
+      if (live.has(watcher.key) && mayActFor(watcher.viewer, this.customerId)) return true;
+      ended ??= sessionEnded();
+      this.deny(watcher, ended);
+      return false;
+    });
+    if (active) {
+      const event: JobEvent = { job: active };
+      for (const watcher of allowed) if (!watcher.started) watcher.stream.offer(active.id, event);
+    }
+    for (const watcher of allowed) watcher.started = true;
+    changed.forEach(([id, noticedAt], i) => {
+      const job = jobs[i];
+      // A job of another customer announced on this channel is not shown.
+      if (!job || job.customer.id !== this.customerId) return;
+      const event: JobEvent = { job };
+      for (const watcher of allowed) {
+        if (noticedAt > watcher.joinedAt) watcher.stream.offer(id, event);
+      }
+    });
+  }
+}
+
+/** The feeds of one api (services), by channel. */
+const feeds = new WeakMap<ApiServices, Map<string, JobFeed | CustomerFeed>>();
+
+function feedFor<F extends JobFeed | CustomerFeed>(
+  services: ApiServices,
+  channel: string,
+  create: (onClosed: () => void) => F,
+): F {
+  let byChannel = feeds.get(services);
+  if (!byChannel) {
+    byChannel = new Map();
+    feeds.set(services, byChannel);
+  }
+  const open = byChannel;
+  const existing = open.get(channel) as F | undefined;
+  if (existing) return existing;
+  const feed: F = create(() => {
+    if (open.get(channel) === feed) open.delete(channel);
+  });
+  open.set(channel, feed);
+  return feed;
+}
 
 /**
  * One job's state now, then each change, ending after a terminal state; repeated states are
@@ -337,63 +443,27 @@ export async function watchJob(ctx: GraphQLContext, id: string): Promise<AsyncIt
   const viewer = ctx.viewer;
   const first = await findVisibleJob(ctx, id);
   if (!viewer || !first) throw notFound();
-  const services = ctx.services;
-  let byJob = feeds.get(services);
-  if (!byJob) {
-    byJob = new Map();
-    feeds.set(services, byJob);
-  }
-  const jobs = byJob;
-  let feed = jobs.get(first.id);
-  if (!feed) {
-    const created: JobFeed = new JobFeed(services, first.id, () => {
-      if (jobs.get(first.id) === created) jobs.delete(first.id);
-    });
-    feed = created;
-    jobs.set(first.id, feed);
-  }
-  return feed.join(viewer);
+  const { services } = ctx;
+  return feedFor(
+    services,
+    `job:${first.id}`,
+    (onClosed) => new JobFeed(services, first.id, onClosed),
+  ).join(viewer);
 }
 
-/** Every change of any of the customer's jobs, authorised event by event. */
+/**
+ * Every change of any of the customer's jobs, authorised event by event, starting with the job
+ * in progress (a client that reconnects mid-job sees it at once).
+ */
 export function watchCustomerJobs(
   ctx: GraphQLContext,
   viewer: Viewer,
   customerId: number,
 ): AsyncIterable<JobEvent> {
-  const topic = customerJobsTopic(ctx.services.config.BACKUPS_REDIS_PREFIX, customerId);
-  return new Repeater<JobEvent>(async (push, stop) => {
-    const changes = ctx.services.pubSub.subscribe(topic)[Symbol.asyncIterator]();
-    const stopping = stop.then(() => ({ done: true as const, value: undefined }));
-    let next = changes.next(); // subscribes now, before the current state is read
-    try {
-      // Start with the state now: a client that (re)connects mid-job sees it at once.
-      const active = await ctx.services.orm.em
-        .fork()
-        .findOne(
-          BackupJob,
-          { customer: customerId, status: { $in: ['pending', 'running'] } },
-          { orderBy: { id: 'desc' } },
-        );
-      if (active) {
-        const event = await authorise(ctx, viewer, active, now());
-        await push(event);
-        if ('denied' in event) return;
-      }
-      for (;;) {
-        const change: IteratorResult<JobChanged> = await Promise.race([next, stopping]);
-        if (change.done) break;
-        next = changes.next();
-        const since = received(change.value);
-        const job = await reread(ctx, change.value.id, since);
-        if (!job || job.customer.id !== customerId) continue;
-        const event = await authorise(ctx, viewer, job, since);
-        await push(event);
-        if ('denied' in event) break;
-      }
-    } finally {
-      await changes.return?.();
-      stop();
-    }
-  });
+  const { services } = ctx;
+  return feedFor(
+    services,
+    `customer:${customerId}`,
+    (onClosed) => new CustomerFeed(services, customerId, onClosed),
+  ).join(viewer);
 }

@@ -342,6 +342,48 @@ describe('job subscriptions over graphql-ws', () => {
     await change(Number(id), { status: 'cancelled', finishedAt: new Date() });
   });
 
+  it('customerJobs subscribers of one customer share its changes; a revoked token ends only its own stream', async () => {
+    const revoked = await customerToken(db.orm.em, customer);
+    const admin = await adminToken(db.orm.em);
+    const cookie = await api.signIn(customer.email, PASSWORD);
+    const subs = {
+      token: subscribe(api.wsClient({ token }), CUSTOMER_JOBS),
+      revoked: subscribe(api.wsClient({ token: revoked }), CUSTOMER_JOBS),
+      admin: subscribe(api.wsClient({ token: admin }), CUSTOMER_JOBS, {
+        customerId: String(customer.id),
+      }),
+      session: subscribe(api.wsClient({ cookie }), CUSTOMER_JOBS),
+    };
+    await quietPeriod(300); // let the subscriptions reach Redis
+    const job = await buildJob(db.orm.em, customer, { status: 'pending' });
+    await change(job.id, { status: 'running', phase: 'DUMPING_DATABASE' });
+    for (const sub of Object.values(subs)) await sub.waitFor(1);
+
+    await db.orm.em
+      .fork()
+      .nativeUpdate(ApiToken, { prefix: revoked.slice(0, 12) }, { revokedAt: new Date() });
+    await change(job.id, { status: 'completed', phase: null, finishedAt: new Date() });
+    await subs.revoked.ended;
+    for (const sub of [subs.token, subs.admin, subs.session]) await sub.waitFor(2);
+    await quietPeriod(200);
+    for (const sub of [subs.token, subs.admin, subs.session]) sub.stop();
+
+    expect(subs.revoked.results).toHaveLength(2);
+    expect(subs.revoked.results[0]?.data?.customerJobs).toEqual({
+      id: String(job.id),
+      status: 'RUNNING',
+      phase: 'DUMPING_DATABASE',
+    });
+    expect(subs.revoked.results[1]?.data ?? null).toBeNull();
+    expect(subs.revoked.results[1]?.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    for (const sub of [subs.token, subs.admin, subs.session]) {
+      expect(sub.results.map((r) => r.data?.customerJobs)).toEqual([
+        { id: String(job.id), status: 'RUNNING', phase: 'DUMPING_DATABASE' },
+        { id: String(job.id), status: 'COMPLETED', phase: null },
+      ]);
+    }
+  });
+
   it('customerJobs for another customer is FORBIDDEN', async () => {
     const other = await buildSignInCustomer(db.orm.em);
     const sub = subscribe(api.wsClient({ token }), CUSTOMER_JOBS, { customerId: String(other.id) });
