@@ -230,6 +230,10 @@ function eventJob(event: JobEvent): IBackupJob {
 
 builder.subscriptionType({});
 
+// Over WebSocket, an event is executed once for all subscribers with the same operation,
+// variables and rights (api/shared-subscription.ts): BackupJob's fields must depend on the job
+// (and its customer's catalog) only, never on which session or token asks.
+
 builder.subscriptionField('jobUpdated', (t) =>
   t.field({
     type: BackupJobRef,
