@@ -2,6 +2,7 @@
 // worker does (nativeUpdate, then publishJobChanged); graphql-ws clients subscribed to
 // `jobUpdated` on the api (child process) receive it. 1 subscriber on one job and 1,000 on
 // another, phases interleaved; the api's resident memory is read from /proc/<pid>/status.
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { insertPendingJob } from '../../server/src/jobs/create-job.js';
 import { BackupJob } from '../../server/src/jobs/job.entity.js';
@@ -55,8 +56,14 @@ type ClientsMessage =
 const CLIENT: ClientsInput['client'] =
   process.env.BENCH_PROGRESS_CLIENT === 'graphql-ws' ? 'graphql-ws' : 'lean';
 
-/** Subscriber threads of the crowd (BENCH_PROGRESS_THREADS, default 4). */
-const CROWD_THREADS = Math.max(1, Number(process.env.BENCH_PROGRESS_THREADS ?? 4) || 4);
+/**
+ * Subscriber threads of the crowd (BENCH_PROGRESS_THREADS, default one per core: more only
+ * add switching on cores the api needs too).
+ */
+const CROWD_THREADS = Math.max(
+  1,
+  Number(process.env.BENCH_PROGRESS_THREADS ?? availableParallelism()) || 1,
+);
 
 /** Monotonic microseconds (process.hrtime): the same clock in the subscriber threads. */
 const micros = () => Number(process.hrtime.bigint() / 1000n);
