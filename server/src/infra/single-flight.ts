@@ -2,10 +2,10 @@ import { performance } from 'node:perf_hooks';
 
 /**
  * Shares one in-flight read among everyone asking for the same key at the same moment. A job
- * event reaches every subscriber of the job at once; they all re-read the same row, and with
- * this they do it with one query instead of one each. A caller only joins a read that started
- * after the moment it gives (when its event arrived), so nobody gets a state older than the
- * event that woke it.
+ * change is announced on the job's channel and on its customer's; both feeds (jobs/job-watch.ts)
+ * re-read the same row, and with this they do it with one query. A caller only joins a read
+ * that started after the moment it gives (when its round began), so nobody gets a state older
+ * than the change that woke it.
  */
 export class SingleFlight<T> {
   private readonly inFlight = new Map<string, { startedAt: number; promise: Promise<T> }>();
