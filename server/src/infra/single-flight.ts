@@ -1,11 +1,11 @@
 import { performance } from 'node:perf_hooks';
 
 /**
- * Shares one in-flight read among everyone asking for the same key at the same moment. A job
- * change is announced on the job's channel and on its customer's; both feeds (jobs/job-watch.ts)
- * re-read the same row, and with this they do it with one query. A caller only joins a read
- * that started after the moment it gives (when its round began), so nobody gets a state older
- * than the change that woke it.
+ * Shares one in-flight read among everyone asking for the same key at the same moment. A caller
+ * only joins a read that started after the moment it gives (for the job feeds of
+ * jobs/job-watch.ts: when its round began), so nobody gets a state older than the change that
+ * woke it. Each feed reads a row once per round anyway; this only spares a second query when
+ * two rounds of the same process ask for the same row at once.
  */
 export class SingleFlight<T> {
   private readonly inFlight = new Map<string, { startedAt: number; promise: Promise<T> }>();
