@@ -265,5 +265,6 @@ describe('SIGKILL at any point, then --recover', () => {
       expect(again.events).toEqual([{ type: 'recovered', action: 'none' }]);
     }
     console.log(`SIGKILL outcomes: ${outcomes.join(', ')}`);
-  });
+    // Twelve restores killed and recovered one after another: minutes on a busy 2-core machine.
+  }, 360_000);
 });
