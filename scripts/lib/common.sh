@@ -106,13 +106,29 @@ _wait_child() {
   # A signal that came before CHILD_PID was known (or before the child started)
   # reaches the child now.
   if ((INTERRUPTED)); then kill -TERM "$CHILD_PID" 2>/dev/null || true; fi
-  wait "$CHILD_PID" || rc=$?
-  # wait returns early (>128) when a trapped signal arrives; wait for the real end.
-  while kill -0 "$CHILD_PID" 2>/dev/null; do
-    rc=0
-    wait "$CHILD_PID" || rc=$?
-  done
+  _wait_pid "$CHILD_PID" || rc=$?
   CHILD_PID=""
+  return "$rc"
+}
+# _wait_pid <pid>: waits until a child has ended and returns its status. wait returns
+# early (>128) when a trapped signal arrives: then the real end is waited for. Once
+# interrupted, SIGTERM is repeated every 2 s, since one that reached the child between its
+# fork and its exec is lost.
+_wait_pid() {
+  local pid=$1 rc=0 ticks=0
+  while kill -0 "$pid" 2>/dev/null; do
+    if ((INTERRUPTED)); then
+      sleep 0.2
+      if ((++ticks % 10 == 0)); then kill -TERM "$pid" 2>/dev/null || true; fi
+      continue
+    fi
+    rc=0
+    wait "$pid" || rc=$?
+    kill -0 "$pid" 2>/dev/null || return "$rc"
+  done
+  # Ended while polled (or before): its status as bash kept it.
+  rc=0
+  wait "$pid" 2>/dev/null || rc=$?
   return "$rc"
 }
 
@@ -199,7 +215,7 @@ stop_branches() {
   for pid in "${BRANCH_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for name in "${!BRANCH_PIDS[@]}"; do
     pid=${BRANCH_PIDS[$name]}
-    while kill -0 "$pid" 2>/dev/null; do wait "$pid" 2>/dev/null || true; done
+    INTERRUPTED=1 _wait_pid "$pid" || true
     unset "BRANCH_PIDS[$name]"
   done
 }

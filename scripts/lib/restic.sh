@@ -66,6 +66,11 @@ restic_stream() {
   fi
   reader=$!
   run_child "$RESTIC_BIN" --retry-lock "$RETRY_LOCK" "$@" >"$fifo" 2>"$TMP_DIR/restic.err" || rc=$?
+  # A child stopped before it opened the pipe leaves the reader waiting for a writer:
+  # open and close it once (read-write never blocks), so the reader sees its end.
+  local unblock
+  exec {unblock}<>"$fifo"
+  exec {unblock}>&-
   wait "$reader" || true
   cat "$TMP_DIR/restic.err" >&2
   return "$rc"
