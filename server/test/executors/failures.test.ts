@@ -35,8 +35,10 @@ beforeAll(async () => {
   slowRestic = path.join(t.dataDir, 'slow-restic');
   await writeFile(
     slowRestic,
+    // The trap is set before the sleep starts and stops every child of the wrapper, so a
+    // SIGTERM that lands between the fork and the wait leaves no sleep behind.
     // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell script, not a template
-    '#!/bin/bash\nfor a in "$@"; do if [ "$a" = restore ]; then sleep "${SLOW_RESTORE:-0}" >/dev/null 2>&1 & p=$!; trap \'kill $p; exit 143\' TERM; wait $p; trap - TERM; break; fi; done\nexec restic "$@"\n',
+    '#!/bin/bash\nfor a in "$@"; do if [ "$a" = restore ]; then trap \'pkill -TERM -P $$; exit 143\' TERM; sleep "${SLOW_RESTORE:-0}" >/dev/null 2>&1 & wait $!; trap - TERM; break; fi; done\nexec restic "$@"\n',
   );
   await chmod(slowRestic, 0o755);
 });
