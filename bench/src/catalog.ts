@@ -144,6 +144,24 @@ interface LoadResult {
   seconds: number;
 }
 
+const LIST_BODY = JSON.stringify({ query: QUERY, variables: {} });
+
+/** One `me { snapshots }` request; true when it answered 200 with a non-empty list. */
+async function listOnce(world: BenchWorld, token: string): Promise<boolean> {
+  try {
+    const response = await world.api.pool.request({
+      path: '/graphql',
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: LIST_BODY,
+    });
+    const text = await response.body.text();
+    return response.statusCode === 200 && text.includes('"snapshots":[{');
+  } catch {
+    return false;
+  }
+}
+
 /** `clients` concurrent loops, each sending the next request when the previous answered. */
 async function httpLoad(
   world: BenchWorld,
@@ -155,26 +173,14 @@ async function httpLoad(
   let errors = 0;
   const start = now();
   const end = start + seconds * 1000;
-  const body = JSON.stringify({ query: QUERY, variables: {} });
   await Promise.all(
     Array.from({ length: clients }, async (_, c) => {
       let i = c;
       while (now() < end) {
-        const token = tokens[i++ % tokens.length] as string;
         const t0 = now();
-        try {
-          const response = await world.api.pool.request({
-            path: '/graphql',
-            method: 'POST',
-            headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-            body,
-          });
-          const text = await response.body.text();
-          if (response.statusCode !== 200 || !text.includes('"snapshots":[{')) errors++;
-          else latencies.push(now() - t0);
-        } catch {
-          errors++;
-        }
+        if (await listOnce(world, tokens[i++ % tokens.length] as string)) {
+          latencies.push(now() - t0);
+        } else errors++;
       }
     }),
   );
@@ -203,22 +209,10 @@ async function pacedLoad(
   const start = now();
   const end = start + seconds * 1000;
   const interval = (clients / rate) * 1000;
-  const body = JSON.stringify({ query: QUERY, variables: {} });
   const inFlight: Promise<void>[] = [];
   const send = async (token: string, scheduled: number) => {
-    try {
-      const response = await world.api.pool.request({
-        path: '/graphql',
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-        body,
-      });
-      const text = await response.body.text();
-      if (response.statusCode !== 200 || !text.includes('"snapshots":[{')) errors++;
-      else latencies.push(now() - scheduled);
-    } catch {
-      errors++;
-    }
+    if (await listOnce(world, token)) latencies.push(now() - scheduled);
+    else errors++;
   };
   await Promise.all(
     Array.from({ length: clients }, async (_, c) => {
