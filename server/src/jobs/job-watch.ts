@@ -1,4 +1,4 @@
-import { mayActFor, type Viewer } from '../auth/viewer.js';
+import { credentialKey, liveCredentials, mayActFor, type Viewer } from '../auth/viewer.js';
 import type { ApiServices, GraphQLContext } from '../graphql/context.js';
 import { unauthenticated } from '../graphql/errors.js';
 import { GraphQLError } from '../graphql/graphql-runtime.js';
@@ -23,10 +23,6 @@ function reread(services: ApiServices, id: number, since: number): Promise<IBack
   return rows.run(String(id), since, () => services.orm.em.fork().findOne(BackupJob, { id }));
 }
 
-function viewerKey(viewer: Viewer): string {
-  return viewer.kind === 'customer' ? `s:${viewer.sessionId}` : `t:${viewer.tokenId}`;
-}
-
 function stateKey(job: IBackupJob): string {
   return JSON.stringify([
     job.status,
@@ -41,40 +37,6 @@ function stateKey(job: IBackupJob): string {
     job.startedAt,
     job.finishedAt,
   ]);
-}
-
-/**
- * Which of these viewers' sessions and tokens are still live: one query per kind, however many
- * viewers (the subscribers of one job share it for each event).
- */
-async function liveViewerKeys(ctx: ApiServices, viewers: Iterable<Viewer>): Promise<Set<string>> {
-  const sessions = new Set<string>();
-  const tokens = new Set<number>();
-  for (const viewer of viewers) {
-    if (viewer.kind === 'customer') sessions.add(viewer.sessionId);
-    else tokens.add(viewer.tokenId);
-  }
-  // Once per event on a hot path: plain SQL, no query builder or hydration.
-  const connection = ctx.orm.em.getConnection();
-  const marks = (count: number) => Array.from({ length: count }, () => '?').join(', ');
-  const [liveSessions, liveTokens] = await Promise.all([
-    sessions.size === 0
-      ? []
-      : connection.execute<{ id: string }[]>(
-          `select id from sessions where id in (${marks(sessions.size)}) and expires_at > ?`,
-          [...sessions, new Date()],
-        ),
-    tokens.size === 0
-      ? []
-      : connection.execute<{ id: number }[]>(
-          `select id from api_tokens where id in (${marks(tokens.size)}) and revoked_at is null`,
-          [...tokens],
-        ),
-  ]);
-  const live = new Set<string>();
-  for (const row of liveSessions) live.add(`s:${row.id}`);
-  for (const row of liveTokens) live.add(`t:${Number(row.id)}`);
-  return live;
 }
 
 /**
@@ -275,7 +237,7 @@ class JobFeed extends Feed<JobWatcher> {
   join(viewer: Viewer): KeyedStream<JobEvent> {
     const watcher: JobWatcher = {
       viewer,
-      key: viewerKey(viewer),
+      key: credentialKey(viewer),
       lastState: '',
       stream: new KeyedStream<JobEvent>(() => this.leave(watcher)),
     };
@@ -289,8 +251,8 @@ class JobFeed extends Feed<JobWatcher> {
     const since = now();
     const [job, live] = await Promise.all([
       reread(this.services, this.jobId, since),
-      liveViewerKeys(
-        this.services,
+      liveCredentials(
+        this.services.orm.em,
         targets.map((w) => w.viewer),
       ),
     ]);
@@ -352,7 +314,7 @@ class CustomerFeed extends Feed<CustomerWatcher> {
   join(viewer: Viewer): KeyedStream<JobEvent> {
     const watcher: CustomerWatcher = {
       viewer,
-      key: viewerKey(viewer),
+      key: credentialKey(viewer),
       joinedAt: this.count,
       started: false,
       stream: new KeyedStream<JobEvent>(() => this.leave(watcher)),
@@ -380,8 +342,8 @@ class CustomerFeed extends Feed<CustomerWatcher> {
               { customer: this.customerId, status: { $in: ['pending', 'running'] } },
               { orderBy: { id: 'desc' } },
             ),
-      liveViewerKeys(
-        this.services,
+      liveCredentials(
+        this.services.orm.em,
         targets.map((w) => w.viewer),
       ),
       Promise.all(changed.map(([id]) => reread(this.services, id, since))),
