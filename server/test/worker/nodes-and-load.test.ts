@@ -6,7 +6,9 @@ import { createWorkerWorld, type WorkerWorld } from './support/worker-env.js';
 describe('queues per hosting node, and many customers at once', () => {
   let world: WorkerWorld;
   beforeAll(async () => {
-    world = await createWorkerWorld();
+    // 20 customers share one repository: a backup may wait for another's retention (forget
+    // locks exclusively). The tests' 10 s lock wait ran out on a busy machine; production's is 2 min.
+    world = await createWorkerWorld({ BACKUPS_RESTIC_RETRY_LOCK: '2m' });
   });
   afterAll(async () => {
     await world?.destroy();

@@ -52,9 +52,12 @@ export interface WorkerWorld {
   destroy(): Promise<void>;
 }
 
-export async function createWorkerWorld(): Promise<WorkerWorld> {
+/** `scriptEnv`: extra configuration for the scripts (e.g. a longer restic lock wait). */
+export async function createWorkerWorld(
+  scriptEnv: Record<string, string> = {},
+): Promise<WorkerWorld> {
   const db = await createTestDatabase();
-  const scriptsEnv = await createTestEnv();
+  const scriptsEnv = await createTestEnv(scriptEnv);
   const prefix = `t${randomBytes(5).toString('hex')}`;
   const queues = new Map<string, BeeQueue<QueuedJob>>();
   const workers: WorkerHandle[] = [];
