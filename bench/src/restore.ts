@@ -1,5 +1,5 @@
-// Measurement 4: restore. `restoreSnapshot` through the api until COMPLETED (safety snapshot,
-// staged download, scratch import, atomic swap), against `restic restore` + a `mysql` import by
+// Measurement 4: restore. `restoreSnapshot` through the api until COMPLETED (staged download,
+// scratch import, atomic swap; the undo point is stored right after), against `restic restore` + a `mysql` import by
 // hand into a fresh folder and database; and the maintenance window of the worker's restore.
 import { randomBytes } from 'node:crypto';
 import { access, readFile, rm } from 'node:fs/promises';
@@ -31,6 +31,7 @@ export async function measureRestore(
   const planWindow: number[] = [];
   const phaseRuns: Record<string, number>[] = [];
   const housekeeping: number[] = [];
+  const untilIdle: number[] = [];
   await workerIdle(world);
 
   const viaWorker = async () => {
@@ -61,7 +62,9 @@ export async function measureRestore(
         3600_000,
       );
       phaseRuns.push(phases);
-      housekeeping.push((await housekeepingDone(world, id)) / 1000);
+      const after = await housekeepingDone(world, id);
+      housekeeping.push(after / 1000);
+      untilIdle.push((ms + after) / 1000);
       const events = world.maintenance.filter((e) => e.jobId === jobId);
       const on = events.find((e) => e.on)?.at;
       const off = events.find((e) => !e.on)?.at;
@@ -141,6 +144,11 @@ export async function measureRestore(
     },
     { name: 'restic restore + mysql import by hand', unit: 's', values: hand },
     {
+      name: 'restoreSnapshot → undo point stored and cleaned up (script ended)',
+      unit: 's',
+      values: untilIdle,
+    },
+    {
       name: 'overall: worker / by hand',
       unit: 'x',
       values: ratio,
@@ -165,13 +173,13 @@ export async function measureRestore(
   return {
     id: 4,
     title: 'Restore',
-    setup: `The site of measurement 3 (scope BOTH), from the snapshot its last worker backup made. The worker's time runs from the restoreSnapshot request (admin token, confirmation RESTORE) to COMPLETED: verify ownership, space check, a safety snapshot of the live site and database (the undo point), download into a staging folder, import into a scratch database, then the swap under maintenance. By hand: \`restic restore\` of the same snapshot into a new folder + \`mariadb\` import of its dump into a new database (nothing else: no undo point, no swap, the site would be down throughout). Order alternates; ${reps} repetitions. The site's stop/start commands only write a timestamp (no containers).`,
+    setup: `The site of measurement 3 (scope BOTH), from the snapshot its last worker backup made. The worker's time runs from the restoreSnapshot request (admin token, confirmation RESTORE) to COMPLETED: verify ownership, space check, a dump of the live database for the undo point and a check that the safety repository opens, download into a staging folder, import into a scratch database, then the swap under maintenance (the live folder moves into the undo folder). Then, after COMPLETED, the undo point (that folder + the dump) is stored in the safety repository. By hand: \`restic restore\` of the same snapshot into a new folder + \`mariadb\` import of its dump into a new database (nothing else: no undo point, no swap, the site would be down throughout). Order alternates; ${reps} repetitions. The site's stop/start commands only write a timestamp (no containers).`,
     figures,
     notes: [
       `Worker job by phase (median over the repetitions, polled): ${phaseSummary(phaseRuns)}. The undo point, the files' download and the database's download + import run side by side; a phase lasts while the script waits for that step, in this order.`,
-      `After COMPLETED (site switched over and open) the script's housekeeping (previous copy and database removed, the undo points' retention) ran on for a median ${spread(housekeeping).median.toFixed(1)} s under the customer's lock; the next measurement waited for it.`,
+      `After COMPLETED (site switched over and open) the script's housekeeping (the undo point stored from the folder the swap moved aside, then that folder and the previous database removed, the undo points' retention) ran on for a median ${spread(housekeeping).median.toFixed(1)} s under the customer's lock; the next measurement waited for it. Until the undo point is stored its folder stays on disk, also after a kill or a failure (customer-restore --recover stores it).`,
     ],
     limits:
-      "The worker's restore does more work than the hand restore: it verifies the snapshot and the free space (one restic listing for a manual snapshot), takes a safety snapshot (a mysqldump of the live database and a restic backup of the live folder; its data deduplicates, but restic reads and hashes every byte when the live files are not those of the parent snapshot) beside the download and the import, which share the 2 shared cores with it, and swaps under maintenance. The previous copy's removal and the undo points' retention run after COMPLETED. The maintenance window is bound by the folder renames, one RENAME TABLE, recreating views/triggers and the site's stop/start commands (here trivial; real `docker compose down/up` adds their own seconds).",
+      "The worker's restore does more work than the hand restore: it verifies the snapshot and the free space (one restic listing for a manual snapshot), dumps the live database for the undo point beside the download and the import, which share the 2 shared cores with it, and swaps under maintenance. The undo point's restic backup of the replaced folder (restic reads and hashes every byte: the folder's path and inodes are new to it) runs after COMPLETED, as do the cleanup and the undo points' retention: they delay the customer's next job, not the site. The maintenance window is bound by the folder renames, one RENAME TABLE, recreating views/triggers and the site's stop/start commands (here trivial; real `docker compose down/up` adds their own seconds).",
   };
 }

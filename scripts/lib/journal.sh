@@ -3,12 +3,15 @@
 # (tmp + rename) BEFORE each step, so --recover knows how far a killed restore
 # got. It is parsed, never sourced.
 #   STEP       prepared | safety | downloading | importing | swapping |
-#              files_swap | db_swap | swapped | cleanup
+#              files_swap | db_swap | swapped | undo_point | cleanup
 #   SCOPE      db | files | both
 #   CONTENT    content folder relative to the site (wordpress | volumes/files)
 #   HAD_LIVE   1 if the site had that content folder before the restore
 #   STOPPED    1 once the stop command may have run
 #   LIVE_TABLES/RESTORED_TABLES  table counts before the RENAME TABLE
+#   KIND       the restored snapshot's repository (manual | daily | safety)
+#   JOB        the job id (tags the undo point), or empty
+#   UNDO       stored once the undo point is in the safety repository
 
 declare -A JOURNAL=()
 
@@ -43,14 +46,14 @@ journal_read() {
   [[ -f $file ]] || return 1
   while IFS='=' read -r key value; do
     case $key in
-      STEP | SCOPE | CONTENT | HAD_LIVE | STOPPED | LIVE_TABLES | RESTORED_TABLES | CUSTOMER | KIND) JOURNAL[$key]=$value ;;
+      STEP | SCOPE | CONTENT | HAD_LIVE | STOPPED | LIVE_TABLES | RESTORED_TABLES | CUSTOMER | KIND | JOB | UNDO) JOURNAL[$key]=$value ;;
     esac
   done <"$file"
   return 0
 }
 
 # Steps in order; journal_reached <step> is true once STEP is at or past it.
-JOURNAL_STEPS=(prepared safety downloading importing swapping files_swap db_swap swapped cleanup)
+JOURNAL_STEPS=(prepared safety downloading importing swapping files_swap db_swap swapped undo_point cleanup)
 journal_step_index() {
   local i
   for i in "${!JOURNAL_STEPS[@]}"; do

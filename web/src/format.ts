@@ -81,7 +81,7 @@ const PHASE_WORDS: Record<string, string> = {
   APPLYING_RETENTION: 'Tidying up old backups',
   VERIFYING: 'Checking the backup',
   CHECKING_SPACE: 'Checking free disk space',
-  SAFETY_SNAPSHOT: 'Taking an undo point',
+  SAFETY_SNAPSHOT: 'Preparing an undo point',
   DOWNLOADING: 'Downloading the backup',
   IMPORTING_DATABASE: 'Preparing your database',
   SWAPPING: 'Switching your site over (maintenance mode)',

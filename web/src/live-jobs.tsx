@@ -49,13 +49,22 @@ export function LiveJobsProvider(props: { children: JSX.Element }) {
     // Read before the update: store objects change in place.
     const previous = live[job.id];
     const wasActive = previous !== undefined && isActive(previous);
+    const previousUndo = previous?.safetySnapshot?.id ?? null;
     if (wasActive) seenActive.add(job.id);
     setLive(job.id, reconcile(job));
     if (isActive(job)) {
       seenActive.add(job.id);
       return;
     }
-    if (!isTerminal(job) || announced.has(job.id)) return;
+    if (!isTerminal(job)) return;
+    if (announced.has(job.id)) {
+      // A restore's undo point is stored just after the switch-over, once the job is done
+      // already: the lists change again.
+      if (job.safetySnapshot && job.safetySnapshot.id !== previousUndo) {
+        for (const listener of endedListeners) listener(job);
+      }
+      return;
+    }
     announced.add(job.id);
     // A job that ended before this session began is history, not news.
     if (seenActive.has(job.id) || (job.finishedAt ?? job.createdAt) >= startedAt) {

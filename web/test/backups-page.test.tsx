@@ -162,6 +162,34 @@ describe('backups page', () => {
     );
   });
 
+  it('shows the undo point of a finished restore as soon as it is stored', async () => {
+    const { api, catalog } = setup();
+    await screen.findByText(/No undo points yet/);
+    const job = buildJob({ kind: 'RESTORE', status: 'RUNNING', phase: 'SWAPPING', progress: 0.9 });
+    api.pushJob(job);
+    await screen.findByRole('status', { name: 'Current job' });
+    // done: the site is switched over; its undo point is still being stored
+    const finished = {
+      ...job,
+      status: 'COMPLETED',
+      progress: 1,
+      finishedAt: new Date().toISOString(),
+    };
+    api.pushJob(finished as Job);
+    expect(await screen.findByText('Restore finished — your site is back online.')).toBeVisible();
+    const loadsAfterEnd = api.callsOf('BackupsPage').length;
+    expect(screen.getByText(/No undo points yet/)).toBeVisible();
+
+    const undo = buildSnapshot({ source: 'SAFETY', scope: 'BOTH' });
+    catalog.safety = [undo];
+    api.pushJob({ ...finished, safetySnapshot: undo } as Job);
+    const undoPoints = await screen.findByRole('region', { name: 'Undo points' });
+    await waitFor(() => expect(undoPoints).toHaveTextContent('(undo point)'));
+    expect(api.callsOf('BackupsPage').length).toBeGreaterThan(loadsAfterEnd);
+    // one message for the restore, not a second one for its undo point
+    expect(screen.getAllByText('Restore finished — your site is back online.')).toHaveLength(1);
+  });
+
   it('offers to go back to the state from before a restore', async () => {
     const user = userEvent.setup();
     setup({ safety: [buildSnapshot({ source: 'SAFETY', scope: 'DATABASE' })] });

@@ -11,7 +11,7 @@ import {
 describe('words and numbers for customers', () => {
   it('puts every known phase in words and humanises unknown ones', () => {
     expect(phaseWords('DUMPING_DATABASE')).toBe('Saving your database');
-    expect(phaseWords('SAFETY_SNAPSHOT')).toBe('Taking an undo point');
+    expect(phaseWords('SAFETY_SNAPSHOT')).toBe('Preparing an undo point');
     expect(phaseWords('SWAPPING')).toBe('Switching your site over (maintenance mode)');
     expect(phaseWords('ROLLING_BACK')).toMatch(/putting your site back/);
     expect(phaseWords('COMPACTING_INDEX')).toBe('Compacting index');

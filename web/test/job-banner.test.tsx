@@ -28,7 +28,7 @@ describe('job banner', () => {
     render(() => <JobBanner job={job()} />);
     const banner = screen.getByRole('status');
     expect(banner).toHaveTextContent('Restoring your site');
-    expect(banner).toHaveTextContent('Taking an undo point');
+    expect(banner).toHaveTextContent('Preparing an undo point');
     expect(banner).toHaveTextContent('About 10 min left');
 
     setJob(buildJob({ kind: 'RESTORE', phase: 'SWAPPING', progress: 0.95, etaSeconds: 3 }));

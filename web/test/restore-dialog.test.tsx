@@ -42,7 +42,7 @@ describe('restore dialog', () => {
     expect(dialog).toHaveAttribute('aria-modal', 'true');
     expect(dialog).toHaveTextContent(/maintenance mode for a few seconds/);
     expect(dialog).toHaveTextContent(/Changes made after this backup will be lost/);
-    expect(dialog).toHaveTextContent(/undo point/);
+    expect(dialog).toHaveTextContent(/undo point of your site as it is when we switch over/);
     expect(dialog).toHaveTextContent(/Before the theme update/);
   });
 

@@ -15,6 +15,7 @@ import type { JobMetrics } from './metrics.js';
 import { overallProgress } from './progress.js';
 import type { ScriptEvent } from './script-events.js';
 import { recoverSite, SCRIPT_EXIT, type ScriptResult, type ScriptRunner } from './script-runner.js';
+import { recordRecoveredUndoPoints } from './undo-points.js';
 
 export interface JobRunnerDeps {
   orm: MikroORM;
@@ -199,8 +200,13 @@ export class JobRunner {
             snapshot: event,
             jobId,
           });
-          if (event.kind === 'safety') await schedule({ safetySnapshotId: event.id }, true);
-          else if (job.kind === 'backup') {
+          if (event.kind === 'safety') {
+            // A restore's undo point is stored after the switch-over, when the job is
+            // COMPLETED already: it is added to the finished row.
+            if (state.completedAt !== null) {
+              await this.update(jobId, customerId, { safetySnapshotId: event.id });
+            } else await schedule({ safetySnapshotId: event.id }, true);
+          } else if (job.kind === 'backup') {
             await schedule({ snapshotId: event.id }, true);
             state.madeSnapshot = true;
           }
@@ -266,7 +272,11 @@ export class JobRunner {
       result.exitCode !== SCRIPT_EXIT.interrupted &&
       result.exitCode > 128
     ) {
-      const recovered = await recoverSite(this.deps.scripts, customerId);
+      const recovered = await recoverSite(
+        this.deps.scripts,
+        customerId,
+        recordRecoveredUndoPoints(this.deps),
+      );
       log.warn(
         { exitCode: result.exitCode, recovered: recovered.exitCode },
         'script killed: site recovered',

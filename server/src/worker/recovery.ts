@@ -7,6 +7,7 @@ import { publishJobChanged } from '../jobs/job-events.js';
 import { enqueueJob, type QueuedJob } from '../jobs/job-queue.js';
 import { customerMessage } from './job-runner.js';
 import { recoverSite, type ScriptRunner } from './script-runner.js';
+import { recordRecoveredUndoPoints } from './undo-points.js';
 
 export interface RecoveryDeps {
   orm: MikroORM;
@@ -29,6 +30,7 @@ export async function recoverNode(
   deps: RecoveryDeps,
 ): Promise<{ interrupted: number; requeued: number }> {
   const em = deps.orm.em.fork();
+  const onEvent = recordRecoveredUndoPoints(deps);
   const running = await em.find(
     BackupJob,
     { status: 'running', customer: { host: deps.node } },
@@ -37,7 +39,7 @@ export async function recoverNode(
   for (const job of running) {
     const log = deps.logger.child({ jobId: job.id, customerId: job.customer.id });
     log.warn({ kind: job.kind, phase: job.phase }, 'recovering an interrupted job');
-    const result = await recoverSite(deps.scripts, job.customer.id);
+    const result = await recoverSite(deps.scripts, job.customer.id, onEvent);
     if (result.exitCode !== 0) {
       log.error({ exitCode: result.exitCode, stderr: result.stderrTail }, 'site recovery failed');
     }
@@ -57,18 +59,7 @@ export async function recoverNode(
     );
     await publishJobChanged(deps.redis, deps.prefix, { id: job.id, customerId: job.customer.id });
   }
-  // A restore whose job already ended (COMPLETED once its site was switched over) may have
-  // been killed during its housekeeping: its journal is still there. Every journal left on
-  // this node is finished now, each under its customer's lock.
-  const leftovers = await deps.scripts.run('customer-restore', ['--recover-all'], {
-    timeoutMs: 30 * 60_000,
-  });
-  if (leftovers.exitCode !== 0) {
-    deps.logger.error(
-      { exitCode: leftovers.exitCode, stderr: leftovers.stderrTail },
-      'recovery of leftover restores failed',
-    );
-  }
+  await finishLeftoverRestores(deps, onEvent);
   const pending = await em.find(
     BackupJob,
     { status: 'pending', customer: { host: deps.node } },
@@ -79,4 +70,28 @@ export async function recoverNode(
     deps.logger.info({ interrupted: running.length, requeued: pending.length }, 'recovery done');
   }
   return { interrupted: running.length, requeued: pending.length };
+}
+
+/**
+ * A restore whose job already ended (COMPLETED once its site was switched over) may have been
+ * killed during its housekeeping, or found the safety repository unavailable for its undo
+ * point: its journal (and the undo folder) is still there. Every journal on this node is
+ * finished, each under its customer's lock (customers with a script at work are left alone).
+ * Run at start and with every catalog sync, so an undo point waiting for its repository is
+ * stored once the repository is back.
+ */
+export async function finishLeftoverRestores(
+  deps: Pick<RecoveryDeps, 'orm' | 'redis' | 'prefix' | 'scripts' | 'logger'>,
+  onEvent = recordRecoveredUndoPoints(deps),
+): Promise<void> {
+  const leftovers = await deps.scripts.run('customer-restore', ['--recover-all'], {
+    timeoutMs: 30 * 60_000,
+    onEvent,
+  });
+  if (leftovers.exitCode !== 0) {
+    deps.logger.error(
+      { exitCode: leftovers.exitCode, stderr: leftovers.stderrTail },
+      'recovery of leftover restores failed',
+    );
+  }
 }

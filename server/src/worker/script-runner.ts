@@ -126,8 +126,13 @@ export class ScriptRunner {
  * Puts a customer's site back in order after a restore was interrupted (entirely old or
  * entirely new, maintenance off, site started); does nothing when nothing is wrong.
  */
-export function recoverSite(scripts: ScriptRunner, customerId: number): Promise<ScriptResult> {
+export function recoverSite(
+  scripts: ScriptRunner,
+  customerId: number,
+  onEvent?: RunOptions['onEvent'],
+): Promise<ScriptResult> {
   return scripts.run('customer-restore', ['--recover', String(customerId)], {
     timeoutMs: 30 * 60_000,
+    onEvent,
   });
 }

@@ -12,7 +12,7 @@ import { startHealthServer } from './health-server.js';
 import { JobRunner } from './job-runner.js';
 import { JobMetrics } from './metrics.js';
 import { RedisLease } from './node-lock.js';
-import { recoverNode } from './recovery.js';
+import { finishLeftoverRestores, recoverNode } from './recovery.js';
 import { maintainRepository } from './repository-maintenance.js';
 import { ScriptRunner } from './script-runner.js';
 
@@ -85,8 +85,10 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     await runner.run(job.data.jobId, shutdown.signal);
   });
 
-  const sync = () =>
-    syncCatalog({ orm, scripts, logger, node, perCustomer: perCustomerSources(cfg) });
+  const sync = async () => {
+    if (!stopping) await finishLeftoverRestores({ orm, redis, prefix, scripts, logger });
+    return syncCatalog({ orm, scripts, logger, node, perCustomer: perCustomerSources(cfg) });
+  };
   if (options.syncOnStart !== false) {
     await sync().catch((error: unknown) => logger.error({ err: error }, 'catalog sync failed'));
   }

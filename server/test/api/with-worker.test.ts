@@ -110,6 +110,17 @@ describe('the api and a real worker, end to end', () => {
         throw new Error(JSON.stringify(live.results.at(-1)));
       await new Promise((r) => setTimeout(r, 100));
     }
+    // the undo point is stored just after the switch-over: the finished job gets it, live
+    const withUndo = () =>
+      live.results.find(
+        (r) => r.data?.customerJobs.id === jobId && r.data?.customerJobs.safetySnapshot,
+      );
+    const undoUntil = Date.now() + 60_000;
+    while (!withUndo() && Date.now() < undoUntil) await new Promise((r) => setTimeout(r, 100));
+    expect(withUndo()?.data?.customerJobs).toMatchObject({
+      status: 'COMPLETED',
+      safetySnapshot: { source: 'SAFETY' },
+    });
     live.stop();
     const phases = live.results.map((r) => r.data?.customerJobs.phase).filter(Boolean);
     expect(phases).toEqual(expect.arrayContaining(['SAFETY_SNAPSHOT', 'SWAPPING']));

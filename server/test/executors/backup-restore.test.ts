@@ -125,7 +125,7 @@ describe.each(['files', 'db', 'both'] as const)('restore of scope %s', (scope) =
     expect(r.exitCode, r.stderr).toBe(0);
     const expected = ['VERIFYING', 'CHECKING_SPACE', 'SAFETY_SNAPSHOT', 'DOWNLOADING'];
     if (scope !== 'files') expected.push('IMPORTING_DATABASE');
-    expected.push('SWAPPING', 'CLEANING_UP');
+    expected.push('SWAPPING', 'STORING_UNDO_POINT', 'CLEANING_UP');
     expect(phases(r.events)).toEqual(expected);
 
     expect(await siteManifest(siteA)).toEqual(scope === 'db' ? mutatedFiles : beforeFiles);

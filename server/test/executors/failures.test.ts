@@ -132,7 +132,7 @@ describe('the steps that run side by side', () => {
   const stray = async (marker: string) =>
     (await execa('pgrep', ['-f', marker], { reject: false })).stdout.trim();
 
-  it('the undo point fails while the download runs: the download is stopped, everything rolled back', async () => {
+  it('the safety repository cannot be opened while the download runs: the download is stopped, everything rolled back', async () => {
     const snap = snapshotEvent((await run(t, 'customer-backup', [String(A), 'both'])).events);
     await writeFile(path.join(siteA, 'wordpress', 'after-backup-3.txt'), 'keep me');
     await sql(`INSERT INTO customer_${A}.options VALUES ('after-3', 'backup-3')`);
@@ -141,7 +141,7 @@ describe('the steps that run side by side', () => {
     const r = await run(t, 'customer-restore', [String(A), String(snap?.id), 'both', 'manual'], {
       BACKUPS_RESTIC_BIN: slowRestic,
       SLOW_RESTORE: '37',
-      // the undo point cannot be stored: its repository does not exist
+      // no undo point could be stored: its repository does not exist
       BACKUPS_SAFETY_REPOSITORY: path.join(t.dataDir, 'repos', 'missing'),
     });
     expect(r.exitCode, r.stderr).toBe(5);
@@ -186,8 +186,6 @@ describe('SIGKILL at any point, then --recover', () => {
     'VERIFYING',
     'CHECKING_SPACE',
     'SAFETY_SNAPSHOT',
-    // the undo point is stored while the download and the import still run
-    'undo-point-made',
     'DOWNLOADING',
     // the scratch database is being filled while the files download
     'scratch-database',
@@ -195,8 +193,10 @@ describe('SIGKILL at any point, then --recover', () => {
     'SWAPPING',
     'maintenance-on',
     'site-starting',
-    // the job is done (site switched over), the housekeeping starts
+    // the job is done (site switched over), the undo point is being stored
     'completed',
+    // the undo point is stored, the housekeeping goes on
+    'undo-point-made',
     'CLEANING_UP',
   ];
   it('leaves the site entirely old or entirely new, never mixed, started, not in maintenance', async () => {
@@ -261,6 +261,11 @@ describe('SIGKILL at any point, then --recover', () => {
       expect(await exists(path.join(t.customersRoot, '.restore', `customer-${A}`))).toBe(false);
       expect(await sql(`SHOW DATABASES LIKE 'customer\\_${A}\\_\\_%'`)).toBe('');
       if (action !== 'none') expect((await readLog(t, A)).slice(logBefore)).toContain('start open');
+      if (action === 'completed') {
+        // switched over before the kill: its undo point was stored, by the restore or by --recover
+        const undo = snapshotEvent(s.events, 'safety') ?? snapshotEvent(rec.events, 'safety');
+        expect(undo?.id, `no undo point after a kill at ${point}`).toMatch(/^[0-9a-f]{64}$/);
+      }
       outcomes.push(`${point}:${action}:${same(neu) ? 'new' : 'old'}`);
       // A second recover has nothing to do.
       const again = await run(t, 'customer-restore', ['--recover', String(A)]);

@@ -1,4 +1,4 @@
-import { rm, writeFile } from 'node:fs/promises';
+import { chmod, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -8,11 +8,15 @@ import {
   dbManifest,
   destroyTestEnv,
   dropCustomerDatabases,
+  errorCode,
+  exists,
+  listSnapshots,
   randomCustomerId,
   run,
   siteManifest,
   snapshotEvent,
   sql,
+  start,
   type TestEnv,
 } from './support/harness.js';
 
@@ -56,4 +60,120 @@ describe('undo points', () => {
       if (scope !== 'files') expect(await dbManifest(A)).toEqual(changedDb);
     });
   }
+});
+
+// The undo point is stored after the switch-over, from what the swap moved aside: the job
+// is done before it, so it must survive a kill or a broken repository until it is stored.
+describe('the undo point after the switch-over', () => {
+  // `restic backup` waits (SLOW_BACKUP seconds) or fails as if the repository were gone
+  // (BACKUP_FAILS names a file whose existence means: fail); everything else is restic.
+  let wrapper: string;
+  beforeAll(async () => {
+    wrapper = path.join(t.dataDir, 'restic-wrapper');
+    await writeFile(
+      wrapper,
+      '#!/bin/bash\nfor a in "$@"; do if [ "$a" = backup ]; then\n  if [ -n "$BACKUP_FAILS" ] && [ -e "$BACKUP_FAILS" ]; then echo "Fatal: unable to open config file: gone" >&2; exit 10; fi\n  if [ -n "$SLOW_BACKUP" ]; then : > "$SLOW_BACKUP_MARK"; sleep "$SLOW_BACKUP"; fi\n  break; fi; done\nexec restic "$@"\n',
+    );
+    await chmod(wrapper, 0o755);
+  });
+
+  const prepare = async (tag: string) => {
+    const backup = await run(t, 'customer-backup', [String(A), 'both']);
+    expect(backup.exitCode, backup.stderr).toBe(0);
+    await writeFile(path.join(site, 'wordpress', `before-${tag}.txt`), `live before ${tag}`);
+    await sql(`UPDATE customer_${A}.posts SET title = 'live ${tag}' WHERE id = 1`);
+    return {
+      backupId: snapshotEvent(backup.events)?.id ?? '',
+      files: await siteManifest(site),
+      db: await dbManifest(A),
+    };
+  };
+  const undoIds = async () =>
+    new Set(
+      (await listSnapshots(t, 'safety'))
+        .filter((s) => (s.tags as string[]).includes(`customer-${A}`))
+        .map((s) => s.id as string),
+    );
+
+  it('killed while the undo point is stored: the site is restored; --recover stores the undo point, which gives back the old site', async () => {
+    const before = await prepare('kill');
+    const undoBefore = await undoIds();
+    const mark = path.join(t.dataDir, 'in-backup');
+    const s = start(t, 'customer-restore', [String(A), before.backupId, 'both', 'manual'], {
+      BACKUPS_RESTIC_BIN: wrapper,
+      SLOW_BACKUP: '30',
+      SLOW_BACKUP_MARK: mark,
+    });
+    expect(await s.waitFor((e) => e.type === 'completed')).toBe(true);
+    const until = Date.now() + 60_000;
+    while (!(await exists(mark)) && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+    expect(await exists(mark)).toBe(true);
+    if (s.proc.pid) process.kill(-s.proc.pid, 'SIGKILL');
+    await s.proc;
+    await rm(mark, { force: true });
+    // switched over: the backup's content is live; what it replaced waits in the undo folder
+    expect(await siteManifest(site)).not.toEqual(before.files);
+    const undoFolder = path.join(t.customersRoot, '.restore', `customer-${A}`, 'undo');
+    expect(
+      await exists(path.join(undoFolder, `customer-${A}`, 'wordpress', 'before-kill.txt')),
+    ).toBe(true);
+    expect(await exists(path.join(undoFolder, `customer_${A}.sql`))).toBe(true);
+
+    const rec = await run(t, 'customer-restore', ['--recover', String(A)]);
+    expect(rec.exitCode, rec.stderr).toBe(0);
+    expect(rec.events.find((e) => e.type === 'recovered')?.action).toBe('completed');
+    const undo = snapshotEvent(rec.events, 'safety');
+    expect(undo?.id).toMatch(/^[0-9a-f]{64}$/);
+    expect(undoBefore.has(undo?.id ?? '')).toBe(false);
+    expect(await exists(path.join(t.customersRoot, '.restore', `customer-${A}`))).toBe(false);
+
+    const back = await run(t, 'customer-restore', [String(A), undo?.id ?? '', 'both', 'safety']);
+    expect(back.exitCode, back.stderr).toBe(0);
+    expect(await siteManifest(site)).toEqual(before.files);
+    expect(await dbManifest(A)).toEqual(before.db);
+  });
+
+  it('the safety repository fails after the switch-over: the restore is done, the undo folder is kept, and --recover stores it once the repository is back', async () => {
+    const before = await prepare('broken');
+    const broken = path.join(t.dataDir, 'safety-broken');
+    await writeFile(broken, '');
+    const r = await run(t, 'customer-restore', [String(A), before.backupId, 'both', 'manual'], {
+      BACKUPS_RESTIC_BIN: wrapper,
+      BACKUP_FAILS: broken,
+    });
+    // the job was done (site switched over and open) before the failure
+    expect(r.events.some((e) => e.type === 'completed')).toBe(true);
+    expect(r.exitCode).toBe(5);
+    expect(errorCode(r.events)).toBe('REPOSITORY_UNAVAILABLE');
+    expect(await exists(path.join(site, '.maintenance'))).toBe(false);
+    expect(await siteManifest(site)).not.toEqual(before.files);
+    const undoFolder = path.join(t.customersRoot, '.restore', `customer-${A}`, 'undo');
+    expect(
+      await exists(path.join(undoFolder, `customer-${A}`, 'wordpress', 'before-broken.txt')),
+    ).toBe(true);
+
+    // still broken: --recover fails and deletes nothing
+    const failed = await run(t, 'customer-restore', ['--recover', String(A)], {
+      BACKUPS_RESTIC_BIN: wrapper,
+      BACKUP_FAILS: broken,
+    });
+    expect(failed.exitCode).toBe(5);
+    expect(await exists(path.join(undoFolder, `customer_${A}.sql`))).toBe(true);
+
+    await rm(broken);
+    const rec = await run(t, 'customer-restore', ['--recover', String(A)], {
+      BACKUPS_RESTIC_BIN: wrapper,
+      BACKUP_FAILS: broken,
+    });
+    expect(rec.exitCode, rec.stderr).toBe(0);
+    const undo = snapshotEvent(rec.events, 'safety');
+    expect(undo?.tags).toEqual(expect.arrayContaining([`customer-${A}`, 'safety', 'both']));
+    expect(await exists(path.join(t.customersRoot, '.restore', `customer-${A}`))).toBe(false);
+    expect(await sql(`SHOW DATABASES LIKE 'customer\\_${A}\\_\\_%'`)).toBe('');
+
+    const back = await run(t, 'customer-restore', [String(A), undo?.id ?? '', 'both', 'safety']);
+    expect(back.exitCode, back.stderr).toBe(0);
+    expect(await siteManifest(site)).toEqual(before.files);
+    expect(await dbManifest(A)).toEqual(before.db);
+  });
 });

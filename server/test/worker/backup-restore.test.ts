@@ -101,7 +101,6 @@ describe('the worker runs jobs end to end', () => {
     const done = await world.waitForJob(job.id, ['completed', 'failed']);
     expect(done.errorMessage).toBeNull();
     expect(done.status).toBe('completed');
-    expect(done.safetySnapshotId).toMatch(/^[0-9a-f]{64}$/);
 
     expect(await readFile(path.join(content(), 'logo.png'))).toEqual(logo);
     expect(await readFile(path.join(content(), 'Grüße über.txt'), 'utf8')).toContain('Hallo');
@@ -116,10 +115,15 @@ describe('the worker runs jobs end to end', () => {
       ),
     ).rejects.toThrow();
 
+    // the undo point is stored just after the switch-over, while the script keeps the lock
+    await world.customerIdle(customer.id);
+    const settled = await world.job(job.id);
+    expect(settled.safetySnapshotId).toMatch(/^[0-9a-f]{64}$/);
+    expect(settled.finishedAt?.getTime()).toBe(done.finishedAt?.getTime());
     const safety = await world.db.orm.em
       .fork()
       .find(Snapshot, { customer: customer.id, source: 'safety' });
-    expect(safety.map((s) => s.snapshotId)).toEqual([done.safetySnapshotId]);
+    expect(safety.map((s) => s.snapshotId)).toEqual([settled.safetySnapshotId]);
   });
 
   it('answers /healthz, /readyz and /metrics with jobs by status, durations and queue depth', async () => {
