@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { chmod, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ICustomer } from '../../src/customers/customer.entity.js';
+import { Snapshot } from '../../src/snapshots/snapshot.entity.js';
 import { sql } from '../executors/support/harness.js';
 import { createWorkerWorld, type WorkerWorld } from './support/worker-env.js';
 
@@ -247,6 +248,86 @@ describe('the worker survives crashes, Redis loss and busy repositories', () => 
       expect(await sql(`SHOW DATABASES LIKE 'customer\\_${customer.id}\\_\\_%'`)).toBe('');
     } finally {
       if (!released) await release();
+      await worker.stop();
+    }
+  });
+
+  it('a restore whose undo point cannot be stored yet is COMPLETED; the replaced folder is kept until the next sweep stores it and puts it on the job', async () => {
+    const worker = await world.startWorker(node);
+    const made = await world.runJob({ customer, kind: 'backup', scope: 'both', source: 'manual' });
+    expect(made.status).toBe('completed');
+    await world.customerIdle(customer.id);
+    await writeFile(path.join(site(), 'wordpress/index.php'), 'the state the undo point keeps');
+
+    // From now on `restic backup` fails as if the repository were gone (restore works).
+    const broken = path.join(world.scriptsEnv.dataDir, 'safety-gone');
+    const wrapper = path.join(world.scriptsEnv.dataDir, 'restic-wrapper');
+    await writeFile(
+      wrapper,
+      '#!/bin/bash\nfor a in "$@"; do if [ "$a" = backup ] && [ -e "$BACKUP_FAILS" ]; then echo "Fatal: unable to open config file" >&2; exit 10; fi; done\nexec restic "$@"\n',
+    );
+    await chmod(wrapper, 0o755);
+    await writeFile(broken, '');
+    const env = world.scriptsEnv.env;
+    env.BACKUPS_RESTIC_BIN = wrapper;
+    env.BACKUP_FAILS = broken;
+    try {
+      const restore = await world.runJob({
+        customer,
+        kind: 'restore',
+        scope: 'both',
+        source: 'manual',
+        snapshotId: made.snapshotId,
+      });
+      expect(restore.errorMessage).toBeNull();
+      expect(restore.status).toBe('completed');
+      await world.customerIdle(customer.id);
+      expect(await readFile(path.join(site(), 'wordpress/index.php'), 'utf8')).toContain(
+        'wp-blog-header',
+      );
+      const undoFolder = path.join(
+        world.scriptsEnv.customersRoot,
+        '.restore',
+        `customer-${customer.id}`,
+        'undo',
+      );
+      const kept = path.join(undoFolder, `customer-${customer.id}`, 'wordpress', 'index.php');
+      expect(await readFile(kept, 'utf8')).toBe('the state the undo point keeps');
+      expect((await world.job(restore.id)).safetySnapshotId).toBeNull();
+
+      // a sweep while the repository is still gone changes nothing
+      await worker.syncCatalog();
+      expect(await readFile(kept, 'utf8')).toBe('the state the undo point keeps');
+
+      // the repository is back: the next sweep stores it, on the job and in the catalog
+      await rm(broken);
+      await worker.syncCatalog();
+      const settled = await world.job(restore.id);
+      expect(settled.status).toBe('completed');
+      expect(settled.safetySnapshotId).toMatch(/^[0-9a-f]{64}$/);
+      const rows = await world.db.orm.em
+        .fork()
+        .find(Snapshot, { customer: customer.id, snapshotId: settled.safetySnapshotId ?? '' });
+      expect(rows.map((r) => r.source)).toEqual(['safety']);
+      expect(existsSync(undoFolder)).toBe(false);
+
+      // and it holds what the restore replaced
+      const undo = await world.runJob({
+        customer,
+        kind: 'restore',
+        scope: 'files',
+        source: 'safety',
+        snapshotId: settled.safetySnapshotId ?? '',
+      });
+      expect(undo.errorMessage).toBeNull();
+      expect(await readFile(path.join(site(), 'wordpress/index.php'), 'utf8')).toBe(
+        'the state the undo point keeps',
+      );
+      await world.customerIdle(customer.id);
+    } finally {
+      delete env.BACKUPS_RESTIC_BIN;
+      delete env.BACKUP_FAILS;
+      await rm(broken, { force: true });
       await worker.stop();
     }
   });
