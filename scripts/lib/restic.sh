@@ -3,6 +3,10 @@
 # shellcheck disable=SC2016,SC2034
 # restic wrappers. Every call: --retry-lock, password from a file, fixed cache.
 
+# With --json restic prints ~50 status lines a second; each crosses tee, jq and the worker.
+# Four a second are as many as the worker writes (measured: a 531 MB backup 7-21% faster).
+export RESTIC_PROGRESS_FPS=${RESTIC_PROGRESS_FPS:-4}
+
 # resolve_repository <manual|daily|safety> [customer]: the ONE place deciding
 # which repository and password file serve a customer. A "{customer}" in either
 # value shards repositories per customer.

@@ -12,11 +12,11 @@ const BACKUP_PHASES: Record<string, [number, number]> = {
 const RESTORE_PHASES: Record<string, [number, number]> = {
   VERIFYING: [0, 0.03],
   CHECKING_SPACE: [0.03, 0.05],
-  SAFETY_SNAPSHOT: [0.05, 0.3],
-  DOWNLOADING: [0.3, 0.75],
-  IMPORTING_DATABASE: [0.75, 0.9],
-  SWAPPING: [0.9, 0.97],
-  CLEANING_UP: [0.97, 0.99],
+  // the live database's dump for the undo point (the undo point is stored after COMPLETED)
+  SAFETY_SNAPSHOT: [0.05, 0.15],
+  DOWNLOADING: [0.15, 0.8],
+  IMPORTING_DATABASE: [0.8, 0.93],
+  SWAPPING: [0.93, 0.99],
 };
 
 export function phaseRange(kind: 'backup' | 'restore', phase: string): [number, number] | null {

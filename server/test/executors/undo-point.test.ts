@@ -45,7 +45,9 @@ describe('undo points', () => {
       await writeFile(path.join(site, 'wordpress', `after-${scope}.txt`), 'made after the backup');
       await rm(path.join(site, 'wordpress', 'Grüße über.txt'), { force: true });
       await sql(`UPDATE customer_${A}.posts SET title = 'after ${scope}' WHERE id = 1;
-        CREATE TABLE IF NOT EXISTS customer_${A}.after_backup (x INT)`);
+        CREATE TABLE IF NOT EXISTS customer_${A}.after_backup (x INT);
+        CREATE PROCEDURE IF NOT EXISTS customer_${A}.after_backup_proc() SELECT 1;
+        CREATE OR REPLACE VIEW customer_${A}.after_backup_view AS SELECT x FROM customer_${A}.after_backup`);
       const changedFiles = await siteManifest(site);
       const changedDb = await dbManifest(A);
 
