@@ -89,7 +89,11 @@ export function buildApp(options: BuildAppOptions): ApiApp {
       else if (value !== undefined) headers.set(name, value);
     }
     const abort = new AbortController();
-    res.on('close', () => abort.abort());
+    // Only a client that goes away before its answer is complete aborts the operation: 'close'
+    // also follows every answer sent in full, and an abort builds a DOMException (with a stack).
+    res.on('close', () => {
+      if (!res.writableFinished) abort.abort();
+    });
     const responseCookies: string[] = [];
     const response = await yoga.handleRequest(
       new Request(`http://localhost${req.url ?? GRAPHQL_PATH}`, {
