@@ -48,6 +48,8 @@ function schemaFor(dataDir: string) {
       .default('backups'),
     BACKUPS_API_HOST: z.string().min(1).default('127.0.0.1'),
     BACKUPS_API_PORT: port.default(4000),
+    /** api processes behind the one port (node:cluster); 1: the api runs in this process. */
+    BACKUPS_API_PROCESSES: z.coerce.number().int().min(1).max(16).default(1),
     BACKUPS_WORKER_HOST: z.string().min(1).default('127.0.0.1'),
     BACKUPS_WORKER_PORT: z.coerce.number().int().min(0).max(65535).default(4001),
     BACKUPS_SHUTDOWN_GRACE_SECONDS: duration.default(300),

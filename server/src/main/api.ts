@@ -1,25 +1,61 @@
+import cluster from 'node:cluster';
 import { buildApp } from '../api/app.js';
 import { config } from '../config/config.js';
 import { createLogger } from '../infra/logger.js';
 
 const cfg = config();
 const logger = createLogger('api', cfg.BACKUPS_LOG_LEVEL);
-const app = buildApp({ config: cfg, logger });
 
-await app.start();
+if (cfg.BACKUPS_API_PROCESSES > 1 && cluster.isPrimary) {
+  // Several api processes behind one port (node:cluster: the primary accepts and hands each
+  // connection to a process in turn). Each is a whole api: its own pools, and its own Redis
+  // subscriber, so a job's events reach the sockets of every process.
+  let stopping = false;
+  const fork = () => {
+    const child = cluster.fork();
+    child.once('exit', (code, signal) => {
+      if (stopping) return;
+      logger.error(
+        { pid: child.process.pid, code, signal },
+        'an api process exited; starting another',
+      );
+      setTimeout(fork, 1000);
+    });
+  };
+  for (let i = 0; i < cfg.BACKUPS_API_PROCESSES; i++) fork();
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, 'stopping the api processes');
+      const children = Object.values(cluster.workers ?? {});
+      let left = children.length;
+      if (left === 0) process.exit(0);
+      for (const child of children) {
+        child?.once('exit', () => {
+          if (--left === 0) process.exit(0);
+        });
+        child?.process.kill('SIGTERM');
+      }
+    });
+  }
+} else {
+  const app = buildApp({ config: cfg, logger });
+  await app.start();
 
-let stopping = false;
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.once(signal, () => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'stopping');
-    app.stop().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        logger.error({ err: error }, 'stop failed');
-        process.exit(1);
-      },
-    );
-  });
+  let stopping = false;
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, 'stopping');
+      app.stop().then(
+        () => process.exit(0),
+        (error: unknown) => {
+          logger.error({ err: error }, 'stop failed');
+          process.exit(1);
+        },
+      );
+    });
+  }
 }
