@@ -64,8 +64,8 @@ export function RestoreDialog(props: RestoreDialogProps) {
           </li>
           <li class="warning">Changes made after this backup will be lost.</li>
           <li>
-            We keep an <strong>undo point</strong> of your site as it is when we switch over, so
-            you can go back to it.
+            We keep an <strong>undo point</strong> of your site as it is when we switch over, so you
+            can go back to it.
           </li>
         </ul>
         <label class="field" for={inputId}>
