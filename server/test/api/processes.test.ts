@@ -1,0 +1,118 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { execa, type ResultPromise } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+
+const serverDir = path.resolve(import.meta.dirname, '../..');
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  if (!address || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+const children = async (pid: number) =>
+  (await execa('pgrep', ['-P', String(pid)], { reject: false })).stdout
+    .split('\n')
+    .filter(Boolean)
+    .map(Number);
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 30_000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+// BACKUPS_API_PROCESSES=2: one port, two whole api processes (node:cluster), each with its own
+// pools; a process that dies is replaced; SIGTERM stops them all.
+describe('several api processes behind one port', () => {
+  let db: TestDatabase;
+  let dataDir: string;
+  let port: number;
+  let api: ResultPromise;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    dataDir = await mkdtemp(path.join(tmpdir(), 'api-processes-'));
+    port = await freePort();
+    api = execa('node', ['--import', 'tsx', 'src/main/api.ts'], {
+      cwd: serverDir,
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        HOME: dataDir,
+        BACKUPS_ENV_FILE: path.join(dataDir, 'none.env'),
+        BACKUPS_DATA_DIR: dataDir,
+        BACKUPS_DB_NAME: db.name,
+        BACKUPS_REDIS_PREFIX: `t${path.basename(dataDir).replace(/[^A-Za-z0-9]/g, '')}`,
+        BACKUPS_API_PORT: String(port),
+        BACKUPS_API_PROCESSES: '2',
+        BACKUPS_LOG_LEVEL: 'warn',
+      },
+      extendEnv: false,
+      reject: false,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+  });
+  afterAll(async () => {
+    if (api.exitCode === null) api.kill('SIGKILL');
+    for (const pid of await children(api.pid ?? 0)) process.kill(pid, 'SIGKILL');
+    await api;
+    await db?.drop();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  const query = async () => {
+    const response = await fetch(`http://127.0.0.1:${port}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-graphql-yoga-csrf': '1' },
+      body: JSON.stringify({ query: '{ me { id } }' }),
+    });
+    return { status: response.status, body: await response.json() };
+  };
+
+  it('serves from two processes, replaces one that dies, and stops them all on SIGTERM', async () => {
+    const pid = api.pid ?? 0;
+    const first = await until('two api processes', async () => {
+      const pids = await children(pid);
+      return pids.length === 2 ? pids : undefined;
+    });
+    await until('the api to answer', async () =>
+      (await fetch(`http://127.0.0.1:${port}/healthz`)).ok ? true : undefined,
+    );
+    // Twenty requests over new connections: every one answered, nobody signed in.
+    for (let i = 0; i < 20; i++) {
+      expect(await query()).toEqual({ status: 200, body: { data: { me: null } } });
+    }
+
+    process.kill(first[0] ?? 0, 'SIGKILL');
+    const replaced = await until('a new api process', async () => {
+      const pids = await children(pid);
+      return pids.length === 2 && !pids.includes(first[0] ?? 0) ? pids : undefined;
+    });
+    expect(replaced).toContain(first[1]);
+    await until('the new process to answer', async () => {
+      for (let i = 0; i < 10; i++) if ((await query()).status !== 200) return undefined;
+      return true;
+    });
+
+    api.kill('SIGTERM');
+    const ended = await api;
+    expect(ended.exitCode).toBe(0);
+    for (const child of replaced) {
+      expect(
+        (await execa('kill', ['-0', String(child)], { reject: false })).exitCode,
+        `api process ${child} still running`,
+      ).not.toBe(0);
+    }
+  }, 120_000);
+});
