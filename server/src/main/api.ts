@@ -1,5 +1,4 @@
 import cluster from 'node:cluster';
-import { buildApp } from '../api/app.js';
 import { config } from '../config/config.js';
 import { createLogger } from '../infra/logger.js';
 
@@ -40,6 +39,8 @@ if (cfg.BACKUPS_API_PROCESSES > 1 && cluster.isPrimary) {
     });
   }
 } else {
+  // Loaded only where it serves: the primary of several processes never builds the app.
+  const { buildApp } = await import('../api/app.js');
   const app = buildApp({ config: cfg, logger });
   await app.start();
 

@@ -17,18 +17,31 @@ async function freePort(): Promise<number> {
   return address.port;
 }
 
+// The api processes the primary forked (not, say, the esbuild service tsx may start).
 const children = async (pid: number) =>
-  (await execa('pgrep', ['-P', String(pid)], { reject: false })).stdout
+  (await execa('pgrep', ['-P', String(pid), '-f', 'src/main/api.ts'], { reject: false })).stdout
     .split('\n')
     .filter(Boolean)
     .map(Number);
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 30_000) {
+let apiStderr = '';
+let api: ResultPromise;
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 60_000) {
   const end = Date.now() + ms;
   for (;;) {
     const value = await probe().catch(() => undefined);
     if (value !== undefined) return value;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > end) {
+      const tree = (
+        await execa('ps', ['-o', 'pid,ppid,args', '--ppid', String(api.pid ?? 0)], {
+          reject: false,
+        })
+      ).stdout;
+      throw new Error(
+        `timed out waiting for ${what}; the api's children:\n${tree}\nit said: ${apiStderr.slice(-2000)}`,
+      );
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -39,7 +52,6 @@ describe('several api processes behind one port', () => {
   let db: TestDatabase;
   let dataDir: string;
   let port: number;
-  let api: ResultPromise;
 
   beforeAll(async () => {
     db = await createTestDatabase();
@@ -61,6 +73,9 @@ describe('several api processes behind one port', () => {
       extendEnv: false,
       reject: false,
       stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    api.stderr?.on('data', (chunk: Buffer) => {
+      apiStderr += chunk.toString();
     });
   });
   afterAll(async () => {
@@ -114,5 +129,5 @@ describe('several api processes behind one port', () => {
         `api process ${child} still running`,
       ).not.toBe(0);
     }
-  }, 120_000);
+  }, 300_000);
 });
