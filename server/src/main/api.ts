@@ -5,6 +5,25 @@ import { createLogger } from '../infra/logger.js';
 const cfg = config();
 const logger = createLogger('api', cfg.BACKUPS_LOG_LEVEL);
 
+/** On the first SIGTERM or SIGINT: `stop`, then exit 0 (1 if it failed). */
+function stopOn(what: string, stop: () => Promise<void>): void {
+  let stopping = false;
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, `stopping ${what}`);
+      stop().then(
+        () => process.exit(0),
+        (error: unknown) => {
+          logger.error({ err: error }, 'stop failed');
+          process.exit(1);
+        },
+      );
+    });
+  }
+}
+
 if (cfg.BACKUPS_API_PROCESSES > 1 && cluster.isPrimary) {
   // Several api processes behind one port (node:cluster: the primary accepts and hands each
   // connection to a process in turn). Each is a whole api: its own pools, and its own Redis
@@ -22,41 +41,23 @@ if (cfg.BACKUPS_API_PROCESSES > 1 && cluster.isPrimary) {
     });
   };
   for (let i = 0; i < cfg.BACKUPS_API_PROCESSES; i++) fork();
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, () => {
-      if (stopping) return;
-      stopping = true;
-      logger.info({ signal }, 'stopping the api processes');
-      const children = Object.values(cluster.workers ?? {});
-      let left = children.length;
-      if (left === 0) process.exit(0);
-      for (const child of children) {
-        child?.once('exit', () => {
-          if (--left === 0) process.exit(0);
-        });
-        child?.process.kill('SIGTERM');
-      }
-    });
-  }
+  stopOn('the api processes', async () => {
+    stopping = true;
+    const children = Object.values(cluster.workers ?? {}).filter((child) => child !== undefined);
+    await Promise.all(
+      children.map(
+        (child) =>
+          new Promise<void>((resolve) => {
+            child.once('exit', () => resolve());
+            child.process.kill('SIGTERM');
+          }),
+      ),
+    );
+  });
 } else {
   // Loaded only where it serves: the primary of several processes never builds the app.
   const { buildApp } = await import('../api/app.js');
   const app = buildApp({ config: cfg, logger });
   await app.start();
-
-  let stopping = false;
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, () => {
-      if (stopping) return;
-      stopping = true;
-      logger.info({ signal }, 'stopping');
-      app.stop().then(
-        () => process.exit(0),
-        (error: unknown) => {
-          logger.error({ err: error }, 'stop failed');
-          process.exit(1);
-        },
-      );
-    });
-  }
+  stopOn('the api', () => app.stop());
 }

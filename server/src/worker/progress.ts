@@ -12,7 +12,7 @@ const BACKUP_PHASES: Record<string, [number, number]> = {
 const RESTORE_PHASES: Record<string, [number, number]> = {
   VERIFYING: [0, 0.03],
   CHECKING_SPACE: [0.03, 0.05],
-  // the live database's dump for the undo point (the undo point is stored after COMPLETED)
+  // the safety repository's check (the undo point itself is stored after COMPLETED)
   SAFETY_SNAPSHOT: [0.05, 0.15],
   DOWNLOADING: [0.15, 0.8],
   IMPORTING_DATABASE: [0.8, 0.93],

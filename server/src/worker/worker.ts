@@ -85,12 +85,15 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     await runner.run(job.data.jobId, shutdown.signal);
   });
 
+  const syncOnly = () =>
+    syncCatalog({ orm, scripts, logger, node, perCustomer: perCustomerSources(cfg) });
+  // Every later sync first finishes leftover restores (recoverNode has just done so at start).
   const sync = async () => {
     if (!stopping) await finishLeftoverRestores({ orm, redis, prefix, scripts, logger });
-    return syncCatalog({ orm, scripts, logger, node, perCustomer: perCustomerSources(cfg) });
+    return syncOnly();
   };
   if (options.syncOnStart !== false) {
-    await sync().catch((error: unknown) => logger.error({ err: error }, 'catalog sync failed'));
+    await syncOnly().catch((error: unknown) => logger.error({ err: error }, 'catalog sync failed'));
   }
   const syncTimer = setInterval(
     () =>
