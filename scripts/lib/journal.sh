@@ -11,7 +11,8 @@
 #   LIVE_TABLES/RESTORED_TABLES  table counts before the RENAME TABLE
 #   KIND       the restored snapshot's repository (manual | daily | safety)
 #   JOB        the job id (tags the undo point), or empty
-#   UNDO       stored once the undo point is in the safety repository
+#   UNDO       uploading from the start of the undo point's upload; stored once it is
+#              in the safety repository
 
 declare -A JOURNAL=()
 

@@ -1,4 +1,4 @@
-import { chmod, rm, writeFile } from 'node:fs/promises';
+import { chmod, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -130,6 +130,57 @@ describe('the undo point after the switch-over', () => {
     expect(await exists(path.join(t.customersRoot, '.restore', `customer-${A}`))).toBe(false);
 
     const back = await run(t, 'customer-restore', [String(A), undo?.id ?? '', 'both', 'safety']);
+    expect(back.exitCode, back.stderr).toBe(0);
+    expect(await siteManifest(site)).toEqual(before.files);
+    expect(await dbManifest(A)).toEqual(before.db);
+  });
+
+  it('killed after the undo point was uploaded but before the journal recorded it: --recover stores no second copy', async () => {
+    const before = await prepare('uploaded');
+    const job = String(900_000 + Math.floor(Math.random() * 99_999));
+    const jobSnapshots = async () =>
+      (await listSnapshots(t, 'safety')).filter((s) => s.tags.includes(`job-${job}`));
+    // `restic backup` runs to the end, then the script is killed before it writes UNDO=stored
+    const afterUpload = path.join(t.dataDir, 'restic-after-upload');
+    await writeFile(
+      afterUpload,
+      '#!/bin/bash\nfor a in "$@"; do if [ "$a" = backup ]; then\n  restic "$@"; rc=$?; : > "$UPLOADED_MARK"; sleep 30; exit $rc\nfi; done\nexec restic "$@"\n',
+    );
+    await chmod(afterUpload, 0o755);
+    const mark = path.join(t.dataDir, 'uploaded');
+    const s = start(
+      t,
+      'customer-restore',
+      [String(A), before.backupId, 'both', 'manual', '--job', job],
+      { BACKUPS_RESTIC_BIN: afterUpload, UPLOADED_MARK: mark },
+    );
+    expect(await s.waitFor((e) => e.type === 'completed')).toBe(true);
+    const until = Date.now() + 60_000;
+    while (!(await exists(mark)) && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+    expect(await exists(mark)).toBe(true);
+    if (s.proc.pid) process.kill(-s.proc.pid, 'SIGKILL');
+    await s.proc;
+    await rm(mark, { force: true });
+    const restoreDir = path.join(t.customersRoot, '.restore', `customer-${A}`);
+    expect(await readFile(path.join(restoreDir, 'journal'), 'utf8')).not.toMatch(/^UNDO=stored$/m);
+    const uploaded = await jobSnapshots();
+    expect(uploaded).toHaveLength(1);
+
+    const rec = await run(t, 'customer-restore', ['--recover', String(A)]);
+    expect(rec.exitCode, rec.stderr).toBe(0);
+    expect(rec.events.find((e) => e.type === 'recovered')?.action).toBe('completed');
+    // the stored undo point is reported again (the worker records it), not uploaded again
+    expect(snapshotEvent(rec.events, 'safety')?.id).toBe(uploaded[0]?.id);
+    expect((await jobSnapshots()).map((u) => u.id)).toEqual([uploaded[0]?.id]);
+    expect(await exists(restoreDir)).toBe(false);
+    expect(await sql(`SHOW DATABASES LIKE 'customer\\_${A}\\_\\_%'`)).toBe('');
+
+    const back = await run(t, 'customer-restore', [
+      String(A),
+      uploaded[0]?.id ?? '',
+      'both',
+      'safety',
+    ]);
     expect(back.exitCode, back.stderr).toBe(0);
     expect(await siteManifest(site)).toEqual(before.files);
     expect(await dbManifest(A)).toEqual(before.db);
