@@ -288,7 +288,7 @@ export async function restoreRow(
   screenshotName?: string,
 ): Promise<void> {
   await expect(row).toHaveCount(1);
-  await row.getByRole('button', { name: /^(Restore|Undo)\b.* from / }).click();
+  await row.getByRole('button', { name: /^Restore the (backup|undo point) of / }).click();
   await page.getByRole('menuitem', { name: choice }).click();
   const dialog = page.getByRole('dialog');
   await expect(dialog).toBeVisible();

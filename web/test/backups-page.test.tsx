@@ -117,7 +117,8 @@ describe('backups page', () => {
         }),
       },
     );
-    const restore = await screen.findByRole('button', { name: /^Restore backup from/ });
+    const manual = await screen.findByRole('list', { name: 'Manual backups' });
+    const restore = within(manual).getByRole('button', { name: /^Restore the backup of/ });
     await user.click(restore);
     await user.click(screen.getByRole('menuitem', { name: 'Files only' }));
     const dialog = screen.getByRole('dialog', { name: 'Files only from this backup?' });
@@ -152,7 +153,7 @@ describe('backups page', () => {
         }),
       },
     );
-    await user.click(await screen.findByRole('button', { name: /^Restore backup from/ }));
+    await user.click(await screen.findByRole('button', { name: /^Restore the backup of/ }));
     await user.click(screen.getByRole('menuitem', { name: 'Database only' }));
     await user.type(screen.getByLabelText(/Type RESTORE/), 'RESTORE');
     await user.click(screen.getByRole('button', { name: 'Restore' }));
@@ -196,7 +197,9 @@ describe('backups page', () => {
     const undoPoints = await screen.findByRole('region', { name: 'Undo points' });
     expect(undoPoints).toHaveTextContent('Restore the state from before the restore');
     expect(undoPoints).toHaveTextContent('Database only (undo point)');
-    await user.click(within(undoPoints).getByRole('button', { name: /^Restore undo point from/ }));
+    await user.click(
+      within(undoPoints).getByRole('button', { name: /^Restore the undo point of/ }),
+    );
     await user.click(screen.getByRole('menuitem', { name: 'Database only' }));
     expect(screen.getByRole('dialog', { name: 'Undo the restore?' })).toHaveTextContent(
       'with the undo point from',

@@ -1,4 +1,4 @@
-import { render, screen } from '@solidjs/testing-library';
+import { render, screen, within } from '@solidjs/testing-library';
 import { describe, expect, it } from 'vitest';
 import { JobHistory } from '../src/components/JobHistory';
 import { buildJob, buildSnapshot } from './factories';
@@ -33,7 +33,8 @@ describe('job history', () => {
         ]}
       />
     ));
-    const [restore, backup] = screen.getAllByRole('listitem');
+    const list = screen.getByRole('list', { name: 'Recent backups and restores' });
+    const [restore, backup] = within(list).getAllByRole('listitem');
     expect(restore).toHaveTextContent('Restore · Files only');
     expect(restore).toHaveTextContent('Failed');
     expect(restore).toHaveTextContent('took 42 s');

@@ -8,6 +8,7 @@ describe('snapshot lists', () => {
   it('shows the empty state when there are no backups', () => {
     render(() => (
       <SnapshotList
+        label="Manual backups"
         snapshots={[]}
         empty="No manual backups yet. Create one above."
         onRestore={() => {}}
@@ -17,10 +18,56 @@ describe('snapshot lists', () => {
     expect(screen.queryByRole('listitem')).not.toBeInTheDocument();
   });
 
+  it('is a list named for what it holds', () => {
+    render(() => (
+      <SnapshotList
+        label="Daily backups"
+        snapshots={[buildSnapshot({ source: 'DAILY' }), buildSnapshot({ source: 'DAILY' })]}
+        empty="none"
+        onRestore={() => {}}
+      />
+    ));
+    const list = screen.getByRole('list', { name: 'Daily backups' });
+    expect(within(list).getAllByRole('listitem')).toHaveLength(2);
+  });
+
+  it('names each restore button and its menu after the backup it restores', async () => {
+    const user = userEvent.setup();
+    const when = (iso: string) =>
+      new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' }).format(
+        new Date(iso),
+      );
+    const manual = buildSnapshot({ createdAt: '2026-11-26T13:05:00Z', label: 'before update' });
+    const daily = buildSnapshot({ source: 'DAILY', createdAt: '2026-11-25T02:00:00Z' });
+    const undo = buildSnapshot({ source: 'SAFETY', createdAt: '2026-11-24T17:40:00Z' });
+    render(() => (
+      <SnapshotList
+        label="Backups"
+        snapshots={[manual, daily, undo]}
+        empty="none"
+        onRestore={() => {}}
+      />
+    ));
+    const names = [
+      `Restore the backup of ${when(manual.createdAt)} (manual, “before update”)`,
+      `Restore the backup of ${when(daily.createdAt)} (daily)`,
+      `Restore the undo point of ${when(undo.createdAt)}`,
+    ];
+    const rows = screen.getAllByRole('listitem');
+    expect(rows).toHaveLength(3);
+    const [first] = rows.map((row, i) => within(row).getByRole('button', { name: names[i] }));
+    if (!first) throw new Error('a button expected');
+    // the visible word stays part of the name (voice control users say what they see)
+    expect(first).toHaveTextContent('Restore');
+    await user.click(first);
+    expect(screen.getByRole('menu', { name: names[0] })).toBeVisible();
+  });
+
   it('shows date and time in the customer locale, contents, label and size', () => {
     const createdAt = '2026-03-14T09:30:00.000Z';
     render(() => (
       <SnapshotList
+        label="Manual backups"
         snapshots={[
           buildSnapshot({ createdAt, scope: 'DATABASE', label: 'Before update', sizeBytes: 1536 }),
           buildSnapshot({ source: 'DAILY', scope: 'BOTH', sizeBytes: 3 * 1024 ** 3 }),
@@ -47,8 +94,15 @@ describe('snapshot lists', () => {
     const user = userEvent.setup();
     const snapshot = buildSnapshot({ scope: 'BOTH' });
     const onRestore = vi.fn();
-    render(() => <SnapshotList snapshots={[snapshot]} empty="none" onRestore={onRestore} />);
-    const button = screen.getByRole('button', { name: /^Restore backup from/ });
+    render(() => (
+      <SnapshotList
+        label="Manual backups"
+        snapshots={[snapshot]}
+        empty="none"
+        onRestore={onRestore}
+      />
+    ));
+    const button = screen.getByRole('button', { name: /^Restore the backup of/ });
     expect(button).toHaveAttribute('aria-expanded', 'false');
     await user.click(button);
     expect(button).toHaveAttribute('aria-expanded', 'true');
@@ -68,6 +122,7 @@ describe('snapshot lists', () => {
     const user = userEvent.setup();
     render(() => (
       <SnapshotList
+        label="Manual backups"
         snapshots={[
           buildSnapshot({ scope: 'DATABASE', createdAt: '2026-03-01T10:00:00Z' }),
           buildSnapshot({ scope: 'FILES', createdAt: '2026-03-02T10:00:00Z' }),
@@ -76,7 +131,9 @@ describe('snapshot lists', () => {
         onRestore={() => {}}
       />
     ));
-    const [dbButton, filesButton] = screen.getAllByRole('button', { name: /^Restore backup from/ });
+    const [dbButton, filesButton] = screen.getAllByRole('button', {
+      name: /^Restore the backup of/,
+    });
     if (!dbButton || !filesButton) throw new Error('two buttons expected');
     await user.click(dbButton);
     expect(screen.getAllByRole('menuitem').map((item) => item.textContent)).toEqual([
@@ -93,12 +150,13 @@ describe('snapshot lists', () => {
   it('does not offer restores while a job runs', () => {
     render(() => (
       <SnapshotList
+        label="Manual backups"
         snapshots={[buildSnapshot()]}
         empty="none"
         restoreDisabled
         onRestore={() => {}}
       />
     ));
-    expect(screen.getByRole('button', { name: /^Restore backup from/ })).toBeDisabled();
+    expect(screen.getByRole('button', { name: /^Restore the backup of/ })).toBeDisabled();
   });
 });

@@ -16,7 +16,7 @@ export interface JobHistoryProps {
 export function JobHistory(props: JobHistoryProps) {
   return (
     <Show when={props.jobs.length > 0} fallback={<p class="empty">No backups or restores yet.</p>}>
-      <ul class="job-list">
+      <ul class="job-list" aria-label="Recent backups and restores">
         <For each={props.jobs}>
           {(job) => {
             const duration = () => durationBetween(job.startedAt, job.finishedAt);

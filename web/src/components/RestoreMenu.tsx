@@ -1,13 +1,15 @@
 import { createSignal, createUniqueId, For, onCleanup, Show } from 'solid-js';
 import { RESTORE_CHOICE_WORDS, restoreChoices } from '../format';
 import type { BackupScope, Snapshot } from '../graphql/documents';
+import { snapshotName } from './snapshot-name';
 
 export interface RestoreMenuProps {
   snapshot: Snapshot;
   disabled?: boolean;
   /** Words for the button; "Restore" by default. */
   label?: string;
-  /** Accessible name of the button, to tell the rows apart. */
+  /** Accessible name of the button and its menu; by default it names the snapshot
+   * ("Restore the backup of …"), so rows with the same button tell apart. */
   accessibleLabel?: string;
   onChoose: (scope: BackupScope, trigger: HTMLElement) => void;
 }
@@ -16,6 +18,8 @@ export interface RestoreMenuProps {
 export function RestoreMenu(props: RestoreMenuProps) {
   const [open, setOpen] = createSignal(false);
   const menuId = createUniqueId();
+  const name = () =>
+    props.accessibleLabel ?? `${props.label ?? 'Restore'} ${snapshotName(props.snapshot)}`;
   let button: HTMLButtonElement | undefined;
   let menu: HTMLDivElement | undefined;
 
@@ -89,7 +93,7 @@ export function RestoreMenu(props: RestoreMenuProps) {
         aria-haspopup="menu"
         aria-expanded={open()}
         aria-controls={open() ? menuId : undefined}
-        aria-label={props.accessibleLabel}
+        aria-label={name()}
         disabled={props.disabled}
         onClick={() => (open() ? close(false) : openMenu())}
         onKeyDown={(event) => {
@@ -110,16 +114,14 @@ export function RestoreMenu(props: RestoreMenuProps) {
           id={menuId}
           class="menu-list"
           role="menu"
-          aria-label={props.accessibleLabel ?? props.label ?? 'Restore'}
+          aria-label={name()}
           onKeyDown={onMenuKeyDown}
         >
           <For each={restoreChoices(props.snapshot.scope)}>
             {(scope) => (
-              <li role="none">
-                <button type="button" role="menuitem" tabIndex={-1} onClick={() => choose(scope)}>
-                  {RESTORE_CHOICE_WORDS[scope]}
-                </button>
-              </li>
+              <button type="button" role="menuitem" tabIndex={-1} onClick={() => choose(scope)}>
+                {RESTORE_CHOICE_WORDS[scope]}
+              </button>
             )}
           </For>
         </div>

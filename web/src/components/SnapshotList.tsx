@@ -5,11 +5,11 @@ import { RestoreMenu } from './RestoreMenu';
 
 export interface SnapshotListProps {
   snapshots: readonly Snapshot[];
+  /** The list's accessible name, e.g. "Manual backups". */
+  label: string;
   empty: JSX.Element;
   /** Restoring is not offered while a job runs. */
   restoreDisabled?: boolean;
-  /** What one item is called in the restore button's accessible name ("backup" by default). */
-  itemName?: string;
   onRestore: (snapshot: Snapshot, scope: BackupScope, trigger: HTMLElement) => void;
 }
 
@@ -22,7 +22,7 @@ function contents(snapshot: Snapshot): string {
 export function SnapshotList(props: SnapshotListProps) {
   return (
     <Show when={props.snapshots.length > 0} fallback={<p class="empty">{props.empty}</p>}>
-      <ul class="snapshot-list">
+      <ul class="snapshot-list" aria-label={props.label}>
         <For each={props.snapshots}>
           {(snapshot) => {
             const when = () => formatDateTime(snapshot.createdAt);
@@ -41,7 +41,6 @@ export function SnapshotList(props: SnapshotListProps) {
                 <RestoreMenu
                   snapshot={snapshot}
                   disabled={props.restoreDisabled}
-                  accessibleLabel={`Restore ${props.itemName ?? 'backup'} from ${when()}`}
                   onChoose={(scope, trigger) => props.onRestore(snapshot, scope, trigger)}
                 />
               </li>

@@ -167,6 +167,7 @@ export function BackupsPage() {
                 <span class="muted">Max 5 kept</span>
               </div>
               <SnapshotList
+                label="Manual backups"
                 snapshots={customer().manual}
                 empty="No manual backups yet. Create one above."
                 restoreDisabled={jobRunning()}
@@ -180,6 +181,7 @@ export function BackupsPage() {
                 <span class="muted">Last 30 days</span>
               </div>
               <SnapshotList
+                label="Daily backups"
                 snapshots={customer().daily}
                 empty="No daily backups yet. They are made automatically every night."
                 restoreDisabled={jobRunning()}
@@ -197,10 +199,10 @@ export function BackupsPage() {
                 just before a restore started.
               </p>
               <SnapshotList
+                label="Undo points"
                 snapshots={customer().safety}
                 empty="No undo points yet. One is taken automatically before every restore."
                 restoreDisabled={jobRunning()}
-                itemName="undo point"
                 onRestore={(snapshot, scope, trigger) => openRestore({ snapshot, scope, trigger })}
               />
             </section>
