@@ -142,4 +142,26 @@ describe('the snapshot lists come from the catalog', () => {
     expect(await jobs(0)).toHaveLength(1);
     expect(await jobs(1000)).toHaveLength(50);
   });
+
+  it('a failure inside the server answers "Unexpected error." and tells nothing of it', async () => {
+    const conn = db.orm.em.getConnection();
+    await conn.execute('rename table snapshots to snapshots_elsewhere');
+    try {
+      const result = await api.gql(SNAPSHOTS, {}, { token });
+      expect(result.errors).toEqual([
+        expect.objectContaining({
+          message: 'Unexpected error.',
+          path: ['me', 'snapshots'],
+          extensions: { code: 'INTERNAL_SERVER_ERROR' },
+        }),
+      ]);
+      // Neither the SQL, the table, the driver's error nor a stack reaches the client.
+      expect(JSON.stringify(result.errors)).not.toMatch(
+        /snapshots_elsewhere|select|ER_NO_SUCH_TABLE|doesn't exist|\.js:\d/i,
+      );
+    } finally {
+      await conn.execute('rename table snapshots_elsewhere to snapshots');
+    }
+    expect(await list('MANUAL')).toHaveLength(5);
+  });
 });
