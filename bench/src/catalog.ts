@@ -1,11 +1,14 @@
 // Measurement 1: listing a customer's snapshots. `me { snapshots }` over HTTP (the catalog in
 // MySQL, 10,000 customers x 35 rows) under 50 concurrent clients, beside the original plan's
 // `restic snapshots --json --tag customer-<id>,manual` on a repository of 500+ snapshots.
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
-import type { BenchWorld } from './env.js';
+import { Pool } from 'undici';
+import type { ApiProcess, BenchWorld } from './env.js';
 import type { Figure, Measurement } from './report.js';
 import { mapLimit, now, quantile, sleep, spread } from './stats.js';
 
@@ -20,6 +23,8 @@ export interface CatalogSize {
   rounds: number;
   /** Paced (open-loop) loads: total requests per second offered by the 50 clients. */
   pacedRates: number[];
+  /** Also measure an api with BACKUPS_API_PROCESSES=2, side by side. */
+  twoProcesses: boolean;
 }
 
 export const CATALOG_FULL: CatalogSize = {
@@ -32,6 +37,7 @@ export const CATALOG_FULL: CatalogSize = {
   resticCallsPerRound: 4,
   rounds: 3,
   pacedRates: [50, 200, 400],
+  twoProcesses: true,
 };
 export const CATALOG_QUICK: CatalogSize = {
   customers: 1_000,
@@ -43,6 +49,7 @@ export const CATALOG_QUICK: CatalogSize = {
   resticCallsPerRound: 2,
   rounds: 2,
   pacedRates: [50, 200],
+  twoProcesses: true,
 };
 
 const QUERY = '{ me { snapshots { id shortId source scope createdAt label sizeBytes } } }';
@@ -147,9 +154,9 @@ interface LoadResult {
 const LIST_BODY = JSON.stringify({ query: QUERY, variables: {} });
 
 /** One `me { snapshots }` request; true when it answered 200 with a non-empty list. */
-async function listOnce(world: BenchWorld, token: string): Promise<boolean> {
+async function listOnce(pool: Pool, token: string): Promise<boolean> {
   try {
-    const response = await world.api.pool.request({
+    const response = await pool.request({
       path: '/graphql',
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
@@ -164,7 +171,7 @@ async function listOnce(world: BenchWorld, token: string): Promise<boolean> {
 
 /** `clients` concurrent loops, each sending the next request when the previous answered. */
 async function httpLoad(
-  world: BenchWorld,
+  pool: Pool,
   tokens: string[],
   clients: number,
   seconds: number,
@@ -178,7 +185,7 @@ async function httpLoad(
       let i = c;
       while (now() < end) {
         const t0 = now();
-        if (await listOnce(world, tokens[i++ % tokens.length] as string)) {
+        if (await listOnce(pool, tokens[i++ % tokens.length] as string)) {
           latencies.push(now() - t0);
         } else errors++;
       }
@@ -198,7 +205,7 @@ async function httpLoad(
  * slow answer does not slow the offered load down. Latency counts from the scheduled send.
  */
 async function pacedLoad(
-  world: BenchWorld,
+  pool: Pool,
   tokens: string[],
   clients: number,
   rate: number,
@@ -211,7 +218,7 @@ async function pacedLoad(
   const interval = (clients / rate) * 1000;
   const inFlight: Promise<void>[] = [];
   const send = async (token: string, scheduled: number) => {
-    if (await listOnce(world, token)) latencies.push(now() - scheduled);
+    if (await listOnce(pool, token)) latencies.push(now() - scheduled);
     else errors++;
   };
   await Promise.all(
@@ -273,116 +280,265 @@ export async function measureCatalog(
     return now() - t0;
   };
 
-  // Warm both up once (restic fills its cache; the api its pools and query plans).
-  await resticList(resticCustomers[0] as number);
-  await httpLoad(world, tokens, size.clients, 1);
+  // The same load on 2 api processes (BACKUPS_API_PROCESSES=2, node:cluster on one port), and
+  // on a Node HTTP server that answers every request with the same bytes at once: what this
+  // machine and this load generator give when the server does no work at all.
+  const processes = (n: number) => `${n} api process${n === 1 ? '' : 'es'}`;
+  const apis: { label: string; api: ApiProcess }[] = [
+    { label: processes(world.api.processes), api: world.api },
+  ];
+  if (size.twoProcesses && world.api.processes === 1) {
+    apis.push({
+      label: processes(2),
+      api: await world.startApi({ BACKUPS_API_PROCESSES: '2' }),
+    });
+  }
+  const sample = await world.api.pool.request({
+    path: '/graphql',
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${tokens[0]}` },
+    body: LIST_BODY,
+  });
+  const answer = Buffer.from(await sample.body.arrayBuffer());
+  const echo = await startEchoServer(world, answer);
+  const echoPool = new Pool(echo.origin, { connections: 64, pipelining: 1 });
+  world.onCleanup(() => echoPool.close());
+  const mariadbPid = Number(
+    (await execa('pgrep', ['-o', '-x', 'mariadbd'], { reject: false })).stdout.trim() || 0,
+  );
 
-  const p50: number[] = [];
-  const p99: number[] = [];
-  const rps: number[] = [];
+  // Warm everything up once (restic fills its cache; the apis their pools and query plans).
+  await resticList(resticCustomers[0] as number);
+  for (const { api } of apis) await httpLoad(api.pool, tokens, size.clients, 1);
+  await httpLoad(echoPool, tokens, size.clients, 1);
+
+  interface Series {
+    p50: number[];
+    p99: number[];
+    rps: number[];
+    ratioP50: number[];
+    apiCpu: number[];
+    dbCpu: number[];
+    benchCpu: number[];
+    pacedP50: number[][];
+    pacedP99: number[][];
+  }
+  const series = apis.map(
+    (): Series => ({
+      p50: [],
+      p99: [],
+      rps: [],
+      ratioP50: [],
+      apiCpu: [],
+      dbCpu: [],
+      benchCpu: [],
+      pacedP50: size.pacedRates.map(() => []),
+      pacedP99: size.pacedRates.map(() => []),
+    }),
+  );
+  const echoP99 = size.pacedRates.map((): number[] => []);
   const resticMs: number[] = [];
-  const ratioP50: number[] = [];
-  const ratioP99: number[] = [];
   const singleP50: number[] = [];
   const ratioSingle: number[] = [];
-  const pacedP50 = size.pacedRates.map((): number[] => []);
-  const pacedP99 = size.pacedRates.map((): number[] => []);
   let errors = 0;
   let requests = 0;
-  for (let round = 0; round < size.rounds; round++) {
-    // One client alone: a request's own service time, without 49 others queued before it.
-    const alone = await httpLoad(world, tokens, 1, Math.min(2, size.loadSeconds));
-    const aloneP50 = quantile(alone.latencies, 0.5);
-    singleP50.push(aloneP50);
-    ratioSingle.push(0);
-    const calls: number[] = [];
-    const runRestic = async () => {
-      for (let k = 0; k < size.resticCallsPerRound; k++) {
-        const customer = resticCustomers[(round * 7 + k * 3) % resticCustomers.length] as number;
-        calls.push(await resticList(customer));
-      }
-    };
-    let load: LoadResult;
-    // Alternate which goes first, so neither always runs right after the other.
-    if (round % 2 === 0) {
-      load = await httpLoad(world, tokens, size.clients, size.loadSeconds);
-      await runRestic();
-    } else {
-      await runRestic();
-      load = await httpLoad(world, tokens, size.clients, size.loadSeconds);
-    }
+  const count = (load: LoadResult) => {
     errors += load.errors;
     requests += load.requests;
-    const pacedLine: string[] = [];
-    for (const [k, rate] of size.pacedRates.entries()) {
-      const paced = await pacedLoad(world, tokens, size.clients, rate, size.loadSeconds);
-      errors += paced.errors;
-      requests += paced.requests;
-      const p99Paced = quantile(paced.latencies, 0.99);
-      pacedP50[k]?.push(quantile(paced.latencies, 0.5));
-      pacedP99[k]?.push(p99Paced);
-      pacedLine.push(`${rate}/s p99 ${p99Paced.toFixed(1)} ms`);
+  };
+  for (let round = 0; round < size.rounds; round++) {
+    // One client alone: a request's own service time, without 49 others queued before it.
+    const alone = await httpLoad(world.api.pool, tokens, 1, Math.min(2, size.loadSeconds));
+    count(alone);
+    const aloneP50 = quantile(alone.latencies, 0.5);
+    singleP50.push(aloneP50);
+    const calls: number[] = [];
+    for (let k = 0; k < size.resticCallsPerRound; k++) {
+      const customer = resticCustomers[(round * 7 + k * 3) % resticCustomers.length] as number;
+      calls.push(await resticList(customer));
     }
-    const roundP50 = quantile(load.latencies, 0.5);
-    const roundP99 = quantile(load.latencies, 0.99);
     const roundRestic = spread(calls).median;
-    p50.push(roundP50);
-    p99.push(roundP99);
-    rps.push(load.latencies.length / load.seconds);
     resticMs.push(roundRestic);
-    ratioP50.push(roundRestic / roundP50);
-    ratioSingle[ratioSingle.length - 1] = roundRestic / aloneP50;
-    ratioP99.push(roundRestic / roundP99);
+    ratioSingle.push(roundRestic / aloneP50);
+
+    const line: string[] = [];
+    // Alternate which configuration goes first, so neither always runs right after restic.
+    const order = round % 2 === 0 ? apis.map((_, i) => i) : apis.map((_, i) => apis.length - 1 - i);
+    for (const i of order) {
+      const { api, label } = apis[i] as (typeof apis)[number];
+      const out = series[i] as Series;
+      const pids = await api.pids();
+      const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
+      const apiBefore = sum(await cpuMs(pids));
+      const [dbBefore = 0] = await cpuMs([mariadbPid]);
+      const benchBefore = process.cpuUsage();
+      const load = await httpLoad(api.pool, tokens, size.clients, size.loadSeconds);
+      const bench = process.cpuUsage(benchBefore);
+      const [dbAfter = 0] = await cpuMs([mariadbPid]);
+      const apiAfter = sum(await cpuMs(pids));
+      count(load);
+      const served = load.latencies.length;
+      out.apiCpu.push((apiAfter - apiBefore) / served);
+      out.dbCpu.push((dbAfter - dbBefore) / served);
+      out.benchCpu.push((bench.user + bench.system) / 1000 / served);
+      const p50 = quantile(load.latencies, 0.5);
+      out.p50.push(p50);
+      out.p99.push(quantile(load.latencies, 0.99));
+      out.rps.push(served / load.seconds);
+      out.ratioP50.push(roundRestic / p50);
+      const paced: string[] = [];
+      for (const [k, rate] of size.pacedRates.entries()) {
+        const result = await pacedLoad(api.pool, tokens, size.clients, rate, size.loadSeconds);
+        count(result);
+        out.pacedP50[k]?.push(quantile(result.latencies, 0.5));
+        const p99 = quantile(result.latencies, 0.99);
+        out.pacedP99[k]?.push(p99);
+        paced.push(`${rate}/s ${p99.toFixed(1)}`);
+      }
+      line.push(
+        `${label}: closed p50 ${p50.toFixed(1)} p99 ${(out.p99.at(-1) ?? 0).toFixed(1)} ms ${(served / load.seconds).toFixed(0)} req/s, cpu ${(out.apiCpu.at(-1) ?? 0).toFixed(2)} + db ${(out.dbCpu.at(-1) ?? 0).toFixed(2)} ms/req; paced p99 ${paced.join(', ')} ms`,
+      );
+    }
+    const echoLine: string[] = [];
+    for (const [k, rate] of size.pacedRates.entries()) {
+      const result = await pacedLoad(echoPool, tokens, size.clients, rate, size.loadSeconds);
+      count(result);
+      const p99 = quantile(result.latencies, 0.99);
+      echoP99[k]?.push(p99);
+      echoLine.push(`${rate}/s ${p99.toFixed(1)}`);
+    }
     log(
-      `catalog round ${round + 1}: 1 client p50 ${aloneP50.toFixed(1)} ms; api p50 ${roundP50.toFixed(1)} ms p99 ${roundP99.toFixed(1)} ms ${(load.latencies.length / load.seconds).toFixed(0)} req/s; restic ${roundRestic.toFixed(0)} ms; paced ${pacedLine.join(', ')}`,
+      `catalog round ${round + 1}: 1 client p50 ${aloneP50.toFixed(1)} ms; restic ${roundRestic.toFixed(0)} ms; ${line.join('; ')}; do-nothing server paced p99 ${echoLine.join(', ')} ms`,
     );
   }
-  const figures: Figure[] = [
-    { name: 'api `me { snapshots }` p50 latency (closed loop)', unit: 'ms', values: p50 },
-    {
-      name: 'api `me { snapshots }` p99 latency (closed loop: 50 back-to-back clients)',
-      unit: 'ms',
-      values: p99,
-      target: '< 15 ms',
-      pass: spread(p99).median < 15,
-    },
-    {
-      name: 'api requests per second (50 clients, closed loop: saturation)',
-      unit: 'req/s',
-      values: rps,
-    },
-    ...size.pacedRates.flatMap((rate, k): Figure[] => [
+
+  for (const { api } of apis.slice(1)) await api.stop();
+  echo.stop();
+
+  const figures: Figure[] = [];
+  for (const [i, { label }] of apis.entries()) {
+    const out = series[i] as Series;
+    figures.push(
+      { name: `${label}: \`me { snapshots }\` p50 (closed loop)`, unit: 'ms', values: out.p50 },
       {
-        name: `paced: ${size.clients} clients offering ${rate} req/s in all, p50`,
+        name: `${label}: \`me { snapshots }\` p99 (closed loop: ${size.clients} back-to-back clients)`,
         unit: 'ms',
-        values: pacedP50[k] ?? [],
-      },
-      {
-        name: `paced: ${size.clients} clients offering ${rate} req/s in all, p99`,
-        unit: 'ms',
-        values: pacedP99[k] ?? [],
+        values: out.p99,
         target: '< 15 ms',
-        pass: spread(pacedP99[k] ?? []).median < 15,
+        pass: spread(out.p99).median < 15,
       },
-    ]),
+      {
+        name: `${label}: requests per second (closed loop: saturation)`,
+        unit: 'req/s',
+        values: out.rps,
+      },
+      { name: `${label}: api CPU time per request (closed loop)`, unit: 'ms', values: out.apiCpu },
+      {
+        name: `${label}: MariaDB CPU time per request (closed loop)`,
+        unit: 'ms',
+        values: out.dbCpu,
+      },
+      {
+        name: `${label}: load generator CPU time per request (closed loop)`,
+        unit: 'ms',
+        values: out.benchCpu,
+      },
+      ...size.pacedRates.flatMap((rate, k): Figure[] => [
+        {
+          name: `${label}: paced, ${size.clients} clients offering ${rate} req/s in all, p50`,
+          unit: 'ms',
+          values: out.pacedP50[k] ?? [],
+        },
+        {
+          name: `${label}: paced, ${size.clients} clients offering ${rate} req/s in all, p99`,
+          unit: 'ms',
+          values: out.pacedP99[k] ?? [],
+          target: '< 15 ms',
+          pass: spread(out.pacedP99[k] ?? []).median < 15,
+        },
+      ]),
+      {
+        name: `${label}: speed-up, restic / api p50 (closed loop)`,
+        unit: 'x',
+        values: out.ratioP50,
+        target: '>= 50x',
+        pass: spread(out.ratioP50).median >= 50,
+      },
+    );
+  }
+  figures.push(
+    ...size.pacedRates.map(
+      (rate, k): Figure => ({
+        name: `do-nothing server (same answer, same load): paced ${rate} req/s, p99`,
+        unit: 'ms',
+        values: echoP99[k] ?? [],
+      }),
+    ),
     { name: '`restic snapshots --tag` latency (median per round)', unit: 'ms', values: resticMs },
-    {
-      name: 'speed-up: restic / api p50',
-      unit: 'x',
-      values: ratioP50,
-      target: '>= 50x',
-      pass: spread(ratioP50).median >= 50,
-    },
-    { name: 'speed-up: restic / api p99', unit: 'x', values: ratioP99 },
     { name: 'api p50 latency with 1 client (no queueing)', unit: 'ms', values: singleP50 },
-    { name: 'speed-up: restic / api p50 with 1 client', unit: 'x', values: ratioSingle },
-  ];
+    {
+      name: 'speed-up: restic / api p50 with 1 client',
+      unit: 'x',
+      values: ratioSingle,
+      target: '>= 50x',
+      pass: spread(ratioSingle).median >= 50,
+    },
+  );
+  const one = series[0] as Series;
+  const cpu = spread(one.apiCpu).median;
+  const db = spread(one.dbCpu).median;
+  const gen = spread(one.benchCpu).median;
+  const cores = availableParallelism();
+  const ceiling = (cores * 1000) / (cpu + db + gen);
   return {
     id: 1,
     title: "Listing a customer's snapshots",
-    setup: `${ids.length.toLocaleString('en')} customers x (${MANUAL_ROWS} manual + ${DAILY_ROWS} daily) = ${(ids.length * 35).toLocaleString('en')} catalog rows (bulk INSERT); ${size.clients} concurrent HTTP clients (undici, keep-alive) on the api (child process, loopback, ${process.env.BACKUPS_API_PROCESSES ?? '1'} api process(es): BACKUPS_API_PROCESSES), ${size.tokens} customer API tokens used round-robin, ${size.loadSeconds} s of closed-loop load per round (each client sends its next request when the previous answered: the api's saturation), then ${size.loadSeconds} s at each paced rate (open loop: the 50 clients together offer ${size.pacedRates.join(' / ')} req/s on a fixed schedule; latency from the scheduled send), and ${Math.min(2, size.loadSeconds)} s of 1 client alone; beside it \`restic snapshots --json --tag customer-<id>,manual\` on a local repository of ${size.resticSnapshots} tiny snapshots (${size.resticCustomers} customers), ${size.resticCallsPerRound} calls per round, warm restic cache; ${size.rounds} interleaved rounds. ${errors} of ${requests} HTTP requests failed.`,
+    setup: `${ids.length.toLocaleString('en')} customers x (${MANUAL_ROWS} manual + ${DAILY_ROWS} daily) = ${(ids.length * 35).toLocaleString('en')} catalog rows (bulk INSERT); ${size.clients} concurrent HTTP clients (undici, keep-alive) on the api (child process, loopback; ${apis.map((a) => a.label).join(' and ')}, the same database), ${size.tokens} customer API tokens used round-robin. Each round: ${Math.min(2, size.loadSeconds)} s of 1 client alone; the restic calls; then for each api configuration (alternating which goes first) ${size.loadSeconds} s of closed-loop load (each client sends its next request when the previous answered: the api's saturation; CPU time of the api's processes and of MariaDB read from /proc around it) and ${size.loadSeconds} s at each paced rate (open loop: the ${size.clients} clients together offer ${size.pacedRates.join(' / ')} req/s on a fixed schedule; latency from the scheduled send); then the same paced loads on a do-nothing Node HTTP server answering the same ${answer.length} bytes. Beside it \`restic snapshots --json --tag customer-<id>,manual\` on a local repository of ${size.resticSnapshots} tiny snapshots (${size.resticCustomers} customers), ${size.resticCallsPerRound} calls per round, warm restic cache; ${size.rounds} rounds. ${errors} of ${requests} HTTP requests failed.`,
     figures,
-    limits:
-      "What limits each figure (measured on 2026-11-26 with per-request timestamps in the api and the bench, the api's GC events and event-loop lag, and the CPU of every process sampled every 0.5 s). Closed loop: 50 clients back to back measure the api's saturation, not a request; by Little's law latency = 50 / throughput, so a p99 under 15 ms with 50 back-to-back clients needs more than 3,300 requests/s, and one api process on 2 shared cores (MariaDB and the load generator use them too) serves ~300-500. The api spends ~3-4 ms of CPU per request on this virtual machine (its CPU share / its request rate): every socket write (the answer, each query to MariaDB) costs ~0.15-0.3 ms, the rest is GraphQL (yoga's fetch objects, execution, the result's JSON), the MariaDB driver and GC: each request allocates ~0.4 MB, so the young generation is scavenged every ~25 requests, 4-8 ms a pause, with a 10-30 ms major GC every few seconds. Paced, the median stays ~5 ms (one client alone: ~2.5-5 ms); the p99 is made of stalls of the api's event loop: at 50 requests/s (a p99 is the 3rd-worst of 250) requests that arrive during a GC pause or while the api is off its core (other processes) wait 10-100 ms, in the kernel or in the api's queue, rarely in the load generator (its sends leave within 1.6 ms of schedule at the p99; its own lag or GC overlapped 13 of 69 requests over 15 ms in one run) and not in MariaDB's pool (connections acquired at once). At 200 requests/s one api process is busy 60-90% of a core, so every stall queues the requests behind it and the p99 is 25-150 ms. BACKUPS_API_PROCESSES=2 (node:cluster, one port), measured beside one process on 2026-11-26 in two runs of alternating rounds (4 and 6 rounds of 5 s; median (min-max) over rounds): p99 at 50 req/s 10.8 (9.6-13.1) and 12.0 (9.0-17.0) ms against 17.4 (13.7-35.5) and 15.2 (12.7-19.0) with one process; at 200 req/s 36 and 31 against 75 and 48 ms, though no better in half of the rounds; closed loop 280-615 against 236-479 req/s, more in every round; job subscriptions still reach every socket (their events come through Redis to each process). The 200 requests/s p99 stays above 15 ms on this machine: it would need fewer round trips per request or more cores. restic is bounded by its start-up (process start, key derivation to open the repository, reading every snapshot file); it grows with the repository (the plan's shared manual repository holds 50,000 snapshots at 10,000 customers, not 500), the catalog query does not.",
+    limits: `Closed loop: one request costs the api ${cpu.toFixed(2)} ms of CPU, MariaDB ${db.toFixed(2)} ms and the load generator ${gen.toFixed(2)} ms (medians, ${apis[0]?.label}), so ${cores} cores serve at most ~${Math.round(ceiling)} requests/s, and by Little's law each of ${size.clients} back-to-back clients waits ${size.clients} / throughput: a closed-loop p99 under 15 ms needs more than ${Math.round((size.clients / 15) * 1000).toLocaleString('en')} req/s, beyond this machine whatever the api does. The paced loads are the latency figures. Paced, a request wakes 3 processes (load generator, api, MariaDB twice: the credential, then the catalog) on cores that are often idle; the do-nothing server under the same load shows what the machine and the load generator alone cost (its p99 above). The api's p99 beyond that is pauses: its young-generation GCs (every request leaves garbage), and time off the core while MariaDB, the load generator or another process runs; more api processes (BACKUPS_API_PROCESSES) spread them over the cores. restic is bounded by its start-up (process start, key derivation to open the repository, reading every snapshot file) and grows with the repository (the plan's shared manual repository holds 50,000 snapshots at 10,000 customers, not 500); the catalog query does not.`,
   };
+}
+
+/** CPU time (user + system, ms) of each process so far; 0 for one that is gone. */
+async function cpuMs(pids: number[]): Promise<number[]> {
+  return Promise.all(
+    pids.map(async (pid) => {
+      const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // utime and stime, fields 14 and 15 of proc(5), in clock ticks (100 per second here)
+      return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) * 10;
+    }),
+  );
+}
+
+/** A child process that answers every HTTP request with `answer` (after reading its body). */
+async function startEchoServer(
+  world: BenchWorld,
+  answer: Buffer,
+): Promise<{ origin: string; stop: () => void }> {
+  const file = path.join(world.dataDir, 'echo-answer.json');
+  await writeFile(file, answer);
+  const code = `
+    const http = require('node:http');
+    const body = require('node:fs').readFileSync(process.argv[1]);
+    const server = http.createServer((req, res) => {
+      req.on('data', () => {});
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
+        res.end(body);
+      });
+    });
+    server.listen(0, '127.0.0.1', () => console.log(server.address().port));`;
+  const child = spawn(process.execPath, ['-e', code, file], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const stop = () => {
+    if (child.exitCode === null) child.kill('SIGTERM');
+  };
+  world.onCleanup(async () => stop());
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('exit', () => reject(new Error('the do-nothing server exited')));
+    child.stdout?.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim())));
+  });
+  return { origin: `http://127.0.0.1:${port}`, stop };
 }

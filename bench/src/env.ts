@@ -44,6 +44,23 @@ export interface GqlResult {
   errors?: { message: string; extensions?: { code?: string } }[];
 }
 
+export interface ApiProcess {
+  url: string;
+  wsUrl: string;
+  origin: string;
+  /** The child process (with several api processes: the cluster's primary). */
+  pid: number;
+  pool: Pool;
+  /** built: node on tsc's JavaScript (as in production); tsx: the TypeScript through tsx. */
+  runner: 'built' | 'tsx';
+  /** BACKUPS_API_PROCESSES of this api. */
+  processes: number;
+  /** The child and the api processes it runs (for their CPU time). */
+  pids(): Promise<number[]>;
+  /** Stops it before the end of the run (otherwise cleanup does). */
+  stop(): Promise<void>;
+}
+
 export interface BenchWorld {
   dbName: string;
   prefix: string;
@@ -52,15 +69,9 @@ export interface BenchWorld {
   scriptEnv: Record<string, string>;
   orm: Orm;
   redis: RedisClient;
-  api: {
-    url: string;
-    wsUrl: string;
-    origin: string;
-    pid: number;
-    pool: Pool;
-    /** built: node on tsc's JavaScript (as in production); tsx: the TypeScript through tsx. */
-    runner: 'built' | 'tsx';
-  };
+  api: ApiProcess;
+  /** Another api on the same database and Redis prefix (e.g. BACKUPS_API_PROCESSES=2). */
+  startApi(extraEnv: Record<string, string>): Promise<ApiProcess>;
   adminToken: string;
   worker: WorkerHandle;
   maintenance: MaintenanceEvent[];
@@ -218,19 +229,6 @@ export async function createBenchWorld(log: (line: string) => void): Promise<Ben
     });
 
     // --- the api, in a child process
-    const port = await freePort();
-    const apiEnv: Record<string, string> = {
-      ...(process.env as Record<string, string>),
-      BACKUPS_ENV_FILE: scriptEnv.BACKUPS_ENV_FILE ?? '',
-      BACKUPS_DATA_DIR: dataDir,
-      BACKUPS_DB_NAME: dbName,
-      BACKUPS_REDIS_PREFIX: prefix,
-      BACKUPS_API_HOST: '127.0.0.1',
-      BACKUPS_API_PORT: String(port),
-      BACKUPS_PUBLIC_URL: `http://127.0.0.1:${port}`,
-      BACKUPS_WEB_DIR: '/nonexistent',
-      BACKUPS_LOG_LEVEL: 'warn',
-    };
     // As in production (deploy/systemd): node on the JavaScript tsc builds, compiled here into
     // server/dist/bench-<random>/ (inside server/ so its node_modules resolve; removed at the
     // end). tsx would compile every module at start and keep the sources and source maps,
@@ -238,7 +236,7 @@ export async function createBenchWorld(log: (line: string) => void): Promise<Ben
     // BENCH_API_NODE_ARGS adds node flags, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p".
     const runner = process.env.BENCH_API_RUNNER === 'tsx' ? 'tsx' : 'built';
     let entry = path.join(PROJECT_DIR, 'server/src/main/api.ts');
-    const extraArgs = (process.env.BENCH_API_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    const nodeArgs = (process.env.BENCH_API_NODE_ARGS ?? '').split(' ').filter(Boolean);
     if (runner === 'built') {
       const buildDir = path.join(PROJECT_DIR, 'server', 'dist', `bench-${random}`);
       onCleanup(() => rm(buildDir, { recursive: true, force: true }));
@@ -251,37 +249,82 @@ export async function createBenchWorld(log: (line: string) => void): Promise<Ben
       log(`api built with tsc in ${((Date.now() - started) / 1000).toFixed(1)} s`);
       entry = path.join(buildDir, 'server/src/main/api.js');
     } else {
-      extraArgs.push('--import', 'tsx');
+      nodeArgs.push('--import', 'tsx');
     }
-    const child = spawn(process.execPath, [...extraArgs, entry], {
-      cwd: BENCH_DIR,
-      env: apiEnv,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stopping = false;
-    child.once('exit', (code, signal) => {
-      if (!stopping) log(`the api (pid ${child.pid}) exited: code ${code}, signal ${signal}`);
-    });
-    onCleanup(() => {
-      stopping = true;
-      return stopChild(child);
-    });
-    child.stdout?.on('data', (chunk: Buffer) => log(`api: ${chunk.toString().trim()}`));
-    child.stderr?.on('data', (chunk: Buffer) => log(`api: ${chunk.toString().trim()}`));
-    const url = `http://127.0.0.1:${port}/graphql`;
-    for (let i = 0; ; i++) {
-      if (child.exitCode !== null) throw new Error('the api exited on start');
-      const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then(
-        (r) => r.ok,
-        () => false,
-      );
-      if (ok) break;
-      if (i > 300) throw new Error('the api did not become ready in 30 s');
-      await sleep(100);
-    }
-    const pool = new Pool(`http://127.0.0.1:${port}`, { connections: 64, pipelining: 1 });
-    onCleanup(() => pool.close());
-    const pid = child.pid ?? 0;
+
+    const startApi = async (extraEnv: Record<string, string>): Promise<ApiProcess> => {
+      const port = await freePort();
+      const apiEnv: Record<string, string> = {
+        ...(process.env as Record<string, string>),
+        BACKUPS_ENV_FILE: scriptEnv.BACKUPS_ENV_FILE ?? '',
+        BACKUPS_DATA_DIR: dataDir,
+        BACKUPS_DB_NAME: dbName,
+        BACKUPS_REDIS_PREFIX: prefix,
+        BACKUPS_API_HOST: '127.0.0.1',
+        BACKUPS_API_PORT: String(port),
+        BACKUPS_PUBLIC_URL: `http://127.0.0.1:${port}`,
+        BACKUPS_WEB_DIR: '/nonexistent',
+        BACKUPS_LOG_LEVEL: 'warn',
+        ...extraEnv,
+      };
+      const child = spawn(process.execPath, [...nodeArgs, entry], {
+        cwd: BENCH_DIR,
+        env: apiEnv,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stopping = false;
+      child.once('exit', (code, signal) => {
+        if (!stopping) log(`the api (pid ${child.pid}) exited: code ${code}, signal ${signal}`);
+      });
+      const stop = () => {
+        stopping = true;
+        return stopChild(child);
+      };
+      onCleanup(stop);
+      child.stdout?.on('data', (chunk: Buffer) => log(`api: ${chunk.toString().trim()}`));
+      child.stderr?.on('data', (chunk: Buffer) => log(`api: ${chunk.toString().trim()}`));
+      for (let i = 0; ; i++) {
+        if (child.exitCode !== null) throw new Error('the api exited on start');
+        const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+          (r) => r.ok,
+          () => false,
+        );
+        if (ok) break;
+        if (i > 300) throw new Error('the api did not become ready in 30 s');
+        await sleep(100);
+      }
+      const pool = new Pool(`http://127.0.0.1:${port}`, { connections: 64, pipelining: 1 });
+      let poolClosed = false;
+      const closePool = async () => {
+        if (poolClosed) return;
+        poolClosed = true;
+        await pool.close();
+      };
+      onCleanup(closePool);
+      const pid = child.pid ?? 0;
+      return {
+        url: `http://127.0.0.1:${port}/graphql`,
+        wsUrl: `ws://127.0.0.1:${port}/graphql`,
+        origin: `http://127.0.0.1:${port}`,
+        pid,
+        pool,
+        runner,
+        processes: Number(extraEnv.BACKUPS_API_PROCESSES ?? process.env.BACKUPS_API_PROCESSES ?? 1),
+        async pids() {
+          // With BACKUPS_API_PROCESSES > 1 the child is the cluster's primary; its children
+          // serve (the same count as test/api/processes.test.ts makes).
+          const r = await execa('pgrep', ['-P', String(pid), '-f', 'main/api'], { reject: false });
+          const children = r.stdout.split('\n').filter(Boolean).map(Number);
+          return [pid, ...children];
+        },
+        async stop() {
+          await closePool();
+          await stop();
+        },
+      };
+    };
+    const api = await startApi({});
+    const { pool } = api;
 
     const gql = async (query: string, variables: Record<string, unknown>, token: string) => {
       const response = await pool.request({
@@ -360,14 +403,8 @@ export async function createBenchWorld(log: (line: string) => void): Promise<Ben
       scriptEnv,
       orm,
       redis,
-      api: {
-        url,
-        wsUrl: `ws://127.0.0.1:${port}/graphql`,
-        origin: `http://127.0.0.1:${port}`,
-        pid,
-        pool,
-        runner,
-      },
+      api,
+      startApi,
       adminToken: admin.token,
       worker,
       maintenance,
@@ -415,7 +452,7 @@ export async function createBenchWorld(log: (line: string) => void): Promise<Ben
         };
       },
       async rssKb() {
-        const status = await readFile(`/proc/${pid}/status`, 'utf8');
+        const status = await readFile(`/proc/${api.pid}/status`, 'utf8');
         const field = (name: string) =>
           Number(new RegExp(`${name}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
         return { rss: field('VmRSS'), hwm: field('VmHWM') };
