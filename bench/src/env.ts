@@ -90,6 +90,7 @@ export interface BenchWorld {
   job(id: number): Promise<IBackupJob>;
   waitForJobs(ids: number[], timeoutMs: number): Promise<IBackupJob[]>;
   resticEnv(repository: string): Record<string, string>;
+  /** Resident memory of the api (all its processes), in KiB. */
   rssKb(): Promise<{ rss: number; hwm: number }>;
   onCleanup(step: () => Promise<unknown>): void;
   cleanup(): Promise<void>;
@@ -452,10 +453,17 @@ export async function createBenchWorld(log: (line: string) => void): Promise<Ben
         };
       },
       async rssKb() {
-        const status = await readFile(`/proc/${api.pid}/status`, 'utf8');
-        const field = (name: string) =>
-          Number(new RegExp(`${name}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
-        return { rss: field('VmRSS'), hwm: field('VmHWM') };
+        // Every api process: the child, and with BACKUPS_API_PROCESSES > 1 the ones it runs
+        // (the high-water marks are each process's own, summed: an upper bound).
+        const totals = { rss: 0, hwm: 0 };
+        for (const pid of await api.pids()) {
+          const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+          const field = (name: string) =>
+            Number(new RegExp(`${name}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+          totals.rss += field('VmRSS');
+          totals.hwm += field('VmHWM');
+        }
+        return totals;
       },
       onCleanup,
       cleanup,
