@@ -80,6 +80,15 @@ export function createApiYoga(services: () => ApiServices): ApiYoga {
     graphiql: false,
     landingPage: false,
     multipart: false,
+    // No CORS headers at all. yoga's default reflects any Origin with
+    // Access-Control-Allow-Credentials: true, so a page on another origin of the same site (a
+    // sibling subdomain: SameSite=Lax still sends the session cookie there) could send the CSRF
+    // header and read the answers, a new API token among them. The web app is same-origin;
+    // integrators call from servers with a bearer token, where CORS does not apply.
+    cors: false,
+    // app.ts reads the body itself and refuses one over BACKUPS_API_MAX_BODY_BYTES (413)
+    // before yoga sees it; yoga's own limit would pipe every body through a TransformStream.
+    maxRequestBodySize: false,
     // Clients see GraphQLErrors' messages and codes; anything else becomes "Unexpected error."
     maskedErrors: { isDev: false },
     logging: {

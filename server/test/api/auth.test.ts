@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CSRF_HEADER } from '../../src/api/yoga.js';
 import { ApiToken } from '../../src/auth/api-token.entity.js';
 import { sha256Hex } from '../../src/auth/credentials.js';
 import { Session } from '../../src/auth/session.entity.js';
@@ -287,5 +288,31 @@ describe('signing in, sessions and API tokens', () => {
     expect(form.status).toBe(403);
     expect(await jobRows(db.orm.em, alice)).toEqual([]);
     expect(await api.queuedJobIds(alice.host)).not.toContain(expect.anything());
+  });
+
+  it('another origin is never allowed to read answers with the session cookie (no CORS)', async () => {
+    const cookie = await api.signIn(alice.email, PASSWORD);
+    const origin = 'https://other-customer.example';
+    // The browser's preflight for a credentialed POST with the CSRF header: not granted.
+    const preflight = await fetch(api.url, {
+      method: 'OPTIONS',
+      headers: {
+        origin,
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': `content-type,${CSRF_HEADER}`,
+      },
+    });
+    expect(preflight.headers.get('access-control-allow-origin')).toBeNull();
+    expect(preflight.headers.get('access-control-allow-credentials')).toBeNull();
+    expect(preflight.headers.get('access-control-allow-headers')).toBeNull();
+    // Even a request that reaches the api carries no grant for that origin to read the answer.
+    const answer = await fetch(api.url, {
+      method: 'POST',
+      headers: { origin, cookie, 'content-type': 'application/json', [CSRF_HEADER]: '1' },
+      body: JSON.stringify({ query: '{ me { email } }' }),
+    });
+    expect(answer.status).toBe(200);
+    expect(answer.headers.get('access-control-allow-origin')).toBeNull();
+    expect(answer.headers.get('access-control-allow-credentials')).toBeNull();
   });
 });
