@@ -90,6 +90,16 @@ describe('the undo point after the switch-over', () => {
       db: await dbManifest(A),
     };
   };
+  /** After the restore reported `completed`: SIGKILL its process group once `mark` exists. */
+  const killWhenMarked = async (s: ReturnType<typeof start>, mark: string) => {
+    expect(await s.waitFor((e) => e.type === 'completed')).toBe(true);
+    const until = Date.now() + 60_000;
+    while (!(await exists(mark)) && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+    expect(await exists(mark)).toBe(true);
+    if (s.proc.pid) process.kill(-s.proc.pid, 'SIGKILL');
+    await s.proc;
+    await rm(mark, { force: true });
+  };
   const undoIds = async () =>
     new Set(
       (await listSnapshots(t, 'safety'))
@@ -106,13 +116,7 @@ describe('the undo point after the switch-over', () => {
       SLOW_BACKUP: '30',
       SLOW_BACKUP_MARK: mark,
     });
-    expect(await s.waitFor((e) => e.type === 'completed')).toBe(true);
-    const until = Date.now() + 60_000;
-    while (!(await exists(mark)) && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
-    expect(await exists(mark)).toBe(true);
-    if (s.proc.pid) process.kill(-s.proc.pid, 'SIGKILL');
-    await s.proc;
-    await rm(mark, { force: true });
+    await killWhenMarked(s, mark);
     // switched over: the backup's content is live; what it replaced waits in the undo folder
     expect(await siteManifest(site)).not.toEqual(before.files);
     const undoFolder = path.join(t.customersRoot, '.restore', `customer-${A}`, 'undo');
@@ -154,13 +158,7 @@ describe('the undo point after the switch-over', () => {
       [String(A), before.backupId, 'both', 'manual', '--job', job],
       { BACKUPS_RESTIC_BIN: afterUpload, UPLOADED_MARK: mark },
     );
-    expect(await s.waitFor((e) => e.type === 'completed')).toBe(true);
-    const until = Date.now() + 60_000;
-    while (!(await exists(mark)) && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
-    expect(await exists(mark)).toBe(true);
-    if (s.proc.pid) process.kill(-s.proc.pid, 'SIGKILL');
-    await s.proc;
-    await rm(mark, { force: true });
+    await killWhenMarked(s, mark);
     const restoreDir = path.join(t.customersRoot, '.restore', `customer-${A}`);
     expect(await readFile(path.join(restoreDir, 'journal'), 'utf8')).not.toMatch(/^UNDO=stored$/m);
     const uploaded = await jobSnapshots();
