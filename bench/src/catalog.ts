@@ -23,8 +23,6 @@ export interface CatalogSize {
   rounds: number;
   /** Paced (open-loop) loads: total requests per second offered by the 50 clients. */
   pacedRates: number[];
-  /** Also measure an api with BACKUPS_API_PROCESSES=2, side by side. */
-  twoProcesses: boolean;
 }
 
 export const CATALOG_FULL: CatalogSize = {
@@ -37,7 +35,6 @@ export const CATALOG_FULL: CatalogSize = {
   resticCallsPerRound: 4,
   rounds: 3,
   pacedRates: [50, 200, 400],
-  twoProcesses: true,
 };
 export const CATALOG_QUICK: CatalogSize = {
   customers: 1_000,
@@ -49,7 +46,6 @@ export const CATALOG_QUICK: CatalogSize = {
   resticCallsPerRound: 2,
   rounds: 2,
   pacedRates: [50, 200],
-  twoProcesses: true,
 };
 
 const QUERY = '{ me { snapshots { id shortId source scope createdAt label sizeBytes } } }';
@@ -287,7 +283,7 @@ export async function measureCatalog(
   const apis: { label: string; api: ApiProcess }[] = [
     { label: processes(world.api.processes), api: world.api },
   ];
-  if (size.twoProcesses && world.api.processes === 1) {
+  if (world.api.processes === 1) {
     apis.push({
       label: processes(2),
       api: await world.startApi({ BACKUPS_API_PROCESSES: '2' }),
@@ -371,14 +367,13 @@ export async function measureCatalog(
       const { api, label } = apis[i] as (typeof apis)[number];
       const out = series[i] as Series;
       const pids = await api.pids();
-      const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
-      const apiBefore = sum(await cpuMs(pids));
-      const [dbBefore = 0] = await cpuMs([mariadbPid]);
+      const apiBefore = await cpuMs(pids);
+      const dbBefore = await cpuMs([mariadbPid]);
       const benchBefore = process.cpuUsage();
       const load = await httpLoad(api.pool, tokens, size.clients, size.loadSeconds);
       const bench = process.cpuUsage(benchBefore);
-      const [dbAfter = 0] = await cpuMs([mariadbPid]);
-      const apiAfter = sum(await cpuMs(pids));
+      const dbAfter = await cpuMs([mariadbPid]);
+      const apiAfter = await cpuMs(pids);
       count(load);
       const served = load.latencies.length;
       out.apiCpu.push((apiAfter - apiBefore) / served);
@@ -505,22 +500,22 @@ export async function measureCatalog(
   return {
     id: 1,
     title: "Listing a customer's snapshots",
-    setup: `${ids.length.toLocaleString('en')} customers x (${MANUAL_ROWS} manual + ${DAILY_ROWS} daily) = ${(ids.length * 35).toLocaleString('en')} catalog rows (bulk INSERT); ${size.clients} concurrent HTTP clients (undici, keep-alive) on the api (child process, loopback; ${apis.map((a) => a.label).join(' and ')}, the same database), ${size.tokens} customer API tokens used round-robin. Each round: ${Math.min(2, size.loadSeconds)} s of 1 client alone; the restic calls; then for each api configuration (alternating which goes first) ${size.loadSeconds} s of closed-loop load (each client sends its next request when the previous answered: the api's saturation; CPU time of the api's processes and of MariaDB read from /proc around it) and ${size.loadSeconds} s at each paced rate (open loop: the ${size.clients} clients together offer ${size.pacedRates.join(' / ')} req/s on a fixed schedule; latency from the scheduled send); then the same paced loads on a do-nothing Node HTTP server answering the same ${answer.length} bytes. Beside it \`restic snapshots --json --tag customer-<id>,manual\` on a local repository of ${size.resticSnapshots} tiny snapshots (${size.resticCustomers} customers), ${size.resticCallsPerRound} calls per round, warm restic cache; ${size.rounds} rounds. ${errors} of ${requests} HTTP requests failed.`,
+    setup: `${ids.length.toLocaleString('en')} customers x (${MANUAL_ROWS} manual + ${DAILY_ROWS} daily) = ${(ids.length * 35).toLocaleString('en')} catalog rows (bulk INSERT); ${size.clients} concurrent HTTP clients (undici, keep-alive) on the api (child process, loopback; ${apis.map((a) => a.label).join(' and ')}, the same database), ${size.tokens} customer API tokens used round-robin. Each round: ${Math.min(2, size.loadSeconds)} s of 1 client alone; the restic calls; then for each api configuration (alternating which goes first) ${size.loadSeconds} s of closed-loop load (each client sends its next request when the previous answered: the api's saturation; CPU time of the api's processes, of MariaDB and of the load generator read around it) and ${size.loadSeconds} s at each paced rate (open loop: the ${size.clients} clients together offer ${size.pacedRates.join(' / ')} req/s on a fixed schedule; latency from the scheduled send); then the same paced loads on a do-nothing Node HTTP server answering the same ${answer.length} bytes. Beside it \`restic snapshots --json --tag customer-<id>,manual\` on a local repository of ${size.resticSnapshots} tiny snapshots (${size.resticCustomers} customers), ${size.resticCallsPerRound} calls per round, warm restic cache; ${size.rounds} rounds. ${errors} of ${requests} HTTP requests failed.`,
     figures,
     limits: `Closed loop: one request costs the api ${cpu.toFixed(2)} ms of CPU, MariaDB ${db.toFixed(2)} ms and the load generator ${gen.toFixed(2)} ms (medians, ${apis[0]?.label}), so ${cores} cores serve at most ~${Math.round(ceiling)} requests/s, and by Little's law each of ${size.clients} back-to-back clients waits ${size.clients} / throughput: a closed-loop p99 under 15 ms needs more than ${Math.round((size.clients / 15) * 1000).toLocaleString('en')} req/s, beyond this machine whatever the api does. The paced loads are the latency figures. Paced, a request wakes 3 processes (load generator, api, MariaDB twice: the credential, then the catalog) on cores that are often idle; the do-nothing server under the same load shows what the machine and the load generator alone cost (its p99 above). The api's p99 beyond that is pauses: its young-generation GCs (every request leaves garbage), and time off the core while MariaDB, the load generator or another process runs; more api processes (BACKUPS_API_PROCESSES) spread them over the cores. restic is bounded by its start-up (process start, key derivation to open the repository, reading every snapshot file) and grows with the repository (the plan's shared manual repository holds 50,000 snapshots at 10,000 customers, not 500); the catalog query does not.`,
   };
 }
 
-/** CPU time (user + system, ms) of each process so far; 0 for one that is gone. */
-async function cpuMs(pids: number[]): Promise<number[]> {
-  return Promise.all(
-    pids.map(async (pid) => {
-      const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      // utime and stime, fields 14 and 15 of proc(5), in clock ticks (100 per second here)
-      return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) * 10;
-    }),
-  );
+/** CPU time (user + system, ms) of these processes together so far; 0 for one that is gone. */
+async function cpuMs(pids: number[]): Promise<number> {
+  let total = 0;
+  for (const pid of pids) {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime, fields 14 and 15 of proc(5), in clock ticks (100 per second here)
+    total += (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) * 10;
+  }
+  return total;
 }
 
 /** A child process that answers every HTTP request with `answer` (after reading its body). */
