@@ -26,7 +26,7 @@ export const BackupJob = defineEntity({
     source: p.enum([...SNAPSHOT_SOURCES]),
     /** backup: the snapshot made; restore: the snapshot restored. Full 64-hex restic id. */
     snapshotId: p.string().length(64).nullable(),
-    /** restore: the undo point taken just before the swap. */
+    /** restore: the undo point, made after the swap from what it replaced. */
     safetySnapshotId: p.string().length(64).nullable(),
     label: p.string().length(200).nullable(),
     status: p.enum([...JOB_STATUSES]).default('pending'),

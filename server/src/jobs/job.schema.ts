@@ -74,7 +74,8 @@ BackupJobRef.implement({
     safetySnapshot: t.field({
       type: SnapshotRef,
       nullable: true,
-      description: 'restore: the undo point taken just before',
+      description:
+        'restore: the undo point, the site as the restore replaced it (may come a few seconds after COMPLETED)',
       resolve: (job, _args, ctx) => findJobSnapshot(ctx.em, job.customer.id, job.safetySnapshotId),
     }),
     label: t.exposeString('label', { nullable: true }),

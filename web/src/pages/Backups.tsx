@@ -192,11 +192,11 @@ export function BackupsPage() {
             <section class="card" aria-labelledby="undo-title">
               <div class="card-head">
                 <h2 id="undo-title">Undo points</h2>
-                <span class="muted">Taken before each restore</span>
+                <span class="muted">Kept from each restore</span>
               </div>
               <p class="muted">
                 Restore the state from before the restore: each undo point holds your site as it was
-                just before a restore started.
+                when a restore replaced it.
               </p>
               <SnapshotList
                 label="Undo points"
