@@ -69,6 +69,7 @@ export interface BenchWorld {
   scriptEnv: Record<string, string>;
   orm: Orm;
   redis: RedisClient;
+  redisUrl: string;
   api: ApiProcess;
   /** Another api on the same database and Redis prefix (e.g. BACKUPS_API_PROCESSES=2). */
   startApi(extraEnv: Record<string, string>): Promise<ApiProcess>;
@@ -404,6 +405,7 @@ export async function createBenchWorld(log: (line: string) => void): Promise<Ben
       scriptEnv,
       orm,
       redis,
+      redisUrl: base.BACKUPS_REDIS_URL,
       api,
       startApi,
       adminToken: admin.token,

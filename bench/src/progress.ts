@@ -1,7 +1,9 @@
 // Measurement 2: progress delivery. The bench updates a job row and publishes the change as the
 // worker does (nativeUpdate, then publishJobChanged); graphql-ws clients subscribed to
 // `jobUpdated` on the api (child process) receive it. 1 subscriber on one job and 1,000 on
-// another, phases interleaved; the api's resident memory is read from /proc/<pid>/status.
+// another, and the same 1,000 clients on a bare ws server (progress-floor.mjs: the floor),
+// phases interleaved; the api's resident memory is read from /proc/<pid>/status.
+import { spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { insertPendingJob } from '../../server/src/jobs/create-job.js';
@@ -88,12 +90,13 @@ interface Target {
  */
 async function subscriberThread(
   world: BenchWorld,
+  wsUrl: string,
   token: string,
   target: Target,
   count: number,
 ): Promise<{ close(): Promise<void> }> {
   const input: ClientsInput = {
-    wsUrl: world.api.wsUrl,
+    wsUrl,
     origin: world.api.origin,
     token,
     jobId: target.jobId,
@@ -144,6 +147,29 @@ async function subscriberThread(
   };
 }
 
+/**
+ * The bare ws server of progress-floor.mjs in a child process, fed from `channel` on Redis.
+ */
+async function startFloorServer(
+  world: BenchWorld,
+  channel: string,
+): Promise<{ wsUrl: string; stop: () => void }> {
+  const child = spawn(
+    process.execPath,
+    [new URL('./progress-floor.mjs', import.meta.url).pathname, world.redisUrl, channel],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const stop = () => {
+    if (child.exitCode === null) child.kill('SIGTERM');
+  };
+  world.onCleanup(async () => stop());
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('exit', () => reject(new Error('the bare ws server exited')));
+    child.stdout?.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim())));
+  });
+  return { wsUrl: `ws://127.0.0.1:${port}/graphql`, stop };
+}
+
 export async function measureProgress(
   world: BenchWorld,
   size: ProgressSize,
@@ -177,6 +203,16 @@ export async function measureProgress(
   };
   const single = await makeTarget();
   const crowd = await makeTarget();
+  // The floor's crowd: the same job id (the same frame size), its own stamps.
+  const floor: Target = {
+    ...crowd,
+    published: new Map(),
+    received: [],
+    countOf: new Map(),
+    window: new Map(),
+  };
+  const floorChannel = `${world.prefix}:bench-floor`;
+  const floorServer = await startFloorServer(world, floorChannel);
   const singleToken = await world.customerToken(single.customerId);
   const crowdToken = await world.customerToken(crowd.customerId);
 
@@ -194,24 +230,54 @@ export async function measureProgress(
   try {
     const rssBefore = (await world.rssKb()).rss;
     const t = now();
-    threads.push(await subscriberThread(world, singleToken, single, 1));
+    threads.push(await subscriberThread(world, world.api.wsUrl, singleToken, single, 1));
     const shares = Array.from({ length: CROWD_THREADS }, (_, i) =>
       Math.floor((size.subscribers + i) / CROWD_THREADS),
     );
-    const started = await Promise.allSettled(
-      shares.map((count) => subscriberThread(world, crowdToken, crowd, count)),
-    );
+    const started = await Promise.allSettled([
+      ...shares.map((count) => subscriberThread(world, world.api.wsUrl, crowdToken, crowd, count)),
+      ...shares.map((count) =>
+        subscriberThread(world, floorServer.wsUrl, crowdToken, floor, count),
+      ),
+    ]);
     for (const outcome of started) if (outcome.status === 'fulfilled') threads.push(outcome.value);
     for (const outcome of started) if (outcome.status === 'rejected') throw outcome.reason;
     log(
-      `progress: ${size.subscribers + 1} subscriptions open in ${((now() - t) / 1000).toFixed(1)} s`,
+      `progress: ${size.subscribers + 1} subscriptions on the api and ${size.subscribers} on the bare ws server open in ${((now() - t) / 1000).toFixed(1)} s`,
     );
     await sleep(1000);
     const rssSubscribed = (await world.rssKb()).rss;
 
     const conn = world.orm;
     let seq = 0;
-    const phase = async (target: Target, subscribers: number) => {
+    /** As the worker does: update the row, then announce it; the api reads the row. */
+    const publishToApi = async (target: Target, stamp: number) => {
+      await conn.em
+        .fork()
+        .nativeUpdate(
+          BackupJob,
+          { id: target.jobId },
+          { bytesDone: stamp, progress: (++seq % 1000) / 1000 },
+        );
+      target.published.set(stamp, micros());
+      await publishJobChanged(world.redis, world.prefix, {
+        id: target.jobId,
+        customerId: target.customerId,
+      });
+    };
+    /** The bare ws server takes the state from the message itself. */
+    const publishToFloor = async (target: Target, stamp: number) => {
+      target.published.set(stamp, micros());
+      await world.redis.publish(
+        floorChannel,
+        JSON.stringify({ jobId: target.jobId, bytesDone: stamp }),
+      );
+    };
+    const phase = async (
+      target: Target,
+      subscribers: number,
+      publish: (target: Target, stamp: number) => Promise<void> = publishToApi,
+    ) => {
       target.received = [];
       target.deliveries = 0;
       const phaseStart = now();
@@ -221,19 +287,7 @@ export async function measureProgress(
         const stamp = micros();
         last = stamp;
         stamps.push(stamp);
-        // As the worker does: update the row, then announce it.
-        await conn.em
-          .fork()
-          .nativeUpdate(
-            BackupJob,
-            { id: target.jobId },
-            { bytesDone: stamp, progress: (++seq % 1000) / 1000 },
-          );
-        target.published.set(stamp, micros());
-        await publishJobChanged(world.redis, world.prefix, {
-          id: target.jobId,
-          customerId: target.customerId,
-        });
+        await publish(target, stamp);
         await sleep(size.intervalMs);
       }
       const expected = size.eventsPerPhase * subscribers;
@@ -243,14 +297,16 @@ export async function measureProgress(
       while ((target.countOf.get(last) ?? 0) < subscribers && now() < until) await sleep(20);
       // The api may still be working off re-reads of skipped states: wait until a query that
       // needs the database answers quickly again, so the next phase starts on an idle api.
-      const settleStart = now();
-      for (;;) {
-        const t0 = now();
-        await world.gql('{ me { id } }', {}, singleToken);
-        if (now() - t0 < 50 || now() - settleStart > 30_000) break;
-        await sleep(50);
+      if (publish === publishToApi) {
+        const settleStart = now();
+        for (;;) {
+          const t0 = now();
+          await world.gql('{ me { id } }', {}, singleToken);
+          if (now() - t0 < 50 || now() - settleStart > 30_000) break;
+          await sleep(50);
+        }
+        settle.push((now() - settleStart) / 1000);
       }
-      settle.push((now() - settleStart) / 1000);
       const peak = Math.max(0, ...rssSamples.filter((s) => s.at >= phaseStart).map((s) => s.rss));
       return {
         p50: quantile(target.received, 0.5),
@@ -276,22 +332,34 @@ export async function measureProgress(
     const crowdPeak: number[] = [];
     const fanOut: number[] = [];
     const ratio: number[] = [];
+    const floorP50: number[] = [];
+    const floorP99: number[] = [];
+    const floorFanOut: number[] = [];
+    const overFloor: number[] = [];
+    let lostFloor = 0;
     let missingLast = 0;
     const settle: number[] = [];
     let lostSingle = 0;
     let lostCrowd = 0;
     for (let round = 0; round < size.rounds; round++) {
-      const runSingle = () => phase(single, 1);
-      const runCrowd = () => phase(crowd, size.subscribers);
-      let a: Awaited<ReturnType<typeof phase>>;
-      let b: Awaited<ReturnType<typeof phase>>;
-      if (round % 2 === 0) {
-        a = await runSingle();
-        b = await runCrowd();
-      } else {
-        b = await runCrowd();
-        a = await runSingle();
+      type Outcome = Awaited<ReturnType<typeof phase>>;
+      const outcomes: Outcome[] = [];
+      const runs = [
+        () => phase(single, 1),
+        () => phase(crowd, size.subscribers),
+        () => phase(floor, size.subscribers, publishToFloor),
+      ];
+      // Each round starts with another of the three.
+      for (let k = 0; k < runs.length; k++) {
+        const i = (k + round) % runs.length;
+        outcomes[i] = await (runs[i] as () => Promise<Outcome>)();
       }
+      const [a, b, c] = outcomes as [Outcome, Outcome, Outcome];
+      floorP50.push(c.p50);
+      floorP99.push(c.p99);
+      floorFanOut.push(c.fanOut);
+      overFloor.push(b.p99 / c.p99);
+      lostFloor += c.lost;
       singleP50.push(a.p50);
       singleP99.push(a.p99);
       crowdP50.push(b.p50);
@@ -301,9 +369,9 @@ export async function measureProgress(
       ratio.push(b.p99 / a.p99);
       lostSingle += a.lost;
       lostCrowd += b.lost;
-      missingLast += a.missingLast + b.missingLast;
+      missingLast += a.missingLast + b.missingLast + c.missingLast;
       log(
-        `progress round ${round + 1}: 1 subscriber p50 ${a.p50.toFixed(1)} p99 ${a.p99.toFixed(1)} ms; ${size.subscribers} subscribers p50 ${b.p50.toFixed(1)} p99 ${b.p99.toFixed(1)} ms, fan-out (first → last receipt) median ${b.fanOut.toFixed(1)} ms, coalesced ${b.lost}, api RSS peak ${(b.peak / 1024).toFixed(0)} MB`,
+        `progress round ${round + 1}: 1 subscriber p50 ${a.p50.toFixed(1)} p99 ${a.p99.toFixed(1)} ms; ${size.subscribers} subscribers p50 ${b.p50.toFixed(1)} p99 ${b.p99.toFixed(1)} ms, fan-out (first → last receipt) median ${b.fanOut.toFixed(1)} ms, coalesced ${b.lost}, api RSS peak ${(b.peak / 1024).toFixed(0)} MB; bare ws server p50 ${c.p50.toFixed(1)} p99 ${c.p99.toFixed(1)} ms, fan-out ${c.fanOut.toFixed(1)} ms`,
       );
     }
     const hwm = (await world.rssKb()).hwm;
@@ -320,6 +388,21 @@ export async function measureProgress(
       },
       { name: `p99 ratio ${size.subscribers} / 1 subscriber`, unit: 'x', values: ratio },
       {
+        name: `bare ws server (the floor), ${size.subscribers} subscribers: p50`,
+        unit: 'ms',
+        values: floorP50,
+      },
+      {
+        name: `bare ws server, ${size.subscribers} subscribers: p99`,
+        unit: 'ms',
+        values: floorP99,
+      },
+      {
+        name: `p99 ratio api / bare ws server, ${size.subscribers} subscribers`,
+        unit: 'x',
+        values: overFloor,
+      },
+      {
         name: `api resident memory, peak during the ${size.subscribers}-subscriber phase`,
         unit: 'MB',
         values: crowdPeak,
@@ -330,16 +413,17 @@ export async function measureProgress(
     return {
       id: 2,
       title: 'Progress delivery (jobUpdated over graphql-ws)',
-      setup: `One job with 1 subscriber and one job with ${size.subscribers} subscribers (each its own WebSocket to 127.0.0.1, customer API token in connection_init), clients of the graphql-ws protocol (${CLIENT === 'lean' ? "spoken directly over ws, each frame stamped on arrival before it is parsed: less bench CPU per frame than graphql-ws's client, on cores the api shares" : "graphql-ws's own client"}) in worker threads of the bench process (the single one in its own, the crowd spread over ${CROWD_THREADS}, so the bench does not decode 1,000 frames in one queue; receipt times from process.hrtime, one clock for all threads); the api in a child process (${world.api.runner === 'built' ? 'node on the JavaScript built by tsc, as in production' : 'TypeScript through tsx'}). Per phase ${size.eventsPerPhase} events, one every ${size.intervalMs} ms (the worker's write throttle): row update (bytesDone = a µs timestamp) then publishJobChanged, exactly as the worker; latency = receipt in the client − publish. ${size.rounds} rounds, the two phases interleaved (alternating order).`,
+      setup: `One job with 1 subscriber and one job with ${size.subscribers} subscribers (each its own WebSocket to 127.0.0.1, customer API token in connection_init), clients of the graphql-ws protocol (${CLIENT === 'lean' ? "spoken directly over ws, each frame stamped on arrival before it is parsed: less bench CPU per frame than graphql-ws's client, on cores the api shares" : "graphql-ws's own client"}) in worker threads of the bench process (the single one in its own, the crowd spread over ${CROWD_THREADS}, so the bench does not decode 1,000 frames in one queue; receipt times from process.hrtime, one clock for all threads); the api in a child process (${world.api.runner === 'built' ? 'node on the JavaScript built by tsc, as in production' : 'TypeScript through tsx'}). Per phase ${size.eventsPerPhase} events, one every ${size.intervalMs} ms (the worker's write throttle): row update (bytesDone = a µs timestamp) then publishJobChanged, exactly as the worker; latency = receipt in the client − publish. Beside it the same ${size.subscribers} clients (their own sockets) on a bare ws server fed by the same Redis (the floor; notes). ${size.rounds} rounds of the three phases, each round starting with another.`,
       figures,
       notes: [
         `api resident memory (VmRSS from /proc/<pid>/status of the api child${world.api.processes > 1 ? ` and its ${world.api.processes} api processes, summed` : ''}): ${(rssBefore / 1024).toFixed(0)} MB before the subscribers connected (after measurement 1 when it ran), ${(rssSubscribed / 1024).toFixed(0)} MB with ${size.subscribers + 1} idle subscriptions, high-water mark (VmHWM) of the whole run ${(hwm / 1024).toFixed(0)} MB.`,
         `Intermediate states not delivered (coalesced: the api re-read the row after a newer update, so the subscriber got the newer state instead): 1 subscriber ${lostSingle}, ${size.subscribers} subscribers ${lostCrowd} of ${size.rounds * size.eventsPerPhase * size.subscribers}. Subscribers that never received the last state of a phase within 30 s: ${missingLast}.`,
-        `One event's fan-out to the ${size.subscribers} subscribers (first to last receipt, median over the events of a round): ${fanOut.map((v) => v.toFixed(1)).join(', ')} ms by round.`,
+        `One event's fan-out to the ${size.subscribers} subscribers (first to last receipt, median over the events of a round): api ${fanOut.map((v) => v.toFixed(1)).join(', ')} ms by round; bare ws server ${floorFanOut.map((v) => v.toFixed(1)).join(', ')} ms.`,
+        `The bare ws server (bench/src/progress-floor.mjs, a child process like the api) takes the same Redis message as the api and sends one frame, built once, to every subscribed socket: no database read, no authentication, no GraphQL execution, no per-socket serialisation; the same ${size.subscribers} clients (their own sockets, in their own threads) receive it. It is the least any Node server must spend here on this machine: the api's p99 over it is what the api adds. States it did not deliver: ${lostFloor}.`,
         `After a phase, the api needed ${spread(settle).min.toFixed(1)}–${spread(settle).max.toFixed(1)} s (median ${spread(settle).median.toFixed(1)} s) to answer a database query within 50 ms again (working off re-reads of skipped states).`,
         'The plan polls every 5 s: its mean delay is 2.5 s and its worst 5 s, whatever the number of viewers.',
       ],
-      limits: `Per event the api reads the job row once and checks every subscriber's session or token with one query per kind (the job's feed, jobs/job-watch.ts), executes the selection set once for all subscribers with the same operation and rights (api/shared-subscription.ts), then graphql-ws writes one frame per subscriber on one Node thread: that last part is what grows with the subscriber count (the fan-out note above). In a CPU profile of the api under this load (BENCH_API_NODE_ARGS="--cpu-prof ..."), writev, the kernel's send of each frame over loopback, is the largest single cost, ~40% of the api's busy time; a bare ws server writing a 100-byte frame to 1,000 sockets takes 16–120 ms on this 2-core shared machine. The ${size.subscribers} clients decode their frames on the same 2 cores. What would go further: more api processes (it is stateless: the sockets would spread over them and over the cores).`,
+      limits: `Per event the api reads the job row once and checks every subscriber's session or token with one query per kind (the job's feed, jobs/job-watch.ts), executes the selection set once for all subscribers with the same operation and rights (api/shared-subscription.ts), then graphql-ws writes one frame per subscriber on one Node thread: that last part is what grows with the subscriber count (the fan-out note above). In a CPU profile of the api under this load (BENCH_API_NODE_ARGS="--cpu-prof ..."), the api's busy time during the 1,000-subscriber events (2026-11-26) went half to ws's send of each frame (47% in writev alone, the kernel's send over loopback, which also does the receiving side's work) and the rest mostly to the promise chain each subscriber's result passes through (graphql-ws's loop, envelop's result mapping, the feed), ~8% to runMicrotasks and ~4% to GC; the bare ws server measured beside it pays the send alone (its p99 and fan-out above). The ${size.subscribers} clients decode their frames on the same 2 cores. What would go further: more api processes (it is stateless: the sockets would spread over them and over the cores).`,
     };
   } finally {
     await Promise.allSettled(threads.map((thread) => thread.close()));
