@@ -31,22 +31,67 @@ dump_database() {
   mv -- "$file.tmp" "$file"
 }
 
-# neutralise_dump <db> <in> <out>: dumps made with --databases (or legacy ones)
-# may switch or recreate databases; those lines are commented out so an import
-# can only ever touch the database it was pointed at. Trigger/view/routine
-# definitions keep the text they were written with, which may qualify names
-# with the live database ("customer_N.t"): outside INSERT lines (row data is
-# never rewritten) that qualification is removed, so they land in the scratch
-# database too. Limitation: a table COMMENT containing "customer_N." loses it.
+# neutralise_dump <db> <in> <out>: the dump as it may be imported into the
+# scratch database, or exit 3 when it cannot be made safe. The dump holds text
+# the customer wrote (routine, trigger and view bodies, row data), and the
+# import runs with rights on every customer database, so no edit may change how
+# a single character is read: inside or outside a string, comment or quoted
+# name. Three edits, each provably neutral there:
+# - the header (before the first table or routine: mysqldump's own lines, each
+#   a complete line) loses its database statements: dumps made with
+#   --databases (the original plan's) create, drop and switch to customer_N;
+# - later, a line that is exactly "USE `<db>`;" (mysqldump repeats it before
+#   the views of a --databases dump) becomes a comment: neither holds a quote,
+#   backslash or comment mark, so inside a string it changes nothing;
+# - in the head of a trigger (mysqldump's line "/*!50003 CREATE*/ ...
+#   TRIGGER", up to "FOR EACH ROW"), "<space>customer_N." and
+#   "<space>`customer_N`." lose the qualification, so a trigger written as
+#   "TRIGGER customer_N.t ... ON customer_N.posts" lands in the scratch database
+#   and not the live one: the text removed holds no quote or backslash (the
+#   backticks come in pairs), and the space before it stays, so nothing before
+#   or after can join it into an escape, quote or comment. Bodies and row data
+#   are never rewritten (MariaDB's dump writes each row on a line of its own, so
+#   "not an INSERT line" would not spare the data); a qualified name in a body
+#   names the live database, which is the restored one after the swap.
+# Any other line that starts with USE or CREATE/DROP DATABASE/SCHEMA (another
+# database, or such a line in a routine's text) stops the import: exit 3, and
+# the rest of the dump is never read by the client.
 neutralise_dump() {
-  local db=$1
-  shift
-  sed -E \
-    -e "/^INSERT INTO /! s/\`$db\`\\.//g" \
-    -e "/^INSERT INTO /! s/\\b$db\\.//g" \
-    -e 's/^[[:space:]]*(USE|CREATE[[:space:]]+DATABASE|CREATE[[:space:]]+SCHEMA|DROP[[:space:]]+DATABASE|DROP[[:space:]]+SCHEMA)([[:space:]]|`|$).*$/-- (neutralised by customer-restore)/I' \
-    -e 's/^\/\*![0-9]*[[:space:]]*(USE|CREATE[[:space:]]+DATABASE|CREATE[[:space:]]+SCHEMA|DROP[[:space:]]+DATABASE|DROP[[:space:]]+SCHEMA)([[:space:]]|`).*$/-- (neutralised by customer-restore)/I' \
-    "$1" >"$2"
+  LC_ALL=C awk -v db="$1" '
+    BEGIN { header = 1; use_live = "USE `" db "`;"; plain = " " db "."; quoted = " `" db "`." }
+    function neutral() { print "-- (neutralised by customer-restore)" }
+    # Literal (not regular expression) removal, left to right, keeping the space.
+    function unqualify(text,   out, i, j) {
+      out = ""
+      for (;;) {
+        i = index(text, plain); j = index(text, quoted)
+        if (i > 0 && (j == 0 || i < j)) { out = out substr(text, 1, i); text = substr(text, i + length(plain)) }
+        else if (j > 0) { out = out substr(text, 1, j); text = substr(text, j + length(quoted)) }
+        else return out text
+      }
+    }
+    {
+      statement = tolower($0)
+      sub(/^\/\*![0-9]+[ \t]*/, "", statement)
+      switching = statement ~ /^[ \t]*(use|create[ \t]+database|create[ \t]+schema|drop[ \t]+database|drop[ \t]+schema)([ \t`;]|$)/
+      if (header) {
+        if (switching && $0 ~ /;[ \t]*$/) { neutral(); next }
+        if ($0 == "" || $0 ~ /^--/ || $0 ~ /^\/\*M!999999\\- enable the sandbox mode \*\/[ \t]*$/ || $0 ~ /^\/\*!40[0-9][0-9][0-9] SET [^;]*\*\/;$/) { print; next }
+        header = 0
+      }
+      if ($0 == use_live) { neutral(); next }
+      if (switching) {
+        printf "customer-restore: line %d of the dump switches, creates or drops a database: not imported\n", NR > "/dev/stderr"
+        exit 3
+      }
+      if ($0 ~ /^\/\*!50003 CREATE\*\/ \/\*!50017 DEFINER=.*\*\/ \/\*!50003 TRIGGER /) {
+        k = index($0, " FOR EACH ROW")
+        if (k == 0) k = length($0) + 1
+        $0 = unqualify(substr($0, 1, k - 1)) substr($0, k)
+      }
+      print
+    }
+  ' "$2" >"$3"
 }
 
 # A complete mysqldump output ends with this comment; a truncated one does not.

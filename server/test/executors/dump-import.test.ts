@@ -1,0 +1,110 @@
+// The database import of a restore runs with rights on every customer database, and the dump
+// holds text the customer wrote (routine and trigger bodies, row data). These tests are the
+// customer as attacker: text that a line-by-line rewrite of the dump would turn into SQL must
+// stay text, and another customer's database must come out of the restore untouched.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  buildSite,
+  createCustomerDatabase,
+  createTestEnv,
+  dbManifest,
+  destroyTestEnv,
+  dropCustomerDatabases,
+  errorCode,
+  randomCustomerId,
+  run,
+  snapshotEvent,
+  sql,
+  type TestEnv,
+} from './support/harness.js';
+
+let t: TestEnv;
+const A = randomCustomerId();
+const B = A + 1;
+
+beforeAll(async () => {
+  t = await createTestEnv();
+  await buildSite(t.customersRoot, A);
+  await buildSite(t.customersRoot, B, 'wordpress', 'b');
+  await createCustomerDatabase(A);
+  await createCustomerDatabase(B);
+});
+
+afterAll(async () => {
+  await dropCustomerDatabases(A);
+  await dropCustomerDatabases(B);
+  await destroyTestEnv(t);
+});
+
+/** Backs up A's database, changes it, restores the backup; returns the restore's result. */
+async function backupChangeRestore() {
+  const b = await run(t, 'customer-backup', [String(A), 'db']);
+  expect(b.exitCode, b.stderr).toBe(0);
+  await sql(`UPDATE customer_${A}.posts SET title = 'after the backup' WHERE id = 1`);
+  const changed = await dbManifest(A);
+  const r = await run(t, 'customer-restore', [
+    String(A),
+    String(snapshotEvent(b.events)?.id),
+    'db',
+    'manual',
+  ]);
+  return { r, changed };
+}
+
+describe("a restore imports the customer's own text as text", () => {
+  it("routines, triggers and rows that name databases are restored exactly, and B's database is untouched", async () => {
+    const a = `customer_${A}`;
+    const b = `customer_${B}`;
+    // Each string below is harmless SQL as written. A rewrite that removes "`customer_A`." or
+    // "customer_A." from lines of the dump leaves a backslash before the closing quote, the
+    // string ends later, and the UPDATE of B's database runs as the import's account.
+    await sql(`
+      CREATE PROCEDURE ${a}.quoted() SELECT 'a\\\`${a}\`.', ' ;; UPDATE ${b}.options SET value = 0x41 ;; DO 1 #';
+      CREATE PROCEDURE ${a}.plain() SELECT 'a\\ ${a}.', ' ;; UPDATE ${b}.options SET value = 0x42 ;; DO 1 #';
+      CREATE TRIGGER ${a}.qualified BEFORE UPDATE ON ${a}.options FOR EACH ROW
+        SET NEW.value = CONCAT(NEW.value, 'c\\ ${a}.', ' ;; UPDATE ${b}.options SET value = 0x43 ;; DO 1 #');
+      INSERT INTO ${a}.options VALUES ('note', ' ${a}.example and \`${a}\`.example, ${a}.x');
+    `);
+    const before = await dbManifest(A);
+    const beforeB = await dbManifest(B);
+    expect(before).toContain('CREATE DEFINER');
+    expect(before).toContain(`' ${a}.example and \`${a}\`.example, ${a}.x'`);
+
+    const { r } = await backupChangeRestore();
+    expect(r.exitCode, r.stderr).toBe(0);
+    // B: not a byte changed.
+    expect(await dbManifest(B)).toEqual(beforeB);
+    expect(await sql(`SELECT value FROM ${b}.options ORDER BY name`)).not.toMatch(/^[ABC]$/m);
+    // A: byte for byte as backed up (the routines' text, the row), except that the trigger
+    // was created where it was restored to: its name and table are no longer qualified.
+    expect(await dbManifest(A)).toEqual(
+      before.replace(
+        `TRIGGER ${a}.qualified BEFORE UPDATE ON ${a}.options`,
+        'TRIGGER qualified BEFORE UPDATE ON options',
+      ),
+    );
+    expect(
+      await sql(
+        `SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = '${a}' AND TRIGGER_NAME = 'qualified'`,
+      ),
+    ).toBe('1');
+  });
+
+  it('a routine holding a line that switches databases stops the import: nothing changes', async () => {
+    const a = `customer_${A}`;
+    const b = `customer_${B}`;
+    await sql(`CREATE PROCEDURE ${a}.switches() SELECT '
+USE ${b};
+UPDATE ${b}.options SET value = 0x44;'`);
+    const beforeB = await dbManifest(B);
+
+    const { r, changed } = await backupChangeRestore();
+    expect(r.exitCode).toBe(1);
+    expect(errorCode(r.events)).toBe('DATABASE_IMPORT_FAILED');
+    expect(r.stderr).toContain('switches, creates or drops a database');
+    // The live database as it was before the restore, B as it was.
+    expect(await dbManifest(A)).toEqual(changed);
+    expect(await dbManifest(B)).toEqual(beforeB);
+    await sql(`DROP PROCEDURE ${a}.switches`);
+  });
+});
