@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/mariadb';
+import DataLoader from 'dataloader';
 import { utcDatetime } from '../db/raw.js';
 import type { SnapshotSource } from '../jobs/job.entity.js';
 import { type ISnapshot, Snapshot } from './snapshot.entity.js';
@@ -93,12 +94,49 @@ export async function findCustomerSnapshot(
   return rows.length === 1 ? (rows[0] ?? null) : null;
 }
 
-/** The catalog row of a snapshot id recorded on a job, within the job's customer. */
+/** Batches the job snapshot lookups of one request (or socket operation): key "customer:id". */
+const jobSnapshotLoaders = new WeakMap<EntityManager, DataLoader<string, ISnapshot | null>>();
+
+function jobSnapshotLoader(em: EntityManager): DataLoader<string, ISnapshot | null> {
+  let loader = jobSnapshotLoaders.get(em);
+  if (!loader) {
+    loader = new DataLoader(
+      async (keys: readonly string[]) => {
+        const byCustomer = new Map<number, string[]>();
+        for (const key of keys) {
+          const [customer, snapshotId] = key.split(':') as [string, string];
+          const ids = byCustomer.get(Number(customer)) ?? [];
+          ids.push(snapshotId);
+          byCustomer.set(Number(customer), ids);
+        }
+        const rows = await em.fork().find(Snapshot, {
+          $or: [...byCustomer].map(([customer, ids]) => ({
+            customer,
+            snapshotId: { $in: ids },
+          })),
+        });
+        const found = new Map(rows.map((row) => [`${row.customer.id}:${row.snapshotId}`, row]));
+        return keys.map((key) => found.get(key) ?? null);
+      },
+      // Batching only: a job's undo point appears after COMPLETED, and a subscription's
+      // context lives as long as its socket, so nothing is remembered between ticks.
+      { cache: false, maxBatchSize: 500 },
+    );
+    jobSnapshotLoaders.set(em, loader);
+  }
+  return loader;
+}
+
+/**
+ * The catalog row of a snapshot id recorded on a job, within the job's customer. The lookups
+ * of one request are batched into one query: a list of jobs with their snapshots (and aliases
+ * of it) costs one query per tick, not two per job.
+ */
 export function findJobSnapshot(
   em: EntityManager,
   customerId: number,
   snapshotId: string | null | undefined,
 ): Promise<ISnapshot | null> {
   if (!snapshotId) return Promise.resolve(null);
-  return em.fork().findOne(Snapshot, { customer: customerId, snapshotId });
+  return jobSnapshotLoader(em).load(`${customerId}:${snapshotId}`);
 }

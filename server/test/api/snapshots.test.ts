@@ -125,6 +125,47 @@ describe('the snapshot lists come from the catalog', () => {
     expect(await read(unknown.id)).toEqual({ job: { snapshot: null, safetySnapshot: null } });
   });
 
+  it('a list of jobs with their snapshots, aliased 15 times, reads the catalog once per list, not once per job', async () => {
+    const busy = await buildSignInCustomer(db.orm.em);
+    const busyToken = await customerToken(db.orm.em, busy);
+    const expected: { id: string; snapshot: { id: string } | null }[] = [];
+    for (let i = 0; i < 50; i++) {
+      const snapshot = await buildSnapshot(db.orm.em, busy);
+      const job = await buildJob(db.orm.em, busy, {
+        snapshotId: snapshot.snapshotId,
+        createdAt: new Date(Date.now() - i * 1000),
+      });
+      expected.push({ id: String(job.id), snapshot: { id: snapshot.snapshotId } });
+    }
+    const aliases = Array.from(
+      { length: 15 },
+      (_, i) => `a${i}: jobs(limit: 50) { id snapshot { id } safetySnapshot { id } }`,
+    );
+    // Every statement this api process sends to MariaDB while the request runs.
+    const statements: string[] = [];
+    const knex = db.orm.em.getConnection().getKnex();
+    const onQuery = (query: { sql: string }) => statements.push(query.sql);
+    knex.on('query', onQuery);
+    let result: Awaited<ReturnType<TestApi['gql']>>;
+    try {
+      result = await api.gql(`{ me { ${aliases.join(' ')} } }`, {}, { token: busyToken });
+    } finally {
+      knex.off('query', onQuery);
+    }
+    expect(result.errors).toBeUndefined();
+    for (let i = 0; i < 15; i++) {
+      expect(result.data?.me[`a${i}`]).toEqual(
+        expected.map((j) => ({ ...j, safetySnapshot: null })),
+      );
+    }
+    // 15 lists of 50 jobs: at most one catalog read per list (lists that arrive together share
+    // one), where one per job would be 750.
+    const catalogReads = statements.filter((sql) => /\bfrom `snapshots`/i.test(sql));
+    expect(catalogReads.length).toBeGreaterThanOrEqual(1);
+    expect(catalogReads.length).toBeLessThanOrEqual(15);
+    expect(statements.length).toBeLessThan(40);
+  });
+
   it('jobs are newest first and the limit is clamped to 1..50', async () => {
     const other = await buildSignInCustomer(db.orm.em);
     const otherToken = await customerToken(db.orm.em, other);
