@@ -4,7 +4,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import { envelop, type Plugin } from 'graphql-yoga';
 import { WebSocketServer } from 'ws';
 import { readBearer, readCookie } from '../auth/credentials.js';
-import { SESSION_COOKIE } from '../auth/sessions.js';
+import { sessionCookieName } from '../auth/sessions.js';
 import { type Viewer, viewerFromBearer, viewerFromSession } from '../auth/viewer.js';
 import type { ApiServices } from '../graphql/context.js';
 import { GraphQLError } from '../graphql/graphql-runtime.js';
@@ -33,7 +33,10 @@ async function socketViewer(
     if (!token) return 'refused';
     return (await viewerFromBearer(services.orm.em, token)) ?? 'refused';
   }
-  const session = readCookie(request.headers.cookie, SESSION_COOKIE);
+  const session = readCookie(
+    request.headers.cookie,
+    sessionCookieName(services.config.BACKUPS_PUBLIC_URL),
+  );
   if (!session) return null;
   const origin = request.headers.origin;
   if (origin !== undefined && origin !== new URL(services.config.BACKUPS_PUBLIC_URL).origin) {

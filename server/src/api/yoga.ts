@@ -2,7 +2,7 @@ import { useGraphQlJit } from '@envelop/graphql-jit';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { readBearer, readCookie } from '../auth/credentials.js';
-import { SESSION_COOKIE } from '../auth/sessions.js';
+import { sessionCookieName } from '../auth/sessions.js';
 import {
   type Viewer,
   viewerFromBearer,
@@ -43,7 +43,10 @@ async function viewerOfRequest(services: ApiServices, request: Request): Promise
     if (!viewer) throw badToken('The API token is unknown or revoked.');
     return viewer;
   }
-  const session = readCookie(request.headers.get('cookie'), SESSION_COOKIE);
+  const session = readCookie(
+    request.headers.get('cookie'),
+    sessionCookieName(services.config.BACKUPS_PUBLIC_URL),
+  );
   return session ? viewerFromSession(services.orm.em, session) : null;
 }
 

@@ -3,17 +3,13 @@ import type { ICustomer } from '../customers/customer.entity.js';
 import { CustomerRef } from '../customers/customer.schema.js';
 import { builder } from '../graphql/builder.js';
 import { InvalidCredentialsError, InvalidInputError, RateLimitedError } from '../graphql/errors.js';
-import { clearedSessionCookie, deleteSession, sessionCookie } from './sessions.js';
+import { clearedSessionCookie, deleteSession, secureCookies, sessionCookie } from './sessions.js';
 import { signIn } from './sign-in.js';
 import { actorOf } from './viewer.js';
 
 const SignInSuccess = builder.objectRef<{ customer: ICustomer }>('SignInSuccess').implement({
   fields: (t) => ({ customer: t.field({ type: CustomerRef, resolve: (p) => p.customer }) }),
 });
-
-function secureCookies(publicUrl: string): boolean {
-  return new URL(publicUrl).protocol === 'https:';
-}
 
 builder.mutationField('signIn', (t) =>
   t.field({

@@ -4,8 +4,26 @@ import { Session } from './session.entity.js';
 
 export const SESSION_COOKIE = 'backups_session';
 
+/**
+ * Over https the cookie is named with the __Host- prefix: the browser then accepts it only
+ * Secure, for Path=/ and from this very host, so a site on a sibling subdomain (a customer's
+ * site on the hosting company's domain) can neither plant a session of its own choosing nor
+ * shadow ours. Plain http (local development) cannot carry the prefix.
+ */
+export const HOST_SESSION_COOKIE = `__Host-${SESSION_COOKIE}`;
+
 export interface CookieOptions {
   secure: boolean;
+}
+
+/** Cookies are Secure (and __Host-) when the public URL is https. */
+export function secureCookies(publicUrl: string): boolean {
+  return new URL(publicUrl).protocol === 'https:';
+}
+
+/** The name the session cookie is set and read under for this public URL. */
+export function sessionCookieName(publicUrl: string): string {
+  return secureCookies(publicUrl) ? HOST_SESSION_COOKIE : SESSION_COOKIE;
 }
 
 /** Stores a new session (only the SHA-256 of its token) and returns the cookie's token. */
@@ -42,7 +60,7 @@ export function sessionCookie(
   options: CookieOptions,
 ): string {
   return [
-    `${SESSION_COOKIE}=${token}`,
+    `${options.secure ? HOST_SESSION_COOKIE : SESSION_COOKIE}=${token}`,
     'HttpOnly',
     'SameSite=Lax',
     'Path=/',

@@ -88,6 +88,34 @@ describe('signing in, sessions and API tokens', () => {
     expect(after.data?.me).toBeNull();
   });
 
+  it('over https the session cookie is __Host- (Secure, Path=/, no Domain), and a cookie of the plain name planted by a sibling site signs nobody in', async () => {
+    const secure = await startTestApi({
+      db,
+      config: { BACKUPS_PUBLIC_URL: 'https://backups.hosting.example' },
+    });
+    try {
+      const signIn = await secure.gql(SIGN_IN, { email: alice.email, password: PASSWORD });
+      expect(signIn.data?.signIn.__typename).toBe('SignInSuccess');
+      const setCookie = signIn.setCookies.find((c) => c.startsWith('__Host-backups_session='));
+      expect(setCookie).toMatch(/^__Host-backups_session=[A-Za-z0-9_-]{43}; /);
+      expect(setCookie).toContain('; Secure');
+      expect(setCookie).toContain('; Path=/');
+      expect(setCookie).not.toMatch(/domain=/i);
+      const token = (setCookie ?? '').split(';')[0]?.split('=')[1] ?? '';
+      const me = (cookie: string) => secure.gql(ME, {}, { cookie });
+      expect((await me(`__Host-backups_session=${token}`)).data?.me?.email).toBe(alice.email);
+      // A site on a sibling subdomain can set "backups_session" for the whole domain (Bob's
+      // session, to have Alice act in his account unawares): it is not read.
+      const bobSession = await api.signIn(bob.email, PASSWORD);
+      expect((await me(bobSession)).data?.me).toBeNull();
+      expect((await me(`${bobSession}; __Host-backups_session=${token}`)).data?.me?.email).toBe(
+        alice.email,
+      );
+    } finally {
+      await secure.stop();
+    }
+  });
+
   it('a session past its expiry is nobody, though its row is still there', async () => {
     const cookie = await api.signIn(bob.email, PASSWORD);
     const id = sha256Hex(cookie.slice('backups_session='.length));
