@@ -58,6 +58,16 @@ export function customerMessage(code: string, scriptMessage?: string | null): st
 
 /** Runs one job: claims the row, runs its script, keeps the row and the catalog in step. */
 export class JobRunner {
+  /**
+   * Per customer, the end of the script last started for them on this node, and of the site
+   * recovery after it. A job is COMPLETED before its script ends (the undo point, cleanup and
+   * retention come after, under the customer's lock), so the customer's next job can be taken
+   * by the other slot meanwhile: it waits here for that script, as long as it takes, instead of
+   * in the script's flock, which gives up after BACKUPS_LOCK_WAIT_SECONDS and would fail the
+   * job after a long housekeeping. The flock stays, for scripts run by hand or the CLI.
+   */
+  private readonly customerScripts = new Map<number, Promise<void>>();
+
   constructor(private readonly deps: JobRunnerDeps) {}
 
   private async publish(job: Pick<IBackupJob, 'id'>, customerId: number): Promise<void> {
@@ -246,41 +256,62 @@ export class JobRunner {
       }
     };
 
+    const previous = this.customerScripts.get(customerId);
+    let scriptEnded: () => void = () => undefined;
+    const ended = new Promise<void>((resolve) => {
+      scriptEnded = resolve;
+    });
+    this.customerScripts.set(customerId, ended);
     let result: ScriptResult;
     try {
-      result = await this.deps.scripts.run(
-        job.kind === 'backup' ? 'customer-backup' : 'customer-restore',
-        this.argsFor(job),
-        {
-          onEvent,
-          signal,
-          timeoutMs: job.kind === 'backup' ? this.deps.backupTimeoutMs : this.deps.restoreTimeoutMs,
-        },
-      );
+      if (previous) {
+        log.info("waiting for the customer's previous script to end");
+        await previous;
+      }
+      if (signal?.aborted) {
+        // The worker stopped meanwhile: the job goes back to PENDING, its script never ran.
+        result = { exitCode: 0, timedOut: false, aborted: true, lastError: null, stderrTail: '' };
+      } else {
+        result = await this.deps.scripts.run(
+          job.kind === 'backup' ? 'customer-backup' : 'customer-restore',
+          this.argsFor(job),
+          {
+            onEvent,
+            signal,
+            timeoutMs:
+              job.kind === 'backup' ? this.deps.backupTimeoutMs : this.deps.restoreTimeoutMs,
+          },
+        );
+      }
     } catch (error) {
       log.error({ err: error }, 'the script could not be started');
       result = { exitCode: 1, timedOut: false, aborted: false, lastError: null, stderrTail: '' };
     } finally {
       clearInterval(heartbeat);
     }
-    await flush();
-
-    // A script that did not end by its own rollback (killed after the grace period, or
-    // crashed) may have left the site mid-way: put it back in order before anything else.
-    if (
-      result.exitCode !== SCRIPT_EXIT.ok &&
-      result.exitCode !== SCRIPT_EXIT.interrupted &&
-      result.exitCode > 128
-    ) {
-      const recovered = await recoverSite(
-        this.deps.scripts,
-        customerId,
-        recordRecoveredUndoPoints(this.deps),
-      );
-      log.warn(
-        { exitCode: result.exitCode, recovered: recovered.exitCode },
-        'script killed: site recovered',
-      );
+    try {
+      await flush();
+      // A script that did not end by its own rollback (killed after the grace period, or
+      // crashed) may have left the site mid-way: put it back in order before anything else,
+      // the customer's next job included.
+      if (
+        result.exitCode !== SCRIPT_EXIT.ok &&
+        result.exitCode !== SCRIPT_EXIT.interrupted &&
+        result.exitCode > 128
+      ) {
+        const recovered = await recoverSite(
+          this.deps.scripts,
+          customerId,
+          recordRecoveredUndoPoints(this.deps),
+        );
+        log.warn(
+          { exitCode: result.exitCode, recovered: recovered.exitCode },
+          'script killed: site recovered',
+        );
+      }
+    } finally {
+      scriptEnded();
+      if (this.customerScripts.get(customerId) === ended) this.customerScripts.delete(customerId);
     }
 
     if (state.completedAt !== null) {
