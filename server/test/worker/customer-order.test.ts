@@ -27,18 +27,12 @@ describe("a customer's jobs on one node run one after the other", () => {
     await world.customerIdle(customer.id);
     const site = path.join(world.scriptsEnv.customersRoot, `customer-${customer.id}`);
     await writeFile(path.join(site, 'wordpress/index.php'), 'changed after the backup');
-    // The restore's housekeeping (the undo point's retention) waits for this holder.
-    const release = await world.holdRepository('manual');
+    const { restore: done, release } = await world.restoreWithHousekeepingHeld(
+      customer,
+      String(made.snapshotId),
+    );
     let released = false;
     try {
-      const restore = await world.enqueue({
-        customer,
-        kind: 'restore',
-        scope: 'both',
-        source: 'manual',
-        snapshotId: made.snapshotId,
-      });
-      const done = await world.waitForJob(restore.id, ['completed', 'failed']);
       expect(done.errorMessage).toBeNull();
       expect(done.status).toBe('completed');
       // its script is still at the housekeeping, under the customer's lock

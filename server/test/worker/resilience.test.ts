@@ -184,18 +184,13 @@ describe('the worker survives crashes, Redis loss and busy repositories', () => 
     await writeFile(path.join(site(), 'wordpress/index.php'), 'changed after the backup');
     await sql(`UPDATE customer_${customer.id}.options SET value = 'changed' WHERE name = 'theme'`);
 
-    // The undo point's retention (forget: exclusive) has to wait for this holder.
-    const release = await world.holdRepository('manual');
+    // The undo point's retention (forget: exclusive) waits for a holder of the repository.
+    const { restore: done, release } = await world.restoreWithHousekeepingHeld(
+      customer,
+      String(made.snapshotId),
+    );
     let released = false;
     try {
-      const restore = await world.enqueue({
-        customer,
-        kind: 'restore',
-        scope: 'both',
-        source: 'manual',
-        snapshotId: made.snapshotId,
-      });
-      const done = await world.waitForJob(restore.id, ['completed', 'failed']);
       expect(done.errorMessage).toBeNull();
       expect(done.status).toBe('completed');
       // the site is already entirely new and open
@@ -238,7 +233,7 @@ describe('the worker survives crashes, Redis loss and busy repositories', () => 
         '.restore',
         `customer-${customer.id}`,
       );
-      const restored = await world.job(restore.id);
+      const restored = await world.job(done.id);
       expect(restored.status).toBe('completed');
       expect(restored.errorCode).toBeNull();
       expect(restored.finishedAt?.getTime()).toBe(done.finishedAt?.getTime());

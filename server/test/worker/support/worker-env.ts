@@ -43,6 +43,15 @@ export interface WorkerWorld {
    * until its input ends): forget/prune have to wait for it. Call the result to let go.
    */
   holdRepository(kind: 'manual' | 'daily'): Promise<() => Promise<void>>;
+  /**
+   * A restore of `snapshotId` whose housekeeping is held: the manual repository is held first
+   * (the undo point's retention waits for it), then the restore runs to COMPLETED while its
+   * script stays at the housekeeping, under the customer's lock. Call `release` to let it end.
+   */
+  restoreWithHousekeepingHeld(
+    customer: ICustomer,
+    snapshotId: string,
+  ): Promise<{ restore: IBackupJob; release: () => Promise<void> }>;
   /** Whether a script holds the customer's lock (a job, or its housekeeping after COMPLETED). */
   customerLocked(customerId: number): Promise<boolean>;
   /** Waits until no script holds the customer's lock. */
@@ -159,6 +168,23 @@ export async function createWorkerWorld(
         holder.stdin?.end('held');
         await holder;
       };
+    },
+    async restoreWithHousekeepingHeld(customer, snapshotId) {
+      const release = await world.holdRepository('manual');
+      try {
+        const job = await world.enqueue({
+          customer,
+          kind: 'restore',
+          scope: 'both',
+          source: 'manual',
+          snapshotId,
+        });
+        const restore = await world.waitForJob(job.id, ['completed', 'failed']);
+        return { restore, release };
+      } catch (error) {
+        await release();
+        throw error;
+      }
     },
     async customerLocked(customerId) {
       const lock = path.join(scriptsEnv.dataDir, 'work', 'locks', `customer-${customerId}.lock`);
