@@ -270,7 +270,7 @@ program
       );
       bar.stop();
       console.error(
-        `${run.enqueued.length} enqueued, ${run.busy.length} customers busy (retry later)`,
+        `${run.enqueued.length} enqueued, ${run.busy.length} customers busy, ${run.unqueued.length} not queued (queue unreachable; retry later)`,
       );
       if (!opts.wait || run.enqueued.length === 0) return;
       const follow = new SingleBar({

@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import { Customer } from '../customers/customer.entity.js';
 import type { Logger } from '../infra/logger.js';
 import { insertPendingJob } from '../jobs/create-job.js';
+import { BackupJob, type IBackupJob } from '../jobs/job.entity.js';
 import { JobInProgressError } from '../jobs/job-errors.js';
 import { enqueueJob, type QueuedJob } from '../jobs/job-queue.js';
 
@@ -18,7 +19,10 @@ export interface DailyDeps {
 
 export interface DailyRun {
   enqueued: number[];
+  /** customers with a job in progress: tried again later */
   busy: number[];
+  /** customers whose job could not be queued (its row is FAILED): tried again later */
+  unqueued: number[];
 }
 
 /** The next time of day hh:mm (local time) after `now`. */
@@ -32,7 +36,9 @@ export function nextRunAt(at: string, now: Date = new Date()): Date {
 
 /**
  * Enqueues a daily backup (scope both, into the daily repository) for every customer of the
- * node. A customer with a job in progress is reported as busy; the caller tries it again later.
+ * node. A customer with a job in progress is reported as busy; one whose job could not be
+ * queued (Redis unreachable) gets its row FAILED, so it does not block the customer, and is
+ * reported as unqueued; the loop goes on with the others. The caller tries both again later.
  */
 export async function enqueueDailyBackups(
   deps: DailyDeps,
@@ -44,11 +50,12 @@ export async function enqueueDailyBackups(
     ? { host: deps.node, id: { $in: [...onlyCustomers] } }
     : { host: deps.node };
   const customers = await em.find(Customer, where, { orderBy: { id: 'asc' } });
-  const run: DailyRun = { enqueued: [], busy: [] };
+  const run: DailyRun = { enqueued: [], busy: [], unqueued: [] };
   let done = 0;
   for (const customer of customers) {
+    let job: IBackupJob;
     try {
-      const job = await insertPendingJob(em, {
+      job = await insertPendingJob(em, {
         customer,
         kind: 'backup',
         scope: 'both',
@@ -56,28 +63,57 @@ export async function enqueueDailyBackups(
         requestedByKind: 'schedule',
         requestedById: null,
       });
-      await enqueueJob(deps.queue, job.id);
-      run.enqueued.push(job.id);
     } catch (error) {
       if (!(error instanceof JobInProgressError)) throw error;
       run.busy.push(customer.id);
+      onProgress?.(++done, customers.length);
+      continue;
+    }
+    try {
+      await enqueueJob(deps.queue, job.id);
+      run.enqueued.push(job.id);
+    } catch (error) {
+      deps.logger.warn({ err: error, jobId: job.id, customerId: customer.id }, 'not queued');
+      // A PENDING row that no queue holds would refuse the customer every job until a restart.
+      await em.fork().nativeUpdate(
+        BackupJob,
+        { id: job.id, status: 'pending' },
+        {
+          status: 'failed',
+          finishedAt: new Date(),
+          errorCode: 'QUEUE_UNAVAILABLE',
+          errorMessage: 'The daily backup could not be queued; it is tried again shortly.',
+        },
+      );
+      run.unqueued.push(customer.id);
     }
     onProgress?.(++done, customers.length);
   }
   deps.logger.info(
-    { enqueued: run.enqueued.length, busy: run.busy.length },
+    { enqueued: run.enqueued.length, busy: run.busy.length, unqueued: run.unqueued.length },
     'daily backups enqueued',
   );
   return run;
 }
 
+/** How long after a daily run its busy or unqueued customers are tried again. */
+export const DAILY_RETRY_MS = 15 * 60_000;
+
 /**
  * Fires the daily backups at the configured time, once per node and day (a Redis key guards
- * against a restart firing them twice), and retries busy customers every 15 minutes.
+ * against a restart firing them twice), and retries busy or unqueued customers every 15
+ * minutes until the next day's run. The day's run and the retries have timers of their own:
+ * a customer who stays busy never holds back the next day's run of everyone else.
  */
 export class DailySchedule {
-  private timer: NodeJS.Timeout | undefined;
+  private dailyTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** When each timer fires next (for the operator's log and the tests). */
+  readonly armed: { daily: Date | null; retry: { at: Date; customers: number[] } | null } = {
+    daily: null,
+    retry: null,
+  };
 
   constructor(
     private readonly deps: DailyDeps,
@@ -86,41 +122,66 @@ export class DailySchedule {
   ) {}
 
   start(): void {
-    this.arm(nextRunAt(this.at));
+    this.armDaily(nextRunAt(this.at));
   }
 
   stop(): void {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+    if (this.dailyTimer) clearTimeout(this.dailyTimer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.armed.daily = null;
+    this.armed.retry = null;
   }
 
-  private arm(when: Date, retry?: number[]): void {
+  private armDaily(when: Date): void {
     if (this.stopped) return;
-    this.timer = setTimeout(
-      () => void this.fire(when, retry),
+    if (this.dailyTimer) clearTimeout(this.dailyTimer);
+    this.armed.daily = when;
+    this.dailyTimer = setTimeout(
+      () => void this.runDaily(when),
       Math.max(0, when.getTime() - Date.now()),
     );
-    this.timer.unref();
+    this.dailyTimer.unref();
   }
 
-  private async fire(when: Date, retry?: number[]): Promise<void> {
+  private armRetry(customers: number[]): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.armed.retry = null;
+    if (this.stopped || customers.length === 0) return;
+    const at = new Date(Date.now() + DAILY_RETRY_MS);
+    this.armed.retry = { at, customers };
+    this.retryTimer = setTimeout(() => void this.retry(customers), DAILY_RETRY_MS);
+    this.retryTimer.unref();
+  }
+
+  /** The day's run (public for the tests: the timer calls it at the configured time). */
+  async runDaily(when: Date): Promise<void> {
+    // The next day's run is armed first, whatever happens to this one.
+    this.armDaily(nextRunAt(this.at, new Date(Math.max(Date.now(), when.getTime()))));
     const day = when.toISOString().slice(0, 10);
     try {
-      if (!retry) {
-        const key = `${this.deps.prefix}:daily:${this.deps.node}:${day}`;
-        const first = await this.deps.redis.set(key, '1', 'EX', 3 * 86_400, 'NX');
-        if (first !== 'OK') return this.arm(nextRunAt(this.at));
-      }
-      const run = await enqueueDailyBackups(this.deps, retry);
-      if (!retry) {
-        void this.afterRun?.(when).catch((error: unknown) => {
-          this.deps.logger.error({ err: error }, 'after the daily backups');
-        });
-      }
-      if (run.busy.length) return this.arm(new Date(Date.now() + 15 * 60_000), run.busy);
+      const key = `${this.deps.prefix}:daily:${this.deps.node}:${day}`;
+      const first = await this.deps.redis.set(key, '1', 'EX', 3 * 86_400, 'NX');
+      if (first !== 'OK') return;
+      const run = await enqueueDailyBackups(this.deps);
+      // Today's list replaces yesterday's, if any is still being retried.
+      this.armRetry([...run.busy, ...run.unqueued]);
+      void this.afterRun?.(when).catch((error: unknown) => {
+        this.deps.logger.error({ err: error }, 'after the daily backups');
+      });
     } catch (error) {
       this.deps.logger.error({ err: error }, 'daily backups could not be enqueued');
     }
-    this.arm(nextRunAt(this.at));
+  }
+
+  /** A retry of the customers a run could not back up (public for the tests). */
+  async retry(customers: number[]): Promise<void> {
+    try {
+      const run = await enqueueDailyBackups(this.deps, customers);
+      this.armRetry([...run.busy, ...run.unqueued]);
+    } catch (error) {
+      this.deps.logger.error({ err: error }, 'daily backups could not be enqueued');
+      this.armRetry(customers);
+    }
   }
 }
