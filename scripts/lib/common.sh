@@ -290,8 +290,19 @@ lock_customer() {
   fi
 }
 
+# run_site_command <command> <customer> <site>: the operator's stop/start command (never user
+# input) in the site folder, without the lock fd and without this process's environment: it
+# holds the worker's secrets (database password, storage keys), and `docker compose` would
+# hand any of them a site's compose file names (${AWS_SECRET_ACCESS_KEY}) to the customer's
+# container. It gets CUSTOMER_ID, SITE_DIR, the basic variables and DOCKER_*/COMPOSE_*.
 run_site_command() {
-  local command=$1 customer=$2 site=$3
-  # Operator configuration, never user input; the lock fd is not inherited.
-  (cd "$site" && umask "$ORIGINAL_UMASK" && CUSTOMER_ID=$customer SITE_DIR=$site exec bash -c "$command" 3>&- 9>&-)
+  local command=$1 customer=$2 site=$3 name
+  local -a keep=()
+  for name in PATH HOME LANG LC_ALL TZ USER LOGNAME XDG_RUNTIME_DIR; do
+    if [[ -n ${!name+set} ]]; then keep+=("$name=${!name}"); fi
+  done
+  while IFS= read -r name; do
+    if [[ $name == DOCKER_* || $name == COMPOSE_* ]]; then keep+=("$name=${!name}"); fi
+  done < <(compgen -e)
+  (cd "$site" && umask "$ORIGINAL_UMASK" && exec env -i "${keep[@]}" CUSTOMER_ID="$customer" SITE_DIR="$site" bash -c "$command" 3>&- 9>&-)
 }

@@ -184,6 +184,26 @@ describe('retention', () => {
     expect(removed).toEqual(expect.arrayContaining(aIds.slice(0, 2)));
   });
 
+  it("the site's stop and start commands get CUSTOMER_ID, SITE_DIR, PATH and DOCKER_*, never the worker's secrets", async () => {
+    const snap = snapshotEvent((await run(t, 'customer-backup', [String(B), 'db'])).events);
+    const seen = path.join(t.customersRoot, `site-env-${B}`);
+    const r = await run(t, 'customer-restore', [String(B), String(snap?.id), 'db', 'manual'], {
+      BACKUPS_SITE_STOP_COMMAND: `env > "${seen}"`,
+      BACKUPS_DB_PASSWORD: 'secret-db-password',
+      AWS_SECRET_ACCESS_KEY: 'secret-storage-key',
+      RESTIC_REST_PASSWORD: 'secret-rest-password',
+      DOCKER_HOST: 'unix:///run/test-docker.sock',
+    });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const env = (await readFile(seen, 'utf8')).split('\n');
+    expect(env).toContain(`CUSTOMER_ID=${B}`);
+    expect(env).toContain(`SITE_DIR=${path.join(t.customersRoot, `customer-${B}`)}`);
+    expect(env).toContain('DOCKER_HOST=unix:///run/test-docker.sock');
+    expect(env.some((line) => line.startsWith('PATH='))).toBe(true);
+    expect(env.join('\n')).not.toMatch(/secret-|^BACKUPS_|^RESTIC_|^AWS_/m);
+    await rm(seen);
+  });
+
   it('keeps the last three safety snapshots of a customer only', async () => {
     const snap = snapshotEvent((await run(t, 'customer-backup', [String(B), 'db'])).events);
     for (let i = 0; i < 4; i++) {

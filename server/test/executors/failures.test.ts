@@ -217,7 +217,7 @@ describe('SIGKILL at any point, then --recover', () => {
       const current = await state();
       const isNew = JSON.stringify(current) === JSON.stringify(neu);
       const target = isNew ? sOld : sNew;
-      const startCmd = `${t.env.BACKUPS_SITE_START_COMMAND}; if [ "$KILL_POINT" = site-starting ]; then echo starting > ../starting-${A}; sleep 5; fi`;
+      const startCmd = `${t.env.BACKUPS_SITE_START_COMMAND}; if [ "${point}" = site-starting ]; then echo starting > ../starting-${A}; sleep 5; fi`;
       const s = start(t, 'customer-restore', [String(A), String(target?.id), 'both', 'manual'], {
         BACKUPS_SITE_START_COMMAND: startCmd,
         KILL_POINT: point,
