@@ -10,9 +10,21 @@ export interface QueueOptions {
   prefix: string;
 }
 
-/** Each hosting node has its own queue; a customer's jobs go to its node's queue. */
-export function queueName(host: string): string {
-  return `jobs-${host}`;
+/**
+ * Each hosting node has two queues: `jobs` for what customers, integrators and operators ask
+ * for (backups, restores), `daily` for the node's nightly backups. With one FIFO queue, a
+ * customer whose site was hacked at 02:05 would have their restore wait behind the whole
+ * night's batch; the worker takes from both, the daily lane with fewer slots.
+ */
+export type QueueLane = 'jobs' | 'daily';
+
+export function queueName(host: string, lane: QueueLane = 'jobs'): string {
+  return `${lane}-${host}`;
+}
+
+/** The lane of a job: the schedule's daily backups, or everything else. */
+export function laneOf(job: { kind: string; source: string }): QueueLane {
+  return job.kind === 'backup' && job.source === 'daily' ? 'daily' : 'jobs';
 }
 
 function redisSettings(redisUrl: string) {
@@ -21,8 +33,12 @@ function redisSettings(redisUrl: string) {
 }
 
 /** A queue that only adds jobs (the api, the CLI, the scheduler). */
-export function producerQueue(options: QueueOptions, host: string): BeeQueue<QueuedJob> {
-  return new BeeQueue<QueuedJob>(queueName(host), {
+export function producerQueue(
+  options: QueueOptions,
+  host: string,
+  lane: QueueLane = 'jobs',
+): BeeQueue<QueuedJob> {
+  return new BeeQueue<QueuedJob>(queueName(host, lane), {
     prefix: options.prefix,
     redis: redisSettings(options.redisUrl),
     isWorker: false,
@@ -35,8 +51,12 @@ export function producerQueue(options: QueueOptions, host: string): BeeQueue<Que
 }
 
 /** The worker's side of a node's queue. */
-export function workerQueue(options: QueueOptions, host: string): BeeQueue<QueuedJob> {
-  return new BeeQueue<QueuedJob>(queueName(host), {
+export function workerQueue(
+  options: QueueOptions,
+  host: string,
+  lane: QueueLane = 'jobs',
+): BeeQueue<QueuedJob> {
+  return new BeeQueue<QueuedJob>(queueName(host, lane), {
     prefix: options.prefix,
     redis: redisSettings(options.redisUrl),
     isWorker: true,
@@ -62,11 +82,12 @@ export class QueueRegistry {
   private readonly queues = new Map<string, BeeQueue<QueuedJob>>();
   constructor(private readonly options: QueueOptions) {}
 
-  for(host: string): BeeQueue<QueuedJob> {
-    let queue = this.queues.get(host);
+  for(host: string, lane: QueueLane = 'jobs'): BeeQueue<QueuedJob> {
+    const key = queueName(host, lane);
+    let queue = this.queues.get(key);
     if (!queue) {
-      queue = producerQueue(this.options, host);
-      this.queues.set(host, queue);
+      queue = producerQueue(this.options, host, lane);
+      this.queues.set(key, queue);
     }
     return queue;
   }

@@ -18,7 +18,7 @@ import { insertPendingJob, type NewJob } from './create-job.js';
 import { BackupJob, type IBackupJob, type JobScope } from './job.entity.js';
 import { JobInProgressError } from './job-errors.js';
 import { publishJobChanged } from './job-events.js';
-import { enqueueJob } from './job-queue.js';
+import { enqueueJob, laneOf } from './job-queue.js';
 
 export type RequestScope = Pick<GraphQLContext, 'em' | 'services' | 'viewer' | 'ip'>;
 
@@ -110,7 +110,7 @@ async function insertAndEnqueue(
     row = await insertPendingJob(scope.em, job);
   }
   try {
-    await enqueueJob(scope.services.queues.for(customer.host), row.id);
+    await enqueueJob(scope.services.queues.for(customer.host, laneOf(row)), row.id);
   } catch (error) {
     // Free the customer's slot; the job could never run.
     await scope.em.fork().nativeUpdate(

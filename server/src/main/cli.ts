@@ -14,7 +14,7 @@ import { createRedis } from '../infra/redis.js';
 import { insertPendingJob } from '../jobs/create-job.js';
 import { BackupJob, JOB_STATUSES, type JobStatus } from '../jobs/job.entity.js';
 import { publishJobChanged } from '../jobs/job-events.js';
-import { enqueueJob, QueueRegistry } from '../jobs/job-queue.js';
+import { enqueueJob, laneOf, QueueRegistry } from '../jobs/job-queue.js';
 import { perCustomerSources, syncCatalog } from '../snapshots/catalog-sync.js';
 import { enqueueDailyBackups } from '../worker/daily-schedule.js';
 import { ScriptRunner } from '../worker/script-runner.js';
@@ -207,7 +207,7 @@ program
         requestedByKind: 'operator',
         requestedById: operator().slice(0, 64),
       });
-      await enqueueJob(queues.for(old.customer.host), job.id);
+      await enqueueJob(queues.for(old.customer.host, laneOf(job)), job.id);
       await audit(orm, 'job_retried', old.customer.id, String(job.id));
       console.log(JSON.stringify({ retried: id, job: job.id }));
     }),
@@ -259,7 +259,7 @@ program
           redis,
           prefix: cfg.BACKUPS_REDIS_PREFIX,
           node,
-          queue: queues.for(node),
+          queue: queues.for(node, 'daily'),
           logger: createLogger('cli', 'warn'),
         },
         undefined,

@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from '../infra/logger.js';
 import { BackupJob } from '../jobs/job.entity.js';
 import { publishJobChanged } from '../jobs/job-events.js';
-import { enqueueJob, type QueuedJob } from '../jobs/job-queue.js';
+import { enqueueJob, laneOf, type QueuedJob, type QueueLane } from '../jobs/job-queue.js';
 import { customerMessage } from './job-runner.js';
 import { recoverSite, type ScriptRunner } from './script-runner.js';
 import { recordRecoveredUndoPoints } from './undo-points.js';
@@ -14,7 +14,8 @@ export interface RecoveryDeps {
   redis: Redis;
   prefix: string;
   node: string;
-  queue: BeeQueue<QueuedJob>;
+  /** The node's queue of each lane (jobs-<node>, daily-<node>). */
+  queues: Record<QueueLane, BeeQueue<QueuedJob>>;
   scripts: ScriptRunner;
   logger: Logger;
 }
@@ -65,7 +66,7 @@ export async function recoverNode(
     { status: 'pending', customer: { host: deps.node } },
     { orderBy: { id: 'asc' } },
   );
-  for (const job of pending) await enqueueJob(deps.queue, job.id);
+  for (const job of pending) await enqueueJob(deps.queues[laneOf(job)], job.id);
   if (running.length || pending.length) {
     deps.logger.info({ interrupted: running.length, requeued: pending.length }, 'recovery done');
   }

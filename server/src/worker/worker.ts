@@ -1,10 +1,12 @@
 import type { Server } from 'node:http';
 import { MikroORM } from '@mikro-orm/mariadb';
+import type BeeQueue from 'bee-queue';
+import pLimit from 'p-limit';
 import type { Config } from '../config/config.js';
 import { ormOptions } from '../db/orm.js';
 import { createLogger, type Logger } from '../infra/logger.js';
 import { createRedis } from '../infra/redis.js';
-import { workerQueue } from '../jobs/job-queue.js';
+import { type QueuedJob, workerQueue } from '../jobs/job-queue.js';
 import { perCustomerSources, syncCatalog } from '../snapshots/catalog-sync.js';
 import { DailySchedule } from './daily-schedule.js';
 import { DeferredRetention } from './deferred-retention.js';
@@ -72,18 +74,42 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     restoreTimeoutMs: cfg.BACKUPS_RESTORE_TIMEOUT_SECONDS * 1000,
     heartbeatMs: cfg.BACKUPS_HEARTBEAT_SECONDS * 1000,
   });
-  const queue = workerQueue({ redisUrl: cfg.BACKUPS_REDIS_URL, prefix }, node);
-  await queue.ready();
-  queue.on('error', (error) => logger.error({ err: error }, 'queue error'));
+  const queues = {
+    jobs: workerQueue({ redisUrl: cfg.BACKUPS_REDIS_URL, prefix }, node, 'jobs'),
+    daily: workerQueue({ redisUrl: cfg.BACKUPS_REDIS_URL, prefix }, node, 'daily'),
+  };
+  /** Waiting, active and delayed jobs of both lanes together. */
+  const queueCounts = async () => {
+    const [jobs, daily] = await Promise.all([
+      queues.jobs.checkHealth(),
+      queues.daily.checkHealth(),
+    ]);
+    return {
+      waiting: jobs.waiting + daily.waiting,
+      active: jobs.active + daily.active,
+      delayed: jobs.delayed + daily.delayed,
+    };
+  };
+  for (const q of Object.values(queues)) {
+    await q.ready();
+    q.on('error', (error) => logger.error({ err: error }, 'queue error'));
+  }
 
-  await recoverNode({ orm, redis, prefix, node, queue, scripts, logger });
+  await recoverNode({ orm, redis, prefix, node, queues, scripts, logger });
 
   const shutdown = new AbortController();
   let stopping = false;
-  queue.process(cfg.BACKUPS_WORKER_CONCURRENCY, async (job) => {
+  // BACKUPS_WORKER_CONCURRENCY scripts at most, from both lanes; the daily lane may hold all but
+  // one of them (at least one), so a customer's own backup or restore never waits for more than
+  // the daily jobs already running, not for the whole night's batch.
+  const concurrency = cfg.BACKUPS_WORKER_CONCURRENCY;
+  const slots = pLimit(concurrency);
+  const handle = async (job: BeeQueue.Job<QueuedJob>) => {
     if (stopping) return;
-    await runner.run(job.data.jobId, shutdown.signal);
-  });
+    await slots(() => (stopping ? undefined : runner.run(job.data.jobId, shutdown.signal)));
+  };
+  queues.jobs.process(concurrency, handle);
+  queues.daily.process(Math.max(1, concurrency - 1), handle);
 
   const syncOnly = () =>
     syncCatalog({ orm, scripts, logger, node, perCustomer: perCustomerSources(cfg) });
@@ -108,7 +134,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     // after the night's backups: pruning holds the repository exclusively
     const until = Date.now() + 6 * 3600_000;
     for (;;) {
-      const health = await queue.checkHealth();
+      const health = await queueCounts();
       if ((health.waiting === 0 && health.active === 0) || Date.now() > until || stopping) break;
       await new Promise((resolve) => setTimeout(resolve, 30_000));
     }
@@ -118,7 +144,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     }
   };
   const schedule = new DailySchedule(
-    { orm, redis, prefix, node, queue, logger },
+    { orm, redis, prefix, node, queue: queues.daily, logger },
     cfg.BACKUPS_DAILY_AT,
     weekly,
   );
@@ -142,7 +168,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
         );
       metrics.jobsByStatus.reset();
       for (const row of rows) metrics.jobsByStatus.set({ status: row.status }, Number(row.n));
-      const counts = await queue.checkHealth();
+      const counts = await queueCounts();
       for (const state of ['waiting', 'active', 'delayed'] as const) {
         metrics.queueDepth.set({ state }, counts[state]);
       }
@@ -165,9 +191,13 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
       // Running jobs get the grace period to finish; then their scripts get SIGTERM, roll
       // back, and the jobs go back to PENDING for the next start.
       const abortTimer = setTimeout(() => shutdown.abort(), graceMs);
-      await queue.close(graceMs + 120_000).catch((error: unknown) => {
-        logger.warn({ err: error }, 'queue did not close cleanly');
-      });
+      await Promise.all(
+        Object.values(queues).map((q) =>
+          q.close(graceMs + 120_000).catch((error: unknown) => {
+            logger.warn({ err: error }, 'queue did not close cleanly');
+          }),
+        ),
+      );
       clearTimeout(abortTimer);
       await new Promise<void>((resolve) => (health.server as Server).close(() => resolve()));
       await lease.release().catch(() => undefined);

@@ -5,7 +5,12 @@ import { createLogger } from '../../src/infra/logger.js';
 import { insertPendingJob } from '../../src/jobs/create-job.js';
 import { BackupJob } from '../../src/jobs/job.entity.js';
 import { producerQueue } from '../../src/jobs/job-queue.js';
-import { DAILY_RETRY_MS, type DailyDeps, DailySchedule } from '../../src/worker/daily-schedule.js';
+import {
+  DAILY_RETRY_MS,
+  type DailyDeps,
+  DailySchedule,
+  enqueueDailyBackups,
+} from '../../src/worker/daily-schedule.js';
 import { createWorkerWorld, type WorkerWorld } from './support/worker-env.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379/0';
@@ -29,7 +34,9 @@ describe('the daily schedule', () => {
     await world?.destroy();
   });
 
-  const deps = (queue = producerQueue({ redisUrl: REDIS_URL, prefix: world.prefix }, node)) =>
+  const deps = (
+    queue = producerQueue({ redisUrl: REDIS_URL, prefix: world.prefix }, node, 'daily'),
+  ) =>
     ({
       orm: world.db.orm,
       redis,
@@ -98,7 +105,7 @@ describe('the daily schedule', () => {
 
   it('a queue that cannot be reached fails each row (the customer is not blocked), goes on with the others, and retries them all', async () => {
     await finishActiveJobs();
-    const closed = producerQueue({ redisUrl: REDIS_URL, prefix: world.prefix }, node);
+    const closed = producerQueue({ redisUrl: REDIS_URL, prefix: world.prefix }, node, 'daily');
     await closed.ready();
     await closed.close();
     const daily = schedule(deps(closed));
@@ -124,5 +131,65 @@ describe('the daily schedule', () => {
       requestedByKind: 'customer',
     });
     expect(manual.status).toBe('pending');
+  });
+});
+
+describe("the night's batch and a customer's own job", () => {
+  let world: WorkerWorld;
+  const node = 'node-q';
+
+  beforeAll(async () => {
+    world = await createWorkerWorld();
+  });
+  afterAll(async () => {
+    await world?.destroy();
+  });
+
+  it("a backup asked for during the night's batch starts before the batch is done", async () => {
+    const nightly: ICustomer[] = [];
+    for (let i = 0; i < 4; i++) nightly.push(await world.customer(node));
+    const customer = await world.customer(node);
+    const redis = new Redis(REDIS_URL);
+    const queue = producerQueue({ redisUrl: REDIS_URL, prefix: world.prefix }, node, 'daily');
+    try {
+      // The batch is queued first, then the customer asks (no worker yet: both wait).
+      const batch = await enqueueDailyBackups(
+        {
+          orm: world.db.orm,
+          redis,
+          prefix: world.prefix,
+          node,
+          queue,
+          logger: createLogger('daily-test', 'error'),
+        },
+        nightly.map((c) => c.id),
+      );
+      expect(batch.enqueued).toHaveLength(4);
+      const own = await world.enqueue({
+        customer,
+        kind: 'backup',
+        scope: 'both',
+        source: 'manual',
+      });
+
+      const worker = await world.startWorker(node, { BACKUPS_WORKER_CONCURRENCY: '2' });
+      try {
+        const done = await world.waitForJob(own.id, ['completed', 'failed']);
+        expect(done.status).toBe('completed');
+        const dailies = await Promise.all(
+          batch.enqueued.map((id) => world.waitForJob(id, ['completed', 'failed'])),
+        );
+        expect(dailies.every((j) => j.status === 'completed')).toBe(true);
+        const starts = dailies.map((j) => j.startedAt?.getTime() ?? 0).sort((a, b) => a - b);
+        // One daily slot of two: the customer's job took the other at once, before the second
+        // daily job started (one FIFO queue ran it after all four).
+        expect(done.startedAt?.getTime()).toBeLessThanOrEqual(starts[1] as number);
+      } finally {
+        await worker.stop();
+      }
+    } finally {
+      await queue.close();
+      redis.disconnect();
+    }
   });
 });

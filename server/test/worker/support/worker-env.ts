@@ -11,7 +11,13 @@ import { createLogger } from '../../../src/infra/logger.js';
 import { insertPendingJob, type NewJob } from '../../../src/jobs/create-job.js';
 import { BackupJob, type IBackupJob } from '../../../src/jobs/job.entity.js';
 import { customerJobsTopic } from '../../../src/jobs/job-events.js';
-import { enqueueJob, producerQueue, type QueuedJob } from '../../../src/jobs/job-queue.js';
+import {
+  enqueueJob,
+  laneOf,
+  producerQueue,
+  type QueuedJob,
+  type QueueLane,
+} from '../../../src/jobs/job-queue.js';
 import { startWorker, type WorkerHandle } from '../../../src/worker/worker.js';
 import {
   createCustomerDatabase,
@@ -87,11 +93,11 @@ export async function createWorkerWorld(
       ...extra,
     });
 
-  const queueFor = (host: string) => {
-    let q = queues.get(host);
+  const queueFor = (host: string, lane: QueueLane) => {
+    let q = queues.get(`${lane}-${host}`);
     if (!q) {
-      q = producerQueue({ redisUrl: 'redis://127.0.0.1:6379/0', prefix }, host);
-      queues.set(host, q);
+      q = producerQueue({ redisUrl: 'redis://127.0.0.1:6379/0', prefix }, host, lane);
+      queues.set(`${lane}-${host}`, q);
     }
     return q;
   };
@@ -119,7 +125,7 @@ export async function createWorkerWorld(
     },
     async enqueue(input) {
       const job = await insertPendingJob(db.orm.em, { ...input, requestedByKind: 'operator' });
-      await enqueueJob(queueFor(input.customer.host), job.id);
+      await enqueueJob(queueFor(input.customer.host, laneOf(input)), job.id);
       return job;
     },
     async job(id) {
