@@ -207,9 +207,10 @@ async function setUp(
   // --- application database ------------------------------------------------------------------
   await sql(`CREATE DATABASE \`${dbName}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
   cleanups.push(() => sql(`DROP DATABASE IF EXISTS \`${dbName}\``));
-  const cli = (args: string[]) =>
+  const cli = (args: string[], input = '') =>
     execa(process.execPath, ['--import', 'tsx', 'src/main/cli.ts', ...args], {
       cwd: SERVER_DIR,
+      input,
       env: { ...baseEnv, BACKUPS_LOG_LEVEL: 'warn' },
       extendEnv: false,
     });
@@ -225,17 +226,10 @@ async function setUp(
     ['other@example.com', 'Other Bakery'],
   ] as const) {
     const password = `pw-${randomBytes(9).toString('base64url')}`;
-    const added = await cli([
-      'customer:add',
-      '--email',
-      email,
-      '--name',
-      name,
-      '--password',
+    const added = await cli(
+      ['customer:add', '--email', email, '--name', name, '--password-file', '-', '--host', node],
       password,
-      '--host',
-      node,
-    ]);
+    );
     const line = added.stdout.split('\n').find((l) => l.startsWith('{'));
     const id = (JSON.parse(line ?? '{}') as { id?: number }).id;
     if (!id) throw new Error(`customer:add printed no id: ${added.stdout}`);

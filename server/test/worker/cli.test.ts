@@ -3,6 +3,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditEvent } from '../../src/audit/audit-event.entity.js';
 import { ApiToken } from '../../src/auth/api-token.entity.js';
+import { verifyPassword } from '../../src/auth/passwords.js';
 import { Customer } from '../../src/customers/customer.entity.js';
 import { BackupJob } from '../../src/jobs/job.entity.js';
 import { Snapshot } from '../../src/snapshots/snapshot.entity.js';
@@ -19,9 +20,11 @@ describe('the ops command line', () => {
     await world?.destroy();
   });
 
-  const cli = (...args: string[]) =>
+  const cli = (...args: string[]) => cliWithInput('', ...args);
+  const cliWithInput = (input: string, ...args: string[]) =>
     execa('node', ['--import', 'tsx', 'src/main/cli.ts', ...args], {
       cwd: serverDir,
+      input,
       env: {
         ...world.scriptsEnv.env,
         BACKUPS_DB_NAME: world.db.name,
@@ -33,29 +36,46 @@ describe('the ops command line', () => {
     });
 
   it('adds a customer, and refuses a bad one with a clear message and no row', async () => {
-    const ok = await cli(
+    // The password comes on stdin (or from a file), never on the command line.
+    const ok = await cliWithInput(
+      'long enough password\n',
       'customer:add',
       '--email',
       'Shop@Example.test',
       '--name',
       'Shop',
-      '--password',
-      'long enough password',
+      '--password-file',
+      '-',
     );
     expect(ok.exitCode, ok.stderr).toBe(0);
     const added = JSON.parse(ok.stdout) as { id: number; host: string };
     expect(added.host).toBe('node-cli');
     const row = await world.db.orm.em.fork().findOneOrFail(Customer, added.id);
     expect(row.email).toBe('shop@example.test');
+    // It signs in with exactly that password (the end of line is not part of it).
+    expect(await verifyPassword(row.passwordHash, 'long enough password')).toBe(true);
+    const onArgv = await cli(
+      'customer:add',
+      '--email',
+      'argv@example.test',
+      '--name',
+      'Argv',
+      '--password',
+      'long enough password',
+    );
+    expect(onArgv.exitCode).not.toBe(0);
+    expect(onArgv.stderr).toMatch(/--password-file/);
+    expect(await world.db.orm.em.fork().count(Customer, { email: 'argv@example.test' })).toBe(0);
 
-    const bad = await cli(
+    const bad = await cliWithInput(
+      'long enough password',
       'customer:add',
       '--email',
       'not-an-email',
       '--name',
       'X',
-      '--password',
-      'long enough password',
+      '--password-file',
+      '-',
     );
     expect(bad.exitCode).toBe(1);
     expect(bad.stderr).toMatch(/not an email address/);
