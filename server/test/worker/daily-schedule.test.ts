@@ -1,10 +1,11 @@
+import type BeeQueue from 'bee-queue';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ICustomer } from '../../src/customers/customer.entity.js';
 import { createLogger } from '../../src/infra/logger.js';
 import { insertPendingJob } from '../../src/jobs/create-job.js';
 import { BackupJob } from '../../src/jobs/job.entity.js';
-import { producerQueue } from '../../src/jobs/job-queue.js';
+import { producerQueue, type QueuedJob } from '../../src/jobs/job-queue.js';
 import {
   DAILY_RETRY_MS,
   type DailyDeps,
@@ -15,6 +16,18 @@ import { createWorkerWorld, type WorkerWorld } from './support/worker-env.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379/0';
 const DAY = 86_400_000;
+
+/** The scheduler's dependencies on a world's database and Redis namespace, for one node. */
+function dailyDeps(world: WorkerWorld, node: string, redis: Redis, queue?: BeeQueue<QueuedJob>) {
+  return {
+    orm: world.db.orm,
+    redis,
+    prefix: world.prefix,
+    node,
+    queue: queue ?? producerQueue({ redisUrl: REDIS_URL, prefix: world.prefix }, node, 'daily'),
+    logger: createLogger('daily-test', 'error'),
+  } satisfies DailyDeps;
+}
 
 describe('the daily schedule', () => {
   let world: WorkerWorld;
@@ -34,17 +47,7 @@ describe('the daily schedule', () => {
     await world?.destroy();
   });
 
-  const deps = (
-    queue = producerQueue({ redisUrl: REDIS_URL, prefix: world.prefix }, node, 'daily'),
-  ) =>
-    ({
-      orm: world.db.orm,
-      redis,
-      prefix: world.prefix,
-      node,
-      queue,
-      logger: createLogger('daily-test', 'error'),
-    }) satisfies DailyDeps;
+  const deps = (queue?: BeeQueue<QueuedJob>) => dailyDeps(world, node, redis, queue);
   const schedule = (d: DailyDeps) => {
     const made = new DailySchedule(d, '02:00');
     schedules.push(made);
@@ -150,18 +153,11 @@ describe("the night's batch and a customer's own job", () => {
     for (let i = 0; i < 4; i++) nightly.push(await world.customer(node));
     const customer = await world.customer(node);
     const redis = new Redis(REDIS_URL);
-    const queue = producerQueue({ redisUrl: REDIS_URL, prefix: world.prefix }, node, 'daily');
+    const deps = dailyDeps(world, node, redis);
     try {
       // The batch is queued first, then the customer asks (no worker yet: both wait).
       const batch = await enqueueDailyBackups(
-        {
-          orm: world.db.orm,
-          redis,
-          prefix: world.prefix,
-          node,
-          queue,
-          logger: createLogger('daily-test', 'error'),
-        },
+        deps,
         nightly.map((c) => c.id),
       );
       expect(batch.enqueued).toHaveLength(4);
@@ -188,7 +184,7 @@ describe("the night's batch and a customer's own job", () => {
         await worker.stop();
       }
     } finally {
-      await queue.close();
+      await deps.queue.close();
       redis.disconnect();
     }
   });
