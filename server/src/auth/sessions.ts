@@ -23,7 +23,11 @@ export function secureCookies(publicUrl: string): boolean {
 
 /** The name the session cookie is set and read under for this public URL. */
 export function sessionCookieName(publicUrl: string): string {
-  return secureCookies(publicUrl) ? HOST_SESSION_COOKIE : SESSION_COOKIE;
+  return cookieName(secureCookies(publicUrl));
+}
+
+function cookieName(secure: boolean): string {
+  return secure ? HOST_SESSION_COOKIE : SESSION_COOKIE;
 }
 
 /** Stores a new session (only the SHA-256 of its token) and returns the cookie's token. */
@@ -60,7 +64,7 @@ export function sessionCookie(
   options: CookieOptions,
 ): string {
   return [
-    `${options.secure ? HOST_SESSION_COOKIE : SESSION_COOKIE}=${token}`,
+    `${cookieName(options.secure)}=${token}`,
     'HttpOnly',
     'SameSite=Lax',
     'Path=/',

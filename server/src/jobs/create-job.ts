@@ -53,3 +53,21 @@ export async function insertPendingJob(em: EntityManager, input: NewJob): Promis
     throw error;
   }
 }
+
+/**
+ * A PENDING job that no queue holds (Redis unreachable when it was enqueued) becomes FAILED
+ * with QUEUE_UNAVAILABLE: left PENDING it would refuse the customer every job until a restart.
+ */
+export async function failUnqueuedJob(
+  em: EntityManager,
+  jobId: number,
+  errorMessage: string,
+): Promise<void> {
+  await em
+    .fork()
+    .nativeUpdate(
+      BackupJob,
+      { id: jobId, status: 'pending' },
+      { status: 'failed', finishedAt: new Date(), errorCode: 'QUEUE_UNAVAILABLE', errorMessage },
+    );
+}

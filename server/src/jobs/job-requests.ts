@@ -14,7 +14,7 @@ import {
   unauthenticated,
 } from '../graphql/errors.js';
 import { findCustomerSnapshot, SNAPSHOT_ID_PATTERN } from '../snapshots/catalog-read.js';
-import { insertPendingJob, type NewJob } from './create-job.js';
+import { failUnqueuedJob, insertPendingJob, type NewJob } from './create-job.js';
 import { BackupJob, type IBackupJob, type JobScope } from './job.entity.js';
 import { JobInProgressError } from './job-errors.js';
 import { publishJobChanged } from './job-events.js';
@@ -112,16 +112,10 @@ async function insertAndEnqueue(
   try {
     await enqueueJob(scope.services.queues.for(customer.host, laneOf(row)), row.id);
   } catch (error) {
-    // Free the customer's slot; the job could never run.
-    await scope.em.fork().nativeUpdate(
-      BackupJob,
-      { id: row.id, status: 'pending' },
-      {
-        status: 'failed',
-        finishedAt: new Date(),
-        errorCode: 'QUEUE_UNAVAILABLE',
-        errorMessage: 'The job could not be queued. Try again in a few minutes.',
-      },
+    await failUnqueuedJob(
+      scope.em,
+      row.id,
+      'The job could not be queued. Try again in a few minutes.',
     );
     throw error;
   }

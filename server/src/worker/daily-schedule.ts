@@ -3,8 +3,8 @@ import type BeeQueue from 'bee-queue';
 import type { Redis } from 'ioredis';
 import { Customer } from '../customers/customer.entity.js';
 import type { Logger } from '../infra/logger.js';
-import { insertPendingJob } from '../jobs/create-job.js';
-import { BackupJob, type IBackupJob } from '../jobs/job.entity.js';
+import { failUnqueuedJob, insertPendingJob } from '../jobs/create-job.js';
+import type { IBackupJob } from '../jobs/job.entity.js';
 import { JobInProgressError } from '../jobs/job-errors.js';
 import { enqueueJob, type QueuedJob } from '../jobs/job-queue.js';
 
@@ -74,16 +74,10 @@ export async function enqueueDailyBackups(
       run.enqueued.push(job.id);
     } catch (error) {
       deps.logger.warn({ err: error, jobId: job.id, customerId: customer.id }, 'not queued');
-      // A PENDING row that no queue holds would refuse the customer every job until a restart.
-      await em.fork().nativeUpdate(
-        BackupJob,
-        { id: job.id, status: 'pending' },
-        {
-          status: 'failed',
-          finishedAt: new Date(),
-          errorCode: 'QUEUE_UNAVAILABLE',
-          errorMessage: 'The daily backup could not be queued; it is tried again shortly.',
-        },
+      await failUnqueuedJob(
+        em,
+        job.id,
+        'The daily backup could not be queued; it is tried again shortly.',
       );
       run.unqueued.push(customer.id);
     }
