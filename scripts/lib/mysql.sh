@@ -31,34 +31,38 @@ dump_database() {
   mv -- "$file.tmp" "$file"
 }
 
-# neutralise_dump <db> <in> <out>: the dump as it may be imported into the
-# scratch database, or exit 3 when it cannot be made safe. The dump holds text
-# the customer wrote (routine, trigger and view bodies, row data), and the
-# import runs with rights on every customer database, so no edit may change how
-# a single character is read: inside or outside a string, comment or quoted
-# name. Three edits, each provably neutral there:
-# - the header (before the first table or routine: mysqldump's own lines, each
-#   a complete line) loses its database statements: dumps made with
-#   --databases (the original plan's) create, drop and switch to customer_N;
-# - later, a line that is exactly "USE `<db>`;" (mysqldump repeats it before
-#   the views of a --databases dump) becomes a comment: neither holds a quote,
-#   backslash or comment mark, so inside a string it changes nothing;
-# - in the head of a trigger (mysqldump's line "/*!50003 CREATE*/ ...
-#   TRIGGER", up to "FOR EACH ROW"), "<space>customer_N." and
-#   "<space>`customer_N`." lose the qualification, so a trigger written as
-#   "TRIGGER customer_N.t ... ON customer_N.posts" lands in the scratch database
-#   and not the live one: the text removed holds no quote or backslash (the
-#   backticks come in pairs), and the space before it stays, so nothing before
-#   or after can join it into an escape, quote or comment. Bodies and row data
-#   are never rewritten (MariaDB's dump writes each row on a line of its own, so
-#   "not an INSERT line" would not spare the data); a qualified name in a body
-#   names the live database, which is the restored one after the swap.
-# Any other line that starts with USE or CREATE/DROP DATABASE/SCHEMA (another
-# database, or such a line in a routine's text) stops the import: exit 3, and
-# the rest of the dump is never read by the client.
+# neutralise_dump <db> <in> <out> <hints>: the dump as the import account can read it. The
+# import runs through an account with rights on the scratch database alone
+# (create_import_account), so these edits are not what keeps other databases safe: whatever
+# the client makes of the text, it can touch nothing else. They make a normal dump import
+# there:
+# - the header (before the first table or routine: mysqldump's own lines) loses its database
+#   statements (dumps made with --databases, the original plan's, create and switch to
+#   customer_N), and a later line that is exactly "USE `<db>`;" (repeated before the views of
+#   such a dump) becomes a comment;
+# - in a trigger's head (mysqldump's "/*!50003 CREATE*/ ... TRIGGER" line, up to "FOR EACH
+#   ROW"), "<space>customer_N." and "<space>`customer_N`." lose the qualification, so the
+#   trigger lands in the scratch database;
+# - mysqldump's DEFINER clauses (triggers, events, routines, views) are removed: the import
+#   account may not name another account as a definer. The definer each one named goes to
+#   <hints> (kind TAB name TAB definer, as written), where db-objects.mjs reads which definer
+#   to give the object when it is recreated in the live database, if that account is confined
+#   to it.
+# A line switching to, creating or dropping another database is left as it is: the server
+# refuses it to the import account and the import stops.
 neutralise_dump() {
-  LC_ALL=C awk -v db="$1" '
-    BEGIN { header = 1; use_live = "USE `" db "`;"; plain = " " db "."; quoted = " `" db "`." }
+  LC_ALL=C awk -v db="$1" -v hints="$4" '
+    BEGIN {
+      header = 1; use_live = "USE `" db "`;"; plain = " " db "."; quoted = " `" db "`."
+      def = "`([^`]|``)*`@`([^`]|``)*`"
+      name = "(`([^`]|``)+`|[A-Za-z0-9_$]+)(\\.(`([^`]|``)+`|[A-Za-z0-9_$]+))?"
+      trigger = "^/\\*!50003 CREATE\\*/ /\\*!50017 DEFINER=" def "\\*/ /\\*!50003 TRIGGER "
+      event = "^/\\*!50106 CREATE\\*/ /\\*!50117 DEFINER=" def "\\*/ /\\*!50106 EVENT "
+      routine = "^CREATE DEFINER=" def " (PROCEDURE|FUNCTION|AGGREGATE FUNCTION) "
+      view_definer = "^/\\*!50013 DEFINER=" def " SQL SECURITY (DEFINER|INVOKER) \\*/[ \\t]*$"
+      view_name = "^/\\*!50001 VIEW "
+      printf "" > hints
+    }
     function neutral() { print "-- (neutralised by customer-restore)" }
     # Literal (not regular expression) removal, left to right, keeping the space.
     function unqualify(text,   out, i, j) {
@@ -70,6 +74,19 @@ neutralise_dump() {
         else return out text
       }
     }
+    # The definer of the line (its first backquoted user@host), and the name after <head>.
+    function definer_of(line) { match(line, def); return substr(line, RSTART, RLENGTH) }
+    function hint(kind, rest, definer) {
+      if (match(rest, "^" name)) printf "%s\t%s\t%s\n", kind, substr(rest, 1, RLENGTH), definer > hints
+    }
+    # <keep> followed by what comes after the match of <head> (whose definer is removed).
+    function strip(head, keep, kind,   definer, rest) {
+      definer = definer_of($0)
+      match($0, head)
+      rest = substr($0, RLENGTH + 1)
+      hint(kind, rest, definer)
+      return keep rest
+    }
     {
       statement = tolower($0)
       sub(/^\/\*![0-9]+[ \t]*/, "", statement)
@@ -80,14 +97,25 @@ neutralise_dump() {
         header = 0
       }
       if ($0 == use_live) { neutral(); next }
-      if (switching) {
-        printf "customer-restore: line %d of the dump switches, creates or drops a database: not imported\n", NR > "/dev/stderr"
-        exit 3
+      if (pending_view != "") {
+        if ($0 ~ view_name) hint("VIEW", substr($0, length("/*!50001 VIEW ") + 1), pending_view)
+        pending_view = ""
       }
-      if ($0 ~ /^\/\*!50003 CREATE\*\/ \/\*!50017 DEFINER=.*\*\/ \/\*!50003 TRIGGER /) {
+      if ($0 ~ trigger) {
+        $0 = strip(trigger, "/*!50003 CREATE*/ /*!50003 TRIGGER ", "TRIGGER")
         k = index($0, " FOR EACH ROW")
         if (k == 0) k = length($0) + 1
         $0 = unqualify(substr($0, 1, k - 1)) substr($0, k)
+      } else if ($0 ~ event) {
+        $0 = strip(event, "/*!50106 CREATE*/ /*!50106 EVENT ", "EVENT")
+      } else if ($0 ~ routine) {
+        kind = $0; sub("^CREATE DEFINER=" def " ", "", kind); sub(/ .*/, "", kind)
+        if (kind == "AGGREGATE") kind = "AGGREGATE FUNCTION"
+        $0 = strip(routine, "CREATE " kind " ", "ROUTINE")
+      } else if ($0 ~ view_definer) {
+        pending_view = definer_of($0)
+        security = $0; sub(/^.* SQL SECURITY /, "", security); sub(/ .*/, "", security)
+        $0 = "/*!50013 SQL SECURITY " security " */"
       }
       print
     }
@@ -97,16 +125,51 @@ neutralise_dump() {
 # A complete mysqldump output ends with this comment; a truncated one does not.
 dump_is_complete() { tail -c 4096 "$1" | grep -q -- '-- Dump completed'; }
 
-import_dump() {
-  local db=$1 file=$2
-  run_child_stdin "$file" mariadb --defaults-extra-file="$DB_DEFAULTS_FILE" --binary-mode \
-    --default-character-set=utf8mb4 "$db"
+# The restore's import account: customer_N's scratch database and nothing else (no global
+# privilege, no other database), a random password in an option file of TMP_DIR (0600),
+# made just before the import and dropped right after it; remove_import_account also runs
+# whenever a restore is cleaned up or recovered, so a killed import leaves no account behind.
+# It signs in from where the worker's own account does (the host part of CURRENT_USER()).
+import_account() { printf 'backups_restore_%s' "$CUSTOMER"; }
+create_import_account() {
+  local db=$1 user password
+  user=$(import_account)
+  password=$(head -c 24 /dev/urandom | base64 | tr '+/' '-_')
+  remove_import_account
+  # On stdin: a password in argv is in every local user's process list.
+  db_client --batch <<<"SET @host = SUBSTRING_INDEX(CURRENT_USER(), '@', -1);
+    SET @account = CONCAT(QUOTE('$user'), '@', QUOTE(@host));
+    SET @s = CONCAT('CREATE USER ', @account, ' IDENTIFIED BY ', QUOTE('$password'));
+    PREPARE s FROM @s; EXECUTE s; DEALLOCATE PREPARE s;
+    SET @s = CONCAT('GRANT ALL PRIVILEGES ON \`', REPLACE('$db', '_', '\\\\_'), '\`.* TO ', @account);
+    PREPARE s FROM @s; EXECUTE s; DEALLOCATE PREPARE s;" || return 1
+  IMPORT_DEFAULTS_FILE="$TMP_DIR/import.cnf"
+  # The worker's settings (socket or host, port, TLS), then this account's name and password.
+  printf '!include %s\n[client]\nuser=%s\npassword=%s\n' "$DB_DEFAULTS_FILE" "$user" "$password" >"$IMPORT_DEFAULTS_FILE"
 }
+remove_import_account() {
+  db_client --batch -e "SET @s = (SELECT CONCAT('DROP USER ', GROUP_CONCAT(CONCAT(QUOTE(User), '@', QUOTE(Host))))
+      FROM mysql.global_priv WHERE User = '$(import_account)');
+    SET @s = COALESCE(@s, 'DO 0'); PREPARE s FROM @s; EXECUTE s; DEALLOCATE PREPARE s;"
+  if [[ -n ${IMPORT_DEFAULTS_FILE:-} ]]; then rm -f -- "$IMPORT_DEFAULTS_FILE"; fi
+}
+
+# import_dump <db> <file>: the dump through the import account (create_import_account).
+# The client's errors are also kept in $TMP_DIR/import.err.
+import_dump() {
+  local db=$1 file=$2 rc=0
+  run_child_stdin "$file" mariadb --defaults-extra-file="$IMPORT_DEFAULTS_FILE" --binary-mode \
+    --default-character-set=utf8mb4 "$db" 2>"$TMP_DIR/import.err" || rc=$?
+  cat -- "$TMP_DIR/import.err" >&2
+  return "$rc"
+}
+# True when the server refused the import account something outside the scratch database.
+import_reached_outside() { grep -q "denied to user '$(import_account)'" -- "$TMP_DIR/import.err" 2>/dev/null; }
 
 # SQL returning one DROP statement per view/trigger/routine/event of a database.
 # Views and triggers cannot follow their tables across databases in a RENAME
 # TABLE, so they (and routines/events, to restore the database exactly) are
-# dropped around the swap and recreated from mysqldump's own definitions.
+# dropped around the swap and recreated (save_objects, apply_objects).
 drop_objects() {
   local db=$1
   db_query "SET SESSION group_concat_max_len = 1073741824;
@@ -121,8 +184,20 @@ drop_objects() {
   db_client <"$TMP_DIR/drop-objects.sql"
 }
 
+# The objects' text never goes through the client (db-objects.mjs says why).
+db_objects() { run_child "${BACKUPS_NODE_BIN:-node}" "$LIB_DIR/db-objects.mjs" "$@"; }
+# save_objects <db> <file.json>: every view, trigger, routine and event of <db>.
+save_objects() { db_objects save "$DB_DEFAULTS_FILE" "$1" "$2"; }
+# apply_objects <db> <file.json> [--hints FILE | --exact]: recreates them in <db>.
+apply_objects() {
+  local db=$1 file=$2
+  shift 2
+  db_objects apply "$DB_DEFAULTS_FILE" "$db" "$file" --customer "$CUSTOMER" "$@"
+}
+
 # dump_objects <db> <file>: routines+events, then views, then triggers, as
-# mysqldump writes them (unqualified, so they can be replayed into any db).
+# mysqldump writes them (unqualified), for the undo point's dump. That file is only ever
+# read by a later restore, through its import account.
 dump_objects() {
   local db=$1 file=$2
   local -a common=(--defaults-extra-file="$DB_DEFAULTS_FILE" --single-transaction --skip-comments
@@ -138,11 +213,6 @@ dump_objects() {
     mysqldump "${common[@]}" --triggers "$db"
   } >"$file.tmp"
   mv -- "$file.tmp" "$file"
-}
-
-apply_objects() {
-  local db=$1 file=$2
-  db_client --binary-mode --default-character-set=utf8mb4 "$db" <"$file"
 }
 
 # swap_tables <db> <out> <in>: ONE atomic RENAME TABLE moving every table of

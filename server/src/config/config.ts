@@ -40,6 +40,11 @@ function schemaFor(dataDir: string) {
     BACKUPS_DB_NAME: z
       .string()
       .regex(/^[A-Za-z0-9_]{1,64}$/, 'letters, digits and _ only')
+      // The scripts' database account holds `customer\_%` (deploy/README.md): a name there
+      // would put jobs, tokens and sessions within reach of the account that restores run as.
+      .refine((name) => !name.toLowerCase().startsWith('customer_'), {
+        message: "must not start with customer_ (the customer databases' namespace)",
+      })
       .default('backups'),
     BACKUPS_REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379/0'),
     BACKUPS_REDIS_PREFIX: z
@@ -59,6 +64,10 @@ function schemaFor(dataDir: string) {
     /** Take the client address from X-Forwarded-For (set when the api sits behind nginx). */
     BACKUPS_TRUST_PROXY: bool.default(false),
     BACKUPS_API_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(100_000),
+    /** Open WebSockets per client address, per api process (the next upgrade is answered 429). */
+    BACKUPS_API_MAX_SOCKETS_PER_ADDRESS: z.coerce.number().int().min(1).default(50),
+    /** Live subscriptions per session or API token, per api process. */
+    BACKUPS_API_MAX_SUBSCRIPTIONS_PER_VIEWER: z.coerce.number().int().min(1).default(100),
     BACKUPS_SIGNIN_LIMIT_PER_EMAIL: duration.default(5),
     BACKUPS_SIGNIN_LIMIT_PER_IP: duration.default(20),
     BACKUPS_JOB_LIMIT_PER_CUSTOMER: duration.default(10),

@@ -13,6 +13,7 @@ import {
   listSnapshots,
   randomCustomerId,
   run,
+  siteAccount,
   siteManifest,
   snapshotEvent,
   sql,
@@ -46,8 +47,8 @@ describe('undo points', () => {
       await rm(path.join(site, 'wordpress', 'Grüße über.txt'), { force: true });
       await sql(`UPDATE customer_${A}.posts SET title = 'after ${scope}' WHERE id = 1;
         CREATE TABLE IF NOT EXISTS customer_${A}.after_backup (x INT);
-        CREATE PROCEDURE IF NOT EXISTS customer_${A}.after_backup_proc() SELECT 1;
-        CREATE OR REPLACE VIEW customer_${A}.after_backup_view AS SELECT x FROM customer_${A}.after_backup`);
+        CREATE DEFINER = ${siteAccount(A)} PROCEDURE IF NOT EXISTS customer_${A}.after_backup_proc() SELECT 1;
+        CREATE OR REPLACE DEFINER = ${siteAccount(A)} VIEW customer_${A}.after_backup_view AS SELECT x FROM customer_${A}.after_backup`);
       const changedFiles = await siteManifest(site);
       const changedDb = await dbManifest(A);
 

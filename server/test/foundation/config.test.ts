@@ -38,4 +38,12 @@ describe('configuration', () => {
     );
     expect((error as Error).message).toContain('BACKUPS_DAILY_AT');
   });
+
+  it("refuses an application database in the customer databases' namespace", () => {
+    // The scripts' account holds `customer\_%`: a restore's account would reach this one.
+    expect(() => parseConfig({ BACKUPS_DB_NAME: 'customer_backups' })).toThrow(
+      /BACKUPS_DB_NAME: must not start with customer_/,
+    );
+    expect(parseConfig({ BACKUPS_DB_NAME: 'backups' }).BACKUPS_DB_NAME).toBe('backups');
+  });
 });

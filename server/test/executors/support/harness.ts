@@ -159,9 +159,14 @@ export async function sql(statement: string): Promise<string> {
   return r.stdout;
 }
 
+/** The site's own database account, as a hosting company gives one: rights on its database alone. */
+export const siteAccount = (id: number) => `'site_${id}'@'localhost'`;
+
 export async function createCustomerDatabase(id: number): Promise<void> {
   const db = `customer_${id}`;
   await sql(`DROP DATABASE IF EXISTS ${db}; CREATE DATABASE ${db} CHARACTER SET utf8mb4;
+    CREATE USER IF NOT EXISTS ${siteAccount(id)} ACCOUNT LOCK;
+    GRANT ALL PRIVILEGES ON \`customer\\_${id}\`.* TO ${siteAccount(id)};
     CREATE TABLE ${db}.posts (id INT AUTO_INCREMENT PRIMARY KEY, title VARCHAR(200), body TEXT);
     CREATE TABLE ${db}.options (name VARCHAR(64) PRIMARY KEY, value VARCHAR(255));
     CREATE TABLE ${db}.media (id INT PRIMARY KEY, data BLOB);
@@ -170,13 +175,15 @@ export async function createCustomerDatabase(id: number): Promise<void> {
     INSERT INTO ${db}.options VALUES ('siteurl', 'https://c${id}.example'), ('theme', 'twenty');
     INSERT INTO ${db}.media VALUES (1, UNHEX('00FF10E2809C0D0A5C27220000FE'));
     USE ${db};
-    CREATE VIEW post_titles AS SELECT id, title FROM posts;
-    CREATE TRIGGER posts_audit AFTER INSERT ON posts FOR EACH ROW INSERT INTO audit (post_id) VALUES (NEW.id);`);
+    CREATE DEFINER = ${siteAccount(id)} VIEW post_titles AS SELECT id, title FROM posts;
+    CREATE DEFINER = ${siteAccount(id)} TRIGGER posts_audit AFTER INSERT ON posts FOR EACH ROW INSERT INTO audit (post_id) VALUES (NEW.id);`);
 }
 
+/** The customer's databases and every account made for them (the site's, and the restore's). */
 export async function dropCustomerDatabases(id: number): Promise<void> {
   await sql(
-    `DROP DATABASE IF EXISTS customer_${id}; DROP DATABASE IF EXISTS customer_${id}__restore; DROP DATABASE IF EXISTS customer_${id}__previous;`,
+    `DROP DATABASE IF EXISTS customer_${id}; DROP DATABASE IF EXISTS customer_${id}__restore; DROP DATABASE IF EXISTS customer_${id}__previous;
+     DROP USER IF EXISTS ${siteAccount(id)}, 'backups_definer_${id}'@'localhost', 'backups_restore_${id}'@'localhost';`,
   );
 }
 

@@ -23,7 +23,7 @@ import {
   createCustomerDatabase,
   createTestEnv,
   destroyTestEnv,
-  sql,
+  dropCustomerDatabases,
   type TestEnv,
 } from '../../executors/support/harness.js';
 import { createTestDatabase, type TestDatabase } from '../../support/database.js';
@@ -223,11 +223,7 @@ export async function createWorkerWorld(
       const keys = await redis.keys(`${prefix}:*`);
       if (keys.length) await redis.del(...keys);
       await redis.quit();
-      for (const id of customerIds) {
-        await sql(
-          `DROP DATABASE IF EXISTS customer_${id}; DROP DATABASE IF EXISTS customer_${id}__restore; DROP DATABASE IF EXISTS customer_${id}__previous`,
-        );
-      }
+      for (const id of customerIds) await dropCustomerDatabases(id);
       await destroyTestEnv(scriptsEnv);
       await db.drop();
     },
