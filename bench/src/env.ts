@@ -267,6 +267,9 @@ export async function createBenchWorld(log: (line: string) => void): Promise<Ben
         BACKUPS_PUBLIC_URL: `http://127.0.0.1:${port}`,
         BACKUPS_WEB_DIR: '/nonexistent',
         BACKUPS_LOG_LEVEL: 'warn',
+        // The progress measurement's 1,000 subscribers come from one address with one token.
+        BACKUPS_API_MAX_SOCKETS_PER_ADDRESS: '5000',
+        BACKUPS_API_MAX_SUBSCRIPTIONS_PER_VIEWER: '5000',
         ...extraEnv,
       };
       const child = spawn(process.execPath, [...nodeArgs, entry], {

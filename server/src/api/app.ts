@@ -114,8 +114,9 @@ export function buildApp(options: BuildAppOptions): ApiApp {
     });
     const cookies = [...response.headers.getSetCookie(), ...responseCookies];
     if (cookies.length > 0) outHeaders['set-cookie'] = cookies;
-    // GraphQL over HTTP answers are single JSON documents (no @defer, no SSE here): one
-    // buffer, so the headers and the body leave in one write.
+    // GraphQL over HTTP answers are single JSON documents (no @defer; subscriptions, which
+    // yoga would stream, are refused over HTTP: yoga.ts): one buffer, so the headers and the
+    // body leave in one write.
     const payload = response.body ? Buffer.from(await response.arrayBuffer()) : undefined;
     if (payload) outHeaders['content-length'] = String(payload.length);
     res.writeHead(response.status, outHeaders);
@@ -150,7 +151,7 @@ export function buildApp(options: BuildAppOptions): ApiApp {
     });
   });
 
-  const socket = attachWebSocket(server, yoga, current);
+  const socket = attachWebSocket(server, yoga, config, current);
   let ownsOrm = false;
   let sessionSweep: NodeJS.Timeout | undefined;
 

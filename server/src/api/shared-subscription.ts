@@ -107,9 +107,10 @@ function sharedSubscribe(
 }
 
 /**
- * For the WebSocket path only (added to yoga's plugins there): subscriptions run through
- * sharedSubscribe. Everything else stays as yoga's (parse and validation caches, armor, error
- * masking of each result).
+ * Subscriptions run through sharedSubscribe. One of yoga's plugins (yoga.ts), after graphql-jit
+ * whose subscribe it replaces; only WebSocket operations reach it, since HTTP refuses
+ * subscriptions before they run. Everything else stays as yoga's (parse and validation caches,
+ * armor, error masking of each result).
  */
 export function useSharedSubscriptionEvents(): Plugin {
   return {

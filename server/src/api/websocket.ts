@@ -1,37 +1,50 @@
 import type { IncomingMessage, Server } from 'node:http';
+import { createRequire } from 'node:module';
+import type { Duplex } from 'node:stream';
 import type { ExecutionArgs } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
-import { envelop, type Plugin } from 'graphql-yoga';
-import { WebSocketServer } from 'ws';
+import { type WebSocket, WebSocketServer } from 'ws';
 import { readBearer, readCookie } from '../auth/credentials.js';
 import { sessionCookieName } from '../auth/sessions.js';
-import { type Viewer, viewerFromBearer, viewerFromSession } from '../auth/viewer.js';
+import { credentialKey, type Viewer, viewerFromBearer, viewerFromSession } from '../auth/viewer.js';
+import type { Config } from '../config/config.js';
 import type { ApiServices } from '../graphql/context.js';
 import { GraphQLError } from '../graphql/graphql-runtime.js';
 import { clientAddress } from './client-address.js';
-import { useSharedSubscriptionEvents } from './shared-subscription.js';
+import { KeyedLimit } from './keyed-limit.js';
 import { type ApiYoga, GRAPHQL_PATH } from './yoga.js';
+
+// The CommonJS graphql that Pothos built the schema with (see graphql/graphql-runtime.ts).
+const { getOperationAST }: typeof import('graphql') = createRequire(import.meta.url)('graphql');
+
+/** A socket that connection_init authenticated, and the subscriptions holding its places. */
+interface SocketState {
+  viewer: Viewer;
+  subscriptions: Set<string>;
+}
 
 interface EnvelopedRoot {
   execute: (args: ExecutionArgs) => unknown;
   subscribe: (args: ExecutionArgs) => unknown;
 }
 
+/** How long a socket may stay open without connection_init (graphql-ws then closes it, 4408). */
+const CONNECTION_INIT_WAIT_MS = 3000;
+
 /**
  * The viewer of a new socket: the bearer token of connection_init, or the session cookie of
  * the upgrade request when it comes from our own origin (cross-site WebSocket hijacking).
- * 'refused' closes the socket.
+ * null (no credentials, or none that hold) closes the socket.
  */
 async function socketViewer(
   services: ApiServices,
   params: Record<string, unknown> | undefined,
   request: IncomingMessage,
-): Promise<Viewer | null | 'refused'> {
+): Promise<Viewer | null> {
   const authorization = params?.authorization;
   if (typeof authorization === 'string' && authorization !== '') {
     const token = readBearer(authorization);
-    if (!token) return 'refused';
-    return (await viewerFromBearer(services.orm.em, token)) ?? 'refused';
+    return token ? viewerFromBearer(services.orm.em, token) : null;
   }
   const session = readCookie(
     request.headers.cookie,
@@ -40,65 +53,101 @@ async function socketViewer(
   if (!session) return null;
   const origin = request.headers.origin;
   if (origin !== undefined && origin !== new URL(services.config.BACKUPS_PUBLIC_URL).origin) {
-    return 'refused';
+    return null;
   }
   return viewerFromSession(services.orm.em, session);
 }
 
-/**
- * yoga's envelop plugins, for an envelop of our own. yoga's list already holds the plugins
- * that others add when initialised (armor's rules): those are left out here, so that the new
- * envelop's initialisation adds them once, where yoga has them.
- */
-function yogaPlugins(yoga: ApiYoga): Plugin[] {
-  const all = [...new Set((yoga as unknown as { plugins: Plugin[] }).plugins)];
-  const once = new Set<Plugin>();
-  const added = new Set<Plugin>();
-  for (const plugin of (envelop({ plugins: all }) as unknown as { _plugins: Plugin[] })._plugins) {
-    if (once.has(plugin)) added.add(plugin);
-    once.add(plugin);
-  }
-  return all.filter((plugin) => !added.has(plugin));
+function tooManySubscriptions(limit: number): GraphQLError {
+  return new GraphQLError(
+    `At most ${limit} subscriptions may be live at once for one session or API token: end one before starting another.`,
+    { extensions: { code: 'TOO_MANY_SUBSCRIPTIONS' } },
+  );
+}
+
+/** Answers an upgrade with an HTTP error instead of a WebSocket (as ws does for bad ones). */
+function refuseUpgrade(socket: Duplex, status: number, text: string): void {
+  socket.once('finish', () => socket.destroy());
+  socket.end(
+    `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
+  );
 }
 
 /**
  * graphql-ws on the HTTP server's /graphql path. Operations run through yoga.getEnveloped, so
- * they get the same plugins (armor, error masking) and context as HTTP requests.
+ * they get the same plugins (armor, error masking, the shared job events) and context as HTTP
+ * requests.
+ *
+ * Limits, each per api process: BACKUPS_API_MAX_SOCKETS_PER_ADDRESS open sockets per client
+ * address (the upgrade over it is answered 429 Too Many Requests), one authenticated viewer per
+ * socket (anonymous or refused credentials: closed with 4403 Forbidden; no connection_init
+ * within 3 s: 4408), and BACKUPS_API_MAX_SUBSCRIPTIONS_PER_VIEWER live subscriptions per session
+ * or API token (the next one gets an error message, TOO_MANY_SUBSCRIPTIONS).
  */
-export function attachWebSocket(server: Server, yoga: ApiYoga, services: () => ApiServices) {
+export function attachWebSocket(
+  server: Server,
+  yoga: ApiYoga,
+  config: Config,
+  services: () => ApiServices,
+) {
   // No per-message compression (ws's server default, said here): a zlib context per socket
   // costs memory and CPU for frames of a few hundred bytes.
   const wss = new WebSocketServer({
-    server,
+    noServer: true,
     path: GRAPHQL_PATH,
     maxPayload: 100_000,
     perMessageDeflate: false,
   });
-  const viewers = new WeakMap<object, Viewer | null>();
-  // yoga's plugins, plus one execution of each job event for all subscribers with the same
-  // operation and rights (shared-subscription.ts).
-  const getEnveloped = envelop({
-    plugins: [...yogaPlugins(yoga), useSharedSubscriptionEvents()],
-  }) as unknown as ApiYoga['getEnveloped'];
+  const socketsPerAddress = new KeyedLimit(config.BACKUPS_API_MAX_SOCKETS_PER_ADDRESS);
+  const subscriptionsPerViewer = new KeyedLimit(config.BACKUPS_API_MAX_SUBSCRIPTIONS_PER_VIEWER);
+  const sockets = new WeakMap<WebSocket, SocketState>();
   // Operations over a socket have no HTTP request of their own; yoga's context wants one.
   const socketRequest = new Request(`http://localhost${GRAPHQL_PATH}`);
 
+  // The place is taken before the handshake and given back when the TCP socket closes, which
+  // it does however the upgrade or the WebSocket ends.
+  const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const address = clientAddress(request, config.BACKUPS_TRUST_PROXY) ?? 'unknown';
+    if (!socketsPerAddress.take(address)) {
+      refuseUpgrade(socket, 429, 'Too Many Requests');
+      return;
+    }
+    socket.once('close', () => socketsPerAddress.release(address));
+    wss.handleUpgrade(request, socket, head, (ws) => wss.emit('connection', ws, request));
+  };
+  server.on('upgrade', onUpgrade);
+
+  const release = (state: SocketState | undefined, id: string) => {
+    if (state?.subscriptions.delete(id)) {
+      subscriptionsPerViewer.release(credentialKey(state.viewer));
+    }
+  };
+
   const disposable = useServer(
     {
+      connectionInitWaitTimeout: CONNECTION_INIT_WAIT_MS,
       onConnect: async (ctx) => {
         const viewer = await socketViewer(services(), ctx.connectionParams, ctx.extra.request);
-        if (viewer === 'refused') return false;
-        viewers.set(ctx.extra.socket, viewer);
+        if (!viewer) {
+          // graphql-ws would close with 4403 "Forbidden" alone: say why.
+          ctx.extra.socket.close(
+            4403,
+            'Forbidden: send an API token in connection_init, or sign in',
+          );
+          return false;
+        }
+        sockets.set(ctx.extra.socket, { viewer, subscriptions: new Set() });
         return true;
       },
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
       subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args) as never,
-      onSubscribe: async (ctx, _id, params) => {
+      onSubscribe: async (ctx, id, params) => {
+        const state = sockets.get(ctx.extra.socket);
         const request = ctx.extra.request;
-        const { schema, execute, subscribe, contextFactory, parse, validate } = getEnveloped({
-          ip: clientAddress(request, services().config.BACKUPS_TRUST_PROXY),
+        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+          ip: clientAddress(request, config.BACKUPS_TRUST_PROXY),
           userAgent: request.headers['user-agent'] ?? null,
-          socketViewer: viewers.get(ctx.extra.socket) ?? null,
+          socketViewer: state?.viewer ?? null,
           request: socketRequest,
           params,
         });
@@ -119,7 +168,23 @@ export function attachWebSocket(server: Server, yoga: ApiYoga, services: () => A
           contextValue: await contextFactory(),
           rootValue: { execute, subscribe } satisfies EnvelopedRoot,
         };
+        // Queries and mutations over the socket end at once: only subscriptions hold a place.
+        const operation = getOperationAST(document, params.operationName)?.operation;
+        if (state && operation === 'subscription') {
+          if (!subscriptionsPerViewer.take(credentialKey(state.viewer))) {
+            return [tooManySubscriptions(subscriptionsPerViewer.limit)];
+          }
+          state.subscriptions.add(id);
+        }
         return args;
+      },
+      // Every operation that started ends here: done, failed, ended by the client, or its
+      // socket closed.
+      onComplete: (ctx, id) => release(sockets.get(ctx.extra.socket), id),
+      // And what is left when the socket closes: an operation whose execution threw.
+      onClose: (ctx) => {
+        const state = sockets.get(ctx.extra.socket);
+        for (const id of state?.subscriptions ?? []) release(state, id);
       },
     },
     wss,
@@ -128,6 +193,7 @@ export function attachWebSocket(server: Server, yoga: ApiYoga, services: () => A
   return {
     wss,
     async close(): Promise<void> {
+      server.off('upgrade', onUpgrade);
       for (const client of wss.clients) client.close(1001, 'Going away');
       await disposable.dispose();
       await new Promise<void>((resolve) => wss.close(() => resolve()));

@@ -1,6 +1,12 @@
 import { useGraphQlJit } from '@envelop/graphql-jit';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
-import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import {
+  createYoga,
+  type Plugin,
+  processRegularResult,
+  type YogaInitialContext,
+  type YogaServerInstance,
+} from 'graphql-yoga';
 import { readBearer, readCookie } from '../auth/credentials.js';
 import { sessionCookieName } from '../auth/sessions.js';
 import {
@@ -12,6 +18,7 @@ import {
 import type { ApiServices, GraphQLContext } from '../graphql/context.js';
 import { GraphQLError } from '../graphql/graphql-runtime.js';
 import { apiSchema } from '../graphql/schema.js';
+import { useSharedSubscriptionEvents } from './shared-subscription.js';
 
 export const GRAPHQL_PATH = '/graphql';
 export const CSRF_HEADER = 'x-graphql-yoga-csrf';
@@ -27,6 +34,13 @@ export interface ServerContext {
 }
 
 export type ApiYoga = YogaServerInstance<ServerContext, GraphQLContext>;
+
+const SUBSCRIPTIONS_OVER_HTTP_MESSAGE = `Subscriptions are served over WebSocket (graphql-ws) at ${GRAPHQL_PATH}.`;
+
+/** Whether an operation came over the socket (websocket.ts) rather than an HTTP request. */
+function overWebSocket(context: ServerContext): boolean {
+  return context.socketViewer !== undefined;
+}
 
 function badToken(message: string): GraphQLError {
   return new GraphQLError(message, {
@@ -76,6 +90,34 @@ function csrfPrevention(): Plugin {
   };
 }
 
+/**
+ * Subscriptions over HTTP are refused: yoga would answer them with a stream (SSE, multipart)
+ * that lasts as long as the job, and app.ts sends whole answers, so the request would hang,
+ * holding a connection and a job watcher, until nginx gives up. Refused after validation and
+ * before the subscription's resolver runs (no watcher is made), as plain JSON whatever the
+ * Accept header asked for, since the client may not be reading a stream.
+ */
+function subscriptionsOverWebSocketOnly(): Plugin<ServerContext> {
+  const refused = new WeakSet<Request>();
+  return {
+    onSubscribe({ args, setResultAndStopExecution }) {
+      const context = args.contextValue as ServerContext & YogaInitialContext;
+      if (overWebSocket(context)) return;
+      refused.add(context.request);
+      setResultAndStopExecution({
+        errors: [
+          new GraphQLError(SUBSCRIPTIONS_OVER_HTTP_MESSAGE, {
+            extensions: { code: 'BAD_REQUEST', http: { status: 400 } },
+          }),
+        ],
+      });
+    },
+    onResultProcess({ request, setResultProcessor }) {
+      if (refused.has(request)) setResultProcessor(processRegularResult, 'application/json');
+    },
+  };
+}
+
 export function createApiYoga(services: () => ApiServices): ApiYoga {
   return createYoga<ServerContext, GraphQLContext>({
     schema: apiSchema(),
@@ -102,6 +144,7 @@ export function createApiYoga(services: () => ApiServices): ApiYoga {
     },
     plugins: [
       csrfPrevention(),
+      subscriptionsOverWebSocketOnly(),
       EnvelopArmorPlugin({
         maxDepth: { n: 10 },
         costLimit: { maxCost: 5000 },
@@ -114,11 +157,13 @@ export function createApiYoga(services: () => ApiServices): ApiYoga {
       // the document for every field of every result: ~14% less CPU per `me { snapshots }`
       // request, measured side by side. Resolver errors lose their `locations` (paths stay).
       useGraphQlJit(),
+      // After graphql-jit, whose subscribe it replaces. Only sockets run subscriptions (above).
+      useSharedSubscriptionEvents(),
     ],
     context: async (initial): Promise<GraphQLContext> => {
       const svc = services();
       let viewer: Viewer | null;
-      if (initial.socketViewer !== undefined) {
+      if (overWebSocket(initial)) {
         // A socket authenticated at connect; its session or token may have ended since.
         viewer =
           initial.socketViewer && (await viewerStillValid(svc.orm.em, initial.socketViewer))

@@ -43,7 +43,8 @@ export function createAppClient(location: Location = window.location): AppClient
     url: webSocketUrl(location),
     lazy: true,
     retryAttempts: Number.POSITIVE_INFINITY,
-    shouldRetry: () => true,
+    // 4403: the api refused the socket's credentials (the session ended): retrying cannot help.
+    shouldRetry: (event) => (event as { code?: number } | undefined)?.code !== 4403,
     on: {
       connected: () => {
         setConnection('online');
@@ -56,7 +57,8 @@ export function createAppClient(location: Location = window.location): AppClient
         // A lazy client closes normally (1000) when nothing is subscribed, e.g. after signing
         // out: that is not a lost connection.
         const code = (event as { code?: number } | undefined)?.code;
-        setConnection(code === 1000 ? 'idle' : 'offline');
+        if (code === 4403) setSessionExpired(true);
+        setConnection(code === 1000 || code === 4403 ? 'idle' : 'offline');
       },
     },
   });

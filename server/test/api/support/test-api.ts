@@ -190,6 +190,14 @@ export interface Subscription {
   stop(): void;
 }
 
+/** A socket's close (code and reason: the close event serialises to {}) or GraphQL errors. */
+function describeError(error: unknown): string {
+  if (error && typeof error === 'object' && 'code' in error && 'reason' in error) {
+    return `closed ${String(error.code)}: ${String(error.reason)}`;
+  }
+  return JSON.stringify(error);
+}
+
 export function subscribe(
   client: Client,
   query: string,
@@ -206,7 +214,7 @@ export function subscribe(
           results.push(result);
           for (const wake of waiters.splice(0)) wake();
         },
-        error: (error) => reject(error instanceof Error ? error : new Error(JSON.stringify(error))),
+        error: (error) => reject(error instanceof Error ? error : new Error(describeError(error))),
         complete: () => resolve(),
       },
     );
