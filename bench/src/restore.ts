@@ -91,7 +91,7 @@ export async function measureRestore(
     const db = `bench_hand_${randomBytes(5).toString('hex')}`;
     try {
       const t0 = now();
-      await execa('restic', ['restore', snapshotId, '--target', target], {
+      await execa('restic', ['restore', '--sparse', snapshotId, '--target', target], {
         env,
         extendEnv: true,
         stdout: 'ignore',

@@ -61,10 +61,34 @@ report_failure() {
   fi
 }
 
+# make_tmp_dir <owner>: this run's scratch folder, $WORK_DIR/tmp/<owner>.XXXXXXXX (under the
+# data folder, never a shared /tmp: it holds listings of customers' files). Its .owner file is
+# locked (fd 8) for as long as the script or any child it started lives, so a folder whose
+# lock is free belongs to a script that was killed: remove_stale_tmp_dirs removes it.
 make_tmp_dir() {
-  TMP_DIR="$(mktemp -d "${TMPDIR:-/tmp}/backups-exec.XXXXXXXX")"
+  mkdir -p -- "$WORK_DIR/tmp"
+  TMP_DIR="$(mktemp -d "$WORK_DIR/tmp/${1:-script}.XXXXXXXX")"
+  exec 8>"$TMP_DIR/.owner"
+  flock -n 8 || true
 }
 remove_tmp_dir() { [[ -n $TMP_DIR && -d $TMP_DIR ]] && rm -rf -- "$TMP_DIR"; return 0; }
+
+# remove_stale_tmp_dirs <owner prefix> <minutes>: the scratch folders of killed scripts. A
+# folder is stale once nothing holds its lock. One made in the last <minutes> is left alone
+# (its script may not have locked it yet), unless that is 0: under a customer's lock, where
+# no other script of that customer can be making one.
+remove_stale_tmp_dirs() {
+  local dir
+  for dir in "$WORK_DIR/tmp/$1"*/; do
+    dir=${dir%/}
+    [[ -d $dir && $dir != "$TMP_DIR" ]] || continue
+    (($2 == 0)) || [[ -n $(find "$dir" -maxdepth 0 -mmin "+$2") ]] || continue
+    if flock -n "$dir/.owner" true 2>/dev/null; then
+      log "Removing the scratch folder of an interrupted run: $dir"
+      rm -rf -- "$dir"
+    fi
+  done
+}
 
 # --- signals ---------------------------------------------------------------
 # SIGTERM/SIGINT only set a flag and are forwarded (as SIGTERM) to the running
@@ -257,14 +281,17 @@ load_config() {
   SAFETY_KEEP=${BACKUPS_SAFETY_KEEP:-3}
   DAILY_KEEP_DAYS=${BACKUPS_DAILY_KEEP_DAYS:-30}
   SPACE_MARGIN_MB=${BACKUPS_SPACE_MARGIN_MB:-64}
+  # Largest site (files + database) a backup takes, in bytes; 0: no limit.
+  SITE_MAX_BYTES=${BACKUPS_SITE_MAX_BYTES:-107374182400}
   export RESTIC_CACHE_DIR=${BACKUPS_RESTIC_CACHE_DIR:-$DATA_DIR/cache/restic}
   # restic throttles its own --json status lines to this rate.
   export RESTIC_PROGRESS_FPS=4
   # Only RESTIC_PASSWORD_FILE (set by resolve_repository) may carry a secret.
   unset RESTIC_PASSWORD RESTIC_PASSWORD_COMMAND RESTIC_REPOSITORY_FILE RESTIC_REPOSITORY RESTIC_PASSWORD_FILE
   local n
-  for n in "$MANUAL_KEEP" "$SAFETY_KEEP" "$DAILY_KEEP_DAYS" "$SPACE_MARGIN_MB"; do
-    [[ $n =~ ^[0-9]+$ ]] || die INVALID_ARGUMENT "$EXIT_INVALID" "The backup configuration is invalid."
+  for n in "$MANUAL_KEEP" "$SAFETY_KEEP" "$DAILY_KEEP_DAYS" "$SPACE_MARGIN_MB" "$SITE_MAX_BYTES"; do
+    # No leading zero (bash would read the number as octal), no more than 18 digits.
+    [[ $n =~ ^(0|[1-9][0-9]{0,17})$ ]] || die INVALID_ARGUMENT "$EXIT_INVALID" "The backup configuration is invalid."
   done
 }
 
@@ -304,5 +331,5 @@ run_site_command() {
   while IFS= read -r name; do
     if [[ $name == DOCKER_* || $name == COMPOSE_* ]]; then keep+=("$name=${!name}"); fi
   done < <(compgen -e)
-  (cd "$site" && umask "$ORIGINAL_UMASK" && exec env -i "${keep[@]}" CUSTOMER_ID="$customer" SITE_DIR="$site" bash -c "$command" 3>&- 9>&-)
+  (cd "$site" && umask "$ORIGINAL_UMASK" && exec env -i "${keep[@]}" CUSTOMER_ID="$customer" SITE_DIR="$site" bash -c "$command" 3>&- 8>&- 9>&-)
 }

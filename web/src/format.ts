@@ -88,6 +88,7 @@ const PHASE_WORDS: Record<string, string> = {
   SWAPPING_FILES: 'Switching your site over (maintenance mode)',
   CLEANING_UP: 'Cleaning up',
   ROLLING_BACK: 'Something went wrong — putting your site back as it was',
+  FINISHED_AFTER_INTERRUPTION: 'Finished after an interruption on our side',
 };
 
 /** A phase in words; unknown phases are humanised ("WARMING_CACHE" → "Warming cache"). */

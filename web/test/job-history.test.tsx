@@ -47,4 +47,19 @@ describe('job history', () => {
     expect(backup).toHaveTextContent('took 4 min 10 s');
     expect(backup).toHaveTextContent('“Before the update”');
   });
+
+  it('says when a restore was finished after an interruption on our side', () => {
+    render(() => (
+      <JobHistory
+        jobs={[
+          buildJob({ kind: 'RESTORE', status: 'COMPLETED', phase: 'FINISHED_AFTER_INTERRUPTION' }),
+        ]}
+      />
+    ));
+    const [restore] = within(screen.getByRole('list')).getAllByRole('listitem');
+    expect(restore).toHaveTextContent('Completed');
+    expect(restore).toHaveTextContent(
+      'Finished after an interruption on our side: your site was restored.',
+    );
+  });
 });

@@ -56,7 +56,8 @@ BackupJobRef.implement({
     status: t.field({ type: JobStatusEnum, resolve: (j) => asJobStatus(j.status) }),
     phase: t.exposeString('phase', {
       nullable: true,
-      description: 'current step, e.g. DUMPING_DATABASE, UPLOADING, SWAPPING',
+      description:
+        'current step, e.g. DUMPING_DATABASE, UPLOADING, SWAPPING; on a COMPLETED restore, FINISHED_AFTER_INTERRUPTION when the worker was stopped after the switch-over and its recovery finished it',
     }),
     progress: t.float({
       description: '0..1 over the whole job',

@@ -46,6 +46,7 @@ const MESSAGES: Record<string, string> = {
   DATABASE_IMPORT_FAILED:
     'The database in this backup could not be loaded. Your site was left as it was.',
   SITE_NOT_FOUND: 'Your site could not be found on its server.',
+  SITE_TOO_LARGE: "Your site is larger than this server's backup limit. Nothing was backed up.",
   INTERRUPTED: 'The job was interrupted before it finished. Your site was left as it was.',
   TIMED_OUT: 'The job took longer than allowed and was stopped. Your site was left as it was.',
   BACKUP_FAILED: 'The backup could not be completed.',

@@ -9,6 +9,9 @@ import { customerMessage } from './job-runner.js';
 import { recoverSite, type ScriptRunner } from './script-runner.js';
 import { recordRecoveredUndoPoints } from './undo-points.js';
 
+/** The last phase of a restore that the recovery finished after the worker was stopped. */
+export const FINISHED_AFTER_INTERRUPTION = 'FINISHED_AFTER_INTERRUPTION';
+
 export interface RecoveryDeps {
   orm: MikroORM;
   redis: Redis;
@@ -40,24 +43,41 @@ export async function recoverNode(
   for (const job of running) {
     const log = deps.logger.child({ jobId: job.id, customerId: job.customer.id });
     log.warn({ kind: job.kind, phase: job.phase }, 'recovering an interrupted job');
-    const result = await recoverSite(deps.scripts, job.customer.id, onEvent);
+    let action: string | null = null;
+    const result = await recoverSite(deps.scripts, job.customer.id, async (event) => {
+      if (event.type === 'recovered') action = event.action;
+      await onEvent(event);
+    });
     if (result.exitCode !== 0) {
       log.error({ exitCode: result.exitCode, stderr: result.stderrTail }, 'site recovery failed');
     }
+    // The restore had switched the site over before it was killed, and the recovery finished
+    // it (its undo point stored and on the row, by onEvent): the customer's site is the
+    // backup, so the job is done, not failed.
+    const finished = job.kind === 'restore' && action === 'completed' && result.exitCode === 0;
     await em.fork().nativeUpdate(
       BackupJob,
       { id: job.id, status: 'running' },
-      {
-        status: 'failed',
-        phase: null,
-        errorCode: 'INTERRUPTED',
-        errorMessage:
-          result.exitCode === 0
-            ? customerMessage('INTERRUPTED')
-            : 'The job was interrupted and your site needs a check by our team.',
-        finishedAt: new Date(),
-      },
+      finished
+        ? {
+            status: 'completed',
+            phase: FINISHED_AFTER_INTERRUPTION,
+            progress: 1,
+            etaSeconds: null,
+            finishedAt: new Date(),
+          }
+        : {
+            status: 'failed',
+            phase: null,
+            errorCode: 'INTERRUPTED',
+            errorMessage:
+              result.exitCode === 0
+                ? customerMessage('INTERRUPTED')
+                : 'The job was interrupted and your site needs a check by our team.',
+            finishedAt: new Date(),
+          },
     );
+    if (finished) log.warn('the restore was switched over before the interruption: completed');
     await publishJobChanged(deps.redis, deps.prefix, { id: job.id, customerId: job.customer.id });
   }
   await finishLeftoverRestores(deps, onEvent);

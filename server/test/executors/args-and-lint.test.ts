@@ -24,6 +24,12 @@ beforeAll(async () => {
 });
 afterAll(async () => destroyTestEnv(t));
 
+/** Everything under the scripts' work folder (locks, scratch folders, dumps). */
+async function workFiles(): Promise<string[]> {
+  const work = path.join(t.dataDir, 'work');
+  return (await readdir(work, { recursive: true }).catch(() => [])).sort();
+}
+
 async function repoFiles(): Promise<string[]> {
   const out: string[] = [];
   for (const kind of ['manual', 'daily']) {
@@ -66,12 +72,13 @@ describe('argument validation', () => {
     'customer-backup refuses %s with exit 2 and no side effect',
     async (_n, args) => {
       const before = await repoFiles();
+      const work = await workFiles();
       const r = await run(t, 'customer-backup', args);
       expect(r.exitCode).toBe(2);
       expect(errorCode(r.events)).toBe('INVALID_ARGUMENT');
       expect(r.events).toHaveLength(1);
       expect(await repoFiles()).toEqual(before);
-      expect(await readdir(t.dataDir)).not.toContain('work');
+      expect(await workFiles()).toEqual(work);
     },
   );
 
@@ -79,11 +86,12 @@ describe('argument validation', () => {
     'customer-restore refuses %s with exit 2 and no side effect',
     async (_n, args) => {
       const before = await repoFiles();
+      const work = await workFiles();
       const r = await run(t, 'customer-restore', args);
       expect(r.exitCode).toBe(2);
       expect(errorCode(r.events)).toBe('INVALID_ARGUMENT');
       expect(await repoFiles()).toEqual(before);
-      expect(await readdir(t.dataDir)).not.toContain('work');
+      expect(await workFiles()).toEqual(work);
       expect(await readdir(t.customersRoot)).not.toContain('.restore');
     },
   );

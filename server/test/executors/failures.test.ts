@@ -260,6 +260,15 @@ describe('SIGKILL at any point, then --recover', () => {
       expect(await exists(path.join(siteA, '.maintenance'))).toBe(false);
       expect(await exists(path.join(t.customersRoot, '.restore', `customer-${A}`))).toBe(false);
       expect(await sql(`SHOW DATABASES LIKE 'customer\\_${A}\\_\\_%'`)).toBe('');
+      // Nothing else the killed script made is left: its import account, its scratch folder.
+      expect(
+        await sql(`SELECT COUNT(*) FROM mysql.global_priv WHERE User = 'backups_restore_${A}'`),
+      ).toBe('0');
+      expect(
+        (await readdir(path.join(t.dataDir, 'work', 'tmp'))).filter((d) =>
+          d.startsWith(`customer-${A}.`),
+        ),
+      ).toEqual([]);
       if (action !== 'none') expect((await readLog(t, A)).slice(logBefore)).toContain('start open');
       if (action === 'completed') {
         // switched over before the kill: its undo point was stored, by the restore or by --recover

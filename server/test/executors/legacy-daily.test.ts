@@ -38,6 +38,8 @@ beforeAll(async () => {
   await buildSite(customers, B, 'volumes/files', 'legacy-b');
   await createCustomerDatabase(A);
   await createCustomerDatabase(B);
+  // A folder whose name holds a newline: read line by line, it would name customer C.
+  await mkdir(path.join(customers, `customer-${A + 7}\nnotes`));
   const dumps = path.join(legacyRoot, 'shophosting-db-dumps');
   await mkdir(dumps, { recursive: true });
   for (const id of [A, B]) {
@@ -107,6 +109,15 @@ describe('legacy daily repository (original plan)', () => {
     expect(r.exitCode).toBe(3);
     expect(errorCode(r.events)).toBe('SNAPSHOT_NOT_OWNED');
     expect(await dbManifest(A)).toEqual(before);
+  });
+
+  it('its members are the customers whose folder or dump it holds, whatever other names hold', async () => {
+    const r = await run(t, 'backup-repository', ['daily', 'members', '--snapshot', legacyId]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.events).toEqual([
+      { type: 'member', customer: A },
+      { type: 'member', customer: B },
+    ]);
   });
 
   it('refuses the legacy snapshot for a customer it does not hold', async () => {

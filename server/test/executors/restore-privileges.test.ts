@@ -3,7 +3,7 @@
 // tests are that customer as an attacker. Whatever the text, a restore must leave every other
 // database as it was, and no restored object may run with rights beyond the customer's database.
 import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { lstat, readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -303,5 +303,28 @@ describe("a restore runs nothing of the customer's beyond their own database", (
     } finally {
       await sql(`DROP USER IF EXISTS '${admin}'@'localhost'`);
     }
+  });
+
+  it('a .maintenance symlink planted in the site folder is replaced, never followed', async () => {
+    // The site folder is the customer's; the restore writes its maintenance flag there as root.
+    const target = path.join(t.dataDir, 'host-file');
+    await writeFile(target, 'a file of the host');
+    const flag = path.join(t.customersRoot, `customer-${A}`, '.maintenance');
+    await symlink(target, flag);
+    const backup = await run(t, 'customer-backup', [String(A), 'files']);
+    expect(backup.exitCode, backup.stderr).toBe(0);
+    const r = await run(t, 'customer-restore', [
+      String(A),
+      String(snapshotEvent(backup.events)?.id),
+      'files',
+      'manual',
+    ]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.events.filter((e) => e.type === 'maintenance').map((e) => e.on)).toEqual([
+      true,
+      false,
+    ]);
+    expect(await readFile(target, 'utf8')).toBe('a file of the host');
+    expect(await lstat(flag).catch(() => null)).toBeNull();
   });
 });

@@ -26,6 +26,29 @@ describe('the worker survives crashes, Redis loss and busy repositories', () => 
 
   const site = () => path.join(world.scriptsEnv.customersRoot, `customer-${customer.id}`);
 
+  /** The worker in a process group of its own, to be SIGKILLed with its scripts. */
+  const workerProcess = (env: Record<string, string> = {}) => {
+    const cfg = world.config(node);
+    return execa('node', ['--import', 'tsx', 'src/main/worker.ts'], {
+      cwd: serverDir,
+      env: {
+        ...world.scriptsEnv.env,
+        BACKUPS_DB_NAME: cfg.BACKUPS_DB_NAME,
+        BACKUPS_REDIS_PREFIX: cfg.BACKUPS_REDIS_PREFIX,
+        BACKUPS_NODE: node,
+        BACKUPS_WORKER_PORT: '0',
+        BACKUPS_DAILY_ENABLED: 'false',
+        BACKUPS_HEARTBEAT_SECONDS: '1',
+        BACKUPS_LOG_LEVEL: 'warn',
+        ...env,
+      },
+      extendEnv: false,
+      detached: true,
+      reject: false,
+      stdio: 'ignore',
+    });
+  };
+
   it('SIGKILL of the worker mid-restore, then a restart: the site is whole, open, and the job FAILED "interrupted"', async () => {
     let worker = await world.startWorker(node);
     const backup = await world.enqueue({
@@ -42,24 +65,7 @@ describe('the worker survives crashes, Redis loss and busy repositories', () => 
     await writeFile(path.join(site(), 'wordpress/index.php'), 'changed after the backup');
     await sql(`UPDATE customer_${customer.id}.options SET value = 'changed' WHERE name = 'theme'`);
 
-    const cfg = world.config(node);
-    const child = execa('node', ['--import', 'tsx', 'src/main/worker.ts'], {
-      cwd: serverDir,
-      env: {
-        ...world.scriptsEnv.env,
-        BACKUPS_DB_NAME: cfg.BACKUPS_DB_NAME,
-        BACKUPS_REDIS_PREFIX: cfg.BACKUPS_REDIS_PREFIX,
-        BACKUPS_NODE: node,
-        BACKUPS_WORKER_PORT: '0',
-        BACKUPS_DAILY_ENABLED: 'false',
-        BACKUPS_HEARTBEAT_SECONDS: '1',
-        BACKUPS_LOG_LEVEL: 'warn',
-      },
-      extendEnv: false,
-      detached: true,
-      reject: false,
-      stdio: 'ignore',
-    });
+    const child = workerProcess();
     const restore = await world.enqueue({
       customer,
       kind: 'restore',
@@ -112,6 +118,64 @@ describe('the worker survives crashes, Redis loss and busy repositories', () => 
     expect(
       await sql(`SELECT value FROM customer_${customer.id}.options WHERE name = 'theme'`),
     ).toBe('twenty');
+    await worker.stop();
+  });
+
+  it('SIGKILL of the worker just after the switch-over: the restart finishes the restore, COMPLETED with its undo point', async () => {
+    let worker = await world.startWorker(node);
+    const made = await world.runJob({ customer, kind: 'backup', scope: 'both', source: 'manual' });
+    expect(made.status).toBe('completed');
+    await worker.stop();
+    await writeFile(path.join(site(), 'wordpress/index.php'), 'changed before the restore');
+
+    // The site stops slowly, so the row lock below is in place before the switch-over ends.
+    const child = workerProcess({
+      BACKUPS_SITE_STOP_COMMAND: `${world.scriptsEnv.env.BACKUPS_SITE_STOP_COMMAND}; sleep 2`,
+    });
+    const restore = await world.enqueue({
+      customer,
+      kind: 'restore',
+      scope: 'both',
+      source: 'manual',
+      snapshotId: made.snapshotId,
+    });
+    const until = Date.now() + 60_000;
+    while ((await world.job(restore.id)).phase !== 'SWAPPING') {
+      if (Date.now() > until) throw new Error('the restore never reached SWAPPING');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    // The worker cannot write the job's row any more: it dies before it records COMPLETED.
+    const lock = execa(
+      'mariadb',
+      [
+        '-uroot',
+        '-e',
+        `BEGIN; SELECT id FROM ${world.db.name}.backup_jobs WHERE id = ${restore.id} FOR UPDATE; SELECT SLEEP(120);`,
+      ],
+      { reject: false },
+    );
+    const index = path.join(site(), 'wordpress/index.php');
+    while (
+      (await readFile(index, 'utf8').catch(() => '')) === 'changed before the restore' ||
+      existsSync(path.join(site(), '.maintenance'))
+    ) {
+      if (Date.now() > until) throw new Error('the site was never switched over');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    process.kill(-(child.pid as number), 'SIGKILL');
+    await child;
+    lock.kill('SIGKILL');
+    await lock;
+    expect((await world.job(restore.id)).status).toBe('running');
+
+    worker = await world.startWorker(node);
+    const done = await world.job(restore.id);
+    expect(done.status).toBe('completed');
+    expect(done.errorCode).toBeNull();
+    expect(done.phase).toBe('FINISHED_AFTER_INTERRUPTION');
+    expect(done.safetySnapshotId).toMatch(/^[0-9a-f]{64}$/);
+    expect(await readFile(index, 'utf8')).toContain('wp-blog-header');
+    expect(existsSync(path.join(site(), '.maintenance'))).toBe(false);
     await worker.stop();
   });
 

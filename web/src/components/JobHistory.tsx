@@ -4,6 +4,7 @@ import {
   formatDateTime,
   formatDuration,
   jobTitle,
+  phaseWords,
   SCOPE_WORDS,
   STATUS_WORDS,
 } from '../format';
@@ -45,6 +46,11 @@ export function JobHistory(props: JobHistoryProps) {
                   </Show>
                   <Show when={job.label}>{(label) => <span>“{label()}”</span>}</Show>
                 </div>
+                <Show
+                  when={job.status === 'COMPLETED' && job.phase === 'FINISHED_AFTER_INTERRUPTION'}
+                >
+                  <p class="muted">{phaseWords(job.phase)}: your site was restored.</p>
+                </Show>
                 <Show when={job.status === 'FAILED'}>
                   <p class="job-error">
                     {job.errorMessage?.trim() || 'Something went wrong on our side.'}
