@@ -11,6 +11,7 @@ import type { ApiServices, JobPubSub } from '../graphql/context.js';
 import { createLogger, type Logger } from '../infra/logger.js';
 import { createRedis } from '../infra/redis.js';
 import { QueueRegistry } from '../jobs/job-queue.js';
+import { JobStore } from '../jobs/job-store.js';
 import { clientAddress } from './client-address.js';
 import { RateLimiter } from './rate-limit.js';
 import { serveWebApp } from './web-files.js';
@@ -169,16 +170,18 @@ export function buildApp(options: BuildAppOptions): ApiApp {
       const pubSub: JobPubSub = createPubSub({
         eventTarget: createRedisEventTarget({ publishClient: redis, subscribeClient: subscriber }),
       });
+      const queues = new QueueRegistry({
+        redisUrl: config.BACKUPS_REDIS_URL,
+        prefix: config.BACKUPS_REDIS_PREFIX,
+      });
       services = {
         config,
         orm,
         logger,
         redis,
         pubSub,
-        queues: new QueueRegistry({
-          redisUrl: config.BACKUPS_REDIS_URL,
-          prefix: config.BACKUPS_REDIS_PREFIX,
-        }),
+        queues,
+        jobs: new JobStore({ orm, redis, prefix: config.BACKUPS_REDIS_PREFIX, queues }),
         limiter: new RateLimiter(redis, config.BACKUPS_REDIS_PREFIX),
       };
       await new Promise<void>((resolve, reject) => {

@@ -7,6 +7,7 @@ import type { Config } from '../config/config.js';
 import type { Logger } from '../infra/logger.js';
 import type { JobChanged } from '../jobs/job-events.js';
 import type { QueueRegistry } from '../jobs/job-queue.js';
+import type { JobStore } from '../jobs/job-store.js';
 
 /** Topics are the Redis channel names of jobs/job-events.ts; payloads carry ids only. */
 export type JobPubSub = PubSub<Record<string, [JobChanged]>>;
@@ -20,6 +21,8 @@ export interface ApiServices {
   redis: Redis;
   pubSub: JobPubSub;
   queues: QueueRegistry;
+  /** Every write of a job row (jobs/job-store.ts). */
+  jobs: JobStore;
   limiter: RateLimiter;
 }
 

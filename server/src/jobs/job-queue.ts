@@ -1,4 +1,6 @@
 import BeeQueue from 'bee-queue';
+import type { IBackupJob } from './job.entity.js';
+import { taskFor } from './tasks/index.js';
 
 /** What a queued job carries: only the id of its row. The MySQL row is the truth. */
 export interface QueuedJob {
@@ -22,9 +24,9 @@ export function queueName(host: string, lane: QueueLane = 'jobs'): string {
   return `${lane}-${host}`;
 }
 
-/** The lane of a job: the schedule's daily backups, or everything else. */
-export function laneOf(job: { kind: string; source: string }): QueueLane {
-  return job.kind === 'backup' && job.source === 'daily' ? 'daily' : 'jobs';
+/** The lane of a job, as its task says (the schedule's daily backups, or everything else). */
+export function laneOf(job: Pick<IBackupJob, 'kind' | 'source'>): QueueLane {
+  return taskFor(job.kind).lane(job);
 }
 
 function redisSettings(redisUrl: string) {

@@ -14,11 +14,8 @@ import {
   unauthenticated,
 } from '../graphql/errors.js';
 import { findCustomerSnapshot, SNAPSHOT_ID_PATTERN } from '../snapshots/catalog-read.js';
-import { failUnqueuedJob, insertPendingJob, type NewJob } from './create-job.js';
 import { BackupJob, type IBackupJob, type JobScope } from './job.entity.js';
-import { JobInProgressError } from './job-errors.js';
-import { publishJobChanged } from './job-events.js';
-import { enqueueJob, laneOf } from './job-queue.js';
+import type { NewJob } from './job-store.js';
 
 export type RequestScope = Pick<GraphQLContext, 'em' | 'services' | 'viewer' | 'ip'>;
 
@@ -95,38 +92,6 @@ async function checkJobRate(scope: RequestScope, customerId: number): Promise<vo
   if (!decision.allowed) throw new RateLimitedError(decision.retryAfterSeconds);
 }
 
-/** Inserts the PENDING row (the database refuses a second active job) and enqueues it. */
-async function insertAndEnqueue(
-  scope: RequestScope,
-  customer: ICustomer,
-  job: NewJob,
-): Promise<IBackupJob> {
-  let row: IBackupJob;
-  try {
-    row = await insertPendingJob(scope.em, job);
-  } catch (error) {
-    // The active job ended between the refusal and the look-up: try once more.
-    if (!(error instanceof JobInProgressError) || error.job) throw error;
-    row = await insertPendingJob(scope.em, job);
-  }
-  try {
-    await enqueueJob(scope.services.queues.for(customer.host, laneOf(row)), row.id);
-  } catch (error) {
-    await failUnqueuedJob(
-      scope.em,
-      row.id,
-      'The job could not be queued. Try again in a few minutes.',
-    );
-    throw error;
-  }
-  // Announce the new job: the customer's other tabs and integrators see it at once.
-  await publishJobChanged(scope.services.redis, scope.services.config.BACKUPS_REDIS_PREFIX, {
-    id: row.id,
-    customerId: customer.id,
-  });
-  return row;
-}
-
 export async function requestBackup(
   scope: RequestScope,
   input: { scope: JobScope; label?: string | null; customerId?: string | null },
@@ -135,7 +100,7 @@ export async function requestBackup(
   const viewer = scope.viewer as Viewer;
   const label = validLabel(input.label);
   await checkJobRate(scope, customer.id);
-  const job = await insertAndEnqueue(scope, customer, {
+  const job = await scope.services.jobs.create({
     customer,
     kind: 'backup',
     scope: input.scope,
@@ -180,7 +145,7 @@ export async function requestRestore(
     );
   }
   await checkJobRate(scope, customer.id);
-  const job = await insertAndEnqueue(scope, customer, {
+  const job = await scope.services.jobs.create({
     customer,
     kind: 'restore',
     scope: input.scope,
@@ -214,36 +179,16 @@ export async function findVisibleJob(
 
 /** Cancels a job that has not started; the worker skips rows that are no longer pending. */
 export async function cancelJob(scope: RequestScope, id: string): Promise<IBackupJob> {
-  const job = await findVisibleJob(scope, id);
-  if (!job) throw new NotFoundError('There is no such job.');
-  const changed = await scope.em
-    .fork()
-    .nativeUpdate(
-      BackupJob,
-      { id: job.id, status: 'pending' },
-      { status: 'cancelled', finishedAt: new Date() },
-    );
-  const current = await scope.em.fork().findOneOrFail(BackupJob, { id: job.id });
-  if (changed === 0) throw new NotCancellableError(current);
-
-  const customer = await scope.em.fork().findOneOrFail(Customer, { id: current.customer.id });
-  const { services } = scope;
-  await publishJobChanged(services.redis, services.config.BACKUPS_REDIS_PREFIX, {
-    id: current.id,
-    customerId: customer.id,
-  });
-  await services.queues
-    .for(customer.host)
-    .removeJob(String(current.id))
-    .catch((error: unknown) =>
-      services.logger.warn({ error, jobId: current.id }, 'dequeue failed'),
-    );
+  const visible = await findVisibleJob(scope, id);
+  if (!visible) throw new NotFoundError('There is no such job.');
+  const { job, cancelled } = await scope.services.jobs.cancel(visible.id);
+  if (!cancelled) throw new NotCancellableError(job);
   await recordAudit(scope.em, {
     action: 'job_cancelled',
     actor: actorOf(scope.viewer),
-    customerId: customer.id,
-    targetId: current.id,
+    customerId: job.customer.id,
+    targetId: job.id,
     ip: scope.ip,
   });
-  return current;
+  return job;
 }

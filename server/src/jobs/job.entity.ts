@@ -37,6 +37,8 @@ export const BackupJob = defineEntity({
     etaSeconds: p.integer().nullable(),
     errorCode: p.string().length(64).nullable(),
     errorMessage: p.text().nullable(),
+    /** The failing script's last log lines: for operators, never shown to the customer. */
+    errorDetail: p.text().nullable(),
     requestedByKind: p.enum([...REQUESTER_KINDS]),
     requestedById: p.string().length(64).nullable(),
     /**
@@ -53,6 +55,8 @@ export const BackupJob = defineEntity({
     createdAt: p.datetime().onCreate(() => new Date()),
     startedAt: p.datetime().nullable(),
     finishedAt: p.datetime().nullable(),
+    /** When the job's script had ended, housekeeping included (see JobStore.settle). */
+    settledAt: p.datetime().nullable(),
     heartbeatAt: p.datetime().nullable(),
   },
 });

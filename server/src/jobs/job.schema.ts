@@ -82,6 +82,12 @@ BackupJobRef.implement({
     label: t.exposeString('label', { nullable: true }),
     errorCode: t.exposeString('errorCode', { nullable: true }),
     errorMessage: t.exposeString('errorMessage', { nullable: true }),
+    errorDetail: t.string({
+      nullable: true,
+      description:
+        "admin tokens only (null for anyone else): the failing script's last log lines, for the hosting company's support",
+      resolve: (j, _args, ctx) => (ctx.viewer?.kind === 'admin' ? (j.errorDetail ?? null) : null),
+    }),
     createdAt: t.field({ type: 'DateTime', resolve: (j) => j.createdAt }),
     startedAt: t.field({ type: 'DateTime', nullable: true, resolve: (j) => j.startedAt ?? null }),
     finishedAt: t.field({ type: 'DateTime', nullable: true, resolve: (j) => j.finishedAt ?? null }),

@@ -1,4 +1,5 @@
 import type { JobScope, SnapshotSource } from '../jobs/job.entity.js';
+import { scopeOfScript } from './snapshot-scope.js';
 
 /** What the restic tags of a snapshot say about it (tags written by scripts/customer-backup). */
 export interface TagFacts {
@@ -9,15 +10,13 @@ export interface TagFacts {
   jobId: number | null;
 }
 
-const SCOPE_TAGS: Record<string, JobScope> = { db: 'database', files: 'files', both: 'both' };
-
 export function readTags(tags: readonly string[]): TagFacts {
   const facts: TagFacts = { customerId: null, source: null, scope: null, label: null, jobId: null };
   for (const tag of tags) {
     const customer = /^customer-([1-9]\d{0,11})$/.exec(tag);
     if (customer?.[1]) facts.customerId = Number(customer[1]);
     else if (tag === 'manual' || tag === 'daily' || tag === 'safety') facts.source = tag;
-    else if (tag in SCOPE_TAGS) facts.scope = SCOPE_TAGS[tag] ?? null;
+    else if (scopeOfScript(tag)) facts.scope = scopeOfScript(tag);
     else if (tag.startsWith('label:')) {
       facts.label = Buffer.from(tag.slice(6), 'base64url').toString('utf8').slice(0, 200);
     } else {

@@ -1,19 +1,17 @@
 import type { MikroORM } from '@mikro-orm/mariadb';
-import type BeeQueue from 'bee-queue';
 import type { Redis } from 'ioredis';
 import { Customer } from '../customers/customer.entity.js';
 import type { Logger } from '../infra/logger.js';
-import { failUnqueuedJob, insertPendingJob } from '../jobs/create-job.js';
-import type { IBackupJob } from '../jobs/job.entity.js';
 import { JobInProgressError } from '../jobs/job-errors.js';
-import { enqueueJob, type QueuedJob } from '../jobs/job-queue.js';
+import { type JobStore, QueueUnavailableError } from '../jobs/job-store.js';
 
 export interface DailyDeps {
   orm: MikroORM;
   redis: Redis;
   prefix: string;
   node: string;
-  queue: BeeQueue<QueuedJob>;
+  /** Creates the jobs (and queues them in the node's daily lane). */
+  store: JobStore;
   logger: Logger;
 }
 
@@ -53,33 +51,28 @@ export async function enqueueDailyBackups(
   const run: DailyRun = { enqueued: [], busy: [], unqueued: [] };
   let done = 0;
   for (const customer of customers) {
-    let job: IBackupJob;
     try {
-      job = await insertPendingJob(em, {
-        customer,
-        kind: 'backup',
-        scope: 'both',
-        source: 'daily',
-        requestedByKind: 'schedule',
-        requestedById: null,
-      });
-    } catch (error) {
-      if (!(error instanceof JobInProgressError)) throw error;
-      run.busy.push(customer.id);
-      onProgress?.(++done, customers.length);
-      continue;
-    }
-    try {
-      await enqueueJob(deps.queue, job.id);
-      run.enqueued.push(job.id);
-    } catch (error) {
-      deps.logger.warn({ err: error, jobId: job.id, customerId: customer.id }, 'not queued');
-      await failUnqueuedJob(
-        em,
-        job.id,
+      const job = await deps.store.create(
+        {
+          customer,
+          kind: 'backup',
+          scope: 'both',
+          source: 'daily',
+          requestedByKind: 'schedule',
+          requestedById: null,
+        },
         'The daily backup could not be queued; it is tried again shortly.',
       );
-      run.unqueued.push(customer.id);
+      run.enqueued.push(job.id);
+    } catch (error) {
+      if (error instanceof JobInProgressError) run.busy.push(customer.id);
+      else if (error instanceof QueueUnavailableError) {
+        deps.logger.warn(
+          { err: error.cause, jobId: error.job.id, customerId: customer.id },
+          'not queued',
+        );
+        run.unqueued.push(customer.id);
+      } else throw error;
     }
     onProgress?.(++done, customers.length);
   }

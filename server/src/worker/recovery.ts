@@ -1,21 +1,15 @@
 import type { MikroORM } from '@mikro-orm/mariadb';
 import type BeeQueue from 'bee-queue';
-import type { Redis } from 'ioredis';
+import { recoverSite, type ScriptRunner } from '../executors/script-runner.js';
 import type { Logger } from '../infra/logger.js';
-import { BackupJob } from '../jobs/job.entity.js';
-import { publishJobChanged } from '../jobs/job-events.js';
+import { customerMessage } from '../jobs/job-messages.js';
 import { enqueueJob, laneOf, type QueuedJob, type QueueLane } from '../jobs/job-queue.js';
-import { customerMessage } from './job-runner.js';
-import { recoverSite, type ScriptRunner } from './script-runner.js';
+import type { JobStore } from '../jobs/job-store.js';
 import { recordRecoveredUndoPoints } from './undo-points.js';
-
-/** The last phase of a restore that the recovery finished after the worker was stopped. */
-export const FINISHED_AFTER_INTERRUPTION = 'FINISHED_AFTER_INTERRUPTION';
 
 export interface RecoveryDeps {
   orm: MikroORM;
-  redis: Redis;
-  prefix: string;
+  store: JobStore;
   node: string;
   /** The node's queue of each lane (jobs-<node>, daily-<node>). */
   queues: Record<QueueLane, BeeQueue<QueuedJob>>;
@@ -23,28 +17,30 @@ export interface RecoveryDeps {
   logger: Logger;
 }
 
+/** The last phase of a restore that the recovery finished after the worker was stopped. */
+export const FINISHED_AFTER_INTERRUPTION = 'FINISHED_AFTER_INTERRUPTION';
+
 /**
  * Puts the node back in order after a crash. Runs while this worker holds the node's lease,
  * so every RUNNING job of the node was left by a dead worker: its site is recovered (entirely
- * old or entirely new, maintenance off, site started) before the job is marked FAILED. Every
- * PENDING job is enqueued again (Redis may have been emptied); enqueueing is idempotent. Restore
- * journals left by scripts killed after their job had ended (housekeeping) are finished too.
+ * old or entirely new, maintenance off, site started) before the job ends. A restore that had
+ * switched the site over is finished by that recovery (its undo point stored): COMPLETED;
+ * anything else FAILED, INTERRUPTED. Every PENDING job is enqueued again (Redis may have been
+ * emptied); enqueueing is idempotent. Restore journals left by scripts killed after their job
+ * had ended (housekeeping) are finished too, and their jobs settled.
  */
 export async function recoverNode(
   deps: RecoveryDeps,
 ): Promise<{ interrupted: number; requeued: number }> {
-  const em = deps.orm.em.fork();
+  const { store } = deps;
   const onEvent = recordRecoveredUndoPoints(deps);
-  const running = await em.find(
-    BackupJob,
-    { status: 'running', customer: { host: deps.node } },
-    { populate: ['customer'] },
-  );
+  const running = await store.onNode(deps.node, 'running');
   for (const job of running) {
-    const log = deps.logger.child({ jobId: job.id, customerId: job.customer.id });
+    const ref = { id: job.id, customerId: job.customer.id };
+    const log = deps.logger.child({ jobId: job.id, customerId: ref.customerId });
     log.warn({ kind: job.kind, phase: job.phase }, 'recovering an interrupted job');
     let action: string | null = null;
-    const result = await recoverSite(deps.scripts, job.customer.id, async (event) => {
+    const result = await recoverSite(deps.scripts, ref.customerId, async (event) => {
       if (event.type === 'recovered') action = event.action;
       await onEvent(event);
     });
@@ -52,40 +48,29 @@ export async function recoverNode(
       log.error({ exitCode: result.exitCode, stderr: result.stderrTail }, 'site recovery failed');
     }
     // The restore had switched the site over before it was killed, and the recovery finished
-    // it (its undo point stored and on the row, by onEvent): the customer's site is the
-    // backup, so the job is done, not failed.
-    const finished = job.kind === 'restore' && action === 'completed' && result.exitCode === 0;
-    await em.fork().nativeUpdate(
-      BackupJob,
-      { id: job.id, status: 'running' },
-      finished
-        ? {
-            status: 'completed',
-            phase: FINISHED_AFTER_INTERRUPTION,
-            progress: 1,
-            etaSeconds: null,
-            finishedAt: new Date(),
-          }
-        : {
-            status: 'failed',
-            phase: null,
-            errorCode: 'INTERRUPTED',
-            errorMessage:
-              result.exitCode === 0
-                ? customerMessage('INTERRUPTED')
-                : 'The job was interrupted and your site needs a check by our team.',
-            finishedAt: new Date(),
-          },
-    );
-    if (finished) log.warn('the restore was switched over before the interruption: completed');
-    await publishJobChanged(deps.redis, deps.prefix, { id: job.id, customerId: job.customer.id });
+    // it (its undo point is on the row, by onEvent): the site is the backup; the job is done.
+    if (job.kind === 'restore' && action === 'completed' && result.exitCode === 0) {
+      await store.complete(ref, { phase: FINISHED_AFTER_INTERRUPTION });
+      await store.settle(ref);
+      log.warn('the restore was switched over before the interruption: completed');
+      continue;
+    }
+    await store.fail(ref, {
+      code: 'INTERRUPTED',
+      message:
+        result.exitCode === 0
+          ? customerMessage('INTERRUPTED')
+          : 'The job was interrupted and your site needs a check by our team.',
+      detail: result.exitCode === 0 ? null : result.stderrTail,
+    });
   }
   await finishLeftoverRestores(deps, onEvent);
-  const pending = await em.find(
-    BackupJob,
-    { status: 'pending', customer: { host: deps.node } },
-    { orderBy: { id: 'asc' } },
-  );
+  // Jobs that ended while their script's housekeeping was cut short (the worker was killed
+  // after COMPLETED): their scripts are gone and the journals finished.
+  for (const job of await store.unsettledOnNode(deps.node)) {
+    await store.settle({ id: job.id, customerId: job.customer.id });
+  }
+  const pending = await store.onNode(deps.node, 'pending');
   for (const job of pending) await enqueueJob(deps.queues[laneOf(job)], job.id);
   if (running.length || pending.length) {
     deps.logger.info({ interrupted: running.length, requeued: pending.length }, 'recovery done');
@@ -102,7 +87,7 @@ export async function recoverNode(
  * stored once the repository is back.
  */
 export async function finishLeftoverRestores(
-  deps: Pick<RecoveryDeps, 'orm' | 'redis' | 'prefix' | 'scripts' | 'logger'>,
+  deps: Pick<RecoveryDeps, 'orm' | 'store' | 'scripts' | 'logger'>,
   onEvent = recordRecoveredUndoPoints(deps),
 ): Promise<void> {
   const leftovers = await deps.scripts.run('customer-restore', ['--recover-all'], {

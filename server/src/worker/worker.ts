@@ -4,9 +4,11 @@ import type BeeQueue from 'bee-queue';
 import pLimit from 'p-limit';
 import type { Config } from '../config/config.js';
 import { ormOptions } from '../db/orm.js';
+import { ScriptRunner } from '../executors/script-runner.js';
 import { createLogger, type Logger } from '../infra/logger.js';
 import { createRedis } from '../infra/redis.js';
 import { type QueuedJob, workerQueue } from '../jobs/job-queue.js';
+import { JobStore } from '../jobs/job-store.js';
 import { perCustomerSources, syncCatalog } from '../snapshots/catalog-sync.js';
 import { DailySchedule } from './daily-schedule.js';
 import { DeferredRetention } from './deferred-retention.js';
@@ -16,7 +18,6 @@ import { JobMetrics } from './metrics.js';
 import { RedisLease } from './node-lock.js';
 import { finishLeftoverRestores, recoverNode } from './recovery.js';
 import { maintainRepository } from './repository-maintenance.js';
-import { ScriptRunner } from './script-runner.js';
 
 export interface WorkerOptions {
   config: Config;
@@ -62,22 +63,31 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   });
   const metrics = new JobMetrics();
   const retention = new DeferredRetention({ orm, scripts, logger });
-  const runner = new JobRunner({
-    onRetentionDeferred: (customerId, source) => retention.add(customerId, source),
-    orm,
-    redis,
-    prefix,
-    scripts,
-    logger,
-    metrics,
-    backupTimeoutMs: cfg.BACKUPS_BACKUP_TIMEOUT_SECONDS * 1000,
-    restoreTimeoutMs: cfg.BACKUPS_RESTORE_TIMEOUT_SECONDS * 1000,
-    heartbeatMs: cfg.BACKUPS_HEARTBEAT_SECONDS * 1000,
-  });
   const queues = {
     jobs: workerQueue({ redisUrl: cfg.BACKUPS_REDIS_URL, prefix }, node, 'jobs'),
     daily: workerQueue({ redisUrl: cfg.BACKUPS_REDIS_URL, prefix }, node, 'daily'),
   };
+  // The worker creates jobs only on its own node (the daily schedule).
+  const store = new JobStore({
+    orm,
+    redis,
+    prefix,
+    queues: {
+      for: (host, lane) => {
+        if (host !== node) throw new Error(`the worker of ${node} does not queue for ${host}`);
+        return queues[lane];
+      },
+    },
+  });
+  const runner = new JobRunner({
+    onRetentionDeferred: (customerId, source) => retention.add(customerId, source),
+    orm,
+    store,
+    scripts,
+    logger,
+    metrics,
+    config: cfg,
+  });
   /** Waiting, active and delayed jobs of both lanes together. */
   const queueCounts = async () => {
     const [jobs, daily] = await Promise.all([
@@ -95,7 +105,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     q.on('error', (error) => logger.error({ err: error }, 'queue error'));
   }
 
-  await recoverNode({ orm, redis, prefix, node, queues, scripts, logger });
+  await recoverNode({ orm, store, node, queues, scripts, logger });
 
   const shutdown = new AbortController();
   let stopping = false;
@@ -115,7 +125,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     syncCatalog({ orm, scripts, logger, node, perCustomer: perCustomerSources(cfg) });
   // Every later sync first finishes leftover restores (recoverNode has just done so at start).
   const sync = async () => {
-    if (!stopping) await finishLeftoverRestores({ orm, redis, prefix, scripts, logger });
+    if (!stopping) await finishLeftoverRestores({ orm, store, scripts, logger });
     return syncOnly();
   };
   if (options.syncOnStart !== false) {
@@ -144,7 +154,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     }
   };
   const schedule = new DailySchedule(
-    { orm, redis, prefix, node, queue: queues.daily, logger },
+    { orm, redis, prefix, node, store, logger },
     cfg.BACKUPS_DAILY_AT,
     weekly,
   );
@@ -158,16 +168,10 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
       return (await redis.ping()) === 'PONG';
     },
     metrics: async () => {
-      const rows = await orm.em
-        .fork()
-        .getConnection()
-        .execute<{ status: string; n: number }[]>(
-          `select j.status, count(*) as n from backup_jobs j join customers c on c.id = j.customer_id
-           where c.host = ? group by j.status`,
-          [node],
-        );
       metrics.jobsByStatus.reset();
-      for (const row of rows) metrics.jobsByStatus.set({ status: row.status }, Number(row.n));
+      for (const row of await store.countsOnNode(node)) {
+        metrics.jobsByStatus.set({ status: row.status }, row.n);
+      }
       const counts = await queueCounts();
       for (const state of ['waiting', 'active', 'delayed'] as const) {
         metrics.queueDepth.set({ state }, counts[state]);

@@ -3,6 +3,7 @@ import type { ICustomer } from '../../src/customers/customer.entity.js';
 import { BackupJob } from '../../src/jobs/job.entity.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import {
+  adminToken,
   auditRows,
   buildJob,
   buildSignInCustomer,
@@ -311,6 +312,23 @@ describe('backup and restore requests', () => {
     const done = await buildJob(db.orm.em, customer, { status: 'completed' });
     const finished = await api.gql(CANCEL, { id: String(done.id) }, { token });
     expect(finished.data?.cancelJob.code).toBe('NOT_CANCELLABLE');
+  });
+
+  it("a failed job's errorDetail (the script's log) is for admin tokens only", async () => {
+    const [customer, token] = await customerWithToken();
+    const failed = await buildJob(db.orm.em, customer, {
+      status: 'failed',
+      errorDetail: 'mysqldump: Got error: 1044: Access denied',
+    });
+    const query = 'query($id: ID!) { job(id: $id) { id status errorDetail } }';
+    const own = await api.gql(query, { id: String(failed.id) }, { token });
+    expect(own.data?.job).toEqual({ id: String(failed.id), status: 'FAILED', errorDetail: null });
+    const admin = await api.gql(
+      query,
+      { id: String(failed.id) },
+      { token: await adminToken(db.orm.em) },
+    );
+    expect(admin.data?.job.errorDetail).toBe('mysqldump: Got error: 1044: Access denied');
   });
 
   it("another customer's job is NOT_FOUND to cancel and null to read", async () => {

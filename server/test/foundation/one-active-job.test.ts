@@ -1,7 +1,10 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ICustomer } from '../../src/customers/customer.entity.js';
-import { insertPendingJob } from '../../src/jobs/create-job.js';
 import { JobInProgressError } from '../../src/jobs/job-errors.js';
+import { QueueRegistry } from '../../src/jobs/job-queue.js';
+import { JobStore } from '../../src/jobs/job-store.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { buildCustomer } from '../support/factories.js';
 
@@ -27,17 +30,28 @@ function backupFor(customer: ICustomer) {
 
 describe('at most one active job per customer, enforced by the database', () => {
   let db: TestDatabase;
+  let redis: Redis;
+  let queues: QueueRegistry;
+  let store: JobStore;
+  const prefix = `t${randomBytes(5).toString('hex')}`;
   beforeAll(async () => {
     db = await createTestDatabase();
+    redis = new Redis('redis://127.0.0.1:6379/0');
+    queues = new QueueRegistry({ redisUrl: 'redis://127.0.0.1:6379/0', prefix });
+    store = new JobStore({ orm: db.orm, redis, prefix, queues });
   });
   afterAll(async () => {
+    await queues.close();
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length) await redis.del(...keys);
+    await redis.quit();
     await db.drop();
   });
 
   it('50 concurrent attempts for one customer leave exactly one active job', async () => {
     const customer = await buildCustomer(db.orm.em);
     const results = await Promise.allSettled(
-      Array.from({ length: 50 }, () => insertPendingJob(db.orm.em, backupFor(customer))),
+      Array.from({ length: 50 }, () => store.create(backupFor(customer))),
     );
     const created = results.filter((r) => r.status === 'fulfilled');
     const refused = results.filter(
@@ -56,23 +70,19 @@ describe('at most one active job per customer, enforced by the database', () => 
   it('50 customers each get their own active job at once', async () => {
     const customers = await Promise.all(Array.from({ length: 50 }, () => buildCustomer(db.orm.em)));
     const before = await activeJobCount(db);
-    const results = await Promise.allSettled(
-      customers.map((c) => insertPendingJob(db.orm.em, backupFor(c))),
-    );
+    const results = await Promise.allSettled(customers.map((c) => store.create(backupFor(c))));
     expect(results.every((r) => r.status === 'fulfilled')).toBe(true);
     expect((await activeJobCount(db)) - before).toBe(50);
   });
 
   it('a finished job frees the customer for the next one', async () => {
     const customer = await buildCustomer(db.orm.em);
-    const job = await insertPendingJob(db.orm.em, backupFor(customer));
-    await expect(insertPendingJob(db.orm.em, backupFor(customer))).rejects.toBeInstanceOf(
-      JobInProgressError,
-    );
+    const job = await store.create(backupFor(customer));
+    await expect(store.create(backupFor(customer))).rejects.toBeInstanceOf(JobInProgressError);
     await db.orm.em
       .getConnection()
       .execute(`update backup_jobs set status = 'completed' where id = ?`, [job.id]);
-    const next = await insertPendingJob(db.orm.em, backupFor(customer));
+    const next = await store.create(backupFor(customer));
     expect(next.id).not.toBe(job.id);
     expect(await activeJobCount(db, customer.id)).toBe(1);
   });

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { execa } from 'execa';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditEvent } from '../../src/audit/audit-event.entity.js';
 import { ApiToken } from '../../src/auth/api-token.entity.js';
@@ -102,6 +103,8 @@ describe('the ops command line', () => {
       scope: 'database',
       source: 'manual',
     });
+    // An open page of the customer (or an integrator) hears of every change the CLI makes.
+    const heard = await world.recordEvents(customer.id);
     const cancelled = await cli('jobs:cancel', String(pending.id));
     expect(cancelled.exitCode, cancelled.stderr).toBe(0);
     expect((await world.job(pending.id)).status).toBe('cancelled');
@@ -127,6 +130,40 @@ describe('the ops command line', () => {
     const listed = await cli('jobs:list', '--customer', String(customer.id));
     expect(listed.stdout).toContain('cancelled');
     expect(listed.stdout).toContain('pending');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(heard.events.map((e) => e.id)).toEqual([pending.id, job]);
+    await heard.stop();
+  });
+
+  it('a retry that cannot be queued leaves a FAILED row (QUEUE_UNAVAILABLE), published, and says so', async () => {
+    const customer = await world.customer('node-cli');
+    const old = await world.enqueue({ customer, kind: 'backup', scope: 'files', source: 'manual' });
+    expect((await cli('jobs:cancel', String(old.id))).exitCode).toBe(0);
+    // The node's queue is broken (its jobs hash is not a hash): Bee-Queue's add fails, while
+    // Redis itself (pub/sub) answers.
+    const redis = new Redis('redis://127.0.0.1:6379/0');
+    const key = `${world.prefix}:jobs-node-cli:jobs`;
+    await redis.del(key);
+    await redis.set(key, 'not a hash');
+    const heard = await world.recordEvents(customer.id);
+    try {
+      const retried = await cli('jobs:retry', String(old.id));
+      expect(retried.exitCode).toBe(1);
+      expect(retried.stderr).toMatch(/could not be queued/);
+      const rows = await world.db.orm.em
+        .fork()
+        .find(BackupJob, { customer: customer.id }, { orderBy: { id: 'asc' } });
+      expect(rows.map((r) => [r.status, r.errorCode])).toEqual([
+        ['cancelled', null],
+        ['failed', 'QUEUE_UNAVAILABLE'],
+      ]);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(heard.events.map((e) => e.id)).toEqual([rows[1]?.id]);
+    } finally {
+      await heard.stop();
+      await redis.del(key);
+      await redis.quit();
+    }
   });
 
   it('runs the daily backups now: one per customer of the node, into the daily repository', async () => {

@@ -3,9 +3,9 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ICustomer } from '../../src/customers/customer.entity.js';
 import { createLogger } from '../../src/infra/logger.js';
-import { insertPendingJob } from '../../src/jobs/create-job.js';
 import { BackupJob } from '../../src/jobs/job.entity.js';
 import { producerQueue, type QueuedJob } from '../../src/jobs/job-queue.js';
+import { JobStore } from '../../src/jobs/job-store.js';
 import {
   DAILY_RETRY_MS,
   type DailyDeps,
@@ -17,16 +17,27 @@ import { createWorkerWorld, type WorkerWorld } from './support/worker-env.js';
 const REDIS_URL = 'redis://127.0.0.1:6379/0';
 const DAY = 86_400_000;
 
-/** The scheduler's dependencies on a world's database and Redis namespace, for one node. */
+/**
+ * The scheduler's dependencies on a world's database and Redis namespace, for one node: a job
+ * store whose daily lane is `queue` (a closed one stands for an unreachable Redis).
+ */
 function dailyDeps(world: WorkerWorld, node: string, redis: Redis, queue?: BeeQueue<QueuedJob>) {
+  const daily =
+    queue ?? producerQueue({ redisUrl: REDIS_URL, prefix: world.prefix }, node, 'daily');
   return {
     orm: world.db.orm,
     redis,
     prefix: world.prefix,
     node,
-    queue: queue ?? producerQueue({ redisUrl: REDIS_URL, prefix: world.prefix }, node, 'daily'),
+    store: new JobStore({
+      orm: world.db.orm,
+      redis,
+      prefix: world.prefix,
+      queues: { for: () => daily },
+    }),
     logger: createLogger('daily-test', 'error'),
-  } satisfies DailyDeps;
+    queue: daily,
+  } satisfies DailyDeps & { queue: BeeQueue<QueuedJob> };
 }
 
 describe('the daily schedule', () => {
@@ -68,7 +79,7 @@ describe('the daily schedule', () => {
 
   it("a busy customer is tried again 15 minutes later, and the next day's run stays armed for everyone", async () => {
     const [a, b, c] = customers as [ICustomer, ICustomer, ICustomer];
-    await insertPendingJob(world.db.orm.em, {
+    await world.store.create({
       customer: a,
       kind: 'backup',
       scope: 'both',
@@ -126,7 +137,7 @@ describe('the daily schedule', () => {
     expect(daily.armed.retry?.customers).toEqual(customers.map((c) => c.id));
     expect(daily.armed.daily).not.toBeNull();
     // The customer's slot is free: a manual backup is accepted.
-    const manual = await insertPendingJob(world.db.orm.em, {
+    const manual = await world.store.create({
       customer: customers[0] as ICustomer,
       kind: 'backup',
       scope: 'both',

@@ -74,6 +74,7 @@ export async function buildJob(
     status: JobStatus;
     snapshotId: string | null;
     createdAt: Date;
+    errorDetail: string | null;
   }> = {},
 ): Promise<IBackupJob> {
   const fork = em.fork();
@@ -90,6 +91,8 @@ export async function buildJob(
     requestedById: String(customer.id),
     createdAt: overrides.createdAt ?? new Date(),
     finishedAt: ['completed', 'failed', 'cancelled'].includes(status) ? new Date() : null,
+    settledAt: ['completed', 'failed', 'cancelled'].includes(status) ? new Date() : null,
+    errorDetail: overrides.errorDetail ?? null,
   });
   await fork.flush();
   return job;

@@ -8,16 +8,10 @@ import { type Config, parseConfig } from '../../../src/config/config.js';
 import type { ICustomer } from '../../../src/customers/customer.entity.js';
 import { createDemoSite } from '../../../src/customers/demo-site.js';
 import { createLogger } from '../../../src/infra/logger.js';
-import { insertPendingJob, type NewJob } from '../../../src/jobs/create-job.js';
 import { BackupJob, type IBackupJob } from '../../../src/jobs/job.entity.js';
 import { customerJobsTopic } from '../../../src/jobs/job-events.js';
-import {
-  enqueueJob,
-  laneOf,
-  producerQueue,
-  type QueuedJob,
-  type QueueLane,
-} from '../../../src/jobs/job-queue.js';
+import { producerQueue, type QueuedJob, type QueueLane } from '../../../src/jobs/job-queue.js';
+import { JobStore, type NewJob } from '../../../src/jobs/job-store.js';
 import { startWorker, type WorkerHandle } from '../../../src/worker/worker.js';
 import {
   createCustomerDatabase,
@@ -34,6 +28,8 @@ export interface WorkerWorld {
   db: TestDatabase;
   scriptsEnv: TestEnv;
   prefix: string;
+  /** Creates jobs as the api and the CLI do (queued and published). */
+  store: JobStore;
   config(node: string, extra?: Record<string, string>): Config;
   customer(node: string): Promise<ICustomer>;
   startWorker(node: string, extra?: Record<string, string>): Promise<WorkerHandle>;
@@ -102,10 +98,18 @@ export async function createWorkerWorld(
     return q;
   };
 
+  const store = new JobStore({
+    orm: db.orm,
+    redis,
+    prefix,
+    queues: { for: (host, lane) => queueFor(host, lane) },
+  });
+
   const world: WorkerWorld = {
     db,
     scriptsEnv,
     prefix,
+    store,
     config,
     async customer(node) {
       const customer = await buildCustomer(db.orm.em, { host: node });
@@ -124,9 +128,7 @@ export async function createWorkerWorld(
       return worker;
     },
     async enqueue(input) {
-      const job = await insertPendingJob(db.orm.em, { ...input, requestedByKind: 'operator' });
-      await enqueueJob(queueFor(input.customer.host, laneOf(input)), job.id);
-      return job;
+      return store.create({ ...input, requestedByKind: 'operator' });
     },
     async job(id) {
       return db.orm.em.fork().findOneOrFail(BackupJob, id);

@@ -1,0 +1,387 @@
+import {
+  type EntityManager,
+  type MikroORM,
+  UniqueConstraintViolationException,
+} from '@mikro-orm/mariadb';
+import type BeeQueue from 'bee-queue';
+import type { Redis } from 'ioredis';
+import type { ICustomer } from '../customers/customer.entity.js';
+import {
+  ACTIVE_STATUSES,
+  BackupJob,
+  type IBackupJob,
+  type JobKind,
+  type JobScope,
+  type JobStatus,
+  type RequesterKind,
+  type SnapshotSource,
+} from './job.entity.js';
+import { JobInProgressError } from './job-errors.js';
+import { publishJobChanged } from './job-events.js';
+import { enqueueJob, laneOf, type QueuedJob, type QueueLane } from './job-queue.js';
+
+export interface NewJob {
+  customer: ICustomer;
+  kind: JobKind;
+  scope: JobScope;
+  source: SnapshotSource;
+  snapshotId?: string | null;
+  label?: string | null;
+  requestedByKind: RequesterKind;
+  requestedById?: string | null;
+}
+
+/** A job as the store's writes name it: its row and the customer whose topics hear of it. */
+export interface JobRef {
+  id: number;
+  customerId: number;
+}
+
+/** What the worker writes while a job runs. */
+export type RunningFields = Partial<
+  Pick<
+    IBackupJob,
+    | 'phase'
+    | 'progress'
+    | 'bytesDone'
+    | 'bytesTotal'
+    | 'etaSeconds'
+    | 'snapshotId'
+    | 'safetySnapshotId'
+  >
+>;
+
+export interface Failure {
+  code: string;
+  /** For the customer. */
+  message: string;
+  /** For operators only: the script's last log lines (passwords removed here). */
+  detail?: string | null;
+}
+
+/** The producer queues of the nodes (the api's, the CLI's, the schedule's). */
+export interface JobQueues {
+  for(host: string, lane: QueueLane): BeeQueue<QueuedJob>;
+}
+
+/** A job whose row exists but that no queue holds: its row is FAILED, QUEUE_UNAVAILABLE. */
+export class QueueUnavailableError extends Error {
+  constructor(
+    readonly job: IBackupJob,
+    override readonly cause: unknown,
+  ) {
+    super('The job could not be queued. Try again in a few minutes.');
+    this.name = 'QueueUnavailableError';
+  }
+}
+
+export interface JobStoreDeps {
+  orm: Pick<MikroORM, 'em'>;
+  redis: Redis;
+  /** The Redis prefix of queues and job topics. */
+  prefix: string;
+  /** Only the writers that create or cancel jobs need them. */
+  queues?: JobQueues;
+}
+
+const UNQUEUED_MESSAGE = 'The job could not be queued. Try again in a few minutes.';
+
+/** Lines that could carry a secret are never kept in errorDetail, whoever printed them. */
+function scrub(detail: string | null | undefined): string | null {
+  if (!detail) return null;
+  const lines = detail
+    .split('\n')
+    .map((line) =>
+      /password\s*=|identified\s+by|RESTIC_PASSWORD|AWS_SECRET/i.test(line)
+        ? '[a line that names a password was removed]'
+        : line,
+    );
+  return lines.join('\n').trim().slice(-4000) || null;
+}
+
+/**
+ * The only writer of backup_jobs rows (DESIGN.md §2, "one job store"). Every change of a row
+ * is published on its job's and its customer's topics in the same call, so whoever changes a
+ * job (the api, the worker, the daily schedule, the CLI), open pages and integrators see it.
+ * Each write names the status it expects, so a late write never lands on a row that moved on.
+ */
+export class JobStore {
+  constructor(private readonly deps: JobStoreDeps) {}
+
+  private em(): EntityManager {
+    return this.deps.orm.em.fork() as EntityManager;
+  }
+
+  private publish(ref: JobRef): Promise<void> {
+    return publishJobChanged(this.deps.redis, this.deps.prefix, ref);
+  }
+
+  /** Writes `data` where the row is in one of `from`; publishes when it changed. */
+  private async transition(
+    ref: JobRef,
+    from: readonly JobStatus[],
+    data: Partial<IBackupJob>,
+  ): Promise<boolean> {
+    const where = { id: ref.id, status: { $in: [...from] } };
+    const changed = (await this.em().nativeUpdate(BackupJob, where, data)) > 0;
+    if (changed) await this.publish(ref);
+    return changed;
+  }
+
+  private queue(host: string, lane: QueueLane): BeeQueue<QueuedJob> {
+    if (!this.deps.queues) throw new Error('this job store has no queues');
+    return this.deps.queues.for(host, lane);
+  }
+
+  /**
+   * A new PENDING job, queued and published. The UNIQUE index on active_customer makes the
+   * database refuse a second active job for the customer: a JobInProgressError carrying that
+   * job. A job that cannot be queued (Redis unreachable) is FAILED at once, QUEUE_UNAVAILABLE,
+   * and QueueUnavailableError is thrown: left PENDING it would refuse the customer every job.
+   */
+  async create(input: NewJob, unqueuedMessage = UNQUEUED_MESSAGE): Promise<IBackupJob> {
+    let job: IBackupJob;
+    try {
+      job = await this.insert(input);
+    } catch (error) {
+      // The active job ended between the refusal and the look-up: try once more.
+      if (!(error instanceof JobInProgressError) || error.job) throw error;
+      job = await this.insert(input);
+    }
+    const ref = { id: job.id, customerId: input.customer.id };
+    try {
+      await enqueueJob(this.queue(input.customer.host, laneOf(job)), job.id);
+    } catch (error) {
+      await this.transition(ref, ['pending'], {
+        status: 'failed',
+        finishedAt: new Date(),
+        settledAt: new Date(),
+        errorCode: 'QUEUE_UNAVAILABLE',
+        errorMessage: unqueuedMessage,
+        errorDetail: scrub(error instanceof Error ? error.message : String(error)),
+      });
+      Object.assign(job, { status: 'failed', errorCode: 'QUEUE_UNAVAILABLE' });
+      throw new QueueUnavailableError(job, error);
+    }
+    await this.publish(ref);
+    return job;
+  }
+
+  private async insert(input: NewJob): Promise<IBackupJob> {
+    const em = this.em();
+    const job = em.create(BackupJob, {
+      customer: input.customer.id,
+      kind: input.kind,
+      scope: input.scope,
+      source: input.source,
+      snapshotId: input.snapshotId ?? null,
+      label: input.label ?? null,
+      requestedByKind: input.requestedByKind,
+      requestedById: input.requestedById ?? null,
+      status: 'pending',
+    });
+    try {
+      await em.flush();
+      return job;
+    } catch (error) {
+      if (error instanceof UniqueConstraintViolationException) {
+        const active = await this.em().findOne(BackupJob, {
+          customer: input.customer.id,
+          status: { $in: [...ACTIVE_STATUSES] },
+        });
+        throw new JobInProgressError(active);
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * A failed or cancelled job asked for again: a new job like it (same customer, kind, scope,
+   * source, snapshot, label), created exactly as any other.
+   */
+  async retry(
+    jobId: number,
+    requester: Pick<NewJob, 'requestedByKind' | 'requestedById'>,
+  ): Promise<{ old: IBackupJob; job: IBackupJob }> {
+    const old = await this.em().findOne(BackupJob, jobId, { populate: ['customer'] });
+    if (!old) throw new JobNotFoundError(jobId);
+    if (old.status !== 'failed' && old.status !== 'cancelled') {
+      throw new JobStateError(old, 'only failed or cancelled jobs can be retried');
+    }
+    const job = await this.create({
+      customer: old.customer as ICustomer,
+      kind: old.kind,
+      scope: old.scope,
+      source: old.source,
+      snapshotId: old.snapshotId,
+      label: old.label,
+      ...requester,
+    });
+    return { old, job };
+  }
+
+  /**
+   * Cancels a job that has not started (the worker skips rows that are no longer PENDING) and
+   * takes it off its queue. `cancelled` false: the job had started or ended; `job` is it now.
+   */
+  async cancel(jobId: number): Promise<{ job: IBackupJob; cancelled: boolean }> {
+    const found = await this.em().findOne(BackupJob, jobId, { populate: ['customer'] });
+    if (!found) throw new JobNotFoundError(jobId);
+    const customer = found.customer as ICustomer;
+    const cancelled = await this.transition({ id: jobId, customerId: customer.id }, ['pending'], {
+      status: 'cancelled',
+      finishedAt: new Date(),
+      settledAt: new Date(),
+    });
+    if (cancelled) {
+      await this.queue(customer.host, laneOf(found))
+        .removeJob(String(jobId))
+        .catch(() => undefined);
+    }
+    const job = await this.em().findOneOrFail(BackupJob, jobId);
+    return { job, cancelled };
+  }
+
+  /** The worker takes a PENDING job: RUNNING. Null when it is no longer PENDING. */
+  async claim(jobId: number): Promise<IBackupJob | null> {
+    const em = this.em();
+    const claimed = await em.nativeUpdate(
+      BackupJob,
+      { id: jobId, status: 'pending' },
+      { status: 'running', startedAt: new Date(), heartbeatAt: new Date(), progress: 0 },
+    );
+    if (claimed === 0) return null;
+    const job = await em.findOneOrFail(BackupJob, jobId, { populate: ['customer'] });
+    await this.publish({ id: jobId, customerId: job.customer.id });
+    return job;
+  }
+
+  /** The worker is alive and at the job (not published: nobody watches heartbeats). */
+  async heartbeat(jobId: number): Promise<void> {
+    await this.em().nativeUpdate(
+      BackupJob,
+      { id: jobId, status: 'running' },
+      { heartbeatAt: new Date() },
+    );
+  }
+
+  /** Phase, progress, the snapshot made: only while the job is RUNNING. */
+  progress(ref: JobRef, fields: RunningFields): Promise<boolean> {
+    return this.transition(ref, ['running'], fields);
+  }
+
+  /** The job is done (its script may still be at its housekeeping: see settle). */
+  complete(ref: JobRef, fields: RunningFields = {}): Promise<boolean> {
+    return this.transition(ref, ['running'], {
+      progress: 1,
+      phase: null,
+      etaSeconds: null,
+      ...fields,
+      status: 'completed',
+      finishedAt: new Date(),
+    });
+  }
+
+  fail(ref: JobRef, failure: Failure): Promise<boolean> {
+    return this.transition(ref, ['running'], {
+      status: 'failed',
+      phase: null,
+      etaSeconds: null,
+      errorCode: failure.code,
+      errorMessage: failure.message,
+      errorDetail: scrub(failure.detail),
+      finishedAt: new Date(),
+      settledAt: new Date(),
+    });
+  }
+
+  /** The worker stops before the job's script ran, or after it rolled back: PENDING again. */
+  handBack(ref: JobRef): Promise<boolean> {
+    return this.transition(ref, ['running'], {
+      status: 'pending',
+      phase: null,
+      progress: 0,
+      bytesDone: null,
+      bytesTotal: null,
+      etaSeconds: null,
+      startedAt: null,
+      heartbeatAt: null,
+    });
+  }
+
+  /**
+   * A restore's undo point, stored after the switch-over (the job may be COMPLETED already).
+   * Only a restore of that customer is touched (recovery reads both from a snapshot's tags).
+   */
+  async attachUndoPoint(ref: JobRef, snapshotId: string): Promise<boolean> {
+    const changed = await this.em().nativeUpdate(
+      BackupJob,
+      { id: ref.id, customer: ref.customerId, kind: 'restore' },
+      { safetySnapshotId: snapshotId },
+    );
+    if (changed > 0) await this.publish(ref);
+    return changed > 0;
+  }
+
+  /**
+   * The job's script has ended, housekeeping included: nothing more will change on the row
+   * (an undo point the repository did not take yet is attached later by the recovery sweep).
+   */
+  async settle(ref: JobRef): Promise<void> {
+    const changed = await this.em().nativeUpdate(
+      BackupJob,
+      { id: ref.id, settledAt: null, status: { $nin: [...ACTIVE_STATUSES] } },
+      { settledAt: new Date() },
+    );
+    if (changed > 0) await this.publish(ref);
+  }
+
+  // --- reads the worker and the CLI need ------------------------------------------------
+
+  /** The node's jobs in these statuses, oldest first, with their customers. */
+  onNode(node: string, status: JobStatus): Promise<IBackupJob[]> {
+    return this.em().find(
+      BackupJob,
+      { status, customer: { host: node } },
+      { populate: ['customer'], orderBy: { id: 'asc' } },
+    );
+  }
+
+  /** Restores of the node that ended but whose script never said it was done. */
+  unsettledOnNode(node: string): Promise<IBackupJob[]> {
+    return this.em().find(
+      BackupJob,
+      { settledAt: null, status: { $nin: [...ACTIVE_STATUSES] }, customer: { host: node } },
+      { populate: ['customer'] },
+    );
+  }
+
+  /** How many of the node's jobs are in each status (metrics). */
+  async countsOnNode(node: string): Promise<{ status: string; n: number }[]> {
+    const rows = await this.em()
+      .getConnection()
+      .execute<{ status: string; n: number }[]>(
+        `select j.status, count(*) as n from backup_jobs j join customers c on c.id = j.customer_id
+         where c.host = ? group by j.status`,
+        [node],
+      );
+    return rows.map((r) => ({ status: r.status, n: Number(r.n) }));
+  }
+}
+
+export class JobNotFoundError extends Error {
+  constructor(readonly jobId: number) {
+    super(`no job ${jobId}`);
+    this.name = 'JobNotFoundError';
+  }
+}
+
+export class JobStateError extends Error {
+  constructor(
+    readonly job: IBackupJob,
+    why: string,
+  ) {
+    super(`job ${job.id} is ${job.status}; ${why}`);
+    this.name = 'JobStateError';
+  }
+}

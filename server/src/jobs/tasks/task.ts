@@ -1,0 +1,53 @@
+import type { EntityManager } from '@mikro-orm/mariadb';
+import type { Config } from '../../config/config.js';
+import type { ScriptEvent } from '../../executors/script-events.js';
+import type { ScriptResult } from '../../executors/script-runner.js';
+import type { Logger } from '../../infra/logger.js';
+import type { IBackupJob, JobKind, SnapshotSource } from '../job.entity.js';
+import type { QueueLane } from '../job-queue.js';
+import type { JobRef, RunningFields } from '../job-store.js';
+
+/** The part of the job's overall progress (0..1) each phase covers, by phase name. */
+export type PhaseWeights = Readonly<Record<string, readonly [number, number]>>;
+
+/** What a task may do while its script runs; the job runner provides it. */
+export interface TaskContext {
+  readonly job: IBackupJob;
+  readonly ref: JobRef;
+  readonly em: EntityManager;
+  readonly log: Logger;
+  /** True once the task said the job is done (the row is COMPLETED; housekeeping goes on). */
+  readonly completed: boolean;
+  /** Fields for the RUNNING row, merged with the runner's progress writes. */
+  write(fields: RunningFields): Promise<void>;
+  /** The job is done: COMPLETED now, with these fields; the script may go on. */
+  complete(fields?: RunningFields): Promise<void>;
+  /** A restore's undo point, on the row whatever its status. */
+  attachUndoPoint(snapshotId: string): Promise<void>;
+  /** Retention that could not get the repository: applied later by the worker. */
+  retentionDeferred(source: SnapshotSource): void;
+}
+
+export type Outcome =
+  | { status: 'completed'; fields?: RunningFields }
+  | { status: 'failed'; code: string; message: string };
+
+/**
+ * One kind of job (DESIGN.md §2, "one task per job kind"): its script and arguments, time
+ * limit, lane, phase weights, what its events mean, and how it ends. The job runner runs
+ * tasks and knows no kind by name; a new kind is a new file, listed in tasks/index.ts.
+ */
+export interface Task {
+  readonly kind: JobKind;
+  /** The script under BACKUPS_SCRIPTS_DIR. */
+  readonly script: string;
+  args(job: IBackupJob): string[];
+  timeoutMs(config: Config): number;
+  /** Which of the node's queues the job waits in. */
+  lane(job: Pick<IBackupJob, 'kind' | 'source'>): QueueLane;
+  readonly phases: PhaseWeights;
+  /** Every event but phase and progress (the runner's): snapshots, completion, retention. */
+  onEvent(event: ScriptEvent, ctx: TaskContext): Promise<void>;
+  /** How the job ends when its script ended before the task completed it. */
+  outcome(result: ScriptResult, ctx: TaskContext): Outcome;
+}
