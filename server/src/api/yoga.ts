@@ -17,7 +17,7 @@ import {
 } from '../auth/viewer.js';
 import type { ApiServices, GraphQLContext } from '../graphql/context.js';
 import { GraphQLError } from '../graphql/graphql-runtime.js';
-import { apiSchema } from '../graphql/schema.js';
+import { apiSchema } from './schema.js';
 import { useSharedSubscriptionEvents } from './shared-subscription.js';
 
 export const GRAPHQL_PATH = '/graphql';

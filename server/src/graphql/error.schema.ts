@@ -1,6 +1,5 @@
 import { builder } from './builder.js';
 import {
-  ConfirmationMismatchError,
   ERROR_CODES,
   InvalidCredentialsError,
   InvalidInputError,
@@ -31,11 +30,6 @@ builder.objectType(InvalidInputError, {
 });
 
 builder.objectType(NotFoundError, { name: 'NotFoundError', interfaces: [ErrorInterface] });
-
-builder.objectType(ConfirmationMismatchError, {
-  name: 'ConfirmationMismatchError',
-  interfaces: [ErrorInterface],
-});
 
 builder.objectType(RateLimitedError, {
   name: 'RateLimitedError',

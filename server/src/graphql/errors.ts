@@ -1,4 +1,3 @@
-import type { IBackupJob } from '../jobs/job.entity.js';
 import { GraphQLError } from './graphql-runtime.js';
 
 /** The codes of the GraphQL `ErrorCode` enum: expected failures a program can act on. */
@@ -37,14 +36,6 @@ export class NotFoundError extends AppError {
   }
 }
 
-export class ConfirmationMismatchError extends AppError {
-  readonly code = 'CONFIRMATION_MISMATCH';
-  constructor() {
-    super('Type RESTORE to confirm the restore.');
-    this.name = 'ConfirmationMismatchError';
-  }
-}
-
 export class RateLimitedError extends AppError {
   readonly code = 'RATE_LIMITED';
   constructor(readonly retryAfterSeconds: number) {
@@ -58,14 +49,6 @@ export class InvalidCredentialsError extends AppError {
   constructor() {
     super('The email address or the password is wrong.');
     this.name = 'InvalidCredentialsError';
-  }
-}
-
-export class NotCancellableError extends AppError {
-  readonly code = 'NOT_CANCELLABLE';
-  constructor(readonly job: IBackupJob) {
-    super('Only a job that has not started yet can be cancelled.');
-    this.name = 'NotCancellableError';
   }
 }
 

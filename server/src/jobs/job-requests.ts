@@ -3,18 +3,17 @@ import { isPrintable } from '../auth/credentials.js';
 import { actorOf, mayActFor, type Viewer } from '../auth/viewer.js';
 import { Customer, type ICustomer } from '../customers/customer.entity.js';
 import type { GraphQLContext } from '../graphql/context.js';
-import { asJobScope, asSnapshotSource } from '../graphql/enums.js';
 import {
-  ConfirmationMismatchError,
   forbidden,
   InvalidInputError,
-  NotCancellableError,
   NotFoundError,
   RateLimitedError,
   unauthenticated,
 } from '../graphql/errors.js';
 import { findCustomerSnapshot, SNAPSHOT_ID_PATTERN } from '../snapshots/catalog-read.js';
+import { asBackupScope, asSnapshotSource } from '../snapshots/snapshot-scope.js';
 import { BackupJob, type IBackupJob, type JobScope } from './job.entity.js';
+import { ConfirmationMismatchError, NotCancellableError } from './job-errors.js';
 import type { NewJob } from './job-store.js';
 
 export type RequestScope = Pick<GraphQLContext, 'em' | 'services' | 'viewer' | 'ip'>;
@@ -138,7 +137,7 @@ export async function requestRestore(
   }
   const snapshot = await findCustomerSnapshot(scope.em, customer.id, input.snapshotId);
   if (!snapshot) throw new NotFoundError('There is no such backup.');
-  if (!scopeCovers(asJobScope(snapshot.scope), input.scope)) {
+  if (!scopeCovers(asBackupScope(snapshot.scope), input.scope)) {
     throw new InvalidInputError(
       `This backup holds ${snapshot.scope === 'database' ? 'only the database' : 'only the files'}.`,
       'scope',

@@ -6,6 +6,7 @@ import {
 import type BeeQueue from 'bee-queue';
 import type { Redis } from 'ioredis';
 import type { ICustomer } from '../customers/customer.entity.js';
+import type { SnapshotSource } from '../snapshots/snapshot-scope.js';
 import {
   ACTIVE_STATUSES,
   BackupJob,
@@ -14,7 +15,6 @@ import {
   type JobScope,
   type JobStatus,
   type RequesterKind,
-  type SnapshotSource,
 } from './job.entity.js';
 import { JobInProgressError } from './job-errors.js';
 import { publishJobChanged } from './job-events.js';

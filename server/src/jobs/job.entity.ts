@@ -1,18 +1,21 @@
 import { defineEntity, type InferEntity, p } from '@mikro-orm/core';
 import { Customer } from '../customers/customer.entity.js';
+import { enumMember } from '../db/enum-member.js';
+import { BACKUP_SCOPES, type BackupScope, SNAPSHOT_SOURCES } from '../snapshots/snapshot-scope.js';
 
 export const JOB_KINDS = ['backup', 'restore'] as const;
-export const JOB_SCOPES = ['database', 'files', 'both'] as const;
-export const SNAPSHOT_SOURCES = ['manual', 'daily', 'safety'] as const;
 export const JOB_STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelled'] as const;
 export const ACTIVE_STATUSES = ['pending', 'running'] as const;
 export const REQUESTER_KINDS = ['customer', 'token', 'admin', 'operator', 'schedule'] as const;
 
 export type JobKind = (typeof JOB_KINDS)[number];
-export type JobScope = (typeof JOB_SCOPES)[number];
-export type SnapshotSource = (typeof SNAPSHOT_SOURCES)[number];
+/** A job's scope is what its backup holds, or what of a backup its restore puts back. */
+export type JobScope = BackupScope;
 export type JobStatus = (typeof JOB_STATUSES)[number];
 export type RequesterKind = (typeof REQUESTER_KINDS)[number];
+
+export const asJobKind = (value: unknown): JobKind => enumMember(JOB_KINDS, value);
+export const asJobStatus = (value: unknown): JobStatus => enumMember(JOB_STATUSES, value);
 
 export const BackupJob = defineEntity({
   name: 'BackupJob',
@@ -21,7 +24,7 @@ export const BackupJob = defineEntity({
     id: p.integer().primary().unsigned().autoincrement(),
     customer: () => p.manyToOne(Customer).deleteRule('cascade'),
     kind: p.enum([...JOB_KINDS]),
-    scope: p.enum([...JOB_SCOPES]),
+    scope: p.enum([...BACKUP_SCOPES]),
     /** backup: where the snapshot goes; restore: where the snapshot comes from. */
     source: p.enum([...SNAPSHOT_SOURCES]),
     /** backup: the snapshot made; restore: the snapshot restored. Full 64-hex restic id. */

@@ -1,30 +1,29 @@
 import { mayActFor, viewerCustomerId } from '../auth/viewer.js';
 import { CustomerRef } from '../customers/customer.schema.js';
 import { builder } from '../graphql/builder.js';
-import {
-  asJobKind,
-  asJobScope,
-  asJobStatus,
-  asSnapshotSource,
-  BackupScopeEnum,
-  JobKindEnum,
-  JobStatusEnum,
-  SnapshotSourceEnum,
-} from '../graphql/enums.js';
 import { ErrorInterface } from '../graphql/error.schema.js';
 import {
-  ConfirmationMismatchError,
   forbidden,
   InvalidInputError,
-  NotCancellableError,
   NotFoundError,
   RateLimitedError,
 } from '../graphql/errors.js';
 import { GraphQLError } from '../graphql/graphql-runtime.js';
 import { findJobSnapshot } from '../snapshots/catalog-read.js';
-import { SnapshotRef } from '../snapshots/snapshot.schema.js';
-import { ACTIVE_STATUSES, BackupJob, type IBackupJob } from './job.entity.js';
-import { JobInProgressError } from './job-errors.js';
+import { BackupScopeEnum, SnapshotRef, SnapshotSourceEnum } from '../snapshots/snapshot.schema.js';
+import { asBackupScope, asSnapshotSource } from '../snapshots/snapshot-scope.js';
+import {
+  ACTIVE_STATUSES,
+  asJobKind,
+  asJobStatus,
+  BackupJob,
+  type IBackupJob,
+} from './job.entity.js';
+import {
+  ConfirmationMismatchError,
+  JobInProgressError,
+  NotCancellableError,
+} from './job-errors.js';
 import {
   cancelJob,
   findVisibleJob,
@@ -39,6 +38,20 @@ export function byteCount(value: string | number | null | undefined): number | n
   return value === null || value === undefined ? null : Number(value);
 }
 
+export const JobKindEnum = builder.enumType('JobKind', {
+  values: { BACKUP: { value: 'backup' }, RESTORE: { value: 'restore' } } as const,
+});
+
+export const JobStatusEnum = builder.enumType('JobStatus', {
+  values: {
+    PENDING: { value: 'pending' },
+    RUNNING: { value: 'running' },
+    COMPLETED: { value: 'completed' },
+    FAILED: { value: 'failed' },
+    CANCELLED: { value: 'cancelled' },
+  } as const,
+});
+
 export const BackupJobRef = builder.objectRef<IBackupJob>('BackupJob');
 
 BackupJobRef.implement({
@@ -46,7 +59,7 @@ BackupJobRef.implement({
   fields: (t) => ({
     id: t.exposeID('id'),
     kind: t.field({ type: JobKindEnum, resolve: (j) => asJobKind(j.kind) }),
-    scope: t.field({ type: BackupScopeEnum, resolve: (j) => asJobScope(j.scope) }),
+    scope: t.field({ type: BackupScopeEnum, resolve: (j) => asBackupScope(j.scope) }),
     source: t.field({
       type: SnapshotSourceEnum,
       resolve: (j) => asSnapshotSource(j.source),
@@ -106,6 +119,11 @@ builder.objectType(JobInProgressError, {
       },
     }),
   }),
+});
+
+builder.objectType(ConfirmationMismatchError, {
+  name: 'ConfirmationMismatchError',
+  interfaces: [ErrorInterface],
 });
 
 builder.objectType(NotCancellableError, {

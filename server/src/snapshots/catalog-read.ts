@@ -1,8 +1,8 @@
 import type { EntityManager } from '@mikro-orm/mariadb';
 import DataLoader from 'dataloader';
 import { utcDatetime } from '../db/raw.js';
-import type { SnapshotSource } from '../jobs/job.entity.js';
 import { type ISnapshot, Snapshot } from './snapshot.entity.js';
+import type { SnapshotSource } from './snapshot-scope.js';
 
 /** What a customer sees of each repository (the same limits the worker's retention keeps). */
 export const MANUAL_SHOWN = 5;

@@ -2,8 +2,8 @@ import type { MikroORM } from '@mikro-orm/mariadb';
 import { Customer } from '../customers/customer.entity.js';
 import type { ScriptRunner } from '../executors/script-runner.js';
 import type { Logger } from '../infra/logger.js';
-import type { SnapshotSource } from '../jobs/job.entity.js';
 import { type CatalogEntry, type RepositorySnapshot, replaceCatalog } from './catalog.js';
+import type { SnapshotSource } from './snapshot-scope.js';
 import { readTags } from './snapshot-tags.js';
 
 export interface CatalogSyncDeps {

@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/mariadb';
-import type { JobScope, SnapshotSource } from '../jobs/job.entity.js';
 import { Snapshot } from './snapshot.entity.js';
+import type { BackupScope, SnapshotSource } from './snapshot-scope.js';
 import { readTags } from './snapshot-tags.js';
 
 /** A snapshot as the repository describes it (restic's JSON, as printed by the scripts). */
@@ -17,7 +17,7 @@ export interface RepositorySnapshot {
 export interface CatalogEntry {
   customerId: number;
   source: SnapshotSource;
-  scope: JobScope;
+  scope: BackupScope;
   snapshot: RepositorySnapshot;
   label?: string | null;
   jobId?: number | null;

@@ -1,11 +1,11 @@
-import type { JobScope, SnapshotSource } from '../jobs/job.entity.js';
+import type { BackupScope, SnapshotSource } from './snapshot-scope.js';
 import { scopeOfScript } from './snapshot-scope.js';
 
 /** What the restic tags of a snapshot say about it (tags written by scripts/customer-backup). */
 export interface TagFacts {
   customerId: number | null;
   source: SnapshotSource | null;
-  scope: JobScope | null;
+  scope: BackupScope | null;
   label: string | null;
   jobId: number | null;
 }

@@ -1,6 +1,6 @@
 import { defineEntity, type InferEntity, p } from '@mikro-orm/core';
 import { Customer } from '../customers/customer.entity.js';
-import { JOB_SCOPES, SNAPSHOT_SOURCES } from '../jobs/job.entity.js';
+import { BACKUP_SCOPES, SNAPSHOT_SOURCES } from './snapshot-scope.js';
 
 /**
  * The snapshot catalog: one row per (restic snapshot, customer). A legacy daily snapshot that
@@ -18,7 +18,7 @@ export const Snapshot = defineEntity({
     shortId: p.string().length(16),
     customer: () => p.manyToOne(Customer).deleteRule('cascade'),
     time: p.datetime(),
-    scope: p.enum([...JOB_SCOPES]),
+    scope: p.enum([...BACKUP_SCOPES]),
     label: p.string().length(200).nullable(),
     sizeBytes: p.bigint('number').nullable(),
     paths: p.json<string[]>(),

@@ -1,12 +1,25 @@
 import { CustomerRef } from '../customers/customer.schema.js';
 import { builder } from '../graphql/builder.js';
-import {
-  asJobScope,
-  asSnapshotSource,
-  BackupScopeEnum,
-  SnapshotSourceEnum,
-} from '../graphql/enums.js';
 import { listSnapshots, type SnapshotView } from './catalog-read.js';
+import { asBackupScope, asSnapshotSource } from './snapshot-scope.js';
+
+// GraphQL values are upper case; the database's (and the entities') are lower case.
+
+export const BackupScopeEnum = builder.enumType('BackupScope', {
+  values: {
+    DATABASE: { value: 'database' },
+    FILES: { value: 'files' },
+    BOTH: { value: 'both' },
+  } as const,
+});
+
+export const SnapshotSourceEnum = builder.enumType('SnapshotSource', {
+  values: {
+    MANUAL: { value: 'manual' },
+    DAILY: { value: 'daily' },
+    SAFETY: { value: 'safety' },
+  } as const,
+});
 
 export const SnapshotRef = builder.objectRef<SnapshotView>('Snapshot');
 
@@ -16,7 +29,7 @@ SnapshotRef.implement({
     id: t.exposeID('snapshotId', { description: 'the full 64-hex restic snapshot id' }),
     shortId: t.exposeString('shortId'),
     source: t.field({ type: SnapshotSourceEnum, resolve: (s) => asSnapshotSource(s.source) }),
-    scope: t.field({ type: BackupScopeEnum, resolve: (s) => asJobScope(s.scope) }),
+    scope: t.field({ type: BackupScopeEnum, resolve: (s) => asBackupScope(s.scope) }),
     createdAt: t.field({ type: 'DateTime', resolve: (s) => s.time }),
     label: t.exposeString('label', { nullable: true }),
     sizeBytes: t.field({

@@ -1,8 +1,8 @@
 import type { MikroORM } from '@mikro-orm/mariadb';
 import type { ScriptRunner } from '../executors/script-runner.js';
 import type { Logger } from '../infra/logger.js';
-import type { SnapshotSource } from '../jobs/job.entity.js';
 import { forgetSnapshots } from '../snapshots/catalog.js';
+import type { SnapshotSource } from '../snapshots/snapshot-scope.js';
 
 /**
  * Retention that a job could not apply because another job held the repository. The backup

@@ -8,10 +8,11 @@ import {
   type ScriptRunner,
 } from '../executors/script-runner.js';
 import type { Logger } from '../infra/logger.js';
-import type { IBackupJob, JobStatus, SnapshotSource } from '../jobs/job.entity.js';
+import type { IBackupJob, JobStatus } from '../jobs/job.entity.js';
 import type { JobRef, JobStore, RunningFields } from '../jobs/job-store.js';
 import { taskFor } from '../jobs/tasks/index.js';
 import type { Task, TaskContext } from '../jobs/tasks/task.js';
+import type { SnapshotSource } from '../snapshots/snapshot-scope.js';
 import type { JobMetrics } from './metrics.js';
 import { overallProgress } from './progress.js';
 import { ProgressWriter } from './progress-writer.js';

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { ScriptRunner } from '../executors/script-runner.js';
+import { RedisLease } from '../infra/lease.js';
 import type { Logger } from '../infra/logger.js';
-import { RedisLease } from './node-lock.js';
 
 /**
  * Repository-wide work that takes restic's exclusive lock (prune, check). A Redis lease per

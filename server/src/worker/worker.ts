@@ -5,6 +5,7 @@ import pLimit from 'p-limit';
 import type { Config } from '../config/config.js';
 import { ormOptions } from '../db/orm.js';
 import { ScriptRunner } from '../executors/script-runner.js';
+import { RedisLease } from '../infra/lease.js';
 import { createLogger, type Logger } from '../infra/logger.js';
 import { createRedis } from '../infra/redis.js';
 import { type QueuedJob, workerQueue } from '../jobs/job-queue.js';
@@ -15,7 +16,6 @@ import { DeferredRetention } from './deferred-retention.js';
 import { startHealthServer } from './health-server.js';
 import { JobRunner } from './job-runner.js';
 import { JobMetrics } from './metrics.js';
-import { RedisLease } from './node-lock.js';
 import { finishLeftoverRestores, recoverNode } from './recovery.js';
 import { maintainRepository } from './repository-maintenance.js';
 

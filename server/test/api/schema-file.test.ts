@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { printedSchema, schemaFile } from '../../src/graphql/print-schema.js';
+import { printedSchema, schemaFile } from '../../src/api/print-schema.js';
 
 describe('schema/schema.graphql', () => {
   it('is the schema printed from the Pothos code (run `pnpm --filter @backups/server print-schema`)', () => {

@@ -1,7 +1,7 @@
 import type { SnapshotEvent } from '../../executors/script-events.js';
 import { forgetSnapshots, recordSnapshot } from '../../snapshots/catalog.js';
+import type { SnapshotSource } from '../../snapshots/snapshot-scope.js';
 import { readTags } from '../../snapshots/snapshot-tags.js';
-import type { SnapshotSource } from '../job.entity.js';
 import type { TaskContext } from './task.js';
 
 /** A snapshot the job's script made, into the catalog (scope from its tags). */

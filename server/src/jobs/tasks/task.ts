@@ -3,7 +3,8 @@ import type { Config } from '../../config/config.js';
 import type { ScriptEvent } from '../../executors/script-events.js';
 import type { ScriptResult } from '../../executors/script-runner.js';
 import type { Logger } from '../../infra/logger.js';
-import type { IBackupJob, JobKind, SnapshotSource } from '../job.entity.js';
+import type { SnapshotSource } from '../../snapshots/snapshot-scope.js';
+import type { IBackupJob, JobKind } from '../job.entity.js';
 import type { QueueLane } from '../job-queue.js';
 import type { JobRef, RunningFields } from '../job-store.js';
 

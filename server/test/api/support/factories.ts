@@ -10,9 +10,9 @@ import {
   type JobKind,
   type JobScope,
   type JobStatus,
-  type SnapshotSource,
 } from '../../../src/jobs/job.entity.js';
 import { type ISnapshot, Snapshot } from '../../../src/snapshots/snapshot.entity.js';
+import type { SnapshotSource } from '../../../src/snapshots/snapshot-scope.js';
 import { buildCustomer } from '../../support/factories.js';
 
 export const PASSWORD = 'correct horse battery staple';

@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { projectRoot } from '../config/paths.js';
-import { printSchema } from './graphql-runtime.js';
+import { printSchema } from '../graphql/graphql-runtime.js';
 import { apiSchema } from './schema.js';
 
 export const schemaFile = path.join(projectRoot, 'schema/schema.graphql');

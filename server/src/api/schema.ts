@@ -1,9 +1,9 @@
 import type { GraphQLSchema } from 'graphql';
-import { builder } from './builder.js';
-// Each import registers its domain's types, queries, mutations and subscriptions.
-import './scalars.js';
-import './enums.js';
-import './error.schema.js';
+import { builder } from '../graphql/builder.js';
+// The schema is assembled here, at the top: the builder (graphql/builder.ts) defines no types;
+// each import registers its domain's types, queries, mutations and subscriptions.
+import '../graphql/scalars.js';
+import '../graphql/error.schema.js';
 import '../customers/customer.schema.js';
 import '../snapshots/snapshot.schema.js';
 import '../jobs/job.schema.js';
