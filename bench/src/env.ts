@@ -4,9 +4,7 @@
 // created here is removed by cleanup(), also after a failure or Ctrl-C.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -14,21 +12,34 @@ import { execa } from 'execa';
 import pino from 'pino';
 import { Pool } from 'undici';
 import { CSRF_HEADER } from '../../server/src/api/yoga.js';
-import { createAdminToken, createCustomerApiToken } from '../../server/src/auth/api-tokens.js';
 import { type Config, parseConfig } from '../../server/src/config/config.js';
-import { Customer, type ICustomer } from '../../server/src/customers/customer.entity.js';
-import { openOrm } from '../../server/src/db/orm.js';
+import type { ICustomer } from '../../server/src/customers/customer.entity.js';
 import { createRedis } from '../../server/src/infra/redis.js';
 import { BackupJob, type IBackupJob } from '../../server/src/jobs/job.entity.js';
 import { startWorker, type WorkerHandle } from '../../server/src/worker/worker.js';
+import { adminToken, buildCustomer, customerToken } from '../../server/test/support/factories.js';
+import {
+  CUSTOMER_IDS,
+  clearRedisPrefix,
+  createDataDir,
+  createTestDatabase,
+  dropCustomerDatabases,
+  freePort,
+  initRepositories,
+  redisPrefix,
+  removeDataDir,
+  repositoryEnv,
+  SCRIPTS_DIR,
+  sql,
+  type TestDatabase,
+} from '../../server/test/support/sandbox.js';
 import { sleep } from './stats.js';
 
 export const BENCH_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const PROJECT_DIR = path.resolve(BENCH_DIR, '..');
-export const SCRIPTS_DIR = path.join(PROJECT_DIR, 'scripts');
 export const WORKER_NODE = 'bench';
 
-export type Orm = Awaited<ReturnType<typeof openOrm>>;
+export type Orm = TestDatabase['orm'];
 export type RedisClient = ReturnType<typeof createRedis>;
 
 export interface MaintenanceEvent {
@@ -97,23 +108,6 @@ export interface BenchWorld {
   cleanup(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-export async function sql(statement: string): Promise<string> {
-  const r = await execa('mariadb', ['-uroot', '-N', '-B', '-e', statement]);
-  return r.stdout;
-}
-
 async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -155,23 +149,14 @@ export async function createBenchWorld(log: (line: string) => void): Promise<Ben
   const cleanup = cleanupAll;
   try {
     const random = randomBytes(5).toString('hex');
-    const dbName = `backups_bench_${random}`;
-    const prefix = `bench${random}`;
 
     // --- data dir, repositories, secrets
-    const dataDir = await mkdtemp(path.join(tmpdir(), 'backups-bench-'));
-    onCleanup(() => rm(dataDir, { recursive: true, force: true }));
-    const customersRoot = path.join(dataDir, 'customers');
-    await mkdir(customersRoot, { recursive: true });
-    await mkdir(path.join(dataDir, 'secrets'), { recursive: true, mode: 0o700 });
-    const cnf = path.join(dataDir, 'secrets', 'customer-db.cnf');
-    await writeFile(cnf, '[client]\nuser=root\nsocket=/run/mysqld/mysqld.sock\n', { mode: 0o600 });
+    const data = await createDataDir({ tmpPrefix: 'backups-bench-' });
+    onCleanup(() => removeDataDir(data));
+    const { dataDir, customersRoot } = data;
     const siteLog = path.join(dataDir, 'site-commands.log');
     const scriptEnv: Record<string, string> = {
-      BACKUPS_ENV_FILE: path.join(dataDir, 'none.env'),
-      BACKUPS_DATA_DIR: dataDir,
-      BACKUPS_CUSTOMERS_ROOT: customersRoot,
-      BACKUPS_CUSTOMER_DB_DEFAULTS_FILE: cnf,
+      ...data.env,
       BACKUPS_SITE_STOP_COMMAND: `echo "stop $CUSTOMER_ID $(date +%s%3N)" >> ${siteLog}`,
       BACKUPS_SITE_START_COMMAND: `echo "start $CUSTOMER_ID $(date +%s%3N)" >> ${siteLog}`,
     };
@@ -183,52 +168,29 @@ export async function createBenchWorld(log: (line: string) => void): Promise<Ben
       });
       return { exitCode: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr };
     };
-    for (const kind of ['manual', 'daily']) {
-      const r = await script('backup-repository', [kind, 'init']);
-      if (r.exitCode !== 0) throw new Error(`repository ${kind} init failed: ${r.stderr}`);
-    }
+    await initRepositories(scriptEnv);
 
-    // --- application database
+    // --- application database (customer ids far from the tests' ranges)
     const base = parseConfig({ BACKUPS_ENV_FILE: scriptEnv.BACKUPS_ENV_FILE });
-    await sql(`create database \`${dbName}\` character set utf8mb4 collate utf8mb4_unicode_ci`);
-    onCleanup(() => sql(`drop database if exists \`${dbName}\``));
-    const orm = await openOrm({ ...base, BACKUPS_DB_NAME: dbName, poolMax: 20 });
-    onCleanup(() => orm.close(true));
-    await orm.migrator.up();
-    // Customer ids name real databases (customer_<id>) on a shared server: start far away
-    // from the tests' ranges (1e6..2e9).
-    const offset = 2_200_000_000 + Math.floor(Math.random() * 1_900_000_000);
-    await orm.em.getConnection().execute(`alter table customers auto_increment = ${offset}`);
+    const db = await createTestDatabase({
+      prefix: 'backups_bench',
+      customerIds: CUSTOMER_IDS.bench,
+      poolMax: 20,
+    });
+    onCleanup(() => db.drop());
+    const { orm, name: dbName } = db;
 
     // --- Redis: our prefix only (never FLUSHALL)
+    const prefix = redisPrefix('bench');
     const redis = createRedis(base.BACKUPS_REDIS_URL, 'bench');
     onCleanup(async () => {
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length) await redis.del(...keys);
-      } while (cursor !== '0');
+      await clearRedisPrefix(prefix, redis);
       await redis.quit();
     });
 
     // --- customer databases, dropped at the end
     const customerDatabases = new Set<number>();
-    onCleanup(async () => {
-      const ids = [...customerDatabases];
-      for (let i = 0; i < ids.length; i += 50) {
-        const chunk = ids.slice(i, i + 50);
-        await sql(
-          chunk
-            .flatMap((id) => [
-              `drop database if exists customer_${id};`,
-              `drop database if exists customer_${id}__restore;`,
-              `drop database if exists customer_${id}__previous;`,
-            ])
-            .join(' '),
-        );
-      }
-    });
+    onCleanup(() => dropCustomerDatabases([...customerDatabases]));
 
     // --- the api, in a child process
     // As in production (deploy/systemd): node on the JavaScript tsc builds, compiled here into
@@ -398,7 +360,7 @@ export async function createBenchWorld(log: (line: string) => void): Promise<Ben
     });
     onCleanup(() => worker.stop());
 
-    const admin = await createAdminToken(orm.em, 'bench admin');
+    const admin = await adminToken(orm.em, 'bench admin');
 
     const world: BenchWorld = {
       dbName,
@@ -411,27 +373,13 @@ export async function createBenchWorld(log: (line: string) => void): Promise<Ben
       redisUrl: base.BACKUPS_REDIS_URL,
       api,
       startApi,
-      adminToken: admin.token,
+      adminToken: admin,
       worker,
       maintenance,
       sql,
       gql,
-      async customer(options = {}) {
-        const fork = orm.em.fork();
-        const tag = randomBytes(6).toString('hex');
-        const customer = fork.create(Customer, {
-          email: `bench-${tag}@example.test`,
-          name: `Bench ${tag}`,
-          passwordHash: 'not-a-real-hash',
-          host: options.host ?? WORKER_NODE,
-          siteLayout: 'wordpress',
-        });
-        await fork.flush();
-        return customer;
-      },
-      async customerToken(customerId) {
-        return (await createCustomerApiToken(orm.em, customerId, 'bench')).token;
-      },
+      customer: (options = {}) => buildCustomer(orm.em, { host: options.host ?? WORKER_NODE }),
+      customerToken: (customerId) => customerToken(orm.em, { id: customerId }, 'bench'),
       trackCustomerDatabase(customerId) {
         customerDatabases.add(customerId);
       },
@@ -451,9 +399,8 @@ export async function createBenchWorld(log: (line: string) => void): Promise<Ben
       },
       resticEnv(repository) {
         return {
+          ...repositoryEnv(dataDir, 'manual'),
           RESTIC_REPOSITORY: repository,
-          RESTIC_PASSWORD_FILE: path.join(dataDir, 'secrets', 'manual-repository.pass'),
-          RESTIC_CACHE_DIR: path.join(dataDir, 'cache', 'restic'),
           RESTIC_PROGRESS_FPS: '4',
         };
       },

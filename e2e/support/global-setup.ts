@@ -20,7 +20,23 @@ import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
-import { freePort, nginxMainConfig, substitute } from '../../server/test/support/loopback-nginx';
+import { createDemoDatabase, createDemoSite } from '../../server/src/customers/demo-site';
+import {
+  nginxMainConfig,
+  selfSignedCertificate,
+  writeAppSite,
+  writeCustomerSite,
+} from '../../server/test/support/loopback-nginx';
+import {
+  CUSTOMER_IDS,
+  clearRedisPrefix,
+  createAppDatabase,
+  createDataDir,
+  dropCustomerDatabases,
+  freePort,
+  initRepositories,
+  startCustomerIds,
+} from '../../server/test/support/sandbox';
 import {
   E2E_DIR,
   type E2eCustomer,
@@ -31,14 +47,8 @@ import {
 } from './env';
 
 const NGINX = '/usr/sbin/nginx';
-const DEPLOY_DIR = path.join(REPO_DIR, 'deploy');
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function sql(statement: string): Promise<string> {
-  const r = await execa('mariadb', ['-uroot', '-N', '-B', '-e', statement]);
-  return r.stdout;
-}
 
 interface Started {
   name: string;
@@ -164,30 +174,22 @@ async function setUp(
   });
 
   // --- data dir, repositories, customer-db defaults ------------------------------------------
-  const dataDir = path.join(tmpDir, 'data');
-  const customersRoot = path.join(dataDir, 'customers');
+  const data = await createDataDir({ dir: path.join(tmpDir, 'data') });
+  const { dataDir, customersRoot, customerDbDefaultsFile } = data;
   const siteStateDir = path.join(tmpDir, 'site-state');
-  await mkdir(customersRoot, { recursive: true, mode: 0o755 });
   await chmod(dataDir, 0o755);
   await chmod(customersRoot, 0o755);
   await mkdir(siteStateDir, { recursive: true });
-  await mkdir(path.join(dataDir, 'secrets'), { recursive: true, mode: 0o700 });
-  const customerDbDefaultsFile = path.join(dataDir, 'secrets', 'customer-db.cnf');
-  await writeFile(customerDbDefaultsFile, '[client]\nuser=root\nsocket=/run/mysqld/mysqld.sock\n', {
-    mode: 0o600,
-  });
 
-  const dbName = `backups_e2e_${hex}`;
+  const database = await createAppDatabase('backups_e2e');
+  cleanups.push(() => database.drop());
+  const dbName = database.name;
   const redisPrefix = `e2e${hex}`;
   const node = `e2e-${hex}`;
   const commands = siteCommands(siteStateDir);
   const baseEnv: Record<string, string> = {
-    PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+    ...data.env,
     HOME: process.env.HOME ?? tmpDir,
-    BACKUPS_ENV_FILE: path.join(tmpDir, 'none.env'),
-    BACKUPS_DATA_DIR: dataDir,
-    BACKUPS_CUSTOMERS_ROOT: customersRoot,
-    BACKUPS_CUSTOMER_DB_DEFAULTS_FILE: customerDbDefaultsFile,
     BACKUPS_DB_NAME: dbName,
     BACKUPS_REDIS_PREFIX: redisPrefix,
     BACKUPS_NODE: node,
@@ -196,17 +198,9 @@ async function setUp(
     BACKUPS_SITE_STOP_COMMAND: commands.stop,
     BACKUPS_SITE_START_COMMAND: commands.start,
   };
+  await initRepositories(baseEnv);
 
-  for (const kind of ['manual', 'daily']) {
-    await execa(path.join(REPO_DIR, 'scripts/backup-repository'), [kind, 'init'], {
-      env: baseEnv,
-      extendEnv: false,
-    });
-  }
-
-  // --- application database ------------------------------------------------------------------
-  await sql(`CREATE DATABASE \`${dbName}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
-  cleanups.push(() => sql(`DROP DATABASE IF EXISTS \`${dbName}\``));
+  // --- application database, migrated with the ops CLI ---------------------------------------
   const cli = (args: string[], input = '') =>
     execa(process.execPath, ['--import', 'tsx', 'src/main/cli.ts', ...args], {
       cwd: SERVER_DIR,
@@ -215,9 +209,7 @@ async function setUp(
       extendEnv: false,
     });
   await cli(['migrate']);
-  // Far from 1, and from the executors' tests (700M-799M): the MariaDB server is shared.
-  const firstId = 1_000_000_000 + Math.floor(Math.random() * 900_000_000);
-  await sql(`ALTER TABLE \`${dbName}\`.customers AUTO_INCREMENT = ${firstId}`);
+  await startCustomerIds(dbName, CUSTOMER_IDS.e2e);
 
   // --- customers: rows, site folders, databases, site servers ---------------------------------
   const customers: E2eCustomer[] = [];
@@ -234,33 +226,12 @@ async function setUp(
     const id = (JSON.parse(line ?? '{}') as { id?: number }).id;
     if (!id) throw new Error(`customer:add printed no id: ${added.stdout}`);
     const siteDir = path.join(customersRoot, `customer-${id}`);
-    cleanups.push(() =>
-      sql(
-        `DROP DATABASE IF EXISTS customer_${id}; DROP DATABASE IF EXISTS customer_${id}__restore; DROP DATABASE IF EXISTS customer_${id}__previous`,
-      ),
-    );
+    cleanups.push(() => dropCustomerDatabases(id));
     customers.push({ id, email, name, password, siteDir, sitePort: await freePort() });
   }
-  await execa(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      '--input-type=module',
-      '-e',
-      `import { createDemoSite, createDemoDatabase } from './src/customers/demo-site.ts';
-       const [root, defaults, ...ids] = process.argv.slice(1);
-       for (const id of ids) {
-         await createDemoSite(root, Number(id), 'wordpress');
-         await createDemoDatabase(defaults, Number(id));
-       }`,
-      customersRoot,
-      customerDbDefaultsFile,
-      ...customers.map((c) => String(c.id)),
-    ],
-    { cwd: SERVER_DIR, env: baseEnv, extendEnv: false },
-  );
   for (const c of customers) {
+    await createDemoSite(customersRoot, c.id, 'wordpress');
+    await createDemoDatabase(customerDbDefaultsFile, c.id);
     await chmod(c.siteDir, 0o755);
     await writeFile(path.join(siteStateDir, `customer-${c.id}.port`), `${c.sitePort}\n`);
     await execa('bash', ['-c', commands.start], {
@@ -276,14 +247,7 @@ async function setUp(
     });
   }
   const [demo, other] = customers as [E2eCustomer, E2eCustomer];
-  cleanups.push(async () => {
-    const keys = (await execa('redis-cli', ['--scan', '--pattern', `${redisPrefix}:*`])).stdout
-      .split('\n')
-      .filter(Boolean);
-    for (let i = 0; i < keys.length; i += 200) {
-      await execa('redis-cli', ['del', ...keys.slice(i, i + 200)]);
-    }
-  });
+  cleanups.push(() => clearRedisPrefix(redisPrefix));
 
   // --- nginx files ----------------------------------------------------------------------------
   const apiPort = await freePort();
@@ -292,9 +256,7 @@ async function setUp(
   const sitePort = await freePort();
   const prefix = path.join(tmpDir, 'nginx');
   await mkdir(path.join(prefix, 'tmp'), { recursive: true });
-  await mkdir(path.join(prefix, 'snippets'), { recursive: true });
   await chmod(prefix, 0o755);
-  await chmod(path.join(prefix, 'snippets'), 0o755);
   // A copy of the built SPA (web/dist is rebuilt by others while the tests run).
   const distSource = path.join(REPO_DIR, 'web/dist');
   if (!existsSync(path.join(distSource, 'index.html'))) {
@@ -303,81 +265,16 @@ async function setUp(
   const dist = path.join(prefix, 'dist');
   await cp(distSource, dist, { recursive: true });
   await execa('chmod', ['-R', 'a+rX', dist]);
-  const ssl = path.join(prefix, 'ssl');
-  await mkdir(ssl, { mode: 0o700 });
-  await execa('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-days',
-    '2',
-    '-subj',
-    '/CN=127.0.0.1',
-    '-addext',
-    'subjectAltName=IP:127.0.0.1',
-    '-keyout',
-    path.join(ssl, 'key.pem'),
-    '-out',
-    path.join(ssl, 'cert.pem'),
-  ]);
-  await cp(
-    path.join(DEPLOY_DIR, 'nginx/customer-backups-headers.conf'),
-    path.join(prefix, 'snippets/customer-backups-headers.conf'),
-  );
-  const page = path.join(prefix, 'maintenance.html');
-  await cp(path.join(DEPLOY_DIR, 'maintenance.html'), page);
-  await chmod(page, 0o644);
-  const snippet = await readFile(
-    path.join(DEPLOY_DIR, 'nginx/customer-site-maintenance.conf'),
-    'utf8',
-  );
-  await writeFile(
-    path.join(prefix, 'snippets/customer-site-maintenance.conf'),
-    substitute(snippet, 'alias /opt/customer-backups/deploy/maintenance.html;', `alias ${page};`),
-  );
-
-  let app = await readFile(path.join(DEPLOY_DIR, 'nginx/customer-backups.conf'), 'utf8');
-  app = substitute(app, 'listen 443 ssl http2;', `listen 127.0.0.1:${httpsPort} ssl http2;`);
-  app = substitute(app, 'listen [::]:443 ssl http2;', '');
-  app = substitute(app, 'listen 80;', `listen 127.0.0.1:${httpPort};`);
-  app = substitute(app, 'listen [::]:80;', '');
-  app = substitute(app, '/etc/ssl/certs/backups.example.com.pem', path.join(ssl, 'cert.pem'));
-  app = substitute(app, '/etc/ssl/private/backups.example.com.key', path.join(ssl, 'key.pem'));
-  app = substitute(app, '/opt/customer-backups/web/dist', dist);
-  app = substitute(app, 'server 127.0.0.1:4000;', `server 127.0.0.1:${apiPort};`);
-  app = substitute(
-    app,
-    'include /etc/nginx/snippets/customer-backups-headers.conf;',
-    `include ${prefix}/snippets/customer-backups-headers.conf;`,
-    4,
-  );
-  const appFile = path.join(prefix, 'customer-backups.conf');
-  await writeFile(appFile, app);
-
-  let site = await readFile(path.join(DEPLOY_DIR, 'nginx/example-customer-site.conf'), 'utf8');
-  site = substitute(site, 'listen 80;', `listen 127.0.0.1:${sitePort};`);
-  site = substitute(site, 'listen [::]:80;', '');
-  site = substitute(
-    site,
-    'set $customer_site_dir /var/customers/customer-42;',
-    `set $customer_site_dir ${demo.siteDir};`,
-  );
-  site = substitute(
-    site,
-    'include /etc/nginx/snippets/customer-site-maintenance.conf;',
-    `include ${prefix}/snippets/customer-site-maintenance.conf;`,
-  );
-  site = substitute(
-    site,
-    'proxy_pass http://127.0.0.1:8080;',
-    `proxy_pass http://127.0.0.1:${demo.sitePort};`,
-  );
-  const siteFile = path.join(prefix, 'customer-site.conf');
-  await writeFile(siteFile, site);
+  const certificate = await selfSignedCertificate(path.join(prefix, 'ssl'), {
+    commonName: '127.0.0.1',
+    altName: 'IP:127.0.0.1',
+  });
+  const appFile = await writeAppSite(prefix, { httpsPort, httpPort, certificate, dist, apiPort });
+  const siteFile = await writeCustomerSite(prefix, {
+    port: sitePort,
+    siteDir: demo.siteDir,
+    upstreamPort: demo.sitePort,
+  });
 
   const nginxConf = path.join(prefix, 'nginx.conf');
   await writeFile(

@@ -9,6 +9,7 @@ import {
   type Page,
 } from '@playwright/test';
 import { execa } from 'execa';
+import { sql } from '../../server/test/support/sandbox';
 import { type E2eCustomer, SCREENSHOTS_DIR, system } from './env';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -16,12 +17,7 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 // --- databases ------------------------------------------------------------------------------
 
 /** Runs SQL as root and returns the tab-separated rows. */
-export async function sql(statement: string, database?: string): Promise<string> {
-  const args = ['-uroot', '-N', '-B'];
-  if (database) args.push(database);
-  const r = await execa('mariadb', [...args, '-e', statement]);
-  return r.stdout;
-}
+export { sql };
 
 /** The customer's database, schema and rows, as a deterministic text. */
 export async function dbManifest(customerId: number): Promise<string> {

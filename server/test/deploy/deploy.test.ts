@@ -6,16 +6,7 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import {
-  chmod,
-  copyFile,
-  mkdir,
-  mkdtemp,
-  readdir,
-  readFile,
-  rm,
-  writeFile,
-} from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
@@ -27,13 +18,19 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { parseConfig } from '../../src/config/config.js';
 import { projectRoot } from '../../src/config/paths.js';
-import { freePort, nginxMainConfig, substitute } from '../support/loopback-nginx.js';
+import {
+  nginxMainConfig,
+  selfSignedCertificate,
+  substitute,
+  writeAppSite,
+  writeCustomerSite,
+} from '../support/loopback-nginx.js';
+import { freePort } from '../support/sandbox.js';
 
 const run = promisify(execFile);
 const NGINX = '/usr/sbin/nginx';
 const SYSTEMD_ANALYZE = '/usr/bin/systemd-analyze';
 const deployDir = path.join(projectRoot, 'deploy');
-const nginxDir = path.join(deployDir, 'nginx');
 const unitDir = path.join(deployDir, 'systemd');
 
 // --- cleanup: every test registers what it started; undone in reverse order ---------------------
@@ -252,34 +249,11 @@ describe('nginx: the app site (deploy/nginx/customer-backups.conf)', () => {
   async function prepareAppSite(apiPort: number): Promise<AppSite> {
     const prefix = await tempDir();
     await mkdir(path.join(prefix, 'tmp'));
-    const snippets = path.join(prefix, 'snippets');
-    await mkdir(snippets, { mode: 0o755 });
-    await copyFile(
-      path.join(nginxDir, 'customer-backups-headers.conf'),
-      path.join(snippets, 'customer-backups-headers.conf'),
-    );
     // A self-signed certificate for backups.example.com.
-    const ssl = path.join(prefix, 'ssl');
-    await mkdir(ssl, { mode: 0o700 });
-    await run('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-days',
-      '2',
-      '-subj',
-      '/CN=backups.example.com',
-      '-addext',
-      'subjectAltName=DNS:backups.example.com',
-      '-keyout',
-      path.join(ssl, 'key.pem'),
-      '-out',
-      path.join(ssl, 'cert.pem'),
-    ]);
+    const certificate = await selfSignedCertificate(path.join(prefix, 'ssl'), {
+      commonName: 'backups.example.com',
+      altName: 'DNS:backups.example.com',
+    });
     // A built app: index.html and a hashed bundle big enough to be gzipped.
     const dist = path.join(prefix, 'dist');
     await mkdir(path.join(dist, 'assets'), { recursive: true, mode: 0o755 });
@@ -297,23 +271,13 @@ describe('nginx: the app site (deploy/nginx/customer-backups.conf)', () => {
 
     const httpsPort = await freePort();
     const httpPort = await freePort();
-    let site = await readFile(path.join(nginxDir, 'customer-backups.conf'), 'utf8');
-    site = substitute(site, 'listen 443 ssl http2;', `listen 127.0.0.1:${httpsPort} ssl http2;`);
-    site = substitute(site, 'listen [::]:443 ssl http2;', '');
-    site = substitute(site, 'listen 80;', `listen 127.0.0.1:${httpPort};`);
-    site = substitute(site, 'listen [::]:80;', '');
-    site = substitute(site, '/etc/ssl/certs/backups.example.com.pem', path.join(ssl, 'cert.pem'));
-    site = substitute(site, '/etc/ssl/private/backups.example.com.key', path.join(ssl, 'key.pem'));
-    site = substitute(site, '/opt/customer-backups/web/dist', dist);
-    site = substitute(site, 'server 127.0.0.1:4000;', `server 127.0.0.1:${apiPort};`);
-    site = substitute(
-      site,
-      'include /etc/nginx/snippets/customer-backups-headers.conf;',
-      `include ${snippets}/customer-backups-headers.conf;`,
-      4,
-    );
-    const siteFile = path.join(prefix, 'customer-backups.conf');
-    await writeFile(siteFile, site);
+    const siteFile = await writeAppSite(prefix, {
+      httpsPort,
+      httpPort,
+      certificate,
+      dist,
+      apiPort,
+    });
     const conf = path.join(prefix, 'nginx.conf');
     await writeFile(conf, mainConfig(prefix, siteFile));
     return { prefix, conf, httpsPort, httpPort };
@@ -469,38 +433,8 @@ describe('nginx: the customer-site maintenance snippet', () => {
     const siteDir = path.join(prefix, 'customer-42');
     await mkdir(siteDir, { mode: 0o711 });
     await chmod(siteDir, 0o711);
-    const page = path.join(prefix, 'maintenance.html');
-    await copyFile(path.join(deployDir, 'maintenance.html'), page);
-    await chmod(page, 0o644);
-    const snippets = path.join(prefix, 'snippets');
-    await mkdir(snippets, { mode: 0o755 });
-    await chmod(snippets, 0o755);
-    const snippet = await readFile(path.join(nginxDir, 'customer-site-maintenance.conf'), 'utf8');
-    await writeFile(
-      path.join(snippets, 'customer-site-maintenance.conf'),
-      substitute(snippet, 'alias /opt/customer-backups/deploy/maintenance.html;', `alias ${page};`),
-    );
     const port = await freePort();
-    let site = await readFile(path.join(nginxDir, 'example-customer-site.conf'), 'utf8');
-    site = substitute(site, 'listen 80;', `listen 127.0.0.1:${port};`);
-    site = substitute(site, 'listen [::]:80;', '');
-    site = substitute(
-      site,
-      'set $customer_site_dir /var/customers/customer-42;',
-      `set $customer_site_dir ${siteDir};`,
-    );
-    site = substitute(
-      site,
-      'include /etc/nginx/snippets/customer-site-maintenance.conf;',
-      `include ${snippets}/customer-site-maintenance.conf;`,
-    );
-    site = substitute(
-      site,
-      'proxy_pass http://127.0.0.1:8080;',
-      `proxy_pass http://127.0.0.1:${upstreamPort};`,
-    );
-    const siteFile = path.join(prefix, 'site.conf');
-    await writeFile(siteFile, site);
+    const siteFile = await writeCustomerSite(prefix, { port, siteDir, upstreamPort });
     const conf = path.join(prefix, 'nginx.conf');
     await writeFile(conf, mainConfig(prefix, siteFile));
     return { prefix, conf, siteDir, port };
@@ -516,7 +450,7 @@ describe('nginx: the customer-site maintenance snippet', () => {
 
   it('makes nginx -t fail when the site forgets to set $customer_site_dir', async () => {
     const site = await prepareCustomerSite(await freePort());
-    const siteFile = path.join(site.prefix, 'site.conf');
+    const siteFile = path.join(site.prefix, 'customer-site.conf');
     const text = await readFile(siteFile, 'utf8');
     await writeFile(siteFile, substitute(text, `set $customer_site_dir ${site.siteDir};`, ''));
     const result = await nginxTest(site.prefix, site.conf);

@@ -1,21 +1,16 @@
-import { once } from 'node:events';
-import net from 'node:net';
+import { chmod, copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+import { projectRoot } from '../../src/config/paths.js';
 
 /**
  * Helpers for running the shipped deploy/nginx files on loopback in tests (the deploy tests
- * and the browser tests both do).
+ * and the browser tests both do): the sites with only install paths, ports and the
+ * certificate replaced, a main nginx.conf around them, and a throw-away certificate.
  */
 
-/** A port nobody listens on right now, on 127.0.0.1. */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
-}
+const DEPLOY_DIR = path.join(projectRoot, 'deploy');
+const NGINX_DIR = path.join(DEPLOY_DIR, 'nginx');
 
 /** Replaces `search` and insists it occurred exactly `count` times, so a stale test cannot
  * silently stop substituting what it means to. */
@@ -53,4 +48,131 @@ http {
 ${siteFiles.map((file) => `  include ${file};`).join('\n')}
 }
 `;
+}
+
+export interface Certificate {
+  cert: string;
+  key: string;
+}
+
+/** A self-signed certificate (P-256, two days) in a new folder `dir`, e.g. for
+ * `{ commonName: '127.0.0.1', altName: 'IP:127.0.0.1' }`. */
+export async function selfSignedCertificate(
+  dir: string,
+  subject: { commonName: string; altName: string },
+): Promise<Certificate> {
+  await mkdir(dir, { mode: 0o700 });
+  const certificate = { cert: path.join(dir, 'cert.pem'), key: path.join(dir, 'key.pem') };
+  await execa('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-days',
+    '2',
+    '-subj',
+    `/CN=${subject.commonName}`,
+    '-addext',
+    `subjectAltName=${subject.altName}`,
+    '-keyout',
+    certificate.key,
+    '-out',
+    certificate.cert,
+  ]);
+  return certificate;
+}
+
+async function snippetsDir(prefix: string): Promise<string> {
+  const snippets = path.join(prefix, 'snippets');
+  await mkdir(snippets, { recursive: true, mode: 0o755 });
+  await chmod(snippets, 0o755);
+  return snippets;
+}
+
+/**
+ * deploy/nginx/customer-backups.conf (the app site) on loopback ports, with the certificate,
+ * the built app and the api's port given, and its headers snippet copied beside it. Returns
+ * the site file, <prefix>/customer-backups.conf.
+ */
+export async function writeAppSite(
+  prefix: string,
+  options: {
+    httpsPort: number;
+    httpPort: number;
+    certificate: Certificate;
+    dist: string;
+    apiPort: number;
+  },
+): Promise<string> {
+  const snippets = await snippetsDir(prefix);
+  await copyFile(
+    path.join(NGINX_DIR, 'customer-backups-headers.conf'),
+    path.join(snippets, 'customer-backups-headers.conf'),
+  );
+  let site = await readFile(path.join(NGINX_DIR, 'customer-backups.conf'), 'utf8');
+  site = substitute(
+    site,
+    'listen 443 ssl http2;',
+    `listen 127.0.0.1:${options.httpsPort} ssl http2;`,
+  );
+  site = substitute(site, 'listen [::]:443 ssl http2;', '');
+  site = substitute(site, 'listen 80;', `listen 127.0.0.1:${options.httpPort};`);
+  site = substitute(site, 'listen [::]:80;', '');
+  site = substitute(site, '/etc/ssl/certs/backups.example.com.pem', options.certificate.cert);
+  site = substitute(site, '/etc/ssl/private/backups.example.com.key', options.certificate.key);
+  site = substitute(site, '/opt/customer-backups/web/dist', options.dist);
+  site = substitute(site, 'server 127.0.0.1:4000;', `server 127.0.0.1:${options.apiPort};`);
+  site = substitute(
+    site,
+    'include /etc/nginx/snippets/customer-backups-headers.conf;',
+    `include ${snippets}/customer-backups-headers.conf;`,
+    4,
+  );
+  const siteFile = path.join(prefix, 'customer-backups.conf');
+  await writeFile(siteFile, site);
+  return siteFile;
+}
+
+/**
+ * deploy/nginx/example-customer-site.conf for one site folder on a loopback port, its
+ * containers at `upstreamPort`, with the maintenance snippet and page copied beside it.
+ * Returns the site file, <prefix>/customer-site.conf.
+ */
+export async function writeCustomerSite(
+  prefix: string,
+  options: { port: number; siteDir: string; upstreamPort: number },
+): Promise<string> {
+  const page = path.join(prefix, 'maintenance.html');
+  await copyFile(path.join(DEPLOY_DIR, 'maintenance.html'), page);
+  await chmod(page, 0o644);
+  const snippets = await snippetsDir(prefix);
+  const snippet = await readFile(path.join(NGINX_DIR, 'customer-site-maintenance.conf'), 'utf8');
+  await writeFile(
+    path.join(snippets, 'customer-site-maintenance.conf'),
+    substitute(snippet, 'alias /opt/customer-backups/deploy/maintenance.html;', `alias ${page};`),
+  );
+  let site = await readFile(path.join(NGINX_DIR, 'example-customer-site.conf'), 'utf8');
+  site = substitute(site, 'listen 80;', `listen 127.0.0.1:${options.port};`);
+  site = substitute(site, 'listen [::]:80;', '');
+  site = substitute(
+    site,
+    'set $customer_site_dir /var/customers/customer-42;',
+    `set $customer_site_dir ${options.siteDir};`,
+  );
+  site = substitute(
+    site,
+    'include /etc/nginx/snippets/customer-site-maintenance.conf;',
+    `include ${snippets}/customer-site-maintenance.conf;`,
+  );
+  site = substitute(
+    site,
+    'proxy_pass http://127.0.0.1:8080;',
+    `proxy_pass http://127.0.0.1:${options.upstreamPort};`,
+  );
+  const siteFile = path.join(prefix, 'customer-site.conf');
+  await writeFile(siteFile, site);
+  return siteFile;
 }

@@ -2,76 +2,57 @@
 // customer sites and databases per test file, and helpers to run the scripts
 // with an explicit environment (nothing BACKUPS_* inherited from the parent).
 import { createHash } from 'node:crypto';
-import {
-  chmod,
-  lstat,
-  mkdir,
-  mkdtemp,
-  readdir,
-  readFile,
-  rm,
-  utimes,
-  writeFile,
-} from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { lstat, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
+import {
+  createDataDir,
+  type DataDir,
+  initRepositories,
+  removeDataDir,
+  script,
+} from '../../support/sandbox.js';
 
-export const SCRIPTS_DIR = path.resolve(
-  path.dirname(fileURLToPath(import.meta.url)),
-  '../../../../scripts',
-);
-export const script = (name: string) => path.join(SCRIPTS_DIR, name);
+// The sandbox's parts the executors' tests use by name.
+export {
+  buildSite,
+  createCustomerDatabase,
+  dropCustomerDatabases,
+  randomCustomerId,
+  SCRIPTS_DIR,
+  script,
+  siteAccount,
+  sql,
+} from '../../support/sandbox.js';
 
 export type Event = { type: string; [k: string]: unknown };
 
-export interface TestEnv {
-  dataDir: string;
-  customersRoot: string;
-  env: Record<string, string>;
+export interface TestEnv extends DataDir {
   logFile: (id: number) => string;
-}
-
-export function randomCustomerId(): number {
-  return 700_000_000 + Math.floor(Math.random() * 99_000_000);
 }
 
 /** A data dir with its own repositories; stop/start commands leave markers. */
 export async function createTestEnv(extra: Record<string, string> = {}): Promise<TestEnv> {
-  const dataDir = await mkdtemp(path.join(tmpdir(), 'executors-'));
-  const customersRoot = path.join(dataDir, 'customers');
-  await mkdir(customersRoot, { recursive: true });
-  await mkdir(path.join(dataDir, 'secrets'), { recursive: true, mode: 0o700 });
-  const cnf = path.join(dataDir, 'secrets', 'customer-db.cnf');
-  await writeFile(cnf, '[client]\nuser=root\nsocket=/run/mysqld/mysqld.sock\n', { mode: 0o600 });
-  const env: Record<string, string> = {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
-    HOME: dataDir,
-    BACKUPS_ENV_FILE: path.join(dataDir, 'none.env'),
-    BACKUPS_DATA_DIR: dataDir,
-    BACKUPS_CUSTOMER_DB_DEFAULTS_FILE: cnf,
-    BACKUPS_RESTIC_RETRY_LOCK: '10s',
-    BACKUPS_SITE_STOP_COMMAND: 'echo stop >> "$SITE_DIR/../site-$CUSTOMER_ID.log"',
-    BACKUPS_SITE_START_COMMAND:
-      'if [ -e .maintenance ]; then m=maintenance; else m=open; fi; echo "start $m" >> "$SITE_DIR/../site-$CUSTOMER_ID.log"',
-    ...extra,
-  };
+  const dir = await createDataDir({ tmpPrefix: 'executors-' });
   const t: TestEnv = {
-    dataDir,
-    customersRoot,
-    env,
-    logFile: (id) => path.join(customersRoot, `site-${id}.log`),
+    ...dir,
+    env: {
+      ...dir.env,
+      HOME: dir.dataDir,
+      BACKUPS_RESTIC_RETRY_LOCK: '10s',
+      BACKUPS_SITE_STOP_COMMAND: 'echo stop >> "$SITE_DIR/../site-$CUSTOMER_ID.log"',
+      BACKUPS_SITE_START_COMMAND:
+        'if [ -e .maintenance ]; then m=maintenance; else m=open; fi; echo "start $m" >> "$SITE_DIR/../site-$CUSTOMER_ID.log"',
+      ...extra,
+    },
+    logFile: (id) => path.join(dir.customersRoot, `site-${id}.log`),
   };
-  for (const kind of ['manual', 'daily']) {
-    const r = await run(t, 'backup-repository', [kind, 'init']);
-    if (r.exitCode !== 0) throw new Error(`init ${kind} failed: ${r.stderr}`);
-  }
+  await initRepositories(t.env);
   return t;
 }
 
 export async function destroyTestEnv(t: TestEnv | undefined): Promise<void> {
-  if (t) await rm(t.dataDir, { recursive: true, force: true });
+  await removeDataDir(t);
 }
 
 export function parseEvents(stdout: string): Event[] {
@@ -154,39 +135,6 @@ export const errorCode = (events: Event[]) => events.find((e) => e.type === 'err
 
 // --- database ---------------------------------------------------------------
 
-export async function sql(statement: string): Promise<string> {
-  const r = await execa('mariadb', ['-uroot', '-N', '-B', '-e', statement]);
-  return r.stdout;
-}
-
-/** The site's own database account, as a hosting company gives one: rights on its database alone. */
-export const siteAccount = (id: number) => `'site_${id}'@'localhost'`;
-
-export async function createCustomerDatabase(id: number): Promise<void> {
-  const db = `customer_${id}`;
-  await sql(`DROP DATABASE IF EXISTS ${db}; CREATE DATABASE ${db} CHARACTER SET utf8mb4;
-    CREATE USER IF NOT EXISTS ${siteAccount(id)} ACCOUNT LOCK;
-    GRANT ALL PRIVILEGES ON \`customer\\_${id}\`.* TO ${siteAccount(id)};
-    CREATE TABLE ${db}.posts (id INT AUTO_INCREMENT PRIMARY KEY, title VARCHAR(200), body TEXT);
-    CREATE TABLE ${db}.options (name VARCHAR(64) PRIMARY KEY, value VARCHAR(255));
-    CREATE TABLE ${db}.media (id INT PRIMARY KEY, data BLOB);
-    CREATE TABLE ${db}.audit (id INT AUTO_INCREMENT PRIMARY KEY, post_id INT);
-    INSERT INTO ${db}.posts (title, body) VALUES ('Hello', 'First post'), ('Grüße', 'Über alles'), ('Third', 'x');
-    INSERT INTO ${db}.options VALUES ('siteurl', 'https://c${id}.example'), ('theme', 'twenty');
-    INSERT INTO ${db}.media VALUES (1, UNHEX('00FF10E2809C0D0A5C27220000FE'));
-    USE ${db};
-    CREATE DEFINER = ${siteAccount(id)} VIEW post_titles AS SELECT id, title FROM posts;
-    CREATE DEFINER = ${siteAccount(id)} TRIGGER posts_audit AFTER INSERT ON posts FOR EACH ROW INSERT INTO audit (post_id) VALUES (NEW.id);`);
-}
-
-/** The customer's databases and every account made for them (the site's, and the restore's). */
-export async function dropCustomerDatabases(id: number): Promise<void> {
-  await sql(
-    `DROP DATABASE IF EXISTS customer_${id}; DROP DATABASE IF EXISTS customer_${id}__restore; DROP DATABASE IF EXISTS customer_${id}__previous;
-     DROP USER IF EXISTS ${siteAccount(id)}, 'backups_definer_${id}'@'localhost', 'backups_restore_${id}'@'localhost';`,
-  );
-}
-
 /** The database, schema and rows, as a deterministic text. */
 export async function dbManifest(id: number): Promise<string> {
   const r = await execa('mysqldump', [
@@ -204,43 +152,6 @@ export async function dbManifest(id: number): Promise<string> {
 }
 
 // --- files ------------------------------------------------------------------
-
-/** A small WordPress-like site: nested folders, a binary, odd names, modes. */
-export async function buildSite(
-  root: string,
-  id: number,
-  content = 'wordpress',
-  seed = 'v1',
-): Promise<string> {
-  const site = path.join(root, `customer-${id}`);
-  const dir = path.join(site, content);
-  await mkdir(dir, { recursive: true });
-  await writeFile(
-    path.join(site, 'docker-compose.yml'),
-    `services:\n  web:\n    image: wordpress # customer ${id}\n`,
-  );
-  for (let a = 0; a < 5; a++) {
-    for (let b = 0; b < 6; b++) {
-      const d = path.join(dir, `wp-content-${a}`, `plugins-${b}`);
-      await mkdir(d, { recursive: true });
-      for (let f = 0; f < 7; f++) {
-        await writeFile(path.join(d, `file-${f}.php`), `<?php // ${seed} ${id} ${a}/${b}/${f}\n`);
-      }
-    }
-  }
-  const binary = Buffer.alloc(65_536);
-  for (let i = 0; i < binary.length; i++) binary[i] = (i * 31 + seed.length * 7) & 0xff;
-  await writeFile(path.join(dir, 'image.bin'), binary);
-  await writeFile(path.join(dir, 'Grüße über.txt'), `non-ascii ${seed}\n`);
-  await writeFile(path.join(dir, 'wp-config.php'), `<?php define('DB_PASSWORD', '${seed}');\n`);
-  await chmod(path.join(dir, 'wp-config.php'), 0o600);
-  await utimes(
-    path.join(dir, 'image.bin'),
-    new Date('2020-01-02T03:04:05.678Z'),
-    new Date('2020-01-02T03:04:05.678Z'),
-  );
-  return site;
-}
 
 /** Every entry below dir: type, mode, mtime, size, content hash. */
 export async function filesManifest(dir: string): Promise<string[]> {

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type BeeQueue from 'bee-queue';
@@ -13,15 +12,18 @@ import { customerJobsTopic } from '../../../src/jobs/job-events.js';
 import { producerQueue, type QueuedJob, type QueueLane } from '../../../src/jobs/job-queue.js';
 import { JobStore, type NewJob } from '../../../src/jobs/job-store.js';
 import { startWorker, type WorkerHandle } from '../../../src/worker/worker.js';
-import {
-  createCustomerDatabase,
-  createTestEnv,
-  destroyTestEnv,
-  dropCustomerDatabases,
-  type TestEnv,
-} from '../../executors/support/harness.js';
-import { createTestDatabase, type TestDatabase } from '../../support/database.js';
+import { createTestEnv, destroyTestEnv, type TestEnv } from '../../executors/support/harness.js';
 import { buildCustomer } from '../../support/factories.js';
+import {
+  clearRedisPrefix,
+  createCustomerDatabase,
+  createTestDatabase,
+  dropCustomerDatabases,
+  REDIS_URL,
+  redisPrefix,
+  repositoryEnv,
+  type TestDatabase,
+} from '../../support/sandbox.js';
 
 /** Everything a worker test needs: a database, Redis namespace, scripts' folders. */
 export interface WorkerWorld {
@@ -69,11 +71,11 @@ export async function createWorkerWorld(
 ): Promise<WorkerWorld> {
   const db = await createTestDatabase();
   const scriptsEnv = await createTestEnv(scriptEnv);
-  const prefix = `t${randomBytes(5).toString('hex')}`;
+  const prefix = redisPrefix();
   const queues = new Map<string, BeeQueue<QueuedJob>>();
   const workers: WorkerHandle[] = [];
   const customerIds: number[] = [];
-  const redis = new Redis('redis://127.0.0.1:6379/0');
+  const redis = new Redis(REDIS_URL);
 
   const config = (node: string, extra: Record<string, string> = {}) =>
     parseConfig({
@@ -92,7 +94,7 @@ export async function createWorkerWorld(
   const queueFor = (host: string, lane: QueueLane) => {
     let q = queues.get(`${lane}-${host}`);
     if (!q) {
-      q = producerQueue({ redisUrl: 'redis://127.0.0.1:6379/0', prefix }, host, lane);
+      q = producerQueue({ redisUrl: REDIS_URL, prefix }, host, lane);
       queues.set(`${lane}-${host}`, q);
     }
     return q;
@@ -149,11 +151,7 @@ export async function createWorkerWorld(
       return world.waitForJob(job.id, ['completed', 'failed', 'cancelled'], timeoutMs);
     },
     resticEnv(kind) {
-      return {
-        RESTIC_REPOSITORY: path.join(scriptsEnv.dataDir, 'repos', kind),
-        RESTIC_PASSWORD_FILE: path.join(scriptsEnv.dataDir, 'secrets', `${kind}-repository.pass`),
-        RESTIC_CACHE_DIR: path.join(scriptsEnv.dataDir, 'cache/restic'),
-      };
+      return repositoryEnv(scriptsEnv.dataDir, kind);
     },
     async holdRepository(kind) {
       const holder = execa(
@@ -206,7 +204,7 @@ export async function createWorkerWorld(
       }
     },
     async recordEvents(customerId) {
-      const sub = new Redis('redis://127.0.0.1:6379/0');
+      const sub = new Redis(REDIS_URL);
       const events: { id: number }[] = [];
       sub.on('message', (_channel: string, message: string) => {
         events.push(JSON.parse(message) as { id: number });
@@ -222,10 +220,9 @@ export async function createWorkerWorld(
     async destroy() {
       for (const w of workers) await w.stop().catch(() => undefined);
       for (const q of queues.values()) await q.close(1000).catch(() => undefined);
-      const keys = await redis.keys(`${prefix}:*`);
-      if (keys.length) await redis.del(...keys);
+      await clearRedisPrefix(prefix, redis);
       await redis.quit();
-      for (const id of customerIds) await dropCustomerDatabases(id);
+      await dropCustomerDatabases(customerIds);
       await destroyTestEnv(scriptsEnv);
       await db.drop();
     },
