@@ -4,9 +4,11 @@
 // another, and the same 1,000 clients on a bare ws server (progress-floor.mjs: the floor),
 // phases interleaved; the api's resident memory is read from /proc/<pid>/status.
 import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { insertPendingJob } from '../../server/src/jobs/create-job.js';
+import { execa } from 'execa';
+import { credentialRecheck } from '../../server/src/auth/credential-watch.js';
 import { BackupJob } from '../../server/src/jobs/job.entity.js';
 import { publishJobChanged } from '../../server/src/jobs/job-events.js';
 import type { BenchWorld } from './env.js';
@@ -66,6 +68,18 @@ const CROWD_THREADS = Math.max(
   1,
   Number(process.env.BENCH_PROGRESS_THREADS ?? availableParallelism()) || 1,
 );
+
+/** CPU time (user + system, ms) of these processes together so far; 0 for one that is gone. */
+async function cpuMs(pids: number[]): Promise<number> {
+  let total = 0;
+  for (const pid of pids) {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime, fields 14 and 15 of proc(5), in clock ticks (100 per second here)
+    total += (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) * 10;
+  }
+  return total;
+}
 
 /** Monotonic microseconds (process.hrtime): the same clock in the subscriber threads. */
 const micros = () => Number(process.hrtime.bigint() / 1000n);
@@ -177,20 +191,20 @@ export async function measureProgress(
 ): Promise<Measurement> {
   const makeTarget = async (): Promise<Target> => {
     const customer = await world.customer({ host: 'progress' });
-    const job = await insertPendingJob(world.orm.em, {
-      customer,
+    // A running job's row as the worker leaves it; nothing queues or runs it.
+    const fork = world.orm.em.fork();
+    const job = fork.create(BackupJob, {
+      customer: customer.id,
       kind: 'backup',
       scope: 'both',
       source: 'manual',
+      status: 'running',
+      startedAt: new Date(),
+      phase: 'UPLOADING',
+      progress: 0,
       requestedByKind: 'operator',
     });
-    await world.orm.em
-      .fork()
-      .nativeUpdate(
-        BackupJob,
-        { id: job.id },
-        { status: 'running', startedAt: new Date(), phase: 'UPLOADING' },
-      );
+    await fork.flush();
     return {
       jobId: job.id,
       customerId: customer.id,
@@ -214,6 +228,9 @@ export async function measureProgress(
   const floorChannel = `${world.prefix}:bench-floor`;
   const floorServer = await startFloorServer(world, floorChannel);
   const singleToken = await world.customerToken(single.customerId);
+  const mariadbPid = Number(
+    (await execa('pgrep', ['-o', '-x', 'mariadbd'], { reject: false })).stdout.trim() || 0,
+  );
   const crowdToken = await world.customerToken(crowd.customerId);
 
   const rssSamples: { at: number; rss: number }[] = [];
@@ -280,6 +297,9 @@ export async function measureProgress(
     ) => {
       target.received = [];
       target.deliveries = 0;
+      const apiPids = await world.api.pids();
+      const apiCpuBefore = await cpuMs(apiPids);
+      const dbCpuBefore = await cpuMs([mariadbPid]);
       const phaseStart = now();
       let last = 0;
       const stamps: number[] = [];
@@ -307,6 +327,10 @@ export async function measureProgress(
         }
         settle.push((now() - settleStart) / 1000);
       }
+      // From the first publish until the api answers quickly again (re-reads worked off): the
+      // api's and MariaDB's CPU time per published event (idle sockets cost next to nothing).
+      const apiCpu = ((await cpuMs(apiPids)) - apiCpuBefore) / size.eventsPerPhase;
+      const dbCpu = ((await cpuMs([mariadbPid])) - dbCpuBefore) / size.eventsPerPhase;
       const peak = Math.max(0, ...rssSamples.filter((s) => s.at >= phaseStart).map((s) => s.rss));
       return {
         p50: quantile(target.received, 0.5),
@@ -314,6 +338,8 @@ export async function measureProgress(
         lost: expected - target.deliveries,
         missingLast: subscribers - (target.countOf.get(last) ?? 0),
         peak,
+        apiCpu,
+        dbCpu,
         // first to last receipt of one event among the subscribers (the fan-out's length)
         fanOut: quantile(
           stamps.map((stamp) => {
@@ -330,6 +356,9 @@ export async function measureProgress(
     const crowdP50: number[] = [];
     const crowdP99: number[] = [];
     const crowdPeak: number[] = [];
+    const singleApiCpu: number[] = [];
+    const crowdApiCpu: number[] = [];
+    const crowdDbCpu: number[] = [];
     const fanOut: number[] = [];
     const ratio: number[] = [];
     const floorP50: number[] = [];
@@ -365,13 +394,16 @@ export async function measureProgress(
       crowdP50.push(b.p50);
       crowdP99.push(b.p99);
       crowdPeak.push(b.peak / 1024);
+      singleApiCpu.push(a.apiCpu);
+      crowdApiCpu.push(b.apiCpu);
+      crowdDbCpu.push(b.dbCpu);
       fanOut.push(b.fanOut);
       ratio.push(b.p99 / a.p99);
       lostSingle += a.lost;
       lostCrowd += b.lost;
       missingLast += a.missingLast + b.missingLast + c.missingLast;
       log(
-        `progress round ${round + 1}: 1 subscriber p50 ${a.p50.toFixed(1)} p99 ${a.p99.toFixed(1)} ms; ${size.subscribers} subscribers p50 ${b.p50.toFixed(1)} p99 ${b.p99.toFixed(1)} ms, fan-out (first → last receipt) median ${b.fanOut.toFixed(1)} ms, coalesced ${b.lost}, api RSS peak ${(b.peak / 1024).toFixed(0)} MB; bare ws server p50 ${c.p50.toFixed(1)} p99 ${c.p99.toFixed(1)} ms, fan-out ${c.fanOut.toFixed(1)} ms`,
+        `progress round ${round + 1}: 1 subscriber p50 ${a.p50.toFixed(1)} p99 ${a.p99.toFixed(1)} ms; ${size.subscribers} subscribers p50 ${b.p50.toFixed(1)} p99 ${b.p99.toFixed(1)} ms, fan-out (first → last receipt) median ${b.fanOut.toFixed(1)} ms, coalesced ${b.lost}, api CPU ${b.apiCpu.toFixed(1)} ms + MariaDB ${b.dbCpu.toFixed(1)} ms per event (1 subscriber: api ${a.apiCpu.toFixed(1)} ms), api RSS peak ${(b.peak / 1024).toFixed(0)} MB; bare ws server p50 ${c.p50.toFixed(1)} p99 ${c.p99.toFixed(1)} ms, fan-out ${c.fanOut.toFixed(1)} ms`,
       );
     }
     const hwm = (await world.rssKb()).hwm;
@@ -403,6 +435,21 @@ export async function measureProgress(
         values: overFloor,
       },
       {
+        name: '1 subscriber: api CPU time per published event',
+        unit: 'ms',
+        values: singleApiCpu,
+      },
+      {
+        name: `${size.subscribers} subscribers: api CPU time per published event`,
+        unit: 'ms',
+        values: crowdApiCpu,
+      },
+      {
+        name: `${size.subscribers} subscribers: MariaDB CPU time per published event`,
+        unit: 'ms',
+        values: crowdDbCpu,
+      },
+      {
         name: `api resident memory, peak during the ${size.subscribers}-subscriber phase`,
         unit: 'MB',
         values: crowdPeak,
@@ -423,7 +470,7 @@ export async function measureProgress(
         `After a phase, the api needed ${spread(settle).min.toFixed(1)}–${spread(settle).max.toFixed(1)} s (median ${spread(settle).median.toFixed(1)} s) to answer a database query within 50 ms again (working off re-reads of skipped states).`,
         'The plan polls every 5 s: its mean delay is 2.5 s and its worst 5 s, whatever the number of viewers.',
       ],
-      limits: `Per event the api reads the job row once and checks every subscriber's session or token with one query per kind (the job's feed, jobs/job-watch.ts), executes the selection set once for all subscribers with the same operation and rights (api/shared-subscription.ts), then graphql-ws writes one frame per subscriber on one Node thread: that last part is what grows with the subscriber count (the fan-out note above). In a CPU profile of the api under this load (BENCH_API_NODE_ARGS="--cpu-prof ..."), the api's busy time during the 1,000-subscriber events (2026-11-26) went half to ws's send of each frame (47% in writev alone, the kernel's send over loopback, which also does the receiving side's work) and the rest mostly to the promise chain each subscriber's result passes through (graphql-ws's loop, envelop's result mapping, the feed), ~8% to runMicrotasks and ~4% to GC; the bare ws server measured beside it pays the send alone (its p99 and fan-out above). The ${size.subscribers} clients decode their frames on the same 2 cores. What would go further: more api processes (it is stateless: the sockets would spread over them and over the cores).`,
+      limits: `Per event the api reads the job row once (the job's feed, jobs/job-watch.ts; no session or token is read per event: they end by revocation messages, expiry timers and a check every ${credentialRecheck.everyMs / 1000} s, auth/credential-watch.ts), executes the selection set once for all subscribers with the same operation and rights (api/shared-subscription.ts), then graphql-ws writes one frame per subscriber on one Node thread: that last part is what grows with the subscriber count (the fan-out note above). In a CPU profile of the api under this load (BENCH_API_NODE_ARGS="--cpu-prof ..."), the api's busy time during the 1,000-subscriber events (2026-11-26) went half to ws's send of each frame (47% in writev alone, the kernel's send over loopback, which also does the receiving side's work) and the rest mostly to the promise chain each subscriber's result passes through (graphql-ws's loop, envelop's result mapping, the feed), ~8% to runMicrotasks and ~4% to GC; the bare ws server measured beside it pays the send alone (its p99 and fan-out above). The ${size.subscribers} clients decode their frames on the same 2 cores. What would go further: more api processes (it is stateless: the sockets would spread over them and over the cores).`,
     };
   } finally {
     await Promise.allSettled(threads.map((thread) => thread.close()));

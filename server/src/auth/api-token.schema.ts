@@ -9,6 +9,7 @@ import {
   listCustomerApiTokens,
   revokeCustomerApiToken,
 } from './api-tokens.js';
+import { apiCredentialEvents } from './credential-events.js';
 import { actorOf, viewerCustomerId } from './viewer.js';
 
 const ApiTokenRef = builder.objectRef<IApiToken>('ApiToken').implement({
@@ -94,7 +95,12 @@ builder.mutationField('revokeApiToken', (t) =>
       const customerId = viewerCustomerId(ctx.viewer);
       const tokenId = parseId(args.id);
       if (customerId === null || tokenId === null) return false;
-      const revoked = await revokeCustomerApiToken(ctx.em, customerId, tokenId);
+      const revoked = await revokeCustomerApiToken(
+        ctx.em,
+        customerId,
+        tokenId,
+        apiCredentialEvents(ctx.services),
+      );
       if (revoked) {
         await recordAudit(ctx.em, {
           action: 'token_revoked',

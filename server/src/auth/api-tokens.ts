@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/mariadb';
 import { InvalidInputError } from '../graphql/errors.js';
 import { ApiToken, type IApiToken } from './api-token.entity.js';
+import { announceCredentialEnded, type CredentialEvents } from './credential-events.js';
 import { isPrintable, randomSecret, sha256Hex } from './credentials.js';
 
 export const TOKEN_PREFIX = 'cbk_';
@@ -52,20 +53,40 @@ export function createAdminToken(em: EntityManager, name: string): Promise<NewAp
   return insertToken(em, { name: validTokenName(name), customerId: null, isAdmin: true });
 }
 
-/** Revokes one of the customer's own live tokens; false when there is no such token. */
-export async function revokeCustomerApiToken(
+/**
+ * Marks a live token revoked and announces it, so that every api process ends the token's
+ * subscriptions at once (auth/credential-watch.ts); false when no such live token matched.
+ */
+async function revoke(
   em: EntityManager,
-  customerId: number,
-  tokenId: number,
+  where: { id: number; customer?: number },
+  events: CredentialEvents,
 ): Promise<boolean> {
   const changed = await em
     .fork()
-    .nativeUpdate(
-      ApiToken,
-      { id: tokenId, customer: customerId, revokedAt: null },
-      { revokedAt: new Date() },
-    );
-  return changed > 0;
+    .nativeUpdate(ApiToken, { ...where, revokedAt: null }, { revokedAt: new Date() });
+  if (changed === 0) return false;
+  await announceCredentialEnded(events, { token: where.id });
+  return true;
+}
+
+/** Revokes one of the customer's own live tokens; false when there is no such token. */
+export function revokeCustomerApiToken(
+  em: EntityManager,
+  customerId: number,
+  tokenId: number,
+  events: CredentialEvents,
+): Promise<boolean> {
+  return revoke(em, { id: tokenId, customer: customerId }, events);
+}
+
+/** Revokes any live token, an admin's or a customer's (the ops CLI); false when there is none. */
+export function revokeApiToken(
+  em: EntityManager,
+  tokenId: number,
+  events: CredentialEvents,
+): Promise<boolean> {
+  return revoke(em, { id: tokenId }, events);
 }
 
 export function listCustomerApiTokens(em: EntityManager, customerId: number): Promise<IApiToken[]> {

@@ -3,6 +3,7 @@ import type { ICustomer } from '../customers/customer.entity.js';
 import { CustomerRef } from '../customers/customer.schema.js';
 import { builder } from '../graphql/builder.js';
 import { InvalidCredentialsError, InvalidInputError, RateLimitedError } from '../graphql/errors.js';
+import { apiCredentialEvents } from './credential-events.js';
 import { clearedSessionCookie, deleteSession, secureCookies, sessionCookie } from './sessions.js';
 import { signIn } from './sign-in.js';
 import { actorOf } from './viewer.js';
@@ -49,7 +50,7 @@ builder.mutationField('signOut', (t) =>
       );
       const viewer = ctx.viewer;
       if (viewer?.kind !== 'customer') return false;
-      await deleteSession(ctx.em, viewer.sessionId);
+      await deleteSession(ctx.em, viewer.sessionId, apiCredentialEvents(ctx.services));
       await recordAudit(ctx.em, {
         action: 'sign_out',
         actor: actorOf(viewer),

@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/mariadb';
+import { announceCredentialEnded, type CredentialEvents } from './credential-events.js';
 import { randomSecret, sha256Hex } from './credentials.js';
 import { Session } from './session.entity.js';
 
@@ -49,11 +50,23 @@ export async function createSession(
   return { token, expiresAt };
 }
 
-export async function deleteSession(em: EntityManager, sessionId: string): Promise<void> {
-  await em.fork().nativeDelete(Session, { id: sessionId });
+/**
+ * Ends a session (sign-out) and announces it, so that every api process ends the session's
+ * subscriptions at once (auth/credential-watch.ts).
+ */
+export async function deleteSession(
+  em: EntityManager,
+  sessionId: string,
+  events: CredentialEvents,
+): Promise<void> {
+  const deleted = await em.fork().nativeDelete(Session, { id: sessionId });
+  if (deleted > 0) await announceCredentialEnded(events, { session: sessionId });
 }
 
-/** Removes sessions past their expiry (they no longer sign anyone in; this only tidies). */
+/**
+ * Removes sessions past their expiry (they no longer sign anyone in; this only tidies, and
+ * announces nothing: subscriptions end at a session's expiry by themselves).
+ */
 export async function deleteExpiredSessions(em: EntityManager): Promise<number> {
   return em.fork().nativeDelete(Session, { expiresAt: { $lt: new Date() } });
 }

@@ -1,11 +1,11 @@
 import type { EntityManager } from '@mikro-orm/mariadb';
-import { nullableUtcDatetime } from '../db/raw.js';
+import { nullableUtcDatetime, utcDatetime } from '../db/raw.js';
 import { ApiToken } from './api-token.entity.js';
 import { sha256Hex } from './credentials.js';
 
 /** Who is asking: a signed-in customer (cookie), a customer's API token, or an admin token. */
 export type Viewer =
-  | { kind: 'customer'; customerId: number; sessionId: string }
+  | { kind: 'customer'; customerId: number; sessionId: string; expiresAt: Date }
   | { kind: 'token'; customerId: number; tokenId: number }
   | { kind: 'admin'; tokenId: number };
 
@@ -65,27 +65,50 @@ export async function viewerFromSession(em: EntityManager, token: string): Promi
   const sessionId = sha256Hex(token);
   const [row] = await em
     .getConnection()
-    .execute<{ customer_id: number }[]>(
-      'select customer_id from sessions where id = ? and expires_at > ? limit 1',
+    .execute<{ customer_id: number; expires_at: string | Date }[]>(
+      'select customer_id, expires_at from sessions where id = ? and expires_at > ? limit 1',
       [sessionId, new Date()],
     );
   if (!row) return null;
-  return { kind: 'customer', customerId: Number(row.customer_id), sessionId };
+  return {
+    kind: 'customer',
+    customerId: Number(row.customer_id),
+    sessionId,
+    expiresAt: utcDatetime(row.expires_at),
+  };
+}
+
+/** A session's credential key (see credentialKey). */
+export function sessionCredential(sessionId: string): string {
+  return `s:${sessionId}`;
+}
+
+/** A token's credential key (see credentialKey). */
+export function tokenCredential(tokenId: number): string {
+  return `t:${tokenId}`;
 }
 
 /** A viewer's credential (its session, or its token) as a key of liveCredentials' answer. */
 export function credentialKey(viewer: Viewer): string {
-  return viewer.kind === 'customer' ? `s:${viewer.sessionId}` : `t:${viewer.tokenId}`;
+  return viewer.kind === 'customer'
+    ? sessionCredential(viewer.sessionId)
+    : tokenCredential(viewer.tokenId);
+}
+
+/** A live credential: a session ends at its expiry, a token when it is revoked (null). */
+export interface LiveCredential {
+  expiresAt: Date | null;
 }
 
 /**
- * Which of these viewers' sessions and tokens are still live (as credentialKey): one query per
- * kind, however many viewers (every subscriber of a job, on each event). Plain SQL: a hot path.
+ * Which of these viewers' sessions and tokens are still live, by credentialKey: one query per
+ * kind, however many viewers (every credential a process's subscriptions hold, at each
+ * periodic check of auth/credential-watch.ts). Plain SQL.
  */
 export async function liveCredentials(
   em: EntityManager,
   viewers: Iterable<Viewer>,
-): Promise<Set<string>> {
+): Promise<Map<string, LiveCredential>> {
   const sessions = new Set<string>();
   const tokens = new Set<number>();
   for (const viewer of viewers) {
@@ -97,8 +120,8 @@ export async function liveCredentials(
   const [liveSessions, liveTokens] = await Promise.all([
     sessions.size === 0
       ? []
-      : connection.execute<{ id: string }[]>(
-          `select id from sessions where id in (${marks(sessions.size)}) and expires_at > ?`,
+      : connection.execute<{ id: string; expires_at: string | Date }[]>(
+          `select id, expires_at from sessions where id in (${marks(sessions.size)}) and expires_at > ?`,
           [...sessions, new Date()],
         ),
     tokens.size === 0
@@ -108,9 +131,11 @@ export async function liveCredentials(
           [...tokens],
         ),
   ]);
-  const live = new Set<string>();
-  for (const row of liveSessions) live.add(`s:${row.id}`);
-  for (const row of liveTokens) live.add(`t:${Number(row.id)}`);
+  const live = new Map<string, LiveCredential>();
+  for (const row of liveSessions) {
+    live.set(sessionCredential(row.id), { expiresAt: utcDatetime(row.expires_at) });
+  }
+  for (const row of liveTokens) live.set(tokenCredential(Number(row.id)), { expiresAt: null });
   return live;
 }
 

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { ApiToken } from '../auth/api-token.entity.js';
-import { createAdminToken } from '../auth/api-tokens.js';
-import { audit, positiveInt, withOrm } from './context.js';
+import { createAdminToken, revokeApiToken } from '../auth/api-tokens.js';
+import { config } from '../config/config.js';
+import { audit, positiveInt, withOrm, withServices } from './context.js';
 
 export function tokenCommands(program: Command): void {
   program
@@ -21,11 +21,13 @@ export function tokenCommands(program: Command): void {
     .description('revoke an API token (admin or customer)')
     .argument('<id>', 'token id', positiveInt)
     .action((id: number) =>
-      withOrm(async (orm) => {
-        const updated = await orm.em
-          .fork()
-          .nativeUpdate(ApiToken, { id, revokedAt: null }, { revokedAt: new Date() });
-        if (!updated) throw new Error(`no live token ${id}`);
+      withServices(async ({ orm, redis }) => {
+        // As the api revokes: the token's live subscriptions end at once, on every api process.
+        const revoked = await revokeApiToken(orm.em, id, {
+          redis,
+          prefix: config().BACKUPS_REDIS_PREFIX,
+        });
+        if (!revoked) throw new Error(`no live token ${id}`);
         await audit(orm, 'token_revoked', null, String(id));
         console.log(`revoked token ${id}`);
       }),

@@ -1,6 +1,7 @@
-import { credentialKey, liveCredentials, mayActFor, type Viewer } from '../auth/viewer.js';
+import { credentialWatchOf } from '../auth/credential-watch.js';
+import { mayActFor, type Viewer } from '../auth/viewer.js';
 import type { ApiServices, GraphQLContext } from '../graphql/context.js';
-import { unauthenticated } from '../graphql/errors.js';
+import { forbidden, unauthenticated } from '../graphql/errors.js';
 import { GraphQLError } from '../graphql/graphql-runtime.js';
 import { now, SingleFlight } from '../infra/single-flight.js';
 import { BackupJob, type IBackupJob } from './job.entity.js';
@@ -11,6 +12,20 @@ import { findVisibleJob } from './job-requests.js';
 export type JobEvent = { job: IBackupJob } | { denied: GraphQLError };
 
 export const TERMINAL_STATUSES = new Set(['completed', 'failed', 'cancelled']);
+
+/**
+ * A job's stream ends with its final state: a terminal status, and for a completed restore its
+ * undo point on the row (stored after the switch-over, a few seconds after COMPLETED) or its
+ * script ended without one (settled: the repository did not take it; the recovery sweep
+ * attaches it later). A subscriber's last event is then the restore with its undo point.
+ */
+export function streamEnds(
+  job: Pick<IBackupJob, 'status' | 'kind' | 'safetySnapshotId' | 'settledAt'>,
+): boolean {
+  if (!TERMINAL_STATUSES.has(String(job.status))) return false;
+  if (job.kind !== 'restore' || job.status !== 'completed') return true;
+  return job.safetySnapshotId !== null || job.settledAt !== null;
+}
 
 function notFound(): GraphQLError {
   return new GraphQLError('There is no such job.', { extensions: { code: 'NOT_FOUND' } });
@@ -120,18 +135,25 @@ const DENIED = -1;
 
 interface Watcher {
   viewer: Viewer;
-  key: string;
   stream: KeyedStream<JobEvent>;
 }
+
+const sessionEnded = (): JobEvent => ({
+  denied: unauthenticated('Your session has ended. Sign in again.'),
+});
 
 /**
  * One per channel (a job's or a customer's) and api process: it listens on the channel once
  * and runs rounds for its watchers, one at a time. A change, or a new watcher, asks for a
  * round; what arrives while a round runs is handled by the next one, which reads the newest
- * state. Each round checks every watcher's session or token with one query per kind.
+ * state. Rounds read jobs only: whether a watcher's session or token is still live is the
+ * credential watch's to say (auth/credential-watch.ts, by revocation messages, expiry timers
+ * and a periodic check), which ends the watcher's stream when it ends, between events too.
  */
 abstract class Feed<W extends Watcher> {
   protected readonly watchers = new Set<W>();
+  /** watcher -> the release of its credential's hold */
+  private readonly releases = new Map<W, () => void>();
   private readonly changes: AsyncIterator<JobChanged>;
   private wanted = false;
   private running = false;
@@ -150,12 +172,19 @@ abstract class Feed<W extends Watcher> {
   protected abstract noted(change: JobChanged): void;
   protected abstract round(targets: W[]): Promise<void>;
 
+  /** Adds a watcher, whose stream ends (after the error) when its credential ends. */
   protected add(watcher: W): void {
     this.watchers.add(watcher);
+    const release = credentialWatchOf(this.services).hold(watcher.viewer, () =>
+      this.deny(watcher, sessionEnded()),
+    );
+    this.releases.set(watcher, release);
     this.request();
   }
 
   protected leave(watcher: W): void {
+    this.releases.get(watcher)?.();
+    this.releases.delete(watcher);
     this.watchers.delete(watcher);
     if (this.watchers.size === 0) this.closeFeed();
   }
@@ -211,10 +240,6 @@ abstract class Feed<W extends Watcher> {
   }
 }
 
-const sessionEnded = (): JobEvent => ({
-  denied: unauthenticated('Your session has ended. Sign in again.'),
-});
-
 interface JobWatcher extends Watcher {
   /** The last state this watcher was given (repeated states are skipped). */
   lastState: string;
@@ -237,7 +262,6 @@ class JobFeed extends Feed<JobWatcher> {
   join(viewer: Viewer): KeyedStream<JobEvent> {
     const watcher: JobWatcher = {
       viewer,
-      key: credentialKey(viewer),
       lastState: '',
       stream: new KeyedStream<JobEvent>(() => this.leave(watcher)),
     };
@@ -248,30 +272,17 @@ class JobFeed extends Feed<JobWatcher> {
   protected noted(): void {}
 
   protected async round(targets: JobWatcher[]): Promise<void> {
-    const since = now();
-    const [job, live] = await Promise.all([
-      reread(this.services, this.jobId, since),
-      liveCredentials(
-        this.services.orm.em,
-        targets.map((w) => w.viewer),
-      ),
-    ]);
+    const job = await reread(this.services, this.jobId, now());
     if (!job) {
       for (const watcher of targets) watcher.stream.end();
       return;
     }
     const state = stateKey(job);
-    const terminal = TERMINAL_STATUSES.has(String(job.status));
+    const terminal = streamEnds(job);
     const visible: JobEvent = { job };
-    let ended: JobEvent | undefined;
     let hidden: JobEvent | undefined;
     for (const watcher of targets) {
-      if (!this.watchers.has(watcher)) continue; // left during the read
-      if (!live.has(watcher.key)) {
-        ended ??= sessionEnded();
-        this.deny(watcher, ended);
-        continue;
-      }
+      if (!this.watchers.has(watcher)) continue; // left (or its credential ended) during the read
       if (!mayActFor(watcher.viewer, job.customer.id)) {
         hidden ??= { denied: notFound() };
         this.deny(watcher, hidden);
@@ -314,7 +325,6 @@ class CustomerFeed extends Feed<CustomerWatcher> {
   join(viewer: Viewer): KeyedStream<JobEvent> {
     const watcher: CustomerWatcher = {
       viewer,
-      key: credentialKey(viewer),
       joinedAt: this.count,
       started: false,
       stream: new KeyedStream<JobEvent>(() => this.leave(watcher)),
@@ -332,7 +342,7 @@ class CustomerFeed extends Feed<CustomerWatcher> {
     this.pending = new Map();
     const starting = targets.filter((w) => !w.started);
     const since = now();
-    const [active, live, jobs] = await Promise.all([
+    const [active, jobs] = await Promise.all([
       starting.length === 0
         ? null
         : this.services.orm.em
@@ -342,18 +352,14 @@ class CustomerFeed extends Feed<CustomerWatcher> {
               { customer: this.customerId, status: { $in: ['pending', 'running'] } },
               { orderBy: { id: 'desc' } },
             ),
-      liveCredentials(
-        this.services.orm.em,
-        targets.map((w) => w.viewer),
-      ),
       Promise.all(changed.map(([id]) => reread(this.services, id, since))),
     ]);
-    let ended: JobEvent | undefined;
+    let refused: JobEvent | undefined;
     const allowed = targets.filter((watcher) => {
-      if (!this.watchers.has(watcher)) return false; // left during the reads
-      if (live.has(watcher.key) && mayActFor(watcher.viewer, this.customerId)) return true;
-      ended ??= sessionEnded();
-      this.deny(watcher, ended);
+      if (!this.watchers.has(watcher)) return false; // left (or its credential ended) meanwhile
+      if (mayActFor(watcher.viewer, this.customerId)) return true;
+      refused ??= { denied: forbidden() }; // as at the subscribe
+      this.deny(watcher, refused);
       return false;
     });
     if (active) {

@@ -13,7 +13,16 @@ import {
   PASSWORD,
   updateJob,
 } from './support/factories.js';
-import { quietPeriod, startTestApi, subscribe, type TestApi } from './support/test-api.js';
+import {
+  credentialReads,
+  quietPeriod,
+  type Subscription,
+  sessionIdOf,
+  startTestApi,
+  subscribe,
+  type TestApi,
+  within,
+} from './support/test-api.js';
 
 const JOB_UPDATED = `subscription($id: ID!) {
   jobUpdated(id: $id) { id status phase progress snapshot { id } }
@@ -30,7 +39,8 @@ describe('job subscriptions over graphql-ws', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    api = await startTestApi({ db });
+    // Sessions are signed in freely here (the sign-in limit has tests of its own).
+    api = await startTestApi({ db, config: { BACKUPS_SIGNIN_LIMIT_PER_EMAIL: 100 } });
     customer = await buildSignInCustomer(db.orm.em);
     token = await customerToken(db.orm.em, customer);
   });
@@ -38,6 +48,27 @@ describe('job subscriptions over graphql-ws', () => {
     await api?.stop();
     await db?.drop();
   });
+
+  /** Revokes one of the customer's tokens as the customer does: revokeApiToken, signed in. */
+  async function revokeToken(secret: string): Promise<void> {
+    const row = await db.orm.em.fork().findOneOrFail(ApiToken, { tokenHash: sha256Hex(secret) });
+    const cookie = await api.signIn(customer.email, PASSWORD);
+    const revoked = await api.gql(
+      'mutation($id: ID!) { revokeApiToken(id: $id) }',
+      { id: String(row.id) },
+      { cookie },
+    );
+    expect(revoked.data?.revokeApiToken).toBe(true);
+  }
+
+  /** A session cookie whose session expires at the next whole second at least `ms` away. */
+  async function expiringSession(ms: number): Promise<{ cookie: string; expiresAt: Date }> {
+    const cookie = await api.signIn(customer.email, PASSWORD);
+    // The column keeps whole seconds.
+    const expiresAt = new Date(Math.ceil((Date.now() + ms) / 1000) * 1000);
+    await db.orm.em.fork().nativeUpdate(Session, { id: sessionIdOf(cookie) }, { expiresAt });
+    return { cookie, expiresAt };
+  }
 
   /** Changes the row, then announces it, as the worker does. */
   async function change(id: number, changes: Parameters<typeof updateJob>[2]) {
@@ -126,9 +157,7 @@ describe('job subscriptions over graphql-ws', () => {
     const job = await buildJob(db.orm.em, customer, { status: 'pending' });
     const sub = subscribe(api.wsClient({ token: own }), JOB_UPDATED, { id: String(job.id) });
     await sub.waitFor(1);
-    await db.orm.em
-      .fork()
-      .nativeUpdate(ApiToken, { prefix: own.slice(0, 12) }, { revokedAt: new Date() });
+    await revokeToken(own);
     await change(job.id, { status: 'running', phase: 'UPLOADING' });
     await sub.ended;
     expect(sub.results).toHaveLength(2);
@@ -137,12 +166,110 @@ describe('job subscriptions over graphql-ws', () => {
     await updateJob(db.orm.em, job.id, { status: 'completed', finishedAt: new Date() });
   });
 
+  it('a token revoked during a subscription ends the stream within a second, with no job event after it', async () => {
+    const own = await customerToken(db.orm.em, customer);
+    const job = await buildJob(db.orm.em, customer, { status: 'running' });
+    const vars = { id: String(job.id) };
+    const subs = [
+      subscribe(api.wsClient({ token: own }), JOB_UPDATED, vars),
+      subscribe(api.wsClient({ token: own }), CUSTOMER_JOBS),
+    ];
+    // Both start with the job's state now (customerJobs: the job in progress).
+    await Promise.all(subs.map((sub) => sub.waitFor(1)));
+
+    const revokedAt = Date.now();
+    await revokeToken(own);
+    await within(Promise.all(subs.map((sub) => sub.ended)), 1000);
+    expect(Date.now() - revokedAt).toBeLessThan(1000);
+
+    const [job1, all] = subs as [Subscription, Subscription];
+    expect(job1.results.map((r) => r.data?.jobUpdated?.status ?? null)).toEqual(['RUNNING', null]);
+    expect(all.results.map((r) => r.data?.customerJobs ?? null)).toEqual([
+      { id: String(job.id), status: 'RUNNING', phase: null },
+      null,
+    ]);
+    for (const sub of subs) {
+      expect(sub.results.at(-1)?.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    }
+    await updateJob(db.orm.em, job.id, { status: 'completed', finishedAt: new Date() });
+  });
+
+  it("signing out ends that session's subscriptions within a second, and no one else's", async () => {
+    const job = await buildJob(db.orm.em, customer, { status: 'running' });
+    const vars = { id: String(job.id) };
+    const leaving = await api.signIn(customer.email, PASSWORD);
+    const staying = await api.signIn(customer.email, PASSWORD);
+    const gone = subscribe(api.wsClient({ cookie: leaving }), JOB_UPDATED, vars);
+    const kept = subscribe(api.wsClient({ cookie: staying }), JOB_UPDATED, vars);
+    await Promise.all([gone.waitFor(1), kept.waitFor(1)]);
+
+    const signedOutAt = Date.now();
+    const signOut = await api.gql('mutation { signOut }', {}, { cookie: leaving });
+    expect(signOut.data?.signOut).toBe(true);
+    await within(gone.ended, 1000);
+    expect(Date.now() - signedOutAt).toBeLessThan(1000);
+    expect(gone.results).toHaveLength(2);
+    expect(gone.results[1]?.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+
+    await change(job.id, { phase: 'UPLOADING', progress: 0.5 });
+    await kept.waitFor(2);
+    kept.stop();
+    expect(kept.results.map((r) => r.data?.jobUpdated.phase)).toEqual([null, 'UPLOADING']);
+    await updateJob(db.orm.em, job.id, { status: 'completed', finishedAt: new Date() });
+  });
+
+  it("a session's subscriptions end at its expiry, with no event and no read of the session", async () => {
+    const job = await buildJob(db.orm.em, customer, { status: 'running' });
+    const { cookie, expiresAt } = await expiringSession(2000);
+    const sub = subscribe(api.wsClient({ cookie }), JOB_UPDATED, { id: String(job.id) });
+    await sub.waitFor(1);
+
+    const reads = await credentialReads(db, () => within(sub.ended, 4000));
+    expect(Date.now()).toBeGreaterThanOrEqual(expiresAt.getTime());
+    expect(Date.now()).toBeLessThan(expiresAt.getTime() + 1000);
+    expect(reads).toBe(0);
+    expect(sub.results).toHaveLength(2);
+    expect(sub.results[1]?.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    await updateJob(db.orm.em, job.id, { status: 'completed', finishedAt: new Date() });
+  });
+
+  it("progress events read no session or token: each is only authorised against the viewer's rights", async () => {
+    const job = await buildJob(db.orm.em, customer, { status: 'running' });
+    const vars = { id: String(job.id) };
+    const admin = await adminToken(db.orm.em);
+    const cookie = await api.signIn(customer.email, PASSWORD);
+    const subs = [
+      subscribe(api.wsClient({ token }), JOB_UPDATED, vars),
+      subscribe(api.wsClient({ token: admin }), JOB_UPDATED, vars),
+      subscribe(api.wsClient({ cookie }), JOB_UPDATED, vars),
+      subscribe(api.wsClient({ cookie }), CUSTOMER_JOBS),
+    ];
+    // Each starts with the job's state now (customerJobs: the job in progress).
+    for (const sub of subs) await sub.waitFor(1);
+
+    const reads = await credentialReads(db, async () => {
+      for (let i = 1; i <= 5; i++) {
+        await change(job.id, { phase: 'UPLOADING', progress: i / 10 });
+        for (const sub of subs) await sub.waitFor(1 + i);
+      }
+    });
+    for (const sub of subs) sub.stop();
+    expect(reads).toBe(0);
+    for (const sub of subs.slice(0, 3)) {
+      expect(sub.results.map((r) => r.data?.jobUpdated.progress)).toEqual([
+        0, 0.1, 0.2, 0.3, 0.4, 0.5,
+      ]);
+    }
+    expect(subs[3]?.results).toHaveLength(6);
+    await updateJob(db.orm.em, job.id, { status: 'completed', finishedAt: new Date() });
+  });
+
   it('subscribers of one job are checked one by one: a revoked token and an expired session end only their own streams', async () => {
     const job = await buildJob(db.orm.em, customer, { status: 'pending' });
     const revoked = await customerToken(db.orm.em, customer);
     const kept = await customerToken(db.orm.em, customer);
     const admin = await adminToken(db.orm.em);
-    const cookie = await api.signIn(customer.email, PASSWORD);
+    const { cookie } = await expiringSession(2000);
     const vars = { id: String(job.id) };
     const subs = {
       revoked: subscribe(api.wsClient({ token: revoked }), JOB_UPDATED, vars),
@@ -157,16 +284,10 @@ describe('job subscriptions over graphql-ws', () => {
     };
     for (const sub of Object.values(subs)) await sub.waitFor(1);
 
-    await db.orm.em
-      .fork()
-      .nativeUpdate(ApiToken, { prefix: revoked.slice(0, 12) }, { revokedAt: new Date() });
-    const sessionId = sha256Hex(cookie.slice(cookie.indexOf('=') + 1));
-    await db.orm.em
-      .fork()
-      .nativeUpdate(Session, { id: sessionId }, { expiresAt: new Date(Date.now() - 1000) });
-    await change(job.id, { status: 'running', phase: 'UPLOADING' });
+    await revokeToken(revoked);
     await subs.revoked.ended;
-    await subs.expired.ended;
+    await subs.expired.ended; // at its expiry
+    await change(job.id, { status: 'running', phase: 'UPLOADING' });
     for (const sub of [subs.kept, subs.admin, subs.session]) await sub.waitFor(2);
     await change(job.id, { phase: 'VERIFYING', progress: 0.9 });
     for (const sub of [subs.kept, subs.admin, subs.session]) await sub.waitFor(3);
@@ -346,6 +467,7 @@ describe('job subscriptions over graphql-ws', () => {
     const revoked = await customerToken(db.orm.em, customer);
     const admin = await adminToken(db.orm.em);
     const cookie = await api.signIn(customer.email, PASSWORD);
+    const job = await buildJob(db.orm.em, customer, { status: 'pending' });
     const subs = {
       token: subscribe(api.wsClient({ token }), CUSTOMER_JOBS),
       revoked: subscribe(api.wsClient({ token: revoked }), CUSTOMER_JOBS),
@@ -354,31 +476,31 @@ describe('job subscriptions over graphql-ws', () => {
       }),
       session: subscribe(api.wsClient({ cookie }), CUSTOMER_JOBS),
     };
-    await quietPeriod(300); // let the subscriptions reach Redis
-    const job = await buildJob(db.orm.em, customer, { status: 'pending' });
-    await change(job.id, { status: 'running', phase: 'DUMPING_DATABASE' });
+    // Each starts with the job in progress: from then on it hears every change.
     for (const sub of Object.values(subs)) await sub.waitFor(1);
+    await change(job.id, { status: 'running', phase: 'DUMPING_DATABASE' });
+    for (const sub of Object.values(subs)) await sub.waitFor(2);
 
-    await db.orm.em
-      .fork()
-      .nativeUpdate(ApiToken, { prefix: revoked.slice(0, 12) }, { revokedAt: new Date() });
+    await revokeToken(revoked);
     await change(job.id, { status: 'completed', phase: null, finishedAt: new Date() });
     await subs.revoked.ended;
-    for (const sub of [subs.token, subs.admin, subs.session]) await sub.waitFor(2);
+    for (const sub of [subs.token, subs.admin, subs.session]) await sub.waitFor(3);
     await quietPeriod(200);
     for (const sub of [subs.token, subs.admin, subs.session]) sub.stop();
 
-    expect(subs.revoked.results).toHaveLength(2);
-    expect(subs.revoked.results[0]?.data?.customerJobs).toEqual({
-      id: String(job.id),
-      status: 'RUNNING',
-      phase: 'DUMPING_DATABASE',
-    });
-    expect(subs.revoked.results[1]?.data ?? null).toBeNull();
-    expect(subs.revoked.results[1]?.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    const pending = { id: String(job.id), status: 'PENDING', phase: null };
+    const running = { id: String(job.id), status: 'RUNNING', phase: 'DUMPING_DATABASE' };
+    expect(subs.revoked.results).toHaveLength(3);
+    expect(subs.revoked.results.slice(0, 2).map((r) => r.data?.customerJobs)).toEqual([
+      pending,
+      running,
+    ]);
+    expect(subs.revoked.results[2]?.data ?? null).toBeNull();
+    expect(subs.revoked.results[2]?.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
     for (const sub of [subs.token, subs.admin, subs.session]) {
       expect(sub.results.map((r) => r.data?.customerJobs)).toEqual([
-        { id: String(job.id), status: 'RUNNING', phase: 'DUMPING_DATABASE' },
+        pending,
+        running,
         { id: String(job.id), status: 'COMPLETED', phase: null },
       ]);
     }

@@ -99,6 +99,12 @@ describe('the api and a real worker, end to end', () => {
     );
     expect(restored.data?.restoreSnapshot.__typename).toBe('RestoreSnapshotSuccess');
     const jobId = restored.data?.restoreSnapshot.job.id;
+    // As an integrator would: the job's own subscription, to its end.
+    const watch = subscribe(
+      api.wsClient({ cookie }),
+      `subscription($id: ID!) { jobUpdated(id: $id) { ${JOB_FIELDS} } }`,
+      { id: jobId },
+    );
     const until = Date.now() + 90_000;
     while (
       !live.results.some(
@@ -122,6 +128,12 @@ describe('the api and a real worker, end to end', () => {
       safetySnapshot: { source: 'SAFETY' },
     });
     live.stop();
+    // The subscription's last event is the finished restore with its undo point.
+    await watch.ended;
+    expect(watch.results.at(-1)?.data?.jobUpdated).toMatchObject({
+      status: 'COMPLETED',
+      safetySnapshot: { source: 'SAFETY' },
+    });
     const phases = live.results.map((r) => r.data?.customerJobs.phase).filter(Boolean);
     expect(phases).toEqual(expect.arrayContaining(['SAFETY_SNAPSHOT', 'SWAPPING']));
 

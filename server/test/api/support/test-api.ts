@@ -1,15 +1,15 @@
-import { randomBytes } from 'node:crypto';
 import { type Client, createClient, type FormattedExecutionResult } from 'graphql-ws';
 import { Redis } from 'ioredis';
 import WebSocket from 'ws';
 import { type ApiApp, buildApp } from '../../../src/api/app.js';
 import { CSRF_HEADER } from '../../../src/api/yoga.js';
+import { sha256Hex } from '../../../src/auth/credentials.js';
 import { SESSION_COOKIE } from '../../../src/auth/sessions.js';
 import { type Config, parseConfig } from '../../../src/config/config.js';
 import { createLogger } from '../../../src/infra/logger.js';
 import { type JobChanged, publishJobChanged } from '../../../src/jobs/job-events.js';
 import { producerQueue } from '../../../src/jobs/job-queue.js';
-import type { TestDatabase } from '../../support/database.js';
+import { clearRedisPrefix, redisPrefix, type TestDatabase } from '../../support/sandbox.js';
 
 export interface Auth {
   /** A Cookie header value, e.g. from signIn(). */
@@ -54,7 +54,7 @@ export function testConfig(db: TestDatabase, overrides: Partial<Config> = {}): C
   return {
     ...parseConfig({}),
     BACKUPS_DB_NAME: db.name,
-    BACKUPS_REDIS_PREFIX: `t${randomBytes(6).toString('hex')}`,
+    BACKUPS_REDIS_PREFIX: redisPrefix(),
     BACKUPS_API_HOST: '127.0.0.1',
     BACKUPS_API_PORT: 0,
     BACKUPS_LOG_LEVEL: (process.env.API_TEST_LOG as Config['BACKUPS_LOG_LEVEL']) ?? 'silent',
@@ -173,8 +173,7 @@ export async function startTestApi(options: {
     async stop() {
       await Promise.all(clients.map((c) => c.dispose()));
       await app.stop();
-      const keys = await redis.keys(`${config.BACKUPS_REDIS_PREFIX}:*`);
-      if (keys.length > 0) await redis.del(...keys);
+      await clearRedisPrefix(config.BACKUPS_REDIS_PREFIX, redis);
       await redis.quit();
     },
   };
@@ -245,4 +244,39 @@ export function subscribe(
 /** Waits a little to show that nothing (more) arrives. */
 export function quietPeriod(ms = 400): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A promise that must settle within `ms`. */
+export function within<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`not settled within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** The sessions row id of a Cookie header value from signIn(). */
+export function sessionIdOf(cookie: string): string {
+  return sha256Hex(cookie.slice(cookie.indexOf('=') + 1));
+}
+
+/** The reads of sessions and API tokens the api sends while `during` runs (it uses the test's ORM). */
+export async function credentialReads(
+  db: TestDatabase,
+  during: () => Promise<unknown>,
+): Promise<number> {
+  const knex = db.orm.em.getConnection().getKnex();
+  let reads = 0;
+  const count = (query: { sql?: string }) => {
+    if (/^select\b.*\bfrom\s+`?(sessions|api_tokens)`?(\s|$)/is.test(query.sql ?? '')) reads++;
+  };
+  knex.on('query', count);
+  try {
+    await during();
+  } finally {
+    knex.off('query', count);
+  }
+  return reads;
 }
