@@ -2,7 +2,7 @@ import { recordAudit } from '../audit/audit.js';
 import { CustomerRef } from '../customers/customer.schema.js';
 import { builder } from '../graphql/builder.js';
 import { InvalidInputError, RateLimitedError } from '../graphql/errors.js';
-import { parseId } from '../jobs/job-requests.js';
+import { parseId } from '../graphql/ids.js';
 import type { IApiToken } from './api-token.entity.js';
 import {
   createCustomerApiToken,

@@ -2,11 +2,18 @@ import { recordAudit } from '../audit/audit.js';
 import type { ICustomer } from '../customers/customer.entity.js';
 import { CustomerRef } from '../customers/customer.schema.js';
 import { builder } from '../graphql/builder.js';
-import { InvalidCredentialsError, InvalidInputError, RateLimitedError } from '../graphql/errors.js';
+import { ErrorInterface } from '../graphql/error.schema.js';
+import { InvalidInputError, RateLimitedError } from '../graphql/errors.js';
+import { InvalidCredentialsError } from './auth-errors.js';
 import { apiCredentialEvents } from './credential-events.js';
 import { clearedSessionCookie, deleteSession, secureCookies, sessionCookie } from './sessions.js';
 import { signIn } from './sign-in.js';
 import { actorOf } from './viewer.js';
+
+builder.objectType(InvalidCredentialsError, {
+  name: 'InvalidCredentialsError',
+  interfaces: [ErrorInterface],
+});
 
 const SignInSuccess = builder.objectRef<{ customer: ICustomer }>('SignInSuccess').implement({
   fields: (t) => ({ customer: t.field({ type: CustomerRef, resolve: (p) => p.customer }) }),

@@ -1,9 +1,10 @@
 import type { EntityManager } from '@mikro-orm/mariadb';
-import type { RateLimiter } from '../api/rate-limit.js';
 import { recordAudit } from '../audit/audit.js';
 import type { Config } from '../config/config.js';
 import { Customer, type ICustomer } from '../customers/customer.entity.js';
-import { InvalidCredentialsError, InvalidInputError, RateLimitedError } from '../graphql/errors.js';
+import { InvalidInputError, RateLimitedError } from '../graphql/errors.js';
+import type { RateLimiter } from '../infra/rate-limit.js';
+import { InvalidCredentialsError } from './auth-errors.js';
 import { sha256Hex } from './credentials.js';
 import { hashPassword, verifyPassword } from './passwords.js';
 import { createSession } from './sessions.js';

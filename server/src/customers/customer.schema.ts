@@ -2,7 +2,7 @@ import type { EntityManager } from '@mikro-orm/mariadb';
 import { mayActFor, viewerCustomerId } from '../auth/viewer.js';
 import { builder } from '../graphql/builder.js';
 import { forbidden } from '../graphql/errors.js';
-import { parseId } from '../jobs/job-requests.js';
+import { parseId } from '../graphql/ids.js';
 import { Customer, type ICustomer } from './customer.entity.js';
 
 /**

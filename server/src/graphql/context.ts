@@ -1,10 +1,10 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/mariadb';
 import type { PubSub } from 'graphql-yoga';
 import type { Redis } from 'ioredis';
-import type { RateLimiter } from '../api/rate-limit.js';
 import type { Viewer } from '../auth/viewer.js';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../infra/logger.js';
+import type { RateLimiter } from '../infra/rate-limit.js';
 import type { JobChanged } from '../jobs/job-events.js';
 import type { QueueRegistry } from '../jobs/job-queue.js';
 import type { JobStore } from '../jobs/job-store.js';

@@ -1,11 +1,5 @@
 import { builder } from './builder.js';
-import {
-  ERROR_CODES,
-  InvalidCredentialsError,
-  InvalidInputError,
-  NotFoundError,
-  RateLimitedError,
-} from './errors.js';
+import { ERROR_CODES, InvalidInputError, NotFoundError, RateLimitedError } from './errors.js';
 
 export const ErrorCodeEnum = builder.enumType('ErrorCode', { values: ERROR_CODES });
 
@@ -35,9 +29,4 @@ builder.objectType(RateLimitedError, {
   name: 'RateLimitedError',
   interfaces: [ErrorInterface],
   fields: (t) => ({ retryAfterSeconds: t.exposeInt('retryAfterSeconds') }),
-});
-
-builder.objectType(InvalidCredentialsError, {
-  name: 'InvalidCredentialsError',
-  interfaces: [ErrorInterface],
 });

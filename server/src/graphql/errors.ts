@@ -44,14 +44,6 @@ export class RateLimitedError extends AppError {
   }
 }
 
-export class InvalidCredentialsError extends AppError {
-  readonly code = 'INVALID_CREDENTIALS';
-  constructor() {
-    super('The email address or the password is wrong.');
-    this.name = 'InvalidCredentialsError';
-  }
-}
-
 /** Not signed in (or a bad token): a GraphQL error, not a union member. */
 export function unauthenticated(message = 'Sign in first.'): GraphQLError {
   return new GraphQLError(message, { extensions: { code: 'UNAUTHENTICATED' } });

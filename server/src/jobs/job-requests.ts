@@ -10,6 +10,7 @@ import {
   RateLimitedError,
   unauthenticated,
 } from '../graphql/errors.js';
+import { parseId } from '../graphql/ids.js';
 import { findCustomerSnapshot, SNAPSHOT_ID_PATTERN } from '../snapshots/catalog-read.js';
 import { asBackupScope, asSnapshotSource } from '../snapshots/snapshot-scope.js';
 import { BackupJob, type IBackupJob, type JobScope } from './job.entity.js';
@@ -20,14 +21,6 @@ export type RequestScope = Pick<GraphQLContext, 'em' | 'services' | 'viewer' | '
 
 export const LABEL_MAX = 200;
 export const RESTORE_CONFIRMATION = 'RESTORE';
-
-/** A database id given as a GraphQL ID; null when it cannot be one. */
-export function parseId(id: string | number): number | null {
-  const text = String(id);
-  if (!/^[1-9][0-9]{0,9}$/.test(text)) return null;
-  const value = Number(text);
-  return value <= 0xffffffff ? value : null;
-}
 
 /**
  * The customer a request acts for: the viewer's own customer, or (admin tokens only) the one

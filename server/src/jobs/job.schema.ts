@@ -9,6 +9,7 @@ import {
   RateLimitedError,
 } from '../graphql/errors.js';
 import { GraphQLError } from '../graphql/graphql-runtime.js';
+import { parseId } from '../graphql/ids.js';
 import { findJobSnapshot } from '../snapshots/catalog-read.js';
 import { BackupScopeEnum, SnapshotRef, SnapshotSourceEnum } from '../snapshots/snapshot.schema.js';
 import { asBackupScope, asSnapshotSource } from '../snapshots/snapshot-scope.js';
@@ -24,13 +25,7 @@ import {
   JobInProgressError,
   NotCancellableError,
 } from './job-errors.js';
-import {
-  cancelJob,
-  findVisibleJob,
-  parseId,
-  requestBackup,
-  requestRestore,
-} from './job-requests.js';
+import { cancelJob, findVisibleJob, requestBackup, requestRestore } from './job-requests.js';
 import { type JobEvent, watchCustomerJobs, watchJob } from './job-watch.js';
 
 /** bigint columns may arrive as strings from the driver. */
