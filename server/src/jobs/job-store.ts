@@ -15,6 +15,7 @@ import {
   type JobScope,
   type JobStatus,
   type RequesterKind,
+  SITE_KINDS,
 } from './job.entity.js';
 import { JobInProgressError } from './job-errors.js';
 import { publishJobChanged } from './job-events.js';
@@ -185,9 +186,12 @@ export class JobStore {
       return job;
     } catch (error) {
       if (error instanceof UniqueConstraintViolationException) {
+        // The job in the way: a backup or restore for one of those, one of its kind otherwise.
+        const site = (SITE_KINDS as readonly string[]).includes(input.kind);
         const active = await this.em().findOne(BackupJob, {
           customer: input.customer.id,
           status: { $in: [...ACTIVE_STATUSES] },
+          kind: site ? { $in: [...SITE_KINDS] } : input.kind,
         });
         throw new JobInProgressError(active);
       }

@@ -3,7 +3,13 @@ import { Customer } from '../customers/customer.entity.js';
 import { enumMember } from '../db/enum-member.js';
 import { BACKUP_SCOPES, type BackupScope, SNAPSHOT_SOURCES } from '../snapshots/snapshot-scope.js';
 
-export const JOB_KINDS = ['backup', 'restore'] as const;
+export const JOB_KINDS = ['backup', 'restore', 'index', 'download', 'verify'] as const;
+/**
+ * The kinds that touch the live site: at most one of them is active per customer. The others
+ * only read the repository; each has its own limit of one active job per customer (both
+ * enforced by the database: see the job_kinds migration).
+ */
+export const SITE_KINDS = ['backup', 'restore'] as const;
 export const JOB_STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelled'] as const;
 export const ACTIVE_STATUSES = ['pending', 'running'] as const;
 export const REQUESTER_KINDS = ['customer', 'token', 'admin', 'operator', 'schedule'] as const;
@@ -55,6 +61,13 @@ export const BackupJob = defineEntity({
       .persist(false)
       .columnType('int unsigned')
       .fieldName('active_customer'),
+    /** "<customer>:<kind>" while an index, download or verify job is active (UNIQUE). */
+    activeReader: p
+      .string()
+      .nullable()
+      .persist(false)
+      .columnType('varchar(24)')
+      .fieldName('active_reader'),
     createdAt: p.datetime().onCreate(() => new Date()),
     startedAt: p.datetime().nullable(),
     finishedAt: p.datetime().nullable(),

@@ -34,7 +34,13 @@ export function byteCount(value: string | number | null | undefined): number | n
 }
 
 export const JobKindEnum = builder.enumType('JobKind', {
-  values: { BACKUP: { value: 'backup' }, RESTORE: { value: 'restore' } } as const,
+  values: {
+    BACKUP: { value: 'backup' },
+    RESTORE: { value: 'restore' },
+    VERIFY: { value: 'verify' },
+    DOWNLOAD: { value: 'download' },
+    INDEX: { value: 'index' },
+  } as const,
 });
 
 export const JobStatusEnum = builder.enumType('JobStatus', {

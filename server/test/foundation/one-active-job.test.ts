@@ -86,4 +86,24 @@ describe('at most one active job per customer, enforced by the database', () => 
     expect(next.id).not.toBe(job.id);
     expect(await activeJobCount(db, customer.id)).toBe(1);
   });
+
+  it('a job that only reads the repository runs beside a backup, one of each kind per customer', async () => {
+    const customer = await buildCustomer(db.orm.em);
+    await store.create(backupFor(customer));
+    const insert = (kind: string) =>
+      db.orm.em.getConnection().execute(
+        `insert into backup_jobs (customer_id, kind, scope, source, status, requested_by_kind, created_at)
+         values (?, ?, 'both', 'manual', 'pending', 'customer', now(3))`,
+        [customer.id, kind],
+      );
+    // Written as rows here: their tasks come with the browse, download and drill issues.
+    await insert('index');
+    await insert('download');
+    await insert('verify');
+    await expect(insert('index')).rejects.toThrow(/Duplicate entry/);
+    await expect(store.create({ ...backupFor(customer), kind: 'restore' })).rejects.toBeInstanceOf(
+      JobInProgressError,
+    );
+    expect(await activeJobCount(db, customer.id)).toBe(4);
+  });
 });

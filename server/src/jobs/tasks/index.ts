@@ -4,11 +4,13 @@ import { restoreTask } from './restore.task.js';
 import type { Task } from './task.js';
 
 /** Every kind of job: a new kind is a task file and a line here. */
-const TASKS: Record<JobKind, Task> = {
+const TASKS: Partial<Record<JobKind, Task>> = {
   backup: backupTask,
   restore: restoreTask,
 };
 
 export function taskFor(kind: JobKind): Task {
-  return TASKS[kind];
+  const task = TASKS[kind];
+  if (!task) throw new Error(`no task runs ${kind} jobs`);
+  return task;
 }
