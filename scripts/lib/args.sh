@@ -14,9 +14,12 @@ validate_customer_id() {
 validate_snapshot_id() {
   [[ $1 =~ ^[0-9a-f]{8,64}$ ]] || invalid "The snapshot id is not valid."
 }
-validate_scope() {
-  case $1 in db | files | both) ;; *) invalid "The scope must be db, files or both." ;; esac
-}
+# Scopes: db | files | both, the same words in the arguments, the tags and the restore
+# journal (the worker translates its own). What a scope covers is said here only.
+is_scope() { case $1 in db | files | both) ;; *) return 1 ;; esac; }
+validate_scope() { is_scope "$1" || invalid "The scope must be db, files or both."; }
+wants_files() { [[ $1 != db ]]; }
+wants_db() { [[ $1 != files ]]; }
 validate_job_id() {
   [[ $1 =~ ^[A-Za-z0-9_-]{1,64}$ ]] || invalid "The job id is not valid."
 }

@@ -92,7 +92,7 @@ remove_stale_tmp_dirs() {
 
 # --- signals ---------------------------------------------------------------
 # SIGTERM/SIGINT only set a flag and are forwarded (as SIGTERM) to the running
-# child and to every running branch (see start_branch), so restic can release
+# child and to every running branch (BRANCH_PIDS, branches.sh), so restic can release
 # its lock and mysqldump can stop cleanly; the script then rolls back at the
 # next check_interrupted and exits 6.
 on_signal() {
@@ -154,94 +154,6 @@ _wait_pid() {
   rc=0
   wait "$pid" 2>/dev/null || rc=$?
   return "$rc"
-}
-
-# --- branches: steps that run side by side ------------------------------------
-# start_branch <name> <command...>: runs a shell function in a background
-# subshell with its own TMP_DIR ($TMP_DIR/branch-<name>), its own signal
-# forwarding to its children, and its outcome (status, error code, message)
-# written to a file when it ends. A branch emits its own events (one line per
-# write, so lines never interleave). Branches inherit the customer lock (fd 9):
-# even a branch orphaned by a SIGKILL of the script keeps the lock until it ends.
-declare -A BRANCH_PIDS=()
-start_branch() {
-  local name=$1 dir="$TMP_DIR/branch-$1"
-  shift
-  rm -rf -- "$dir"
-  mkdir -p -- "$dir"
-  _branch_run "$dir" "$@" &
-  BRANCH_PIDS[$name]=$!
-}
-# The body of a branch (an asynchronous function runs in its own subshell).
-_branch_run() {
-  TMP_DIR=$1
-  shift
-  BRANCH_PIDS=() CHILD_PID="" INTERRUPTED=0 ERR_CODE="" ERR_MESSAGE=""
-  trap _branch_exit EXIT
-  install_signal_traps
-  "$@"
-}
-_branch_exit() {
-  local rc=$?
-  set +e
-  trap '' TERM INT
-  if [[ -n $CHILD_PID ]]; then kill -TERM "$CHILD_PID" 2>/dev/null; _wait_child; fi
-  jq -nc --argjson rc "$rc" --arg c "$ERR_CODE" --arg m "$ERR_MESSAGE" \
-    '{rc: $rc, code: $c, message: $m}' >"$TMP_DIR/outcome.tmp" && mv -- "$TMP_DIR/outcome.tmp" "$TMP_DIR/outcome"
-  exit "$rc"
-}
-
-# branch_wait <name>: returns once that branch has ended well. If any branch
-# fails first, or a signal arrives, every other branch is stopped (SIGTERM) and
-# waited for, and the script dies with the failed branch's error.
-branch_wait() {
-  local target=$1 name pid
-  while [[ -n ${BRANCH_PIDS[$target]:-} ]]; do
-    # Wakes up when any branch ends (or a trapped signal arrives); the outcome
-    # files, not wait's status, say how each ended.
-    wait -n "${BRANCH_PIDS[@]}" 2>/dev/null || true
-    if ((INTERRUPTED)); then
-      stop_branches
-      check_interrupted
-    fi
-    for name in "${!BRANCH_PIDS[@]}"; do
-      pid=${BRANCH_PIDS[$name]}
-      kill -0 "$pid" 2>/dev/null && continue
-      wait "$pid" 2>/dev/null || true
-      unset "BRANCH_PIDS[$name]"
-      _branch_outcome "$name"
-    done
-  done
-}
-_branch_outcome() {
-  local name=$1 file="$TMP_DIR/branch-$1/outcome" rc code message
-  if [[ ! -f $file ]]; then
-    # Killed before it could say anything.
-    stop_branches
-    log "Branch $name ended without an outcome"
-    check_interrupted
-    exit "$EXIT_FAILED"
-  fi
-  rc="$(jq -r '.rc' "$file")"
-  ((rc == 0)) && return 0
-  code="$(jq -r '.code' "$file")"
-  message="$(jq -r '.message' "$file")"
-  stop_branches
-  log "Branch $name failed ($rc)"
-  if [[ -n $code ]]; then die "$code" "$rc" "$message"; fi
-  check_interrupted
-  exit "$rc"
-}
-
-# stop_branches: SIGTERM to every running branch, then wait until each has ended.
-stop_branches() {
-  local name pid
-  for pid in "${BRANCH_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for name in "${!BRANCH_PIDS[@]}"; do
-    pid=${BRANCH_PIDS[$name]}
-    INTERRUPTED=1 _wait_pid "$pid" || true
-    unset "BRANCH_PIDS[$name]"
-  done
 }
 
 # --- configuration ---------------------------------------------------------

@@ -120,6 +120,19 @@ restic_backup() {
     --arg kind "$kind" --arg tags "$tags" --argjson s "$summary" --args "$@"
 }
 
+# restic_restore <snapshot> <target> <path in the snapshot>: restores that path alone, its
+# progress streamed (restic_stream). --sparse: runs of zeros are written as holes, so a
+# sparse file in a site (a 50 GiB disk image that holds a few MiB) takes on disk what it
+# took before, not its apparent size; check_space counts on it.
+restic_restore() {
+  local rc=0
+  restic_stream "$TMP_DIR/restore.json" restore --json --sparse "$1" --target "$2" --include "$(glob_escape "$3")" || rc=$?
+  ((rc == 0)) || restic_fail "$rc" RESTORE_FAILED "The backup could not be downloaded; the site was not changed."
+  check_interrupted
+}
+# shellcheck disable=SC2001 # a character class, not a single substitution
+glob_escape() { sed -e 's/[][*?\\]/\\&/g' <<<"$1"; }
+
 # restic_forget <tags csv> <keep options...>: retention for one customer only
 # (tags ANDed in one list, one group), emits the removed snapshot ids. No
 # prune here: forget takes the exclusive lock briefly, pruning is weekly.

@@ -1,0 +1,139 @@
+# shellcheck shell=bash
+# jq programs are single-quoted on purpose; globals are read by the sourcing scripts.
+# shellcheck disable=SC2016,SC2034
+# Ownership and layout of a snapshot: is it the customer's, and where in it are their content
+# folder and database dump. The rule itself (by name, at which depths, what makes a legacy
+# daily snapshot a customer's) is snapshot-layout.jq; this file lists what it reads and
+# applies it. backup-repository (members) uses snapshot_ls, list_layout and layout_jq;
+# customer-restore everything.
+#
+# Reads: TMP_DIR, LIB_DIR, LEGACY_DUMP_DIR, DEFAULT_ERR_CODE; for the restore's functions also
+#   CUSTOMER, SNAPSHOT, KIND, SCOPE.
+# Sets (verify_snapshot): FULL_ID, SNAP_JSON, SNAP_LISTED (1: $TMP_DIR/ls.json is the whole
+#   snapshot), SNAP_CONTENT (absolute path in the snapshot), SNAP_CONTENT_REL (wordpress |
+#   volumes/files), SNAP_DUMP, SNAP_DUMP_SIZE.
+
+SNAP_LISTED=0
+SNAP_DUMP_SIZE=0
+
+# snapshot_ls [--recursive] <snapshot> [folders...]: restic ls --json into $TMP_DIR/ls.json.
+snapshot_ls() {
+  local rc=0
+  restic_run "$TMP_DIR/ls.json" ls --json "$@" || rc=$?
+  ((rc == 0)) || restic_fail "$rc" "$DEFAULT_ERR_CODE" "The backup could not be read."
+}
+
+# layout_jq <snapshot json> <customer id, or "" for every customer> <jq program> [jq options
+# and files...]: jq with snapshot-layout.jq and its parameters bound: $P (the snapshot's
+# paths), $legacy (the legacy dump folder's name), $only (the customer, or null).
+layout_jq() {
+  local snap=$1 only=$2 program=$3
+  shift 3
+  local -a bind=(--argjson only null)
+  [[ -z $only ]] || bind=(--arg only "$only")
+  jq -L "$LIB_DIR" --argjson P "$(jq -c '.paths // []' <<<"$snap")" \
+    --arg legacy "$(basename -- "$LEGACY_DUMP_DIR")" "${bind[@]}" \
+    "include \"snapshot-layout\"; $program" "$@"
+}
+
+# list_layout <snapshot id> <snapshot json> <customer id, or ""> <file>: the listing the rule
+# reads of a snapshot that may hold every customer's site (a legacy daily one), level by
+# level and never whole: its paths, then the few folders that can hold the customer's
+# (everyone's: the site folders and dump folders), then the volumes/ folders among them.
+# Folder names travel NUL-separated (a name may hold a newline); restic lists at most 1000
+# folders a run (members lists every customer's: an argument list has a limit).
+list_layout() {
+  local id=$1 snap=$2 only=$3 out=$4 next i
+  local -a folders=()
+  : >"$out"
+  mapfile -d '' -t folders < <(jq -j '.paths[] | ., "\u0000"' <<<"$snap")
+  for next in level2_folders level3_folders ""; do
+    # Level 2 may have none (holders that are the snapshot's paths are listed already),
+    # level 3 some all the same.
+    for ((i = 0; i < ${#folders[@]}; i += 1000)); do
+      snapshot_ls "$id" "${folders[@]:i:1000}"
+      cat -- "$TMP_DIR/ls.json" >>"$out"
+    done
+    [[ -n $next ]] || return 0
+    layout_jq "$snap" "$only" "layout_nodes(\$only) | $next(\$P; \$legacy; \$only)[] | ., \"\\u0000\"" \
+      -n -j "$out" >"$TMP_DIR/folders"
+    mapfile -d '' -t folders <"$TMP_DIR/folders"
+  done
+}
+
+# Resolves the (prefix) id and checks ownership: tags customer-N and the kind, or (daily) a
+# legacy snapshot without customer tags that holds this customer's content folder or dump.
+verify_snapshot() {
+  local rc=0 out="$TMP_DIR/snapshots.json"
+  if [[ $KIND != daily ]]; then
+    # Manual and safety snapshots are owned by tags only (never legacy ones holding
+    # every site), so one listing of the snapshot gives everything: its own line
+    # first (id, tags, paths), then its content (one restic start instead of two).
+    restic_run "$TMP_DIR/ls.json" ls --json "$SNAPSHOT" || rc=$?
+    if ((rc != 0)); then
+      check_interrupted
+      if grep -qE 'no matching ID found|multiple IDs with prefix' "$TMP_DIR/restic.err"; then
+        die SNAPSHOT_NOT_FOUND "$EXIT_REFUSED" "This backup was not found."
+      fi
+      restic_fail "$rc" RESTORE_FAILED "The backup could not be read."
+    fi
+    head -n 1 -- "$TMP_DIR/ls.json" | jq -c 'select(.struct_type == "snapshot") | [.]' >"$out"
+  else
+    restic_run "$out" snapshots --json "$SNAPSHOT" || rc=$?
+  fi
+  ((rc == 0)) || restic_fail "$rc" RESTORE_FAILED "The backup list could not be read."
+  # An ambiguous prefix resolves to nothing: treated as not found.
+  if [[ "$(jq -s 'map(length) | add // 0' "$out")" != 1 ]] || ! jq -e --arg p "$SNAPSHOT" '.[0].id | startswith($p)' "$out" >/dev/null; then
+    die SNAPSHOT_NOT_FOUND "$EXIT_REFUSED" "This backup was not found."
+  fi
+  SNAP_JSON="$(jq -c '.[0]' "$out")"
+  FULL_ID="$(jq -r '.id' <<<"$SNAP_JSON")"
+  local tags_ok legacy
+  tags_ok="$(jq -r --arg c "customer-$CUSTOMER" --arg k "$KIND" \
+    '(.tags // []) as $t | ($t | index($c)) != null and ($t | index($k)) != null' <<<"$SNAP_JSON")"
+  # Legacy daily snapshots (original plan) carry no customer tag at all.
+  legacy="$(jq -r '[(.tags // [])[] | select(startswith("customer-"))] | length == 0' <<<"$SNAP_JSON")"
+  if [[ $tags_ok == true ]]; then
+    # Tagged for this customer, so it holds this customer's folders only: one
+    # listing of all of it tells where the content and the dump are and how
+    # big they are (one restic start instead of three or four).
+    [[ $KIND != daily ]] || snapshot_ls "$FULL_ID"
+    SNAP_LISTED=1
+    locate_in_listing
+    return
+  fi
+  if [[ $KIND == daily && $legacy == true ]]; then
+    # A legacy snapshot may hold every customer's folders: only the few
+    # directories that can hold this customer's are listed.
+    locate_in_snapshot
+    if [[ -n $SNAP_CONTENT || -n $SNAP_DUMP ]]; then return; fi
+  fi
+  die SNAPSHOT_NOT_OWNED "$EXIT_REFUSED" "This backup does not belong to this site."
+}
+
+# The rule applied to the whole snapshot's listing in $TMP_DIR/ls.json (kept for check_space).
+locate_in_listing() { locate_in "$TMP_DIR/ls.json"; }
+
+# The rule applied to the few folders of the snapshot that can hold this customer's.
+locate_in_snapshot() {
+  list_layout "$FULL_ID" "$SNAP_JSON" "$CUSTOMER" "$TMP_DIR/layout.json"
+  locate_in "$TMP_DIR/layout.json"
+}
+
+# locate_in <listing>: sets SNAP_CONTENT, SNAP_CONTENT_REL, SNAP_DUMP, SNAP_DUMP_SIZE.
+locate_in() {
+  local -a found=()
+  layout_jq "$SNAP_JSON" "$CUSTOMER" 'layout_nodes($only) | located($P; $legacy; $only)
+    | (.content, .rel, .dump, (.dump_size | tostring)) | ., "\u0000"' -n -j "$1" >"$TMP_DIR/located"
+  mapfile -d '' -t found <"$TMP_DIR/located"
+  SNAP_CONTENT=${found[0]} SNAP_CONTENT_REL=${found[1]} SNAP_DUMP=${found[2]} SNAP_DUMP_SIZE=${found[3]}
+}
+
+check_scope_present() {
+  if wants_files "$SCOPE" && [[ -z $SNAP_CONTENT ]]; then
+    die SNAPSHOT_NOT_FOUND "$EXIT_REFUSED" "This backup does not contain the site's files."
+  fi
+  if wants_db "$SCOPE" && [[ -z $SNAP_DUMP ]]; then
+    die SNAPSHOT_NOT_FOUND "$EXIT_REFUSED" "This backup does not contain the site's database."
+  fi
+}
