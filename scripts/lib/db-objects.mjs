@@ -197,7 +197,7 @@ async function save(defaults, db) {
       });
     }
     const triggers = await conn.query(
-      `SELECT TRIGGER_NAME AS name, SQL_MODE AS sqlMode,
+      `SELECT TRIGGER_NAME AS name, EVENT_OBJECT_TABLE AS \`table\`, SQL_MODE AS sqlMode,
          CHARACTER_SET_CLIENT AS charset, COLLATION_CONNECTION AS collation
        FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ?
        ORDER BY EVENT_OBJECT_TABLE, ACTION_TIMING, EVENT_MANIPULATION, ACTION_ORDER`,

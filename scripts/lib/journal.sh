@@ -11,6 +11,7 @@
 #   LIVE_TABLES/RESTORED_TABLES  table counts before the RENAME TABLE
 #   KIND       the restored snapshot's repository (manual | daily | safety)
 #   JOB        the job id (tags the undo point), or empty
+#   PARTIAL_FILES/PARTIAL_TABLES  1 when only chosen paths/tables are restored (partial.sh)
 #   UNDO       uploading from the start of the undo point's upload; stored once it is
 #              in the safety repository
 
@@ -47,7 +48,7 @@ journal_read() {
   [[ -f $file ]] || return 1
   while IFS='=' read -r key value; do
     case $key in
-      STEP | SCOPE | CONTENT | HAD_LIVE | STOPPED | LIVE_TABLES | RESTORED_TABLES | CUSTOMER | KIND | JOB | UNDO) JOURNAL[$key]=$value ;;
+      STEP | SCOPE | CONTENT | HAD_LIVE | STOPPED | LIVE_TABLES | RESTORED_TABLES | CUSTOMER | KIND | JOB | UNDO | PARTIAL_FILES | PARTIAL_TABLES) JOURNAL[$key]=$value ;;
     esac
   done <"$file"
   return 0

@@ -120,13 +120,16 @@ restic_backup() {
     --arg kind "$kind" --arg tags "$tags" --argjson s "$summary" --args "$@"
 }
 
-# restic_restore <snapshot> <target> <path in the snapshot>: restores that path alone, its
-# progress streamed (restic_stream). --sparse: runs of zeros are written as holes, so a
+# restic_restore <snapshot> <target> <path in the snapshot>...: restores those paths alone
+# (each with what it holds), its progress streamed (restic_stream). --sparse: runs of zeros are written as holes, so a
 # sparse file in a site (a 50 GiB disk image that holds a few MiB) takes on disk what it
 # took before, not its apparent size; check_space counts on it.
 restic_restore() {
-  local rc=0
-  restic_stream "$TMP_DIR/restore.json" restore --json --sparse "$1" --target "$2" --include "$(glob_escape "$3")" || rc=$?
+  local rc=0 snapshot=$1 target=$2 path
+  shift 2
+  local -a includes=()
+  for path in "$@"; do includes+=(--include "$(glob_escape "$path")"); done
+  restic_stream "$TMP_DIR/restore.json" restore --json --sparse "$snapshot" --target "$target" "${includes[@]}" || rc=$?
   ((rc == 0)) || restic_fail "$rc" RESTORE_FAILED "The backup could not be downloaded; the site was not changed."
   check_interrupted
 }

@@ -43,6 +43,8 @@ store_undo_point() {
   if wants_db "${JOURNAL[SCOPE]}" && [[ ! -f $UNDO_DUMP ]]; then dump_replaced_database; fi
   local tags="customer-$CUSTOMER,safety,${JOURNAL[SCOPE]}"
   [[ ${JOURNAL[JOB]:-} =~ ^[1-9][0-9]{0,11}$ ]] && tags+=",job-${JOURNAL[JOB]}"
+  # The undo point of a partial restore (its manifest says what it puts back).
+  [[ -f $UNDO_DIR/$MANIFEST_NAME ]] && tags+=",partial"
   resolve_repository safety "$CUSTOMER"
   # An earlier attempt that was killed after its upload and before it wrote UNDO=stored
   # left the undo point in the repository: a second copy would take one of the kept undo

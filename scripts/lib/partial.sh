@@ -1,0 +1,600 @@
+# shellcheck shell=bash
+# jq programs are single-quoted on purpose; globals are read by the sourcing scripts.
+# shellcheck disable=SC2016,SC2034
+# Restoring part of a snapshot (customer-restore --paths-from / --tables-from, or the undo
+# point of such a restore): the chosen paths of the content folder and the chosen tables,
+# through the same pipeline as a full restore, switched in with the same single swap.
+#
+# Paths. Relative to the content folder, validated (validate_rel_path) and deduplicated: a
+# path inside another chosen path is dropped (its ancestor is restored whole). At the swap,
+# with the site stopped, each chosen path becomes a "unit", the part of the live tree that is
+# replaced as one rename: the path itself when its live parent folders all exist, else its
+# first missing ancestor (the staged copy of that ancestor holds only what was chosen, with
+# the snapshot's modes and times). A live parent that is a symlink or a file is refused:
+# renaming into it would write wherever it points. Each unit is moved aside into the undo
+# folder (when it exists live) and its staged copy moved in; the parents' times are put back.
+#
+# Tables. The whole dump goes into the scratch database as in a full restore; the chosen
+# tables (each in the dump's CREATE TABLE lines) alone are renamed into place in one RENAME
+# TABLE, each live one moved into customer_N__previous. Triggers follow their table: the live
+# triggers of a chosen table are dropped (and kept for the undo point), the backup's are
+# created. Views, routines and events are the live ones, untouched: a view names tables, so
+# it reads the restored ones. Foreign keys may not link a chosen table with one that is not.
+#
+# The undo point holds what the swap moved aside (units in customer-N/<content>/, tables in
+# the dump) and partial-restore.manifest, NUL-separated records: "partial-restore 1", then
+# "files" with "R:<unit>" (replaced: in the undo point) and "C:<unit>" (created: removed by
+# an undo), and/or "tables" with "T:<table>" (replaced) and "N:<table>" (created). A restore
+# of a safety snapshot holding one, without --paths-from/--tables-from, restores exactly
+# that: R and T put back, C and N removed.
+#
+# Journal files (in $JOURNAL_DIR, written before the step that needs them):
+#   chosen.paths   NUL-separated records "R:<path>" (from the snapshot) or "D:<path>" (removed)
+#   chosen.tables  lines "R:<table>" / "D:<table>"
+#   units          NUL-separated "R1:<unit>" (replaced), "R0:<unit>" (created), "D1:<unit>"
+#                  (removed); written at the swap, before the first rename
+#   parent-times   NUL-separated "<mtime>:<folder>" of the units' live parents
+#   tables.plan    lines "O:<table>" (moved out of the live database), "I:<table>" (moved in)
+#   staged/        the staged content folder
+#
+# Reads: CUSTOMER, SCOPE, KIND, FULL_ID, SNAP_JSON, SNAP_CONTENT, SNAP_LISTED, SITE, LIVE_DB,
+#   SCRATCH_DB, PREVIOUS_DB, JOURNAL, JOURNAL_DIR, UNDO_DIR, DISCARD_DIR, STAGING, TMP_DIR.
+# Sets: PATHS_FROM, TABLES_FROM, PARTIAL_FILES, PARTIAL_TABLES, CHOSEN_PATHS (records as in
+#   chosen.paths), CHOSEN_TABLES (records as in chosen.tables), PARTIAL_BYTES.
+
+PATHS_FROM="" TABLES_FROM=""
+PARTIAL_FILES=0 PARTIAL_TABLES=0 PARTIAL_BYTES=0
+CHOSEN_PATHS=() CHOSEN_TABLES=()
+readonly MAX_CHOSEN=1000 MAX_PATH_BYTES=4096 MANIFEST_NAME=partial-restore.manifest
+
+# --- arguments ----------------------------------------------------------------
+# A path as a customer names it; the message quotes at most 200 bytes of it.
+shown() { local LC_ALL=C; printf '%s' "${1:0:200}"; }
+
+is_utf8() { printf '%s' "$1" | iconv -f UTF-8 -t UTF-8 >/dev/null 2>&1; }
+
+# validate_rel_path <path> <what: invalid|die-code>: relative, normalised, 1..4096 bytes.
+rel_path_problem() {
+  local p=$1 LC_ALL=C
+  if ((${#p} < 1 || ${#p} > MAX_PATH_BYTES)); then echo "A path to restore must be 1 to $MAX_PATH_BYTES bytes long."; return; fi
+  if [[ $p == *$'\n'* ]]; then echo "A path to restore must not contain a line break."; return; fi
+  if [[ $p == /* ]]; then echo "Paths to restore are relative to the site's folder, not absolute."; return; fi
+  if [[ /$p/ == */../* ]]; then echo "A path to restore must not contain \"..\"."; return; fi
+  if [[ /$p/ == *//* || /$p/ == */./* ]]; then echo "A path to restore must be normalised (no empty or \".\" parts, no trailing slash)."; return; fi
+  if ! is_utf8 "$p"; then echo "A path to restore must be valid UTF-8 text."; return; fi
+}
+validate_rel_path() {
+  local problem
+  problem="$(rel_path_problem "$1")"
+  [[ -z $problem ]] || invalid "$problem"
+}
+
+# The table names accepted: 1..64 characters of UTF-8 text without control characters,
+# quotes, backticks or backslashes, not ending in a space (names MariaDB takes and that
+# embed in SQL quoted as they are).
+table_name_problem() {
+  local name=$1
+  if ((${#name} < 1 || ${#name} > 64)); then echo "A table name must be 1 to 64 characters long."; return; fi
+  if ! is_utf8 "$name"; then echo "A table name must be valid UTF-8 text."; return; fi
+  if [[ $name =~ [[:cntrl:]] || $name == *[\`\'\"\\]* || $name == *' ' ]]; then
+    echo "A table name must not contain control characters, quotes, backticks or backslashes, nor end with a space."
+    return
+  fi
+}
+
+# An argument file: a regular file of at most <max> bytes.
+check_arg_file() {
+  local file=$1 max=$2 what=$3 size
+  [[ -f $file && -r $file ]] || invalid "The file of $what to restore cannot be read."
+  size="$(stat -L -c %s -- "$file")"
+  ((size <= max)) || invalid "Too many $what: at most $MAX_CHOSEN."
+}
+
+# read_paths_from <file>: NUL-separated paths into CHOSEN_PATHS ("R:<path>"), deduplicated.
+read_paths_from() {
+  local file=$1 p
+  local -a raw=()
+  check_arg_file "$file" $((MAX_CHOSEN * (MAX_PATH_BYTES + 1))) paths
+  mapfile -d '' -t raw <"$file"
+  ((${#raw[@]} >= 1 && ${#raw[@]} <= MAX_CHOSEN)) || invalid "Give 1 to $MAX_CHOSEN paths to restore."
+  for p in "${raw[@]}"; do validate_rel_path "$p"; done
+  dedupe_paths R "${raw[@]}"
+}
+
+# dedupe_paths <R|D> <path...>: CHOSEN_PATHS, sorted, without duplicates and without paths
+# inside another one (a folder chosen is restored whole, with everything in it).
+dedupe_paths() {
+  local action=$1 p prefix inside
+  shift
+  local -A kept=()
+  local -a sorted=()
+  CHOSEN_PATHS=()
+  # Byte order puts every folder before what is inside it.
+  (($# > 0)) || return 0
+  mapfile -d '' -t sorted < <(printf '%s\0' "$@" | LC_ALL=C sort -z -u)
+  for p in "${sorted[@]}"; do
+    inside=""
+    prefix=$p
+    while [[ $prefix == */* ]]; do
+      prefix=${prefix%/*}
+      if [[ -n ${kept[$prefix]:-} ]]; then inside=$prefix; break; fi
+    done
+    if [[ -n $inside ]]; then
+      log "Path $(shown "$p") is inside $(shown "$inside"), which is restored whole"
+      continue
+    fi
+    kept[$p]=1
+    CHOSEN_PATHS+=("$action:$p")
+  done
+}
+
+# read_tables_from <file>: one table name a line into CHOSEN_TABLES ("R:<table>").
+read_tables_from() {
+  local file=$1 name problem size
+  local -a raw=()
+  check_arg_file "$file" $((MAX_CHOSEN * 257)) tables
+  size="$(stat -L -c %s -- "$file")"
+  [[ "$(tr -d '\000' <"$file" | wc -c)" == "$size" ]] || invalid "A table name must not contain a NUL byte."
+  mapfile -t raw <"$file"
+  ((${#raw[@]} >= 1 && ${#raw[@]} <= MAX_CHOSEN)) || invalid "Give 1 to $MAX_CHOSEN tables to restore."
+  CHOSEN_TABLES=()
+  local -A seen=()
+  for name in "${raw[@]}"; do
+    problem="$(table_name_problem "$name")"
+    [[ -z $problem ]] || invalid "$problem"
+    [[ -z ${seen[$name]:-} ]] || continue
+    seen[$name]=1
+    CHOSEN_TABLES+=("R:$name")
+  done
+}
+
+# After the scope is known: which side is partial, and the options that fit it.
+partial_args() {
+  if [[ -n $PATHS_FROM ]]; then
+    wants_files "$SCOPE" || invalid "--paths-from needs the scope files or both."
+    read_paths_from "$PATHS_FROM"
+    PARTIAL_FILES=1
+  fi
+  if [[ -n $TABLES_FROM ]]; then
+    wants_db "$SCOPE" || invalid "--tables-from needs the scope db or both."
+    read_tables_from "$TABLES_FROM"
+    PARTIAL_TABLES=1
+  fi
+}
+
+# --- the undo point's manifest ----------------------------------------------
+# A safety snapshot (only this script writes them) may hold a manifest at its top: then a
+# restore of it without --paths-from/--tables-from is the partial restore it describes.
+read_manifest() {
+  # shellcheck disable=SC2153 # set by customer-restore's parse_args
+  [[ $KIND == safety ]] || return 0
+  local root node rc=0 record problem
+  local -a records=() paths=() removed=() tables=()
+  root="$(jq -r '.paths[0] // ""' <<<"$SNAP_JSON")"
+  [[ -n $root ]] || return 0
+  node="$(jq -r --arg p "$root/$MANIFEST_NAME" 'select(.struct_type == "node" and .type == "file" and .path == $p) | .path' "$TMP_DIR/ls.json" | head -n 1)"
+  [[ -n $node ]] || return 0
+  restic_run "$TMP_DIR/manifest" dump "$FULL_ID" "$node" || rc=$?
+  ((rc == 0)) || restic_fail "$rc" RESTORE_FAILED "The backup could not be read."
+  mapfile -d '' -t records <"$TMP_DIR/manifest"
+  [[ ${records[0]:-} == "partial-restore 1" ]] || die RESTORE_FAILED "$EXIT_FAILED" "This undo point is damaged."
+  local side=""
+  for record in "${records[@]:1}"; do
+    case $record in
+      files | tables) side=$record ;;
+      R:* | C:*)
+        [[ $side == files ]] || die RESTORE_FAILED "$EXIT_FAILED" "This undo point is damaged."
+        problem="$(rel_path_problem "${record:2}")"
+        [[ -z $problem ]] || die RESTORE_FAILED "$EXIT_FAILED" "This undo point is damaged."
+        if [[ $record == R:* ]]; then paths+=("${record:2}"); else removed+=("${record:2}"); fi
+        ;;
+      T:* | N:*)
+        [[ $side == tables ]] || die RESTORE_FAILED "$EXIT_FAILED" "This undo point is damaged."
+        problem="$(table_name_problem "${record:2}")"
+        [[ -z $problem ]] || die RESTORE_FAILED "$EXIT_FAILED" "This undo point is damaged."
+        if [[ $record == T:* ]]; then tables+=("R:${record:2}"); else tables+=("D:${record:2}"); fi
+        ;;
+      *) die RESTORE_FAILED "$EXIT_FAILED" "This undo point is damaged." ;;
+    esac
+  done
+  # The caller's choice, where given, wins for its side.
+  if wants_files "$SCOPE" && ((!PARTIAL_FILES)) && printf '%s\0' "${records[@]}" | grep -qzx files; then
+    log "The undo point of a partial restore: its paths alone are put back"
+    local -a both=()
+    dedupe_paths R "${paths[@]}"
+    both=("${CHOSEN_PATHS[@]}")
+    dedupe_paths D "${removed[@]}"
+    CHOSEN_PATHS=("${both[@]}" "${CHOSEN_PATHS[@]}")
+    PARTIAL_FILES=1
+  fi
+  if wants_db "$SCOPE" && ((!PARTIAL_TABLES)) && printf '%s\0' "${records[@]}" | grep -qzx tables; then
+    log "The undo point of a partial restore: its tables alone are put back"
+    CHOSEN_TABLES=("${tables[@]}")
+    PARTIAL_TABLES=1
+  fi
+}
+
+# Written at the swap, once both plans are known, into the undo folder.
+write_manifest() {
+  local file="$UNDO_DIR/$MANIFEST_NAME" record
+  {
+    printf '%s\0' "partial-restore 1"
+    if [[ ${JOURNAL[PARTIAL_FILES]:-0} == 1 ]]; then
+      printf '%s\0' files
+      while IFS= read -r -d '' record; do
+        case $record in
+          R1:* | D1:*) printf 'R:%s\0' "${record:3}" ;;
+          R0:*) printf 'C:%s\0' "${record:3}" ;;
+        esac
+      done <"$JOURNAL_DIR/units"
+    fi
+    if [[ ${JOURNAL[PARTIAL_TABLES]:-0} == 1 ]]; then
+      printf '%s\0' tables
+      local -A out=()
+      while IFS= read -r record; do [[ $record == O:* ]] && out[${record:2}]=1; done <"$JOURNAL_DIR/tables.plan"
+      while IFS= read -r record; do
+        if [[ $record == O:* ]]; then printf 'T:%s\0' "${record:2}"; fi
+        if [[ $record == I:* && -z ${out[${record:2}]:-} ]]; then printf 'N:%s\0' "${record:2}"; fi
+      done <"$JOURNAL_DIR/tables.plan"
+    fi
+  } >"$file.tmp"
+  mv -- "$file.tmp" "$file"
+}
+
+# --- checks before anything changes -------------------------------------------
+# Every chosen path of the snapshot is in the customer's content folder of it; PARTIAL_BYTES
+# is the size of their files. A legacy daily snapshot is listed in the customer's content
+# folder alone.
+check_chosen_paths() {
+  local listing=$TMP_DIR/ls.json record
+  local -a found=()
+  if ((!SNAP_LISTED)); then
+    listing=$TMP_DIR/content.json
+    restic_run "$listing" ls --json --recursive "$FULL_ID" "$SNAP_CONTENT" || {
+      local rc=$?
+      restic_fail "$rc" RESTORE_FAILED "The backup could not be read."
+    }
+  fi
+  for record in "${CHOSEN_PATHS[@]}"; do
+    [[ $record == R:* ]] && printf '%s\0' "${record:2}"
+  done >"$TMP_DIR/chosen-in-snapshot"
+  jq -n -j --arg c "$SNAP_CONTENT/" --rawfile chosen "$TMP_DIR/chosen-in-snapshot" '
+    ($chosen | split("\u0000") | map(select(. != ""))) as $want
+    | ($want | map({key: ., value: true}) | from_entries) as $set
+    | reduce (inputs | select(.struct_type == "node" and (.path | startswith($c)))) as $n
+        ({found: {}, bytes: 0};
+         ($n.path | ltrimstr($c)) as $rel
+         | if $set[$rel] then .found[$rel] = true else . end
+         | if $n.type == "file" then
+             ($rel | split("/")) as $parts
+             | if any(range(1; ($parts | length) + 1); $set[$parts[0:.] | join("/")]) then .bytes += ($n.size // 0) else . end
+           else . end)
+    | . as $r | [$want[] | select($r.found[.] | not)] as $missing
+    | "\($r.bytes)\u0000\($missing | length)\u0000\($missing[0] // "")\u0000"' "$listing" >"$TMP_DIR/chosen-found"
+  mapfile -d '' -t found <"$TMP_DIR/chosen-found"
+  if ((found[1] > 0)); then
+    die PATH_NOT_FOUND "$EXIT_REFUSED" "This backup does not contain $(shown "${found[2]}") in the site's files; nothing was changed."
+  fi
+  PARTIAL_BYTES=${found[0]}
+}
+
+# live_unit <path>: the unit of a chosen path on the live site (LIVE_ROOT), as
+# "<existed>:<unit>", or die if a live parent is not a folder. "-" for a removed path
+# whose parent is missing (nothing to remove).
+live_unit() {
+  local p=$1 action=$2 prefix="" part rest=$1
+  while [[ $rest == */* ]]; do
+    part=${rest%%/*}
+    rest=${rest#*/}
+    prefix=${prefix:+$prefix/}$part
+    if [[ ! -e $LIVE_ROOT/$prefix && ! -L $LIVE_ROOT/$prefix ]]; then
+      if [[ $action == D ]]; then echo -; else echo "0:$prefix"; fi
+      return 0
+    fi
+    if [[ -L $LIVE_ROOT/$prefix || ! -d $LIVE_ROOT/$prefix ]]; then
+      LIVE_PROBLEM="$(shown "$prefix") on the live site is not a folder (a link or a file), so $(shown "$p") cannot be restored into it; restore $(shown "$prefix") itself."
+      return 1
+    fi
+  done
+  if [[ -e $LIVE_ROOT/$p || -L $LIVE_ROOT/$p ]]; then echo "1:$p"; elif [[ $action == D ]]; then echo -; else echo "0:$p"; fi
+}
+
+# The live content folder and every folder above it are real folders, not links.
+check_live_root() {
+  local rel=$TARGET_REL prefix="" part
+  while [[ -n $rel ]]; do
+    part=${rel%%/*}
+    if [[ $rel == */* ]]; then rel=${rel#*/}; else rel=""; fi
+    prefix=${prefix:+$prefix/}$part
+    if [[ -L $SITE/$prefix || ! -d $SITE/$prefix ]]; then
+      LIVE_PROBLEM="The site's folder $prefix is missing or not a folder; restore the whole backup instead."
+      return 1
+    fi
+  done
+}
+
+# Before anything changes: the live side takes the chosen paths (exit 3 if not).
+check_live_paths() {
+  local record LIVE_PROBLEM=""
+  LIVE_ROOT=$SITE/$TARGET_REL
+  check_live_root || die LIVE_PATH_NOT_A_FOLDER "$EXIT_REFUSED" "$LIVE_PROBLEM"
+  for record in "${CHOSEN_PATHS[@]}"; do
+    live_unit "${record:2}" "${record:0:1}" >/dev/null ||
+      die LIVE_PATH_NOT_A_FOLDER "$EXIT_REFUSED" "$LIVE_PROBLEM Nothing was changed."
+  done
+}
+
+# The chosen tables of the dump (R) are among its CREATE TABLE lines (exit 3 if not).
+check_chosen_tables() {
+  local dump=$1 record missing=""
+  LC_ALL=C sed -n 's/^CREATE TABLE `\(.*\)` ($/\1/p' -- "$dump" >"$TMP_DIR/dump-tables"
+  local -A in_dump=()
+  while IFS= read -r record; do in_dump[$record]=1; done <"$TMP_DIR/dump-tables"
+  for record in "${CHOSEN_TABLES[@]}"; do
+    if [[ $record == R:* && -z ${in_dump[${record:2}]:-} ]]; then missing=${record:2}; break; fi
+  done
+  if [[ -n $missing ]]; then
+    die TABLE_NOT_FOUND "$EXIT_REFUSED" "This backup's database has no table $(shown "$missing"); nothing was changed."
+  fi
+}
+
+# SQL list of the chosen tables' names (validated: no quote or backslash in them).
+tables_sql_list() {
+  local record out="" kind=${1:-}
+  for record in "${CHOSEN_TABLES[@]}"; do
+    [[ -z $kind || $record == "$kind":* ]] || continue
+    out+="${out:+, }'${record:2}'"
+  done
+  printf '%s' "${out:-NULL}"
+}
+
+# After the import: the chosen tables are tables of the scratch database, not views live,
+# and no foreign key links a chosen table with one that is not.
+check_tables_fit() {
+  local all in n
+  all="$(tables_sql_list)"
+  in="$(tables_sql_list R)"
+  n="$(db_query "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '$SCRATCH_DB'
+    AND TABLE_TYPE = 'BASE TABLE' AND TABLE_NAME IN ($in)")"
+  local wanted=0 record
+  for record in "${CHOSEN_TABLES[@]}"; do [[ $record == R:* ]] && wanted=$((wanted + 1)); done
+  ((n == wanted)) || die TABLE_NOT_FOUND "$EXIT_REFUSED" "A chosen table is not a table of this backup's database; nothing was changed."
+  n="$(db_query "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '$LIVE_DB'
+    AND TABLE_TYPE <> 'BASE TABLE' AND TABLE_NAME IN ($all)")"
+  ((n == 0)) || die TABLE_NOT_FOUND "$EXIT_REFUSED" "A chosen table is a view in the site's database; nothing was changed."
+  n="$(db_query "SELECT COUNT(*) FROM information_schema.REFERENTIAL_CONSTRAINTS
+    WHERE (CONSTRAINT_SCHEMA = '$SCRATCH_DB' AND TABLE_NAME IN ($in) AND REFERENCED_TABLE_NAME NOT IN ($all))
+       OR (CONSTRAINT_SCHEMA = '$LIVE_DB' AND TABLE_NAME NOT IN ($all) AND REFERENCED_TABLE_NAME IN ($all))
+       OR (CONSTRAINT_SCHEMA = '$LIVE_DB' AND TABLE_NAME IN ($all) AND REFERENCED_TABLE_NAME NOT IN ($all))")"
+  ((n == 0)) || die TABLES_LINKED "$EXIT_REFUSED" "A chosen table is linked by a foreign key to a table that is not chosen; choose them together. Nothing was changed."
+}
+
+# --- download -----------------------------------------------------------------
+# The chosen paths of the snapshot into the staging folder, then moved to $JOURNAL_DIR/staged
+# (a fixed name --recover finds without the snapshot).
+download_chosen_paths() {
+  local record
+  local -a wanted=()
+  for record in "${CHOSEN_PATHS[@]}"; do
+    [[ $record == R:* ]] && wanted+=("$SNAP_CONTENT/${record:2}")
+  done
+  local i
+  # Batches keep restic's argument list far below the system's limit.
+  for ((i = 0; i < ${#wanted[@]}; i += 200)); do
+    restic_restore "$FULL_ID" "$STAGING" "${wanted[@]:i:200}"
+  done
+  if ((${#wanted[@]} > 0)); then
+    [[ -d $STAGING$SNAP_CONTENT ]] || die RESTORE_FAILED "$EXIT_FAILED" "The backup's files could not be downloaded; the site was not changed."
+    mv -T -- "$STAGING$SNAP_CONTENT" "$JOURNAL_DIR/staged"
+  else
+    mkdir -p -- "$JOURNAL_DIR/staged"
+  fi
+  for record in "${CHOSEN_PATHS[@]}"; do
+    [[ $record == R:* ]] || continue
+    if [[ ! -e $JOURNAL_DIR/staged/${record:2} && ! -L $JOURNAL_DIR/staged/${record:2} ]]; then
+      die RESTORE_FAILED "$EXIT_FAILED" "The backup's files could not be downloaded; the site was not changed."
+    fi
+  done
+}
+
+# --- swap -------------------------------------------------------------------------
+# Written with the site stopped, before the first rename: the units and the live parents'
+# times (files), the tables moved out and in (database), and the undo point's manifest.
+plan_partial() {
+  local record unit LIVE_PROBLEM="" parent
+  local -A seen=() parents=()
+  LIVE_ROOT=$SITE/${JOURNAL[CONTENT]}
+  if [[ ${JOURNAL[PARTIAL_FILES]:-0} == 1 ]]; then
+    check_live_root || die LIVE_PATH_NOT_A_FOLDER "$EXIT_FAILED" "$LIVE_PROBLEM The previous version was kept."
+    : >"$JOURNAL_DIR/units.tmp"
+    : >"$JOURNAL_DIR/parent-times.tmp"
+    for record in "${CHOSEN_PATHS[@]}"; do
+      unit="$(live_unit "${record:2}" "${record:0:1}")" ||
+        die LIVE_PATH_NOT_A_FOLDER "$EXIT_FAILED" "$LIVE_PROBLEM The previous version was kept."
+      [[ $unit != - ]] || continue
+      [[ -z ${seen[${unit:2}]:-} ]] || continue
+      seen[${unit:2}]=1
+      printf '%s%s\0' "${record:0:1}" "$unit" >>"$JOURNAL_DIR/units.tmp"
+      parent=.
+      [[ ${unit:2} == */* ]] && parent=${unit:2} && parent=${parent%/*}
+      if [[ -z ${parents[$parent]:-} ]]; then
+        parents[$parent]=1
+        printf '%s:%s\0' "$(stat -c %.9Y -- "$LIVE_ROOT/$parent")" "$parent" >>"$JOURNAL_DIR/parent-times.tmp"
+      fi
+    done
+    sync -- "$JOURNAL_DIR/units.tmp" "$JOURNAL_DIR/parent-times.tmp" 2>/dev/null || true
+    mv -- "$JOURNAL_DIR/parent-times.tmp" "$JOURNAL_DIR/parent-times"
+    mv -- "$JOURNAL_DIR/units.tmp" "$JOURNAL_DIR/units"
+  fi
+  if [[ ${JOURNAL[PARTIAL_TABLES]:-0} == 1 ]]; then
+    # What the swap replaces, read now that nothing writes it: the chosen live tables and
+    # their triggers (for an undo, and as SQL for the undo point's dump).
+    local -a moved_out=()
+    mapfile -t moved_out < <(db_query "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = '$LIVE_DB'
+      AND TABLE_TYPE = 'BASE TABLE' AND TABLE_NAME IN ($(tables_sql_list)) ORDER BY TABLE_NAME")
+    save_objects "$LIVE_DB" "$JOURNAL_DIR/live-objects.json" ||
+      die DATABASE_DUMP_FAILED "$EXIT_FAILED" "The site's current database could not be saved before the restore; nothing was changed."
+    chosen_triggers "$JOURNAL_DIR/live-objects.json" "$JOURNAL_DIR/live-triggers.json"
+    : >"$JOURNAL_DIR/live-objects.sql.tmp"
+    if ((${#moved_out[@]} > 0)); then
+      mysqldump --defaults-extra-file="$DB_DEFAULTS_FILE" --single-transaction --skip-comments \
+        --default-character-set=utf8mb4 --no-create-info --no-data --triggers --skip-routines \
+        --skip-events "$LIVE_DB" -- "${moved_out[@]}" >"$JOURNAL_DIR/live-objects.sql.tmp" ||
+        die DATABASE_DUMP_FAILED "$EXIT_FAILED" "The site's current database could not be saved before the restore; nothing was changed."
+    fi
+    mv -- "$JOURNAL_DIR/live-objects.sql.tmp" "$JOURNAL_DIR/live-objects.sql"
+    {
+      for record in "${moved_out[@]}"; do printf 'O:%s\n' "$record"; done
+      for record in "${CHOSEN_TABLES[@]}"; do [[ $record == R:* ]] && printf 'I:%s\n' "${record:2}"; done
+    } >"$JOURNAL_DIR/tables.plan.tmp"
+    sync -- "$JOURNAL_DIR/tables.plan.tmp" 2>/dev/null || true
+    mv -- "$JOURNAL_DIR/tables.plan.tmp" "$JOURNAL_DIR/tables.plan"
+  fi
+  write_manifest
+}
+
+# The real path of a live folder is where it should be (no link anywhere above it).
+check_real_parent() {
+  local rel=$1 want got
+  want="$(realpath -e -- "$LIVE_ROOT")" || return 1
+  [[ $rel == . ]] || want+="/$rel"
+  got="$(realpath -e -- "$LIVE_ROOT/$rel")" || return 1
+  [[ $got == "$want" ]]
+}
+
+# The files part of the swap: each unit moved aside (if it existed) and its staged copy in.
+swap_units() {
+  local record unit parent undo_root
+  undo_root="$(previous_dir)"
+  mkdir -p -- "$undo_root"
+  while IFS= read -r -d '' record; do
+    unit=${record:3}
+    parent=.
+    [[ $unit == */* ]] && parent=${unit%/*}
+    check_real_parent "$parent" ||
+      die LIVE_PATH_NOT_A_FOLDER "$EXIT_FAILED" "The site's folder $(shown "$parent") is not a folder any more; the previous version was put back."
+    if [[ ${record:1:1} == 1 ]]; then
+      mkdir -p -- "$undo_root/$parent"
+      mv -T -- "$LIVE_ROOT/$unit" "$undo_root/$unit"
+    fi
+    if [[ ${record:0:1} == R ]]; then mv -T -- "$JOURNAL_DIR/staged/$unit" "$LIVE_ROOT/$unit"; fi
+  done <"$JOURNAL_DIR/units"
+  restore_parent_times "$undo_root"
+}
+
+# The live parents' times as they were (a rename in a folder changes its time), and the
+# undo folder's copies of them given the live parents' owner, mode and time.
+restore_parent_times() {
+  local undo_root=${1:-} record time parent
+  [[ -f $JOURNAL_DIR/parent-times ]] || return 0
+  while IFS= read -r -d '' record; do
+    time=${record%%:*}
+    parent=${record#*:}
+    [[ -d $LIVE_ROOT/$parent && ! -L $LIVE_ROOT/$parent ]] || continue
+    touch -h -d "@$time" -- "$LIVE_ROOT/$parent"
+    if [[ -n $undo_root && -d $undo_root/$parent ]]; then
+      chown --reference="$LIVE_ROOT/$parent" -- "$undo_root/$parent"
+      chmod --reference="$LIVE_ROOT/$parent" -- "$undo_root/$parent"
+      touch -h -d "@$time" -- "$undo_root/$parent"
+    fi
+  done <"$JOURNAL_DIR/parent-times"
+}
+
+# Puts back every unit, whatever rename was the last one done (each is atomic): a unit
+# found in the undo folder goes back; a created unit whose staged copy is gone is removed.
+undo_units() {
+  local record unit undo_root i=0
+  [[ -f $JOURNAL_DIR/units ]] || return 0
+  LIVE_ROOT=$SITE/${JOURNAL[CONTENT]}
+  undo_root="$(previous_dir)"
+  rm -rf -- "$DISCARD_DIR"
+  mkdir -p -- "$DISCARD_DIR"
+  while IFS= read -r -d '' record; do
+    unit=${record:3}
+    i=$((i + 1))
+    if [[ ${record:1:1} == 1 ]]; then
+      if [[ -e $undo_root/$unit || -L $undo_root/$unit ]]; then
+        if [[ -e $LIVE_ROOT/$unit || -L $LIVE_ROOT/$unit ]]; then mv -T -- "$LIVE_ROOT/$unit" "$DISCARD_DIR/$i"; fi
+        mv -T -- "$undo_root/$unit" "$LIVE_ROOT/$unit"
+      fi
+    elif [[ ${record:0:1} == R ]]; then
+      if [[ ! -e $JOURNAL_DIR/staged/$unit && ! -L $JOURNAL_DIR/staged/$unit ]] &&
+        [[ -e $LIVE_ROOT/$unit || -L $LIVE_ROOT/$unit ]]; then
+        mv -T -- "$LIVE_ROOT/$unit" "$DISCARD_DIR/$i"
+      fi
+    fi
+  done <"$JOURNAL_DIR/units"
+  restore_parent_times
+}
+
+# Drops the triggers of the given tables (an SQL list) in a database.
+drop_table_triggers() {
+  local db=$1 list=$2
+  db_query "SELECT CONCAT('DROP TRIGGER IF EXISTS \`$db\`.\`', REPLACE(TRIGGER_NAME, '\`', '\`\`'), '\`;')
+      FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = '$db' AND EVENT_OBJECT_TABLE IN ($list)" >"$TMP_DIR/drop-triggers.sql"
+  db_client <"$TMP_DIR/drop-triggers.sql"
+}
+
+# <objects.json> <out.json>: the triggers of the chosen tables alone.
+chosen_triggers() {
+  local names
+  names="$(for record in "${CHOSEN_TABLES[@]}"; do printf '%s\0' "${record:2}"; done | jq -R -s 'split("\u0000") | map(select(. != ""))')"
+  jq -c --argjson t "$names" 'map(select(.kind == "TRIGGER" and ((.table // "") as $x | $t | index($x))))' "$1" >"$2"
+}
+
+# plan_list <O|I>: the SQL list of the plan's tables of that kind.
+plan_list() {
+  local record list=""
+  while IFS= read -r record; do
+    [[ $record == "$1":* ]] && list+="${list:+, }'${record:2}'"
+  done <"$JOURNAL_DIR/tables.plan"
+  printf '%s' "${list:-NULL}"
+}
+
+# rename_plan <forward|back>: ONE RENAME TABLE of the plan: forward moves the live tables
+# out (into customer_N__previous) and the scratch ones in; back undoes it.
+rename_plan() {
+  local direction=$1 record renames=""
+  while IFS= read -r record; do
+    local name=${record:2}
+    case $direction:${record:0:1} in
+      forward:O) renames+="${renames:+, }\`$LIVE_DB\`.\`$name\` TO \`$PREVIOUS_DB\`.\`$name\`" ;;
+      back:I) renames+="${renames:+, }\`$LIVE_DB\`.\`$name\` TO \`$SCRATCH_DB\`.\`$name\`" ;;
+    esac
+  done <"$JOURNAL_DIR/tables.plan"
+  while IFS= read -r record; do
+    local name=${record:2}
+    case $direction:${record:0:1} in
+      forward:I) renames+="${renames:+, }\`$SCRATCH_DB\`.\`$name\` TO \`$LIVE_DB\`.\`$name\`" ;;
+      back:O) renames+="${renames:+, }\`$PREVIOUS_DB\`.\`$name\` TO \`$LIVE_DB\`.\`$name\`" ;;
+    esac
+  done <"$JOURNAL_DIR/tables.plan"
+  [[ -z $renames ]] || db_query "RENAME TABLE $renames"
+}
+
+swap_chosen_tables() {
+  drop_table_triggers "$LIVE_DB" "$(plan_list O)"
+  rename_plan forward
+  apply_objects "$LIVE_DB" "$JOURNAL_DIR/restored-triggers.json" --hints "$JOURNAL_DIR/definers.tsv" ||
+    die DATABASE_IMPORT_FAILED "$EXIT_FAILED" "The backup's triggers could not be restored; the site was not changed."
+}
+
+# The RENAME is atomic: its first table tells whether it ran.
+undo_chosen_tables() {
+  [[ -f $JOURNAL_DIR/tables.plan ]] || return 0
+  local first renamed=0
+  first="$(grep -m 1 '^O:' "$JOURNAL_DIR/tables.plan" || true)"
+  if [[ -n $first ]]; then
+    [[ "$(db_query "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '$PREVIOUS_DB' AND TABLE_NAME = '${first:2}'")" == 1 ]] && renamed=1
+  else
+    first="$(grep -m 1 '^I:' "$JOURNAL_DIR/tables.plan" || true)"
+    [[ -n $first ]] && [[ "$(db_query "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '$SCRATCH_DB' AND TABLE_NAME = '${first:2}'")" == 0 ]] && renamed=1
+  fi
+  drop_table_triggers "$LIVE_DB" "$(plan_list I)"
+  drop_table_triggers "$LIVE_DB" "$(plan_list O)"
+  if ((renamed)); then
+    db_exists "$SCRATCH_DB" || db_query "CREATE DATABASE \`$SCRATCH_DB\`"
+    rename_plan back
+  fi
+  apply_objects "$LIVE_DB" "$JOURNAL_DIR/live-triggers.json" --exact
+}

@@ -1,0 +1,444 @@
+// Restoring part of a snapshot (customer-restore --paths-from / --tables-from): only the
+// chosen paths and tables change, the undo point puts back exactly what they replaced.
+import { chmod, mkdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  buildSite,
+  createCustomerDatabase,
+  createTestEnv,
+  dbManifest,
+  destroyTestEnv,
+  dropCustomerDatabases,
+  errorCode,
+  exists,
+  filesManifest,
+  randomCustomerId,
+  siteAccount,
+  run,
+  snapshotEvent,
+  sql,
+  type TestEnv,
+} from './support/harness.js';
+
+let t: TestEnv;
+const A = randomCustomerId();
+let site: string;
+let content: string;
+let argDir: string;
+
+beforeAll(async () => {
+  t = await createTestEnv();
+  site = await buildSite(t.customersRoot, A);
+  content = path.join(site, 'wordpress');
+  argDir = path.join(t.dataDir, 'args');
+  await mkdir(argDir, { recursive: true });
+  await createCustomerDatabase(A);
+});
+afterAll(async () => {
+  await dropCustomerDatabases(A);
+  await destroyTestEnv(t);
+});
+
+let argCount = 0;
+/** A --paths-from file (NUL-separated) or --tables-from file (lines). */
+async function argFile(data: string | Buffer): Promise<string> {
+  const file = path.join(argDir, `arg-${++argCount}`);
+  await writeFile(file, data);
+  return file;
+}
+const pathsFile = (paths: string[]) => argFile(paths.map((p) => `${p}\0`).join(''));
+
+/** The site's files as a map from path to its line of filesManifest. */
+async function files(): Promise<Map<string, string>> {
+  const lines = await filesManifest(content);
+  return new Map(lines.map((l) => [l.slice(0, l.indexOf(' ')), l]));
+}
+/** The map without the entries at or below the given paths. */
+function without(m: Map<string, string>, ...paths: string[]): Map<string, string> {
+  return new Map([...m].filter(([p]) => !paths.some((x) => p === x || p.startsWith(`${x}/`))));
+}
+const only = (m: Map<string, string>, x: string) =>
+  new Map([...m].filter(([p]) => p === x || p.startsWith(`${x}/`)));
+
+async function backup(): Promise<string> {
+  const r = await run(t, 'customer-backup', [String(A), 'both']);
+  expect(r.exitCode, r.stderr).toBe(0);
+  return snapshotEvent(r.events)?.id ?? '';
+}
+
+const restoreDir = () => path.join(t.customersRoot, '.restore', `customer-${A}`);
+
+describe('restoring chosen paths', () => {
+  it('one file deep in a folder: its bytes and mode are back, every other file and the database unchanged, and its undo point puts back the replaced version', async () => {
+    const deep = 'wp-content-2/plugins-3/file-4.php';
+    await chmod(path.join(content, deep), 0o640);
+    const id = await backup();
+    const backedUp = await files();
+
+    await writeFile(path.join(content, deep), 'edited after the backup');
+    await chmod(path.join(content, deep), 0o600);
+    await writeFile(path.join(content, 'wp-content-2/plugins-3/file-5.php'), 'also edited');
+    await writeFile(path.join(content, 'added-later.txt'), 'new');
+    await sql(`UPDATE customer_${A}.posts SET title = 'after the backup' WHERE id = 1`);
+    const before = await files();
+    const dbBefore = await dbManifest(A);
+
+    const r = await run(t, 'customer-restore', [
+      String(A),
+      id,
+      'files',
+      'manual',
+      '--paths-from',
+      await pathsFile([deep]),
+    ]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const after = await files();
+    expect(after.get(deep)).toBe(backedUp.get(deep));
+    expect((await stat(path.join(content, deep))).mode & 0o777).toBe(0o640);
+    // everything else, the folders holding the file included, exactly as it was live
+    expect(without(after, deep)).toEqual(without(before, deep));
+    expect(await dbManifest(A)).toBe(dbBefore);
+    expect(r.events.filter((e) => e.type === 'maintenance').map((e) => e.on)).toEqual([
+      true,
+      false,
+    ]);
+    expect(await exists(restoreDir())).toBe(false);
+
+    const undo = snapshotEvent(r.events, 'safety');
+    expect(undo?.tags).toEqual(
+      expect.arrayContaining([`customer-${A}`, 'safety', 'files', 'partial']),
+    );
+    await writeFile(path.join(content, 'made-after-the-restore.txt'), 'x');
+    const beforeUndo = await files();
+    const back = await run(t, 'customer-restore', [String(A), undo?.id ?? '', 'files', 'safety']);
+    expect(back.exitCode, back.stderr).toBe(0);
+    const undone = await files();
+    expect(undone.get(deep)).toBe(before.get(deep));
+    expect(without(undone, deep)).toEqual(without(beforeUndo, deep));
+    await rm(path.join(content, 'made-after-the-restore.txt'));
+  });
+
+  it('a deleted folder comes back whole; a file of a deleted folder brings the folder back holding it alone; undoing removes both', async () => {
+    const id = await backup();
+    const backedUp = await files();
+    await rm(path.join(content, 'wp-content-4'), { recursive: true });
+    await rm(path.join(content, 'wp-content-3'), { recursive: true });
+    const before = await files();
+    const dbBefore = await dbManifest(A);
+
+    const r = await run(t, 'customer-restore', [
+      String(A),
+      id,
+      'both',
+      'manual',
+      '--paths-from',
+      await pathsFile(['wp-content-4', 'wp-content-3/plugins-1/file-2.php']),
+    ]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const after = await files();
+    expect(only(after, 'wp-content-4')).toEqual(only(backedUp, 'wp-content-4'));
+    // the folders above the file as they were in the backup (mode, time), with it alone
+    expect([...only(after, 'wp-content-3')]).toEqual(
+      [...only(backedUp, 'wp-content-3')].filter(([p]) =>
+        ['wp-content-3', 'wp-content-3/plugins-1', 'wp-content-3/plugins-1/file-2.php'].includes(p),
+      ),
+    );
+    expect(without(after, 'wp-content-4', 'wp-content-3')).toEqual(before);
+    // scope both with chosen paths: the database was restored whole
+    expect(await dbManifest(A)).toBe(dbBefore);
+
+    const undo = snapshotEvent(r.events, 'safety');
+    const back = await run(t, 'customer-restore', [String(A), undo?.id ?? '', 'both', 'safety']);
+    expect(back.exitCode, back.stderr).toBe(0);
+    expect(await files()).toEqual(before);
+    expect(await dbManifest(A)).toBe(dbBefore);
+  });
+
+  it('a path inside another chosen one is restored with it (the folder whole)', async () => {
+    const id = await backup();
+    const backedUp = await files();
+    await writeFile(path.join(content, 'wp-content-1/plugins-1/new.php'), 'added');
+    await writeFile(path.join(content, 'wp-content-1/plugins-1/file-1.php'), 'edited');
+    await writeFile(
+      path.join(content, 'wp-content-1/plugins-10'),
+      'a sibling whose name starts alike',
+    );
+    const before = await files();
+    const r = await run(t, 'customer-restore', [
+      String(A),
+      id,
+      'files',
+      'manual',
+      '--paths-from',
+      await pathsFile([
+        'wp-content-1/plugins-1/file-1.php',
+        'wp-content-1/plugins-1',
+        'wp-content-1/plugins-1',
+      ]),
+    ]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const after = await files();
+    expect(only(after, 'wp-content-1/plugins-1')).toEqual(only(backedUp, 'wp-content-1/plugins-1'));
+    expect(without(after, 'wp-content-1/plugins-1')).toEqual(
+      without(before, 'wp-content-1/plugins-1'),
+    );
+    await rm(path.join(content, 'wp-content-1/plugins-10'));
+  });
+});
+
+describe('bad input changes nothing', () => {
+  let id: string;
+  beforeAll(async () => {
+    id = await backup();
+  });
+  const state = async () => ({ files: await files(), db: await dbManifest(A) });
+
+  const invalid: [string, () => Promise<string[]>][] = [
+    [
+      'a path with ..',
+      async () => ['--paths-from', await pathsFile(['wp-content-1/../../customer-1'])],
+    ],
+    ['an absolute path', async () => ['--paths-from', await pathsFile(['/etc/passwd'])]],
+    ['a path with a newline', async () => ['--paths-from', await pathsFile(['wp-content-1\nx'])]],
+    [
+      'a path with an empty part',
+      async () => ['--paths-from', await pathsFile(['wp-content-1//plugins-1'])],
+    ],
+    [
+      'a path with a trailing slash',
+      async () => ['--paths-from', await pathsFile(['wp-content-1/'])],
+    ],
+    ['a path with a . part', async () => ['--paths-from', await pathsFile(['./wp-content-1'])]],
+    ['an empty path', async () => ['--paths-from', await argFile('wp-content-1\0\0image.bin\0')]],
+    ['no path at all', async () => ['--paths-from', await argFile('')]],
+    [
+      '1001 paths',
+      async () => [
+        '--paths-from',
+        await pathsFile(Array.from({ length: 1001 }, (_, i) => `f${i}`)),
+      ],
+    ],
+    [
+      'a path of 4097 bytes',
+      async () => ['--paths-from', await pathsFile([`${'a/'.repeat(2048)}b`])],
+    ],
+    [
+      'a path that is not UTF-8',
+      async () => ['--paths-from', await argFile(Buffer.from([0x61, 0xff, 0x62, 0]))],
+    ],
+    [
+      'a paths file that does not exist',
+      async () => ['--paths-from', path.join(argDir, 'missing')],
+    ],
+    [
+      '--paths-from given twice',
+      async () => [
+        '--paths-from',
+        await pathsFile(['image.bin']),
+        '--paths-from',
+        await pathsFile(['image.bin']),
+      ],
+    ],
+    ['--paths-from without a file', async () => ['--paths-from']],
+    [
+      'a table name with a backtick',
+      async () => ['--tables-from', await argFile('posts`; DROP DATABASE mysql; --\n')],
+    ],
+    ['a table name with a quote', async () => ['--tables-from', await argFile("posts' OR '1\n")]],
+    ['a table name with a NUL byte', async () => ['--tables-from', await argFile('posts\0x\n')]],
+    [
+      'a table name of 65 characters',
+      async () => ['--tables-from', await argFile(`${'t'.repeat(65)}\n`)],
+    ],
+    ['an empty table name', async () => ['--tables-from', await argFile('posts\n\noptions\n')]],
+  ];
+  for (const [name, args] of invalid) {
+    it(`${name}: exit 2, INVALID_ARGUMENT`, async () => {
+      const before = await state();
+      const r = await run(t, 'customer-restore', [
+        String(A),
+        id,
+        'both',
+        'manual',
+        ...(await args()),
+      ]);
+      expect(r.exitCode, r.stderr).toBe(2);
+      expect(errorCode(r.events)).toBe('INVALID_ARGUMENT');
+      expect(r.events.filter((e) => e.type !== 'error')).toEqual([]);
+      expect(await state()).toEqual(before);
+    });
+  }
+
+  it('--paths-from with the scope db, --tables-from with the scope files: exit 2', async () => {
+    const p = await run(t, 'customer-restore', [
+      String(A),
+      id,
+      'db',
+      'manual',
+      '--paths-from',
+      await pathsFile(['image.bin']),
+    ]);
+    expect(p.exitCode).toBe(2);
+    expect(errorCode(p.events)).toBe('INVALID_ARGUMENT');
+    const q = await run(t, 'customer-restore', [
+      String(A),
+      id,
+      'files',
+      'manual',
+      '--tables-from',
+      await argFile('posts\n'),
+    ]);
+    expect(q.exitCode).toBe(2);
+    expect(errorCode(q.events)).toBe('INVALID_ARGUMENT');
+  });
+
+  it('a path the backup does not hold: exit 3 before anything changes', async () => {
+    const before = await state();
+    const r = await run(t, 'customer-restore', [
+      String(A),
+      id,
+      'files',
+      'manual',
+      '--paths-from',
+      await pathsFile(['image.bin', 'wp-content-1/not-in-the-backup.php']),
+    ]);
+    expect(r.exitCode, r.stderr).toBe(3);
+    expect(errorCode(r.events)).toBe('PATH_NOT_FOUND');
+    expect(r.events.some((e) => e.type === 'maintenance')).toBe(false);
+    expect(await state()).toEqual(before);
+    expect(await exists(restoreDir())).toBe(false);
+  });
+
+  it('a path below a live folder that is a link out of the site: exit 3, nothing written outside', async () => {
+    const outside = path.join(t.dataDir, 'outside');
+    await mkdir(outside, { recursive: true });
+    await writeFile(path.join(outside, 'keep.txt'), 'the host');
+    await rm(path.join(content, 'wp-content-0'), { recursive: true });
+    await symlink(outside, path.join(content, 'wp-content-0'));
+    const before = await state();
+    const r = await run(t, 'customer-restore', [
+      String(A),
+      id,
+      'files',
+      'manual',
+      '--paths-from',
+      await pathsFile(['wp-content-0/plugins-0']),
+    ]);
+    expect(r.exitCode, r.stderr).toBe(3);
+    expect(errorCode(r.events)).toBe('LIVE_PATH_NOT_A_FOLDER');
+    expect(await filesManifest(outside)).toHaveLength(2);
+    expect(await state()).toEqual(before);
+  });
+});
+
+/** One table as mysqldump writes it: definition, rows, its triggers. */
+async function table(name: string): Promise<string> {
+  const r = await execa('mysqldump', [
+    '-uroot',
+    '--compact',
+    '--skip-dump-date',
+    '--hex-blob',
+    '--triggers',
+    '--skip-extended-insert',
+    `customer_${A}`,
+    name,
+  ]);
+  return r.stdout;
+}
+const tableNames = async () =>
+  (
+    await sql(
+      `SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'customer_${A}' ORDER BY TABLE_NAME`,
+    )
+  ).split('\n');
+
+describe('restoring chosen tables', () => {
+  it('two tables come back (with their triggers) while a third keeps the rows added after the backup; the files are untouched; the undo point puts them back', async () => {
+    await createCustomerDatabase(A);
+    const id = await backup();
+    const posts = await table('posts');
+    const options = await table('options');
+    await sql(`INSERT INTO customer_${A}.posts (title) VALUES ('after the backup');
+      DELETE FROM customer_${A}.options WHERE name = 'theme';
+      INSERT INTO customer_${A}.media VALUES (2, UNHEX('AB'));
+      USE customer_${A}; DROP TRIGGER posts_audit;
+      CREATE DEFINER = ${siteAccount(A)} TRIGGER posts_live AFTER UPDATE ON posts FOR EACH ROW SET @x = 1;`);
+    const media = await table('media');
+    const audit = await table('audit');
+    const filesBefore = await files();
+    const dbBefore = await dbManifest(A);
+
+    const r = await run(t, 'customer-restore', [
+      String(A),
+      id,
+      'db',
+      'manual',
+      '--tables-from',
+      await argFile('posts\noptions\nposts\n'),
+    ]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(await table('posts')).toBe(posts);
+    expect(await table('options')).toBe(options);
+    expect(await table('media')).toBe(media);
+    expect(await table('audit')).toBe(audit);
+    // the view is the live one, and reads the restored table
+    expect(await sql(`SELECT COUNT(*) FROM customer_${A}.post_titles`)).toBe('3');
+    expect(await files()).toEqual(filesBefore);
+    expect(await sql(`SHOW DATABASES LIKE 'customer\\_${A}\\_\\_%'`)).toBe('');
+
+    const undo = snapshotEvent(r.events, 'safety');
+    expect(undo?.tags).toEqual(expect.arrayContaining(['safety', 'db', 'partial']));
+    await sql(`INSERT INTO customer_${A}.media VALUES (3, UNHEX('CD'))`);
+    const mediaLater = await table('media');
+    const back = await run(t, 'customer-restore', [String(A), undo?.id ?? '', 'db', 'safety']);
+    expect(back.exitCode, back.stderr).toBe(0);
+    expect(await table('media')).toBe(mediaLater);
+    await sql(`DELETE FROM customer_${A}.media WHERE id = 3`);
+    expect(await dbManifest(A)).toBe(dbBefore);
+  });
+
+  it('a table dropped since the backup is created; undoing drops it again', async () => {
+    const id = await backup();
+    const media = await table('media');
+    await sql(`DROP TABLE customer_${A}.media`);
+    const dbBefore = await dbManifest(A);
+    const r = await run(t, 'customer-restore', [
+      String(A),
+      id,
+      'db',
+      'manual',
+      '--tables-from',
+      await argFile('media\n'),
+    ]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(await table('media')).toBe(media);
+    const undo = snapshotEvent(r.events, 'safety');
+    const back = await run(t, 'customer-restore', [String(A), undo?.id ?? '', 'db', 'safety']);
+    expect(back.exitCode, back.stderr).toBe(0);
+    expect(await tableNames()).not.toContain('media');
+    expect(await dbManifest(A)).toBe(dbBefore);
+  });
+
+  it('a table the dump does not hold, or a view: exit 3, nothing changed', async () => {
+    const id = await backup();
+    for (const name of ['not_in_the_dump', 'post_titles']) {
+      const before = { files: await files(), db: await dbManifest(A) };
+      const r = await run(t, 'customer-restore', [
+        String(A),
+        id,
+        'both',
+        'manual',
+        '--tables-from',
+        await argFile(`posts\n${name}\n`),
+      ]);
+      expect(r.exitCode, r.stderr).toBe(3);
+      expect(errorCode(r.events)).toBe('TABLE_NOT_FOUND');
+      expect(r.events.some((e) => e.type === 'maintenance')).toBe(false);
+      expect({ files: await files(), db: await dbManifest(A) }).toEqual(before);
+      expect(await sql(`SHOW DATABASES LIKE 'customer\\_${A}\\_\\_%'`)).toBe('');
+      expect(await exists(restoreDir())).toBe(false);
+    }
+  });
+});
