@@ -2,7 +2,6 @@
 // chosen paths and tables change, the undo point puts back exactly what they replaced.
 import { chmod, mkdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   buildSite,
@@ -15,12 +14,13 @@ import {
   exists,
   filesManifest,
   randomCustomerId,
-  siteAccount,
   run,
+  siteAccount,
   snapshotEvent,
   sql,
   type TestEnv,
 } from './support/harness.js';
+import { argFiles, entries, only, table as tableOf, without } from './support/site-parts.js';
 
 let t: TestEnv;
 const A = randomCustomerId();
@@ -41,26 +41,13 @@ afterAll(async () => {
   await destroyTestEnv(t);
 });
 
-let argCount = 0;
-/** A --paths-from file (NUL-separated) or --tables-from file (lines). */
-async function argFile(data: string | Buffer): Promise<string> {
-  const file = path.join(argDir, `arg-${++argCount}`);
-  await writeFile(file, data);
-  return file;
-}
-const pathsFile = (paths: string[]) => argFile(paths.map((p) => `${p}\0`).join(''));
-
-/** The site's files as a map from path to its line of filesManifest. */
-async function files(): Promise<Map<string, string>> {
-  const lines = await filesManifest(content);
-  return new Map(lines.map((l) => [l.slice(0, l.indexOf(' ')), l]));
-}
-/** The map without the entries at or below the given paths. */
-function without(m: Map<string, string>, ...paths: string[]): Map<string, string> {
-  return new Map([...m].filter(([p]) => !paths.some((x) => p === x || p.startsWith(`${x}/`))));
-}
-const only = (m: Map<string, string>, x: string) =>
-  new Map([...m].filter(([p]) => p === x || p.startsWith(`${x}/`)));
+const args = () => argFiles(argDir);
+let argFile: ReturnType<typeof args>['file'];
+let pathsFile: ReturnType<typeof args>['paths'];
+beforeAll(() => {
+  ({ file: argFile, paths: pathsFile } = args());
+});
+const files = () => entries(content);
 
 async function backup(): Promise<string> {
   const r = await run(t, 'customer-backup', [String(A), 'both']);
@@ -333,20 +320,7 @@ describe('bad input changes nothing', () => {
   });
 });
 
-/** One table as mysqldump writes it: definition, rows, its triggers. */
-async function table(name: string): Promise<string> {
-  const r = await execa('mysqldump', [
-    '-uroot',
-    '--compact',
-    '--skip-dump-date',
-    '--hex-blob',
-    '--triggers',
-    '--skip-extended-insert',
-    `customer_${A}`,
-    name,
-  ]);
-  return r.stdout;
-}
+const table = (name: string) => tableOf(A, name);
 const tableNames = async () =>
   (
     await sql(
