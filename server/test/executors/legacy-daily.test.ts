@@ -128,3 +128,65 @@ describe('legacy daily repository (original plan)', () => {
     expect(errorCode(r.events)).toBe('SNAPSHOT_NOT_OWNED');
   });
 });
+
+describe('legacy daily repository: part of it', () => {
+  it("restores one of A's files and one of A's tables from the many-customer snapshot; B's folder cannot be named", async () => {
+    const files = path.join(t.customersRoot, `customer-${A}`, 'volumes/files');
+    const file = 'wp-content-3/plugins-2/file-1.php';
+    const backedUp = (await filesManifest(files)).find((l) => l.startsWith(`${file} `));
+    const options = await sql(`SELECT * FROM customer_${A}.options ORDER BY name`);
+    await writeFile(path.join(files, file), 'edited live');
+    await sql(
+      `UPDATE customer_${A}.options SET value = 'live'; INSERT INTO customer_${A}.posts (title) VALUES ('live')`,
+    );
+    const posts = await sql(`SELECT * FROM customer_${A}.posts ORDER BY id`);
+    const args = path.join(t.dataDir, 'partial-args');
+    await mkdir(args, { recursive: true });
+    await writeFile(path.join(args, 'paths'), `${file}\0`);
+    await writeFile(path.join(args, 'tables'), 'options\n');
+    const r = await run(t, 'customer-restore', [
+      String(A),
+      legacyId,
+      'both',
+      'daily',
+      '--paths-from',
+      path.join(args, 'paths'),
+      '--tables-from',
+      path.join(args, 'tables'),
+    ]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect((await filesManifest(files)).find((l) => l.startsWith(`${file} `))).toBe(backedUp);
+    expect(await sql(`SELECT * FROM customer_${A}.options ORDER BY name`)).toBe(options);
+    expect(await sql(`SELECT * FROM customer_${A}.posts ORDER BY id`)).toBe(posts);
+    expect(
+      await filesManifest(path.join(t.customersRoot, `customer-${B}`, 'volumes/files')),
+    ).toEqual(liveB.files);
+    expect(await dbManifest(B)).toEqual(liveB.db);
+
+    // B's folder is outside A's content folder: only a path with ".." could name it
+    await writeFile(path.join(args, 'b'), `../../customer-${B}/volumes/files/${file}\0`);
+    const b = await run(t, 'customer-restore', [
+      String(A),
+      legacyId,
+      'files',
+      'daily',
+      '--paths-from',
+      path.join(args, 'b'),
+    ]);
+    expect(b.exitCode).toBe(2);
+    expect(errorCode(b.events)).toBe('INVALID_ARGUMENT');
+    // and B's database is not a table of A's dump
+    await writeFile(path.join(args, 'bt'), `customer_${B}.options\n`);
+    const bt = await run(t, 'customer-restore', [
+      String(A),
+      legacyId,
+      'db',
+      'daily',
+      '--tables-from',
+      path.join(args, 'bt'),
+    ]);
+    expect(bt.exitCode).toBe(3);
+    expect(errorCode(bt.events)).toBe('TABLE_NOT_FOUND');
+    expect(await dbManifest(B)).toEqual(liveB.db);
+  });
+});

@@ -1,6 +1,6 @@
 // Restoring part of a snapshot (customer-restore --paths-from / --tables-from): only the
 // chosen paths and tables change, the undo point puts back exactly what they replaced.
-import { chmod, mkdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -414,5 +414,113 @@ describe('restoring chosen tables', () => {
       expect(await sql(`SHOW DATABASES LIKE 'customer\\_${A}\\_\\_%'`)).toBe('');
       expect(await exists(restoreDir())).toBe(false);
     }
+  });
+});
+
+describe('symlinks', () => {
+  it('a link in the backup comes back as a link, never followed; nothing below it can be chosen', async () => {
+    await symlink('/etc', path.join(content, 'etc-link'));
+    await symlink('wp-content-1', path.join(content, 'inside-link'));
+    const id = await backup();
+    await rm(path.join(content, 'etc-link'));
+    await rm(path.join(content, 'inside-link'));
+    await mkdir(path.join(content, 'inside-link'));
+    await writeFile(path.join(content, 'inside-link', 'x'), 'a folder where the link was');
+    const before = await files();
+    const r = await run(t, 'customer-restore', [
+      String(A),
+      id,
+      'files',
+      'manual',
+      '--paths-from',
+      await pathsFile(['etc-link', 'inside-link']),
+    ]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(await readlink(path.join(content, 'etc-link'))).toBe('/etc');
+    expect(await readlink(path.join(content, 'inside-link'))).toBe('wp-content-1');
+    expect(without(await files(), 'etc-link', 'inside-link')).toEqual(
+      without(before, 'etc-link', 'inside-link'),
+    );
+    const below = await run(t, 'customer-restore', [
+      String(A),
+      id,
+      'files',
+      'manual',
+      '--paths-from',
+      await pathsFile(['etc-link/passwd']),
+    ]);
+    expect(below.exitCode).toBe(3);
+    expect(errorCode(below.events)).toBe('PATH_NOT_FOUND');
+    // the undo point holds the folder the link replaced, and gives it back
+    const undo = snapshotEvent(r.events, 'safety');
+    const back = await run(t, 'customer-restore', [String(A), undo?.id ?? '', 'files', 'safety']);
+    expect(back.exitCode, back.stderr).toBe(0);
+    expect(await files()).toEqual(before);
+    await rm(path.join(content, 'inside-link'), { recursive: true });
+  });
+
+  it('a chosen path that is a live link out of the site is replaced by the backup, the link kept in the undo point, the outside untouched', async () => {
+    const outside = path.join(t.dataDir, 'outside-2');
+    await mkdir(outside, { recursive: true });
+    await writeFile(path.join(outside, 'keep.txt'), 'the host');
+    const outsideBefore = await filesManifest(outside);
+    await rm(path.join(content, 'wp-content-0'), { recursive: true, force: true });
+    await mkdir(path.join(content, 'wp-content-0/plugins-0'), { recursive: true });
+    await writeFile(path.join(content, 'wp-content-0/plugins-0/file-0.php'), 'backed up');
+    const id = await backup();
+    const backedUp = await files();
+    await rm(path.join(content, 'wp-content-0'), { recursive: true });
+    await symlink(outside, path.join(content, 'wp-content-0'));
+    const before = await files();
+    const r = await run(t, 'customer-restore', [
+      String(A),
+      id,
+      'files',
+      'manual',
+      '--paths-from',
+      await pathsFile(['wp-content-0']),
+    ]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(only(await files(), 'wp-content-0')).toEqual(only(backedUp, 'wp-content-0'));
+    expect(await filesManifest(outside)).toEqual(outsideBefore);
+    const undo = snapshotEvent(r.events, 'safety');
+    const back = await run(t, 'customer-restore', [String(A), undo?.id ?? '', 'files', 'safety']);
+    expect(back.exitCode, back.stderr).toBe(0);
+    expect(await readlink(path.join(content, 'wp-content-0'))).toBe(outside);
+    expect(await files()).toEqual(before);
+    expect(await filesManifest(outside)).toEqual(outsideBefore);
+  });
+
+  it('a live parent turned into a link out of the site while the site stops: the swap refuses, everything is put back, nothing written outside', async () => {
+    const outside = path.join(t.dataDir, 'outside-3');
+    await mkdir(path.join(outside, 'plugins-0'), { recursive: true });
+    await writeFile(path.join(outside, 'plugins-0', 'file-0.php'), 'the host');
+    const outsideBefore = await filesManifest(outside);
+    await mkdir(path.join(content, 'attack/plugins-0'), { recursive: true });
+    await writeFile(path.join(content, 'attack/plugins-0/file-0.php'), 'backed up');
+    const id = await backup();
+    const r = await run(
+      t,
+      'customer-restore',
+      [
+        String(A),
+        id,
+        'files',
+        'manual',
+        '--paths-from',
+        await pathsFile(['attack/plugins-0/file-0.php']),
+      ],
+      {
+        BACKUPS_SITE_STOP_COMMAND: `rm -rf wordpress/attack && ln -s ${outside} wordpress/attack`,
+      },
+    );
+    expect(r.exitCode).toBe(1);
+    expect(errorCode(r.events)).toBe('LIVE_PATH_NOT_A_FOLDER');
+    expect(r.events.some((e) => e.phase === 'ROLLING_BACK')).toBe(true);
+    expect(await filesManifest(outside)).toEqual(outsideBefore);
+    expect(await readlink(path.join(content, 'attack'))).toBe(outside);
+    expect(await exists(path.join(site, '.maintenance'))).toBe(false);
+    expect(await exists(restoreDir())).toBe(false);
+    await rm(path.join(content, 'attack'));
   });
 });
