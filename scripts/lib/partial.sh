@@ -53,7 +53,8 @@ shown() { local LC_ALL=C; printf '%s' "${1:0:200}"; }
 
 is_utf8() { printf '%s' "$1" | iconv -f UTF-8 -t UTF-8 >/dev/null 2>&1; }
 
-# validate_rel_path <path> <what: invalid|die-code>: relative, normalised, 1..4096 bytes.
+# rel_path_problem <path>: what is wrong with a chosen path (nothing: it is relative,
+# normalised, 1..4096 bytes of UTF-8 without a newline).
 rel_path_problem() {
   local p=$1 LC_ALL=C
   if ((${#p} < 1 || ${#p} > MAX_PATH_BYTES)); then echo "A path to restore must be 1 to $MAX_PATH_BYTES bytes long."; return; fi
