@@ -417,6 +417,48 @@ describe('restoring chosen tables', () => {
   });
 });
 
+describe('foreign keys', () => {
+  it('a table linked by a foreign key to one not chosen is refused (exit 3); chosen together they come back', async () => {
+    await sql(`CREATE TABLE customer_${A}.fk_parent (id INT PRIMARY KEY) ENGINE = InnoDB;
+      CREATE TABLE customer_${A}.fk_child (id INT PRIMARY KEY, parent INT,
+        FOREIGN KEY (parent) REFERENCES customer_${A}.fk_parent (id)) ENGINE = InnoDB;
+      INSERT INTO customer_${A}.fk_parent VALUES (1); INSERT INTO customer_${A}.fk_child VALUES (1, 1)`);
+    const id = await backup();
+    const parent = await table('fk_parent');
+    const child = await table('fk_child');
+    await sql(
+      `INSERT INTO customer_${A}.fk_parent VALUES (2); INSERT INTO customer_${A}.fk_child VALUES (2, 2)`,
+    );
+    for (const name of ['fk_child', 'fk_parent']) {
+      const before = await dbManifest(A);
+      const r = await run(t, 'customer-restore', [
+        String(A),
+        id,
+        'db',
+        'manual',
+        '--tables-from',
+        await argFile(`${name}\n`),
+      ]);
+      expect(r.exitCode, r.stderr).toBe(3);
+      expect(errorCode(r.events)).toBe('TABLES_LINKED');
+      expect(await dbManifest(A)).toBe(before);
+    }
+    const r = await run(t, 'customer-restore', [
+      String(A),
+      id,
+      'db',
+      'manual',
+      '--tables-from',
+      await argFile('fk_child\nfk_parent\n'),
+    ]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(await table('fk_parent')).toBe(parent);
+    expect(await table('fk_child')).toBe(child);
+    expect(await sql(`SHOW DATABASES LIKE 'customer\\_${A}\\_\\_%'`)).toBe('');
+    await sql(`DROP TABLE customer_${A}.fk_child, customer_${A}.fk_parent`);
+  });
+});
+
 describe('symlinks', () => {
   it('a link in the backup comes back as a link, never followed; nothing below it can be chosen', async () => {
     await symlink('/etc', path.join(content, 'etc-link'));
