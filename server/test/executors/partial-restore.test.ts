@@ -175,6 +175,32 @@ describe('restoring chosen paths', () => {
   });
 });
 
+describe('names', () => {
+  it('names with spaces, non-ASCII letters, brackets, stars and a leading dash are restored as named, nothing else', async () => {
+    const names = ['Grüße über.txt', 'odd/a[1]*?.txt', 'odd/-rf', 'odd/$HOME \\x'];
+    await mkdir(path.join(content, 'odd'), { recursive: true });
+    for (const n of names.slice(1)) await writeFile(path.join(content, n), `backed up ${n}`);
+    await writeFile(path.join(content, 'odd/a1x.txt'), 'matches a[1]*?.txt as a pattern');
+    const id = await backup();
+    const backedUp = await files();
+    for (const n of [...names, 'odd/a1x.txt']) await writeFile(path.join(content, n), 'edited');
+    const before = await files();
+    const r = await run(t, 'customer-restore', [
+      String(A),
+      id,
+      'files',
+      'manual',
+      '--paths-from',
+      await pathsFile(names),
+    ]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const after = await files();
+    for (const n of names) expect(after.get(n)).toBe(backedUp.get(n));
+    expect(without(after, ...names)).toEqual(without(before, ...names));
+    await rm(path.join(content, 'odd'), { recursive: true });
+  });
+});
+
 describe('bad input changes nothing', () => {
   let id: string;
   beforeAll(async () => {

@@ -8,7 +8,8 @@ import { filesManifest } from './harness.js';
 /** The folder's entries as a map from path to its line of filesManifest. */
 export async function entries(dir: string): Promise<Map<string, string>> {
   const lines = await filesManifest(dir);
-  return new Map(lines.map((l) => [l.slice(0, l.indexOf(' ')), l]));
+  // A line ends in six fields (kind, mode, owner, size, time, hash); the path may hold spaces.
+  return new Map(lines.map((l) => [l.split(' ').slice(0, -6).join(' '), l]));
 }
 
 const under = (p: string, paths: string[]) => paths.some((x) => p === x || p.startsWith(`${x}/`));

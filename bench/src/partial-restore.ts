@@ -1,0 +1,130 @@
+// Measurement 6: restoring one 1 MiB file of the site (customer-restore --paths-from), beside
+// a bare `restic restore --include` of that file into a new folder; and its maintenance window.
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+import { type BenchWorld, PROJECT_DIR } from './env.js';
+import type { Figure, Measurement } from './report.js';
+import type { BenchSite } from './site.js';
+import { now, spread } from './stats.js';
+
+const FILE = 'wp-content/uploads/2026/01/photo-0.jpg';
+
+export async function measurePartialRestore(
+  world: BenchWorld,
+  site: BenchSite,
+  snapshotId: string,
+  reps: number,
+  log: (line: string) => void,
+): Promise<Measurement> {
+  const id = site.customer.id;
+  const live = path.join(site.siteDir, 'wordpress', FILE);
+  const backedUp = await readFile(live);
+  const env = world.resticEnv(path.join(world.dataDir, 'repos', 'manual'));
+  const pathsFrom = path.join(world.dataDir, 'bench-paths-from');
+  await writeFile(pathsFrom, `${FILE}\0`);
+  const script: number[] = [];
+  const restored: number[] = [];
+  const bare: number[] = [];
+  const ratio: number[] = [];
+  const window: number[] = [];
+
+  const viaScript = async () => {
+    // The live file changed since the backup: the restore really replaces it.
+    await writeFile(live, randomBytes(backedUp.length));
+    const t0 = now();
+    let completedAt = 0;
+    let out = '';
+    const child = execa(
+      path.join(PROJECT_DIR, 'scripts', 'customer-restore'),
+      [String(id), snapshotId, 'files', 'manual', '--paths-from', pathsFrom],
+      { env: world.scriptEnv, extendEnv: false, reject: false, buffer: false },
+    );
+    child.stdout?.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      if (!completedAt && out.includes('"type":"completed"')) completedAt = now();
+    });
+    child.stderr?.resume();
+    const r = await child;
+    const ms = now() - t0;
+    const lines = out
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { type: string; on?: boolean; at?: number });
+    if (r.exitCode !== 0 || !completedAt) throw new Error('the partial restore failed');
+    if (!(await readFile(live)).equals(backedUp)) throw new Error('the file did not come back');
+    const on = lines.find((e) => e.type === 'maintenance' && e.on)?.at ?? 0;
+    const off = lines.find((e) => e.type === 'maintenance' && e.on === false)?.at ?? 0;
+    return { completed: completedAt - t0, ms, window: off - on };
+  };
+  const byHand = async () => {
+    const target = await mkdtemp(path.join(world.dataDir, 'bench-include-'));
+    try {
+      const t0 = now();
+      await execa(
+        'restic',
+        ['restore', '--sparse', snapshotId, '--target', target, '--include', live],
+        { env, extendEnv: false },
+      );
+      return now() - t0;
+    } finally {
+      await rm(target, { recursive: true, force: true });
+    }
+  };
+
+  for (let rep = 0; rep < reps; rep++) {
+    let a: { completed: number; ms: number; window: number };
+    let b: number;
+    if (rep % 2 === 0) {
+      a = await viaScript();
+      b = await byHand();
+    } else {
+      b = await byHand();
+      a = await viaScript();
+    }
+    script.push(a.ms / 1000);
+    restored.push(a.completed / 1000);
+    bare.push(b / 1000);
+    ratio.push(a.completed / b);
+    window.push(a.window / 1000);
+    log(
+      `partial restore rep ${rep + 1}: restored in ${(a.completed / 1000).toFixed(2)} s (script ${(a.ms / 1000).toFixed(2)} s), restic --include ${(b / 1000).toFixed(2)} s, ratio ${(a.completed / b).toFixed(2)}, maintenance window ${(a.window / 1000).toFixed(3)} s`,
+    );
+  }
+  const figures: Figure[] = [
+    {
+      name: 'customer-restore --paths-from (one 1 MiB file) → completed (site restored and open)',
+      unit: 's',
+      values: restored,
+    },
+    {
+      name: 'customer-restore --paths-from, whole script (undo point stored, cleaned up)',
+      unit: 's',
+      values: script,
+    },
+    { name: 'restic restore --include of that file into a new folder', unit: 's', values: bare },
+    {
+      name: 'overall: customer-restore → completed / restic restore --include',
+      unit: 'x',
+      values: ratio,
+      target: '<= 1.5',
+      pass: spread(ratio).median <= 1.5,
+    },
+    {
+      name: 'maintenance window (maintenance on → off events)',
+      unit: 's',
+      values: window,
+      target: '< 1',
+      pass: spread(window).max < 1,
+    },
+  ];
+  return {
+    id: 6,
+    title: 'Restoring one file of the site',
+    figures,
+    setup: `The site of measurement 3, from the snapshot its last worker backup made; ${FILE} (1 MiB) is changed live before each run. The script (no api, no queue) runs to its end: ownership check (one restic listing of the snapshot), the path checked in it, space, the safety repository opened, the file downloaded into a staging folder, then the swap under maintenance (the live file into the undo folder, the staged one in), and after "completed" the undo point (that one file and a manifest) stored in the safety repository. By hand: \`restic restore --include\` of the same file into a new folder. Order alternates; ${reps} repetitions.`,
+    limits:
+      "Both read the snapshot's index and tree once; the script starts restic four times (listing, safety repository check, restore, undo point backup) where the bare restore starts it once, and each start reads every snapshot file of the repository. The maintenance window is two renames, the parent's time put back and the site's stop/start commands (here trivial).",
+  };
+}
