@@ -454,20 +454,37 @@ plan_partial() {
   write_manifest
 }
 
-# The real path of a live folder is where it should be (no link anywhere above it).
+# A live folder and every folder above it up to the content folder are real folders, no
+# link among them (checked again right before each rename; builtins only: this runs with
+# the site in maintenance).
 check_real_parent() {
-  local rel=$1 want got
-  want="$(realpath -e -- "$LIVE_ROOT")" || return 1
-  [[ $rel == . ]] || want+="/$rel"
-  got="$(realpath -e -- "$LIVE_ROOT/$rel")" || return 1
-  [[ $got == "$want" ]]
+  local rel=$1 prefix="" part
+  [[ $rel == . ]] && return 0
+  while [[ -n $rel ]]; do
+    part=${rel%%/*}
+    if [[ $rel == */* ]]; then rel=${rel#*/}; else rel=""; fi
+    prefix=${prefix:+$prefix/}$part
+    [[ -d $LIVE_ROOT/$prefix && ! -L $LIVE_ROOT/$prefix ]] || return 1
+  done
+}
+
+# Before the swap: the undo folder's content folder and the folders that will hold what the
+# swap moves aside (any unit's parent is a chosen path's parent or above it).
+prepare_undo_folders() {
+  local undo_root record
+  undo_root="$(previous_dir)"
+  {
+    printf '%s\0' "$undo_root/."
+    for record in "${CHOSEN_PATHS[@]}"; do
+      if [[ ${record:2} == */* ]]; then printf '%s\0' "$undo_root/${record:2}"; fi
+    done
+  } | xargs -0 -r dirname -z -- | xargs -0 -r mkdir -p --
 }
 
 # The files part of the swap: each unit moved aside (if it existed) and its staged copy in.
 swap_units() {
   local record unit parent undo_root
   undo_root="$(previous_dir)"
-  mkdir -p -- "$undo_root"
   while IFS= read -r -d '' record; do
     unit=${record:3}
     parent=.
@@ -475,29 +492,55 @@ swap_units() {
     check_real_parent "$parent" ||
       die LIVE_PATH_NOT_A_FOLDER "$EXIT_FAILED" "The site's folder $(shown "$parent") is not a folder any more; the previous version was put back."
     if [[ ${record:1:1} == 1 ]]; then
-      mkdir -p -- "$undo_root/$parent"
+      [[ -d $undo_root/$parent ]] || mkdir -p -- "$undo_root/$parent"
       mv -T -- "$LIVE_ROOT/$unit" "$undo_root/$unit"
     fi
     if [[ ${record:0:1} == R ]]; then mv -T -- "$JOURNAL_DIR/staged/$unit" "$LIVE_ROOT/$unit"; fi
   done <"$JOURNAL_DIR/units"
-  restore_parent_times "$undo_root"
+  restore_parent_times
 }
 
-# The live parents' times as they were (a rename in a folder changes its time), and the
-# undo folder's copies of them given the live parents' owner, mode and time.
+# The live parents' times as they were (a rename in a folder changes its time).
 restore_parent_times() {
-  local undo_root=${1:-} record time parent
+  local record time parent
   [[ -f $JOURNAL_DIR/parent-times ]] || return 0
   while IFS= read -r -d '' record; do
     time=${record%%:*}
     parent=${record#*:}
     [[ -d $LIVE_ROOT/$parent && ! -L $LIVE_ROOT/$parent ]] || continue
     touch -h -d "@$time" -- "$LIVE_ROOT/$parent"
-    if [[ -n $undo_root && -d $undo_root/$parent ]]; then
-      chown --reference="$LIVE_ROOT/$parent" -- "$undo_root/$parent"
-      chmod --reference="$LIVE_ROOT/$parent" -- "$undo_root/$parent"
-      touch -h -d "@$time" -- "$undo_root/$parent"
-    fi
+  done <"$JOURNAL_DIR/parent-times"
+}
+
+# For the undo point, after the switch-over: the undo folder's folders above what was moved
+# aside get the owner, mode and time of their live counterparts (the parents' times as they
+# were before the swap), so a later undo that has to create one creates it as it was.
+fit_undo_folders() {
+  [[ -f $JOURNAL_DIR/parent-times ]] || return 0
+  local undo_root record time parent prefix rel part
+  local -A done_=()
+  LIVE_ROOT=$SITE/${JOURNAL[CONTENT]}
+  undo_root="$(previous_dir)"
+  while IFS= read -r -d '' record; do
+    time=${record%%:*}
+    parent=${record#*:}
+    [[ $parent == . ]] && continue
+    prefix="" rel=$parent
+    while [[ -n $rel ]]; do
+      part=${rel%%/*}
+      if [[ $rel == */* ]]; then rel=${rel#*/}; else rel=""; fi
+      prefix=${prefix:+$prefix/}$part
+      [[ -z ${done_[$prefix]:-} ]] || continue
+      done_[$prefix]=1
+      [[ -d $undo_root/$prefix && ! -L $undo_root/$prefix && -d $LIVE_ROOT/$prefix && ! -L $LIVE_ROOT/$prefix ]] || continue
+      chown --reference="$LIVE_ROOT/$prefix" -- "$undo_root/$prefix"
+      chmod --reference="$LIVE_ROOT/$prefix" -- "$undo_root/$prefix"
+      if [[ $prefix == "$parent" ]]; then
+        touch -h -d "@$time" -- "$undo_root/$prefix"
+      else
+        touch -h -r "$LIVE_ROOT/$prefix" -- "$undo_root/$prefix"
+      fi
+    done
   done <"$JOURNAL_DIR/parent-times"
 }
 

@@ -40,6 +40,7 @@ store_undo_point() {
     return 0
   fi
   emit_phase STORING_UNDO_POINT
+  [[ ${JOURNAL[PARTIAL_FILES]:-0} != 1 ]] || fit_undo_folders
   if wants_db "${JOURNAL[SCOPE]}" && [[ ! -f $UNDO_DUMP ]]; then dump_replaced_database; fi
   local tags="customer-$CUSTOMER,safety,${JOURNAL[SCOPE]}"
   [[ ${JOURNAL[JOB]:-} =~ ^[1-9][0-9]{0,11}$ ]] && tags+=",job-${JOURNAL[JOB]}"
