@@ -324,6 +324,25 @@ describe('bad input changes nothing', () => {
     expect(await exists(restoreDir())).toBe(false);
   });
 
+  it('1000 paths are taken and each is checked in the backup: one missing among them is refused', async () => {
+    const present = [...(await files()).keys()]
+      .filter((p) => p !== '.' && p.includes('/'))
+      .slice(0, 999);
+    const r = await run(t, 'customer-restore', [
+      String(A),
+      id,
+      'files',
+      'manual',
+      '--paths-from',
+      await pathsFile([
+        ...present,
+        ...Array.from({ length: 1000 - present.length }, (_, i) => `missing-${i}`),
+      ]),
+    ]);
+    expect(r.exitCode, r.stderr).toBe(3);
+    expect(errorCode(r.events)).toBe('PATH_NOT_FOUND');
+  });
+
   it('a path below a live folder that is a link out of the site: exit 3, nothing written outside', async () => {
     const outside = path.join(t.dataDir, 'outside');
     await mkdir(outside, { recursive: true });
