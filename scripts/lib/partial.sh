@@ -173,16 +173,17 @@ read_manifest() {
   local -a records=() paths=() removed=() tables=()
   root="$(jq -r '.paths[0] // ""' <<<"$SNAP_JSON")"
   [[ -n $root ]] || return 0
-  node="$(jq -r --arg p "$root/$MANIFEST_NAME" 'select(.struct_type == "node" and .type == "file" and .path == $p) | .path' "$TMP_DIR/ls.json" | head -n 1)"
+  node="$(jq -n -r --arg p "$root/$MANIFEST_NAME" 'first(inputs | select(.struct_type == "node" and .type == "file" and .path == $p) | .path) // empty' "$TMP_DIR/ls.json")"
   [[ -n $node ]] || return 0
   restic_run "$TMP_DIR/manifest" dump "$FULL_ID" "$node" || rc=$?
   ((rc == 0)) || restic_fail "$rc" RESTORE_FAILED "The backup could not be read."
   mapfile -d '' -t records <"$TMP_DIR/manifest"
   [[ ${records[0]:-} == "partial-restore 1" ]] || die RESTORE_FAILED "$EXIT_FAILED" "This undo point is damaged."
-  local side=""
+  local side="" has_files=0 has_tables=0
   for record in "${records[@]:1}"; do
     case $record in
-      files | tables) side=$record ;;
+      files) side=files has_files=1 ;;
+      tables) side=tables has_tables=1 ;;
       R:* | C:*)
         [[ $side == files ]] || die RESTORE_FAILED "$EXIT_FAILED" "This undo point is damaged."
         problem="$(rel_path_problem "${record:2}")"
@@ -199,7 +200,7 @@ read_manifest() {
     esac
   done
   # The caller's choice, where given, wins for its side.
-  if wants_files "$SCOPE" && ((!PARTIAL_FILES)) && printf '%s\0' "${records[@]}" | grep -qzx files; then
+  if wants_files "$SCOPE" && ((!PARTIAL_FILES && has_files)); then
     log "The undo point of a partial restore: its paths alone are put back"
     local -a both=()
     dedupe_paths R "${paths[@]}"
@@ -208,7 +209,7 @@ read_manifest() {
     CHOSEN_PATHS=("${both[@]}" "${CHOSEN_PATHS[@]}")
     PARTIAL_FILES=1
   fi
-  if wants_db "$SCOPE" && ((!PARTIAL_TABLES)) && printf '%s\0' "${records[@]}" | grep -qzx tables; then
+  if wants_db "$SCOPE" && ((!PARTIAL_TABLES && has_tables)); then
     log "The undo point of a partial restore: its tables alone are put back"
     CHOSEN_TABLES=("${tables[@]}")
     PARTIAL_TABLES=1
