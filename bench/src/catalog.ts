@@ -473,12 +473,28 @@ export async function measureCatalog(
       },
     );
   }
+  // The listing beside the do-nothing server, round by round (each round measured both).
+  const overEcho = (out: Series, k: number): number[] =>
+    (out.pacedP99[k] ?? []).map((p99, round) => p99 / (echoP99[k]?.[round] ?? Number.NaN));
+  const echoTarget = (rate: number) => (rate >= 400 ? 3 : 2);
   figures.push(
     ...size.pacedRates.map(
       (rate, k): Figure => ({
         name: `do-nothing server (same answer, same load): paced ${rate} req/s, p99`,
         unit: 'ms',
         values: echoP99[k] ?? [],
+      }),
+    ),
+    ...apis.flatMap(({ label }, i) =>
+      size.pacedRates.map((rate, k): Figure => {
+        const values = overEcho(series[i] as Series, k);
+        return {
+          name: `${label}: paced ${rate} req/s, p99 ratio api / do-nothing server`,
+          unit: 'x',
+          values,
+          target: `<= ${echoTarget(rate)}x in every round`,
+          pass: values.length > 0 && spread(values).max <= echoTarget(rate),
+        };
       }),
     ),
     { name: '`restic snapshots --tag` latency (median per round)', unit: 'ms', values: resticMs },
