@@ -10,6 +10,7 @@ import {
 import { readBearer, readCookie } from '../auth/credentials.js';
 import { sessionCookieName } from '../auth/sessions.js';
 import { type Viewer, viewerFromSession, viewerStillValid } from '../auth/viewer.js';
+import { lazyFork } from '../db/lazy-fork.js';
 import type { ApiServices, GraphQLContext } from '../graphql/context.js';
 import { GraphQLError } from '../graphql/graphql-runtime.js';
 import { apiSchema } from './schema.js';
@@ -170,7 +171,7 @@ export function createApiYoga(services: () => ApiServices): ApiYoga {
       const cookies = initial.responseCookies;
       return {
         services: svc,
-        em: svc.orm.em.fork(),
+        em: lazyFork(svc.orm.em),
         viewer,
         ip: initial.ip,
         userAgent: initial.userAgent,
