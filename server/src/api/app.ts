@@ -191,7 +191,6 @@ export function buildApp(options: BuildAppOptions): ApiApp {
           logger,
         }),
       };
-      services.bearers.start();
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(config.BACKUPS_API_PORT, config.BACKUPS_API_HOST, () => {
@@ -218,7 +217,7 @@ export function buildApp(options: BuildAppOptions): ApiApp {
         server.closeAllConnections();
       });
       if (services) {
-        services.bearers.stop();
+        await services.bearers.stop();
         await services.queues.close();
         await Promise.allSettled([services.redis.quit(), subscriber?.quit()]);
         if (ownsOrm) await services.orm.close(true);

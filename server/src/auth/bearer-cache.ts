@@ -64,21 +64,31 @@ export class BearerCache {
   /** Whether the pub/sub hands this cache the channel's messages. */
   private listening = false;
   private stopped = false;
+  /** Whether the subscriber connection's events are followed. */
+  private hooked = false;
   private messages: AsyncIterator<unknown> | undefined;
   private readonly topic: string;
   private readonly onDown = () => this.deaf();
   private readonly onReady = () => void this.confirm();
+  /** The confirmation of the channel's subscription in flight (settles, never rejects). */
+  private confirming: Promise<void> = Promise.resolve();
 
   constructor(private readonly deps: BearerCacheDeps) {
     this.topic = credentialEventsTopic(deps.prefix);
   }
 
-  /** Listens for revocations for the life of the api; the cache serves once it hears them. */
-  start(): void {
-    this.stopped = false;
-    this.deps.subscriber.on('close', this.onDown);
-    this.deps.subscriber.on('end', this.onDown);
-    this.deps.subscriber.on('ready', this.onReady);
+  /**
+   * Listens for revocations from the first token on, for the life of the api (an api that
+   * serves no token subscribes to nothing); the cache serves once it hears them.
+   */
+  private listen(): void {
+    if (this.stopped || this.messages) return;
+    if (!this.hooked) {
+      this.hooked = true;
+      this.deps.subscriber.on('close', this.onDown);
+      this.deps.subscriber.on('end', this.onDown);
+      this.deps.subscriber.on('ready', this.onReady);
+    }
     const messages = this.deps.pubSub.subscribe(this.topic)[Symbol.asyncIterator]();
     this.messages = messages;
     this.listening = true;
@@ -94,18 +104,32 @@ export class BearerCache {
         this.deps.logger.warn({ err: error }, 'revocations are not received: tokens are read');
       } finally {
         this.listening = false;
+        if (this.messages === messages) this.messages = undefined; // the next token listens again
         this.deaf();
       }
     })();
     void this.confirm();
   }
 
-  stop(): void {
+  /**
+   * Stops listening. Waits (up to 2 s) for a subscription still being made: the pub/sub does
+   * not catch its SUBSCRIBE, which would fail unhandled if the connection closed under it.
+   */
+  async stop(): Promise<void> {
     this.stopped = true;
+    this.hooked = false;
     this.deps.subscriber.off('close', this.onDown);
     this.deps.subscriber.off('end', this.onDown);
     this.deps.subscriber.off('ready', this.onReady);
-    void this.messages?.return?.()?.catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.confirming,
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, 2000);
+      }),
+    ]);
+    clearTimeout(timer);
+    await this.messages?.return?.()?.catch(() => undefined);
     this.deaf();
   }
 
@@ -116,6 +140,7 @@ export class BearerCache {
 
   /** The viewer of a bearer token; null when the token is unknown or revoked. */
   async viewer(em: EntityManager, token: string): Promise<BearerViewer | null> {
+    this.listen();
     const hash = sha256Hex(token);
     const now = Date.now();
     let entry = this.hearing ? this.entries.get(hash) : undefined;
@@ -179,17 +204,22 @@ export class BearerCache {
    * Serves again once the channel's subscription is confirmed: SUBSCRIBE is answered in order,
    * after the one the pub/sub sent (subscribing twice to a channel is one subscription).
    */
-  private async confirm(): Promise<void> {
-    try {
-      await this.deps.subscriber.subscribe(this.topic);
-      if (this.listening && !this.stopped && this.deps.subscriber.status === 'ready') {
-        this.hearing = true;
+  private confirm(): Promise<void> {
+    this.confirming = (async () => {
+      try {
+        await this.deps.subscriber.subscribe(this.topic);
+        if (this.listening && !this.stopped && this.deps.subscriber.status === 'ready') {
+          this.hearing = true;
+        }
+      } catch (error) {
+        if (!this.stopped) {
+          this.deps.logger.warn(
+            { err: error },
+            'the revocation channel was not joined: tokens are read',
+          );
+        }
       }
-    } catch (error) {
-      this.deps.logger.warn(
-        { err: error },
-        'the revocation channel was not joined: tokens are read',
-      );
-    }
+    })();
+    return this.confirming;
   }
 }

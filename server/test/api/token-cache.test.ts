@@ -61,6 +61,12 @@ describe('API tokens are remembered per api process and forgotten when revoked',
     const token = await customerToken(db.orm.em, customer);
     for (const api of [one, other]) {
       expect((await api.gql(ME, {}, { token })).data?.me.id).toBe(String(customer.id));
+      // The first token makes the process join the revocation channel; it remembers tokens
+      // once the subscription is confirmed (a round trip to Redis).
+      for (let i = 0; i < 100; i++) {
+        if ((await credentialReads(db, () => api.gql(ME, {}, { token }))) === 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
     }
     const reads = await credentialReads(db, async () => {
       for (let i = 0; i < 5; i++) {
@@ -140,12 +146,13 @@ describe('the token cache serves only while it hears the revocation channel', ()
       prefix,
       logger: createLogger('token-cache-test', 'silent'),
     });
-    cache.start();
+    // The cache listens from the first token it is asked about.
+    expect(await cache.viewer(db.orm.em, `cbk_${'C'.repeat(43)}`)).toBeNull();
     const until = Date.now() + 5000;
     while (!cache.serving && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
   });
   afterAll(async () => {
-    cache?.stop();
+    await cache?.stop();
     await clearRedisPrefix(prefix, publisher);
     await Promise.allSettled([publisher?.quit(), subscriber?.quit()]);
     await db?.drop();
