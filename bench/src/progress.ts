@@ -433,6 +433,8 @@ export async function measureProgress(
         name: `p99 ratio api / bare ws server, ${size.subscribers} subscribers`,
         unit: 'x',
         values: overFloor,
+        target: '<= 1.3x in every round',
+        pass: overFloor.length > 0 && spread(overFloor).max <= 1.3,
       },
       {
         name: '1 subscriber: api CPU time per published event',

@@ -4,6 +4,7 @@ import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
 import type { MikroORM } from '@mikro-orm/mariadb';
 import { createPubSub } from 'graphql-yoga';
 import type { Redis } from 'ioredis';
+import { BearerCache } from '../auth/bearer-cache.js';
 import { deleteExpiredSessions } from '../auth/sessions.js';
 import type { Config } from '../config/config.js';
 import { openOrm } from '../db/orm.js';
@@ -183,6 +184,12 @@ export function buildApp(options: BuildAppOptions): ApiApp {
         queues,
         jobs: new JobStore({ orm, redis, prefix: config.BACKUPS_REDIS_PREFIX, queues }),
         limiter: new RateLimiter(redis, config.BACKUPS_REDIS_PREFIX),
+        bearers: new BearerCache({
+          pubSub,
+          subscriber,
+          prefix: config.BACKUPS_REDIS_PREFIX,
+          logger,
+        }),
       };
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -210,6 +217,7 @@ export function buildApp(options: BuildAppOptions): ApiApp {
         server.closeAllConnections();
       });
       if (services) {
+        await services.bearers.stop();
         await services.queues.close();
         await Promise.allSettled([services.redis.quit(), subscriber?.quit()]);
         if (ownsOrm) await services.orm.close(true);

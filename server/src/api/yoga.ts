@@ -9,12 +9,8 @@ import {
 } from 'graphql-yoga';
 import { readBearer, readCookie } from '../auth/credentials.js';
 import { sessionCookieName } from '../auth/sessions.js';
-import {
-  type Viewer,
-  viewerFromBearer,
-  viewerFromSession,
-  viewerStillValid,
-} from '../auth/viewer.js';
+import { type Viewer, viewerFromSession, viewerStillValid } from '../auth/viewer.js';
+import { lazyFork } from '../db/lazy-fork.js';
 import type { ApiServices, GraphQLContext } from '../graphql/context.js';
 import { GraphQLError } from '../graphql/graphql-runtime.js';
 import { apiSchema } from './schema.js';
@@ -53,7 +49,7 @@ async function viewerOfRequest(services: ApiServices, request: Request): Promise
   const bearer = readBearer(request.headers.get('authorization'));
   if (bearer === null) throw badToken('Send the API token as "Authorization: Bearer <token>".');
   if (bearer !== undefined) {
-    const viewer = await viewerFromBearer(services.orm.em, bearer);
+    const viewer = await services.bearers.viewer(services.orm.em, bearer);
     if (!viewer) throw badToken('The API token is unknown or revoked.');
     return viewer;
   }
@@ -175,7 +171,7 @@ export function createApiYoga(services: () => ApiServices): ApiYoga {
       const cookies = initial.responseCookies;
       return {
         services: svc,
-        em: svc.orm.em.fork(),
+        em: lazyFork(svc.orm.em),
         viewer,
         ip: initial.ip,
         userAgent: initial.userAgent,

@@ -17,6 +17,8 @@ export interface CredentialEvents {
   prefix: string;
   /** Told when an announcement could not be made (the periodic check still ends the streams). */
   logger?: Pick<Logger, 'warn'>;
+  /** Told first, in the announcing process (the api's token cache forgets the token at once). */
+  local?: (ended: CredentialEnded) => void;
 }
 
 /** How long a revocation waits for its announcement (ioredis queues commands while offline). */
@@ -24,12 +26,13 @@ const ANNOUNCE_WAIT_MS = 2000;
 
 /** The api's: its Redis connection for commands, the configured prefix, its log. */
 export function apiCredentialEvents(
-  services: Pick<ApiServices, 'redis' | 'config' | 'logger'>,
+  services: Pick<ApiServices, 'redis' | 'config' | 'logger' | 'bearers'>,
 ): CredentialEvents {
   return {
     redis: services.redis,
     prefix: services.config.BACKUPS_REDIS_PREFIX,
     logger: services.logger,
+    local: (ended) => services.bearers.ended(ended),
   };
 }
 
@@ -46,6 +49,7 @@ export async function announceCredentialEnded(
   events: CredentialEvents,
   ended: CredentialEnded,
 ): Promise<void> {
+  events.local?.(ended);
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<'timeout'>((resolve) => {
     timer = setTimeout(() => resolve('timeout'), ANNOUNCE_WAIT_MS);

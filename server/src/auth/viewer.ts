@@ -30,7 +30,11 @@ export function mayActFor(viewer: Viewer | null, customerId: number): boolean {
   return viewer.kind === 'admin' || viewer.customerId === customerId;
 }
 
-const LAST_USED_PRECISION_MS = 60_000;
+/** last_used_at is written at most once a minute per token (the token list shows minutes). */
+export const LAST_USED_PRECISION_MS = 60_000;
+
+/** The viewer of an API token. */
+export type BearerViewer = Extract<Viewer, { kind: 'token' | 'admin' }>;
 
 interface TokenRow {
   id: number;
@@ -39,25 +43,48 @@ interface TokenRow {
   last_used_at: string | Date | null;
 }
 
-/** The viewer of a bearer token; null when the token is unknown or revoked. */
-export async function viewerFromBearer(em: EntityManager, token: string): Promise<Viewer | null> {
-  // Every integrator request comes through here: one SQL string, no query builder.
+/**
+ * The live token with this SHA-256 and when it was last used (ms since the epoch), or null
+ * when there is no such live token. One SQL string, no query builder.
+ */
+export async function lookUpBearer(
+  em: EntityManager,
+  tokenHash: string,
+): Promise<{ viewer: BearerViewer; lastUsedAt: number | null } | null> {
   const [row] = await em
     .getConnection()
     .execute<TokenRow[]>(
       'select id, customer_id, is_admin, last_used_at from api_tokens where token_hash = ? and revoked_at is null limit 1',
-      [sha256Hex(token)],
+      [tokenHash],
     );
   if (!row) return null;
-  const id = Number(row.id);
-  const now = Date.now();
-  const lastUsed = nullableUtcDatetime(row.last_used_at);
-  if (!lastUsed || now - lastUsed.getTime() > LAST_USED_PRECISION_MS) {
-    await em.fork().nativeUpdate(ApiToken, { id }, { lastUsedAt: new Date(now) });
+  const tokenId = Number(row.id);
+  const lastUsedAt = nullableUtcDatetime(row.last_used_at)?.getTime() ?? null;
+  if (row.is_admin === true || Number(row.is_admin) === 1) {
+    return { viewer: { kind: 'admin', tokenId }, lastUsedAt };
   }
-  if (row.is_admin === true || Number(row.is_admin) === 1) return { kind: 'admin', tokenId: id };
   if (row.customer_id === null) return null;
-  return { kind: 'token', customerId: Number(row.customer_id), tokenId: id };
+  return { viewer: { kind: 'token', customerId: Number(row.customer_id), tokenId }, lastUsedAt };
+}
+
+/** Records a token's use (for the customer's token list). */
+export async function recordTokenUse(
+  em: EntityManager,
+  tokenId: number,
+  at: number,
+): Promise<void> {
+  await em.fork().nativeUpdate(ApiToken, { id: tokenId }, { lastUsedAt: new Date(at) });
+}
+
+/** The viewer of a bearer token, read now; null when the token is unknown or revoked. */
+export async function viewerFromBearer(em: EntityManager, token: string): Promise<Viewer | null> {
+  const found = await lookUpBearer(em, sha256Hex(token));
+  if (!found) return null;
+  const now = Date.now();
+  if (found.lastUsedAt === null || now - found.lastUsedAt > LAST_USED_PRECISION_MS) {
+    await recordTokenUse(em, found.viewer.tokenId, now);
+  }
+  return found.viewer;
 }
 
 /** The viewer of a session cookie's token; null when there is no such live session. */

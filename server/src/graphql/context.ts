@@ -1,6 +1,7 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/mariadb';
 import type { PubSub } from 'graphql-yoga';
 import type { Redis } from 'ioredis';
+import type { BearerCache } from '../auth/bearer-cache.js';
 import type { Viewer } from '../auth/viewer.js';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../infra/logger.js';
@@ -24,6 +25,8 @@ export interface ApiServices {
   /** Every write of a job row (jobs/job-store.ts). */
   jobs: JobStore;
   limiter: RateLimiter;
+  /** The viewers of recently seen API tokens, ended by revocation messages. */
+  bearers: BearerCache;
 }
 
 /** One per HTTP request or WebSocket operation. */

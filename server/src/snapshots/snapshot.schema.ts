@@ -46,6 +46,8 @@ builder.objectField(CustomerRef, 'snapshots', (t) =>
     type: [SnapshotRef],
     description: 'newest first; MANUAL: at most 5; DAILY: the last 30 days; SAFETY: undo points',
     args: { source: t.arg({ type: SnapshotSourceEnum }) },
-    resolve: (customer, args, ctx) => listSnapshots(ctx.em, customer.id, args.source ?? null),
+    // Plain rows through the connection: the request's own fork (identity map) is not needed.
+    resolve: (customer, args, ctx) =>
+      listSnapshots(ctx.services.orm.em, customer.id, args.source ?? null),
   }),
 );
