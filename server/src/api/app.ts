@@ -13,6 +13,7 @@ import { RateLimiter } from '../infra/rate-limit.js';
 import { createRedis } from '../infra/redis.js';
 import { QueueRegistry } from '../jobs/job-queue.js';
 import { JobStore } from '../jobs/job-store.js';
+import { deliveryQueues } from '../webhooks/webhook-queue.js';
 import { clientAddress } from './client-address.js';
 import { serveWebApp } from './web-files.js';
 import { attachWebSocket } from './websocket.js';
@@ -174,6 +175,10 @@ export function buildApp(options: BuildAppOptions): ApiApp {
         redisUrl: config.BACKUPS_REDIS_URL,
         prefix: config.BACKUPS_REDIS_PREFIX,
       });
+      const deliveries = deliveryQueues({
+        redisUrl: config.BACKUPS_REDIS_URL,
+        prefix: config.BACKUPS_REDIS_PREFIX,
+      });
       services = {
         config,
         orm,
@@ -181,7 +186,14 @@ export function buildApp(options: BuildAppOptions): ApiApp {
         redis,
         pubSub,
         queues,
-        jobs: new JobStore({ orm, redis, prefix: config.BACKUPS_REDIS_PREFIX, queues }),
+        deliveries,
+        jobs: new JobStore({
+          orm,
+          redis,
+          prefix: config.BACKUPS_REDIS_PREFIX,
+          queues,
+          deliveries,
+        }),
         limiter: new RateLimiter(redis, config.BACKUPS_REDIS_PREFIX),
       };
       await new Promise<void>((resolve, reject) => {
@@ -211,6 +223,7 @@ export function buildApp(options: BuildAppOptions): ApiApp {
       });
       if (services) {
         await services.queues.close();
+        await services.deliveries.close();
         await Promise.allSettled([services.redis.quit(), subscriber?.quit()]);
         if (ownsOrm) await services.orm.close(true);
         services = undefined;

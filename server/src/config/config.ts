@@ -86,6 +86,25 @@ function schemaFor(dataDir: string) {
       .default('02:00'),
     BACKUPS_DAILY_ENABLED: bool.default(true),
     BACKUPS_CATALOG_SYNC_MINUTES: duration.default(60),
+    // --- webhooks (DESIGN.md §14) ---
+    /** The AES-256-GCM key of webhook secrets: 64 hex characters (or in the file below). */
+    BACKUPS_WEBHOOK_KEY: z
+      .string()
+      .regex(/^[0-9a-fA-F]{64}$/, '64 hex characters (32 bytes)')
+      .optional(),
+    BACKUPS_WEBHOOK_KEY_FILE: z.string().default(path.join(dataDir, 'secrets/webhook.key')),
+    /** Deliver to http:// URLs too (never in production: the payload and signature travel bare). */
+    BACKUPS_WEBHOOK_ALLOW_HTTP: bool.default(false),
+    /** Address ranges (CIDR, comma-separated) a webhook may reach although the deny list has them. */
+    BACKUPS_WEBHOOK_ALLOW_ADDRESSES: z.string().default(''),
+    /** Seconds before each retry, comma-separated: one attempt more than there are numbers. */
+    BACKUPS_WEBHOOK_RETRY_SECONDS: z
+      .string()
+      .regex(/^\d+(\.\d+)?(,\d+(\.\d+)?)*$/, 'seconds, comma-separated')
+      .default('5,30,120,600,1800,3600,7200,14400,28800,43200'),
+    BACKUPS_WEBHOOK_TIMEOUT_SECONDS: z.coerce.number().positive().max(60).default(10),
+    BACKUPS_WEBHOOK_SWEEP_SECONDS: z.coerce.number().positive().default(30),
+    BACKUPS_WEBHOOK_LIMIT_PER_CUSTOMER: z.coerce.number().int().min(1).max(1000).default(20),
     BACKUPS_LOG_LEVEL: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
       .default('info'),
