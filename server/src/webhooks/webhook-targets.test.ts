@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { addressAllowed, checkUrl, targetPolicy } from './webhook-targets.js';
 
-const strict = targetPolicy({ BACKUPS_WEBHOOK_ALLOW_HTTP: false, BACKUPS_WEBHOOK_ALLOW_ADDRESSES: '' });
+const strict = targetPolicy({
+  BACKUPS_WEBHOOK_ALLOW_HTTP: false,
+  BACKUPS_WEBHOOK_ALLOW_ADDRESSES: '',
+});
 
 describe('the webhook deny list', () => {
   it.each([
