@@ -10,6 +10,7 @@ import '../jobs/job.schema.js';
 import '../auth/auth.schema.js';
 import '../auth/api-token.schema.js';
 import '../webhooks/webhook.schema.js';
+import '../notifications/notification.schema.js';
 
 let built: GraphQLSchema | undefined;
 

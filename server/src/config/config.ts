@@ -105,6 +105,17 @@ function schemaFor(dataDir: string) {
     BACKUPS_WEBHOOK_TIMEOUT_SECONDS: z.coerce.number().positive().max(60).default(10),
     BACKUPS_WEBHOOK_SWEEP_SECONDS: z.coerce.number().positive().default(30),
     BACKUPS_WEBHOOK_LIMIT_PER_CUSTOMER: z.coerce.number().int().min(1).max(1000).default(20),
+    // --- e-mail notifications (DESIGN.md §14) ---
+    /** The SMTP server the worker sends through, e.g. smtps://user:pass@mail.example:465; unset: no e-mail. */
+    BACKUPS_SMTP_URL: z.url({ protocol: /^smtps?$/ }).optional(),
+    BACKUPS_MAIL_FROM: z.string().min(3).default('Customer backups <backups@localhost>'),
+    /** Seconds before each retry of an e-mail the server did not take. */
+    BACKUPS_MAIL_RETRY_SECONDS: z
+      .string()
+      .regex(/^\d+(\.\d+)?(,\d+(\.\d+)?)*$/, 'seconds, comma-separated')
+      .default('60,300,900,3600,7200,14400'),
+    /** How often the worker sends what is due. */
+    BACKUPS_MAIL_SWEEP_SECONDS: z.coerce.number().positive().default(10),
     BACKUPS_LOG_LEVEL: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
       .default('info'),

@@ -6,6 +6,7 @@ import {
 import type BeeQueue from 'bee-queue';
 import type { Redis } from 'ioredis';
 import type { ICustomer } from '../customers/customer.entity.js';
+import { recordJobMail } from '../notifications/mail-outbox.js';
 import type { SnapshotSource } from '../snapshots/snapshot-scope.js';
 import type { WebhookEvent } from '../webhooks/webhook-events.js';
 import { type QueuedMessage, recordJobEvent } from '../webhooks/webhook-outbox.js';
@@ -127,8 +128,9 @@ export class JobStore {
 
   /**
    * Writes `data` where the row is in one of `from`; publishes when it changed. With `event`,
-   * the webhooks' outbox rows of that event are written in the same transaction (an outbox:
-   * the change and its announcement are committed together or not at all), then queued.
+   * the webhooks' outbox rows of that event, and the customer's e-mail it means, are written
+   * in the same transaction (an outbox: the change and its announcements are committed
+   * together or not at all), then the webhooks are queued.
    */
   private async transition(
     ref: JobRef,
@@ -144,6 +146,7 @@ export class JobStore {
     }
     const messages = await this.em().transactional(async (em) => {
       if ((await em.nativeUpdate(BackupJob, where, data)) === 0) return null;
+      await recordJobMail(em, ref.id, event);
       return recordJobEvent(em, ref.id, event);
     });
     if (messages === null) return false;

@@ -10,6 +10,7 @@ import { createLogger, type Logger } from '../infra/logger.js';
 import { createRedis } from '../infra/redis.js';
 import { type QueuedJob, workerQueue } from '../jobs/job-queue.js';
 import { JobStore } from '../jobs/job-store.js';
+import { MailDeliverer } from '../notifications/mail-deliverer.js';
 import { perCustomerSources, syncCatalog } from '../snapshots/catalog-sync.js';
 import { WebhookDeliverer } from '../webhooks/webhook-deliverer.js';
 import { deliveryQueues, webhookQueue } from '../webhooks/webhook-queue.js';
@@ -118,6 +119,10 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   hooks.on('error', (error) => logger.error({ err: error }, 'webhook queue error'));
   const deliverer = new WebhookDeliverer({ orm, config: cfg, logger, node, queue: hooks });
   deliverer.start();
+  const mail = cfg.BACKUPS_SMTP_URL
+    ? new MailDeliverer({ orm, config: cfg, logger, node }, cfg.BACKUPS_SMTP_URL)
+    : null;
+  mail?.start();
 
   const shutdown = new AbortController();
   let stopping = false;
@@ -216,6 +221,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
       );
       clearTimeout(abortTimer);
       deliverer.stop();
+      await mail?.stop();
       await hooks.close(cfg.BACKUPS_WEBHOOK_TIMEOUT_SECONDS * 1000 + 5_000).catch(() => undefined);
       await new Promise<void>((resolve) => (health.server as Server).close(() => resolve()));
       await lease.release().catch(() => undefined);

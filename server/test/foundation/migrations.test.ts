@@ -6,6 +6,8 @@ const TABLES = [
   'audit_events',
   'backup_jobs',
   'customers',
+  'email_messages',
+  'notification_settings',
   'sessions',
   'snapshots',
   'webhooks',
