@@ -22,7 +22,7 @@ function setup(initialHooks: Webhook[]) {
     }),
     UpdateNotificationSettings: (variables) => {
       settings = { ...settings, ...(variables as Partial<NotificationSettings>) };
-      return { updateNotificationSettings: settings };
+      return { updateNotificationSettings: { __typename: 'NotificationSettings', ...settings } };
     },
     CreateWebhook: (variables) => {
       if (String(variables.url).includes('127.0.0.1')) {

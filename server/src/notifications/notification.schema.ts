@@ -1,7 +1,7 @@
 import { mayActFor } from '../auth/viewer.js';
 import { CustomerRef } from '../customers/customer.schema.js';
 import { builder } from '../graphql/builder.js';
-import { forbidden } from '../graphql/errors.js';
+import { forbidden, InvalidInputError } from '../graphql/errors.js';
 import { targetCustomer } from '../jobs/job-requests.js';
 import {
   type NotificationSettings,
@@ -47,6 +47,11 @@ builder.mutationField('updateNotificationSettings', (t) =>
       customerId: t.arg.id({ description: 'admin tokens: the customer to act for' }),
     },
     authScopes: { signedIn: true },
+    errors: {
+      types: [InvalidInputError],
+      directResult: true,
+      union: { name: 'UpdateNotificationSettingsResult' },
+    },
     resolve: async (_root, args, ctx) => {
       const customer = await targetCustomer(ctx, args.customerId);
       const changes: Partial<NotificationSettings> = {};

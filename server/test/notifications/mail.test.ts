@@ -3,7 +3,7 @@ import type { ICustomer } from '../../src/customers/customer.entity.js';
 import { BackupJob, type JobKind } from '../../src/jobs/job.entity.js';
 import type { SnapshotSource } from '../../src/snapshots/snapshot-scope.js';
 import { startTestApi, type TestApi } from '../api/support/test-api.js';
-import { buildCustomer, buildJob, customerToken } from '../support/factories.js';
+import { adminToken, buildCustomer, buildJob, customerToken } from '../support/factories.js';
 import { type SmtpServer, startSmtpServer } from '../support/smtp.js';
 import { createWorkerWorld, type WorkerWorld } from '../worker/support/worker-env.js';
 
@@ -113,7 +113,7 @@ describe('e-mail notifications, sent by the worker through a real SMTP server', 
     const customer = await buildCustomer(world.db.orm.em, { host: node });
     const token = await customerToken(world.db.orm.em, customer);
     const off = await api.gql(
-      'mutation { updateNotificationSettings(restoreCompleted: false) { restoreCompleted restoreFailed } }',
+      'mutation { updateNotificationSettings(restoreCompleted: false) { ... on NotificationSettings { restoreCompleted restoreFailed } } }',
       {},
       { token },
     );
@@ -143,5 +143,32 @@ describe('e-mail notifications, sent by the worker through a real SMTP server', 
     ]);
     expect(after[before]?.to).toEqual([customer.email]);
     expect((await mailRows(customer)).map((r) => r.kind)).toEqual(['restore_failed']);
+  });
+
+  it("a customer cannot change another customer's switches; an admin token must name the customer", async () => {
+    const [alice, bob] = [
+      await buildCustomer(world.db.orm.em, { host: node }),
+      await buildCustomer(world.db.orm.em, { host: node }),
+    ];
+    const update = `mutation($customerId: ID) {
+      updateNotificationSettings(restoreFailed: false, customerId: $customerId) {
+        __typename ... on Error { code } ... on NotificationSettings { restoreFailed }
+      }
+    }`;
+    const bobToken = await customerToken(world.db.orm.em, bob);
+    const forAlice = await api.gql(update, { customerId: String(alice.id) }, { token: bobToken });
+    expect(forAlice.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    const admin = await adminToken(world.db.orm.em);
+    const unnamed = await api.gql(update, {}, { token: admin });
+    expect(unnamed.data?.updateNotificationSettings).toEqual({
+      __typename: 'InvalidInputError',
+      code: 'INVALID_INPUT',
+    });
+    const rows = await world.db.orm.em
+      .getConnection()
+      .execute('select * from notification_settings where customer_id = ?', [alice.id]);
+    expect(rows).toHaveLength(0);
+    const named = await api.gql(update, { customerId: String(alice.id) }, { token: admin });
+    expect(named.data?.updateNotificationSettings).toMatchObject({ restoreFailed: false });
   });
 });

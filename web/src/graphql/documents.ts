@@ -256,7 +256,8 @@ export const NotificationsQuery = graphql(`
   }
 `);
 
-export const UpdateNotificationSettingsMutation = graphql(`
+export const UpdateNotificationSettingsMutation = graphql(
+  `
   mutation UpdateNotificationSettings(
     $restoreCompleted: Boolean
     $restoreFailed: Boolean
@@ -269,13 +270,19 @@ export const UpdateNotificationSettingsMutation = graphql(`
       dailyBackupFailedTwice: $dailyBackupFailedTwice
       drillFailed: $drillFailed
     ) {
-      restoreCompleted
-      restoreFailed
-      dailyBackupFailedTwice
-      drillFailed
+      __typename
+      ... on NotificationSettings {
+        restoreCompleted
+        restoreFailed
+        dailyBackupFailedTwice
+        drillFailed
+      }
+      ...ErrorFields
     }
   }
-`);
+`,
+  [ErrorFields],
+);
 
 export const CreateWebhookMutation = graphql(
   `

@@ -37,10 +37,7 @@ export function NotificationsPage() {
   const onSwitch = async (key: Switch, on: boolean) => {
     setSettingsNote(null);
     const result = await updateSettings({ [key]: on });
-    const message = failureMessage(
-      result.error,
-      result.data ? { __typename: 'NotificationSettings' } : null,
-    );
+    const message = failureMessage(result.error, result.data?.updateNotificationSettings);
     setSettingsNote(message ?? 'Saved.');
     if (!message) refresh();
   };
