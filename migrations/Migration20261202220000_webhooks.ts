@@ -9,6 +9,7 @@ import { Migration } from '@mikro-orm/migrations';
  * delivers it. `webhook_attempts`: every attempt, for the delivery log.
  * E-mail notifications: `notification_settings` holds a customer's switches (no row: all on);
  * `email_messages` is their outbox, written like the webhooks' and sent by the node's worker.
+ * Single sign-on: `customer_identities` links an OpenID provider's (issuer, sub) to a customer.
  */
 export class Migration20261202220000_webhooks extends Migration {
   override async up(): Promise<void> {
@@ -57,6 +58,16 @@ export class Migration20261202220000_webhooks extends Migration {
       constraint webhook_attempts_message_fk foreign key (message_id)
         references webhook_messages (id) on delete cascade
     ) default character set utf8mb4 collate utf8mb4_unicode_ci engine = InnoDB`);
+    this.addSql(`create table customer_identities (
+      issuer varchar(255) not null,
+      subject varchar(255) not null,
+      customer_id int unsigned not null,
+      created_at datetime(3) not null,
+      primary key (issuer, subject),
+      key customer_identities_customer (customer_id),
+      constraint customer_identities_customer_fk foreign key (customer_id)
+        references customers (id) on delete cascade
+    ) default character set utf8mb4 collate utf8mb4_unicode_ci engine = InnoDB`);
     this.addSql(`create table notification_settings (
       customer_id int unsigned not null primary key,
       restore_completed tinyint(1) not null default 1,
@@ -94,6 +105,7 @@ export class Migration20261202220000_webhooks extends Migration {
   override async down(): Promise<void> {
     this.addSql('drop table if exists email_messages');
     this.addSql('drop table if exists notification_settings');
+    this.addSql('drop table if exists customer_identities');
     this.addSql('drop table if exists webhook_attempts');
     this.addSql('drop table if exists webhook_messages');
     this.addSql('drop table if exists webhooks');

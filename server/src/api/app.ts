@@ -1,9 +1,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
-import type { MikroORM } from '@mikro-orm/mariadb';
+import type { EntityManager, MikroORM } from '@mikro-orm/mariadb';
 import { createPubSub } from 'graphql-yoga';
 import type { Redis } from 'ioredis';
+import { finishOidc, OIDC_CALLBACK_PATH, OIDC_START_PATH, startOidc } from '../auth/oidc.js';
 import { deleteExpiredSessions } from '../auth/sessions.js';
 import type { Config } from '../config/config.js';
 import { openOrm } from '../db/orm.js';
@@ -136,6 +137,11 @@ export function buildApp(options: BuildAppOptions): ApiApp {
     }
   }
 
+  const oidcDeps = () => {
+    const { orm, redis } = current();
+    return { config, em: orm.em.fork() as EntityManager, redis, logger };
+  };
+
   const server = createServer((req, res) => {
     const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
     const handled =
@@ -145,7 +151,11 @@ export function buildApp(options: BuildAppOptions): ApiApp {
           ? ready().then((ok) => json(res, ok ? 200 : 503, { status: ok ? 'ready' : 'not ready' }))
           : pathname === GRAPHQL_PATH
             ? handleGraphql(req, res)
-            : Promise.resolve(serveWebApp(req, res, config.BACKUPS_WEB_DIR));
+            : config.BACKUPS_OIDC_ISSUER && pathname === OIDC_START_PATH
+              ? startOidc(oidcDeps(), res)
+              : config.BACKUPS_OIDC_ISSUER && pathname === OIDC_CALLBACK_PATH
+                ? finishOidc(oidcDeps(), req, res, clientAddress(req, config.BACKUPS_TRUST_PROXY))
+                : Promise.resolve(serveWebApp(req, res, config.BACKUPS_WEB_DIR));
     handled.catch((error: unknown) => {
       logger.error({ err: error }, 'request failed');
       if (!res.headersSent) json(res, 500, { errors: [{ message: 'Unexpected error.' }] });

@@ -11,6 +11,7 @@ import '../auth/auth.schema.js';
 import '../auth/api-token.schema.js';
 import '../webhooks/webhook.schema.js';
 import '../notifications/notification.schema.js';
+import '../auth/oidc.schema.js';
 
 let built: GraphQLSchema | undefined;
 

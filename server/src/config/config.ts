@@ -116,6 +116,16 @@ function schemaFor(dataDir: string) {
       .default('60,300,900,3600,7200,14400'),
     /** How often the worker sends what is due. */
     BACKUPS_MAIL_SWEEP_SECONDS: z.coerce.number().positive().default(10),
+    // --- single sign-on (OpenID Connect, DESIGN.md §14); unset issuer: password sign-in only ---
+    BACKUPS_OIDC_ISSUER: z.url().optional(),
+    BACKUPS_OIDC_CLIENT_ID: z.string().default(''),
+    BACKUPS_OIDC_CLIENT_SECRET: z.string().default(''),
+    /** What the sign-in button says: "Sign in with <name>". */
+    BACKUPS_OIDC_NAME: z.string().default('your hosting dashboard'),
+    /** The id token claim that names the node hosting a customer not yet known here. */
+    BACKUPS_OIDC_NODE_CLAIM: z.string().default('backups_node'),
+    /** Talk to an http:// provider (tests on loopback only). */
+    BACKUPS_OIDC_ALLOW_HTTP: bool.default(false),
     BACKUPS_LOG_LEVEL: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
       .default('info'),

@@ -6,6 +6,7 @@ const TABLES = [
   'audit_events',
   'backup_jobs',
   'customers',
+  'customer_identities',
   'email_messages',
   'notification_settings',
   'sessions',

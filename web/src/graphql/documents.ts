@@ -321,3 +321,12 @@ export type Webhook = NonNullable<
 export type NotificationSettings = NonNullable<
   ResultOf<typeof NotificationsQuery>['me']
 >['notificationSettings'];
+
+export const SingleSignOnQuery = graphql(`
+  query SingleSignOn {
+    singleSignOn {
+      name
+      startUrl
+    }
+  }
+`);
