@@ -288,7 +288,41 @@ async function setUp(
 
   // --- processes ------------------------------------------------------------------------------
   const baseUrl = `https://127.0.0.1:${httpsPort}`;
+  // The hosting company's dashboard: a real OpenID provider, where the demo customer signs in.
+  const oidcPort = await freePort();
+  const oidcIssuer = `http://127.0.0.1:${oidcPort}`;
+  const oidcSecret = randomBytes(16).toString('hex');
+  const oidc = startProcess(
+    'oidc-provider',
+    process.execPath,
+    [
+      path.join(SERVER_DIR, 'test/support/oidc-provider.mjs'),
+      String(oidcPort),
+      'backups',
+      oidcSecret,
+      `${baseUrl}/auth/oidc/callback`,
+    ],
+    {
+      cwd: SERVER_DIR,
+      env: {
+        PATH: baseEnv.PATH ?? '',
+        OIDC_ACCOUNTS: JSON.stringify({ 'dash-demo': { email: demo.email, email_verified: true } }),
+      },
+      logsDir,
+    },
+  );
+  started.push(oidc);
+  await waitFor(
+    'oidc-provider',
+    async () => (await fetch(`${oidcIssuer}/.well-known/openid-configuration`)).status === 200,
+    () => oidc.child.exitCode === null,
+  );
   const serverEnv = {
+    BACKUPS_OIDC_ISSUER: oidcIssuer,
+    BACKUPS_OIDC_CLIENT_ID: 'backups',
+    BACKUPS_OIDC_CLIENT_SECRET: oidcSecret,
+    BACKUPS_OIDC_NAME: 'Hosting Dashboard',
+    BACKUPS_OIDC_ALLOW_HTTP: 'true',
     ...baseEnv,
     BACKUPS_API_HOST: '127.0.0.1',
     BACKUPS_API_PORT: String(apiPort),

@@ -1,5 +1,5 @@
 import { createMutation, createQuery } from '@urql/solid';
-import { createEffect, Match, on, Show, Switch } from 'solid-js';
+import { createEffect, Match, on, Switch } from 'solid-js';
 import { useAppClient } from './app-context';
 import { ConnectionNotice } from './components/ConnectionNotice';
 import { isUnauthenticated } from './graphql/client';
@@ -8,6 +8,7 @@ import { queryErrorMessage } from './graphql/results';
 import { LiveJobsProvider, LiveNotices } from './live-jobs';
 import { ApiTokensPage } from './pages/ApiTokens';
 import { BackupsPage } from './pages/Backups';
+import { NotificationsPage } from './pages/Notifications';
 import { SignInPage } from './pages/SignIn';
 import { createRoute, ROUTE_HREF, type Route } from './route';
 
@@ -36,7 +37,11 @@ export function App() {
     }),
   );
 
-  const ROUTE_TITLES: Record<Route, string> = { backups: 'Backups', tokens: 'API tokens' };
+  const ROUTE_TITLES: Record<Route, string> = {
+    backups: 'Backups',
+    tokens: 'API tokens',
+    notifications: 'Notifications',
+  };
   createEffect(() => {
     document.title = me() ? `${ROUTE_TITLES[route()]} · Site backups` : 'Sign in · Site backups';
   });
@@ -91,6 +96,7 @@ export function App() {
                 <nav aria-label="Main">
                   {navLink('backups', 'Backups')}
                   {navLink('tokens', 'API tokens')}
+                  {navLink('notifications', 'Notifications')}
                 </nav>
                 <div class="account">
                   <span class="account-name" title={customer().email}>
@@ -110,9 +116,14 @@ export function App() {
             <ConnectionNotice connection={app.connection()} />
             <main id="main" class="content" tabIndex={-1}>
               <LiveNotices />
-              <Show when={route() === 'tokens'} fallback={<BackupsPage />}>
-                <ApiTokensPage />
-              </Show>
+              <Switch fallback={<BackupsPage />}>
+                <Match when={route() === 'tokens'}>
+                  <ApiTokensPage />
+                </Match>
+                <Match when={route() === 'notifications'}>
+                  <NotificationsPage />
+                </Match>
+              </Switch>
             </main>
           </LiveJobsProvider>
         )}

@@ -56,4 +56,24 @@ describe('sign-in page', () => {
     expect(screen.getByRole('alert')).toHaveTextContent('Enter your email address and password.');
     expect(api.callsOf('SignIn')).toHaveLength(0);
   });
+
+  it('offers "Sign in with <dashboard>" when single sign-on is configured, and not otherwise', async () => {
+    const withSso = createFakeApi({
+      SingleSignOn: () => ({
+        singleSignOn: { name: 'Hosting Dashboard', startUrl: '/auth/oidc/start' },
+      }),
+    });
+    const { unmount } = render(() => <SignInPage onSignedIn={() => undefined} />, {
+      wrapper: withSso.Wrapper,
+    });
+    const link = await screen.findByRole('link', { name: 'Sign in with Hosting Dashboard' });
+    expect(link).toHaveAttribute('href', '/auth/oidc/start');
+    unmount();
+
+    const without = createFakeApi({ SingleSignOn: () => ({ singleSignOn: null }) });
+    render(() => <SignInPage onSignedIn={() => undefined} />, { wrapper: without.Wrapper });
+    await screen.findByRole('button', { name: 'Sign in' });
+    expect(without.callsOf('SingleSignOn').length).toBeGreaterThan(0);
+    expect(screen.queryByRole('link', { name: /Sign in with/ })).not.toBeInTheDocument();
+  });
 });

@@ -1,10 +1,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
-import type { MikroORM } from '@mikro-orm/mariadb';
+import type { EntityManager, MikroORM } from '@mikro-orm/mariadb';
 import { createPubSub } from 'graphql-yoga';
 import type { Redis } from 'ioredis';
 import { BearerCache } from '../auth/bearer-cache.js';
+import { finishOidc, OIDC_CALLBACK_PATH, OIDC_START_PATH, startOidc } from '../auth/oidc.js';
 import { deleteExpiredSessions } from '../auth/sessions.js';
 import type { Config } from '../config/config.js';
 import { openOrm } from '../db/orm.js';
@@ -14,6 +15,7 @@ import { RateLimiter } from '../infra/rate-limit.js';
 import { createRedis } from '../infra/redis.js';
 import { QueueRegistry } from '../jobs/job-queue.js';
 import { JobStore } from '../jobs/job-store.js';
+import { deliveryQueues } from '../webhooks/webhook-queue.js';
 import { clientAddress } from './client-address.js';
 import { serveWebApp } from './web-files.js';
 import { attachWebSocket } from './websocket.js';
@@ -136,6 +138,11 @@ export function buildApp(options: BuildAppOptions): ApiApp {
     }
   }
 
+  const oidcDeps = () => {
+    const { orm, redis } = current();
+    return { config, em: orm.em.fork() as EntityManager, redis, logger };
+  };
+
   const server = createServer((req, res) => {
     const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
     const handled =
@@ -145,7 +152,11 @@ export function buildApp(options: BuildAppOptions): ApiApp {
           ? ready().then((ok) => json(res, ok ? 200 : 503, { status: ok ? 'ready' : 'not ready' }))
           : pathname === GRAPHQL_PATH
             ? handleGraphql(req, res)
-            : Promise.resolve(serveWebApp(req, res, config.BACKUPS_WEB_DIR));
+            : config.BACKUPS_OIDC_ISSUER && pathname === OIDC_START_PATH
+              ? startOidc(oidcDeps(), res)
+              : config.BACKUPS_OIDC_ISSUER && pathname === OIDC_CALLBACK_PATH
+                ? finishOidc(oidcDeps(), req, res, clientAddress(req, config.BACKUPS_TRUST_PROXY))
+                : Promise.resolve(serveWebApp(req, res, config.BACKUPS_WEB_DIR));
     handled.catch((error: unknown) => {
       logger.error({ err: error }, 'request failed');
       if (!res.headersSent) json(res, 500, { errors: [{ message: 'Unexpected error.' }] });
@@ -175,6 +186,10 @@ export function buildApp(options: BuildAppOptions): ApiApp {
         redisUrl: config.BACKUPS_REDIS_URL,
         prefix: config.BACKUPS_REDIS_PREFIX,
       });
+      const deliveries = deliveryQueues({
+        redisUrl: config.BACKUPS_REDIS_URL,
+        prefix: config.BACKUPS_REDIS_PREFIX,
+      });
       services = {
         config,
         orm,
@@ -182,7 +197,14 @@ export function buildApp(options: BuildAppOptions): ApiApp {
         redis,
         pubSub,
         queues,
-        jobs: new JobStore({ orm, redis, prefix: config.BACKUPS_REDIS_PREFIX, queues }),
+        deliveries,
+        jobs: new JobStore({
+          orm,
+          redis,
+          prefix: config.BACKUPS_REDIS_PREFIX,
+          queues,
+          deliveries,
+        }),
         limiter: new RateLimiter(redis, config.BACKUPS_REDIS_PREFIX),
         bearers: new BearerCache({
           pubSub,
@@ -219,6 +241,7 @@ export function buildApp(options: BuildAppOptions): ApiApp {
       if (services) {
         await services.bearers.stop();
         await services.queues.close();
+        await services.deliveries.close();
         await Promise.allSettled([services.redis.quit(), subscriber?.quit()]);
         if (ownsOrm) await services.orm.close(true);
         services = undefined;

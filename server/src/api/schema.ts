@@ -9,6 +9,9 @@ import '../snapshots/snapshot.schema.js';
 import '../jobs/job.schema.js';
 import '../auth/auth.schema.js';
 import '../auth/api-token.schema.js';
+import '../webhooks/webhook.schema.js';
+import '../notifications/notification.schema.js';
+import '../auth/oidc.schema.js';
 
 let built: GraphQLSchema | undefined;
 

@@ -9,6 +9,7 @@ import { createLogger } from '../infra/logger.js';
 import { createRedis } from '../infra/redis.js';
 import { QueueRegistry } from '../jobs/job-queue.js';
 import { JobStore } from '../jobs/job-store.js';
+import { deliveryQueues } from '../webhooks/webhook-queue.js';
 
 export type Orm = Awaited<ReturnType<typeof openOrm>>;
 
@@ -41,11 +42,22 @@ export async function withServices<T>(fn: (s: CliServices) => Promise<T>): Promi
       prefix: cfg.BACKUPS_REDIS_PREFIX,
     });
     const redis = createRedis(cfg.BACKUPS_REDIS_URL, 'cli');
+    const deliveries = deliveryQueues({
+      redisUrl: cfg.BACKUPS_REDIS_URL,
+      prefix: cfg.BACKUPS_REDIS_PREFIX,
+    });
     try {
-      const jobs = new JobStore({ orm, redis, prefix: cfg.BACKUPS_REDIS_PREFIX, queues });
+      const jobs = new JobStore({
+        orm,
+        redis,
+        prefix: cfg.BACKUPS_REDIS_PREFIX,
+        queues,
+        deliveries,
+      });
       return await fn({ orm, queues, redis, jobs });
     } finally {
       await queues.close();
+      await deliveries.close();
       await redis.quit();
     }
   });

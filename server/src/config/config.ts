@@ -86,6 +86,46 @@ function schemaFor(dataDir: string) {
       .default('02:00'),
     BACKUPS_DAILY_ENABLED: bool.default(true),
     BACKUPS_CATALOG_SYNC_MINUTES: duration.default(60),
+    // --- webhooks (DESIGN.md §14) ---
+    /** The AES-256-GCM key of webhook secrets: 64 hex characters (or in the file below). */
+    BACKUPS_WEBHOOK_KEY: z
+      .string()
+      .regex(/^[0-9a-fA-F]{64}$/, '64 hex characters (32 bytes)')
+      .optional(),
+    BACKUPS_WEBHOOK_KEY_FILE: z.string().default(path.join(dataDir, 'secrets/webhook.key')),
+    /** Deliver to http:// URLs too (never in production: the payload and signature travel bare). */
+    BACKUPS_WEBHOOK_ALLOW_HTTP: bool.default(false),
+    /** Address ranges (CIDR, comma-separated) a webhook may reach although the deny list has them. */
+    BACKUPS_WEBHOOK_ALLOW_ADDRESSES: z.string().default(''),
+    /** Seconds before each retry, comma-separated: one attempt more than there are numbers. */
+    BACKUPS_WEBHOOK_RETRY_SECONDS: z
+      .string()
+      .regex(/^\d+(\.\d+)?(,\d+(\.\d+)?)*$/, 'seconds, comma-separated')
+      .default('5,30,120,600,1800,3600,7200,14400,28800,43200'),
+    BACKUPS_WEBHOOK_TIMEOUT_SECONDS: z.coerce.number().positive().max(60).default(10),
+    BACKUPS_WEBHOOK_SWEEP_SECONDS: z.coerce.number().positive().default(30),
+    BACKUPS_WEBHOOK_LIMIT_PER_CUSTOMER: z.coerce.number().int().min(1).max(1000).default(20),
+    // --- e-mail notifications (DESIGN.md §14) ---
+    /** The SMTP server the worker sends through, e.g. smtps://user:pass@mail.example:465; unset: no e-mail. */
+    BACKUPS_SMTP_URL: z.url({ protocol: /^smtps?$/ }).optional(),
+    BACKUPS_MAIL_FROM: z.string().min(3).default('Customer backups <backups@localhost>'),
+    /** Seconds before each retry of an e-mail the server did not take. */
+    BACKUPS_MAIL_RETRY_SECONDS: z
+      .string()
+      .regex(/^\d+(\.\d+)?(,\d+(\.\d+)?)*$/, 'seconds, comma-separated')
+      .default('60,300,900,3600,7200,14400'),
+    /** How often the worker sends what is due. */
+    BACKUPS_MAIL_SWEEP_SECONDS: z.coerce.number().positive().default(10),
+    // --- single sign-on (OpenID Connect, DESIGN.md §14); unset issuer: password sign-in only ---
+    BACKUPS_OIDC_ISSUER: z.url().optional(),
+    BACKUPS_OIDC_CLIENT_ID: z.string().default(''),
+    BACKUPS_OIDC_CLIENT_SECRET: z.string().default(''),
+    /** What the sign-in button says: "Sign in with <name>". */
+    BACKUPS_OIDC_NAME: z.string().default('your hosting dashboard'),
+    /** The id token claim that names the node hosting a customer not yet known here. */
+    BACKUPS_OIDC_NODE_CLAIM: z.string().default('backups_node'),
+    /** Talk to an http:// provider (tests on loopback only). */
+    BACKUPS_OIDC_ALLOW_HTTP: bool.default(false),
     BACKUPS_LOG_LEVEL: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
       .default('info'),

@@ -4,5 +4,16 @@ import { Session } from '../auth/session.entity.js';
 import { Customer } from '../customers/customer.entity.js';
 import { BackupJob } from '../jobs/job.entity.js';
 import { Snapshot } from '../snapshots/snapshot.entity.js';
+import { Webhook, WebhookAttempt, WebhookMessage } from '../webhooks/webhook.entity.js';
 
-export const entities = [Customer, BackupJob, Snapshot, ApiToken, Session, AuditEvent];
+export const entities = [
+  Customer,
+  BackupJob,
+  Snapshot,
+  ApiToken,
+  Session,
+  AuditEvent,
+  Webhook,
+  WebhookMessage,
+  WebhookAttempt,
+];

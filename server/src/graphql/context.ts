@@ -9,6 +9,7 @@ import type { RateLimiter } from '../infra/rate-limit.js';
 import type { JobChanged } from '../jobs/job-events.js';
 import type { QueueRegistry } from '../jobs/job-queue.js';
 import type { JobStore } from '../jobs/job-store.js';
+import type { DeliveryQueues } from '../webhooks/webhook-queue.js';
 
 /** Topics are the Redis channel names of jobs/job-events.ts; payloads carry ids only. */
 export type JobPubSub = PubSub<Record<string, [JobChanged]>>;
@@ -27,6 +28,8 @@ export interface ApiServices {
   limiter: RateLimiter;
   /** The viewers of recently seen API tokens, ended by revocation messages. */
   bearers: BearerCache;
+  /** Webhook deliveries, queued on the nodes that deliver them. */
+  deliveries: DeliveryQueues;
 }
 
 /** One per HTTP request or WebSocket operation. */

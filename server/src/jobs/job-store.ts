@@ -6,7 +6,11 @@ import {
 import type BeeQueue from 'bee-queue';
 import type { Redis } from 'ioredis';
 import type { ICustomer } from '../customers/customer.entity.js';
+import { recordJobMail } from '../notifications/mail-outbox.js';
 import type { SnapshotSource } from '../snapshots/snapshot-scope.js';
+import type { WebhookEvent } from '../webhooks/webhook-events.js';
+import { type QueuedMessage, recordJobEvent } from '../webhooks/webhook-outbox.js';
+import type { DeliveryQueues } from '../webhooks/webhook-queue.js';
 import {
   ACTIVE_STATUSES,
   BackupJob,
@@ -83,6 +87,11 @@ export interface JobStoreDeps {
   prefix: string;
   /** Only the writers that create or cancel jobs need them. */
   queues?: JobQueues;
+  /**
+   * Where webhook deliveries are queued once their outbox rows are committed. Without it (or
+   * when Redis fails) the delivering worker's sweep finds them: an event is never lost.
+   */
+  deliveries?: DeliveryQueues;
 }
 
 const UNQUEUED_MESSAGE = 'The job could not be queued. Try again in a few minutes.';
@@ -117,16 +126,39 @@ export class JobStore {
     return publishJobChanged(this.deps.redis, this.deps.prefix, ref);
   }
 
-  /** Writes `data` where the row is in one of `from`; publishes when it changed. */
+  /**
+   * Writes `data` where the row is in one of `from`; publishes when it changed. With `event`,
+   * the webhooks' outbox rows of that event, and the customer's e-mail it means, are written
+   * in the same transaction (an outbox: the change and its announcements are committed
+   * together or not at all), then the webhooks are queued.
+   */
   private async transition(
     ref: JobRef,
     from: readonly JobStatus[],
     data: Partial<IBackupJob>,
+    event?: WebhookEvent,
   ): Promise<boolean> {
     const where = { id: ref.id, status: { $in: [...from] } };
-    const changed = (await this.em().nativeUpdate(BackupJob, where, data)) > 0;
-    if (changed) await this.publish(ref);
-    return changed;
+    if (!event) {
+      const changed = (await this.em().nativeUpdate(BackupJob, where, data)) > 0;
+      if (changed) await this.publish(ref);
+      return changed;
+    }
+    const messages = await this.em().transactional(async (em) => {
+      if ((await em.nativeUpdate(BackupJob, where, data)) === 0) return null;
+      await recordJobMail(em, ref.id, event);
+      return recordJobEvent(em, ref.id, event);
+    });
+    if (messages === null) return false;
+    await this.publish(ref);
+    await this.queueDeliveries(messages);
+    return true;
+  }
+
+  private async queueDeliveries(messages: QueuedMessage[]): Promise<void> {
+    if (messages.length === 0 || !this.deps.deliveries) return;
+    // A delivery that cannot be queued now is queued by its worker's sweep.
+    await this.deps.deliveries.enqueue(messages).catch(() => undefined);
   }
 
   private queue(host: string, lane: QueueLane): BeeQueue<QueuedJob> {
@@ -153,14 +185,19 @@ export class JobStore {
     try {
       await enqueueJob(this.queue(input.customer.host, laneOf(job)), job.id);
     } catch (error) {
-      await this.transition(ref, ['pending'], {
-        status: 'failed',
-        finishedAt: new Date(),
-        settledAt: new Date(),
-        errorCode: 'QUEUE_UNAVAILABLE',
-        errorMessage: unqueuedMessage,
-        errorDetail: scrub(error instanceof Error ? error.message : String(error)),
-      });
+      await this.transition(
+        ref,
+        ['pending'],
+        {
+          status: 'failed',
+          finishedAt: new Date(),
+          settledAt: new Date(),
+          errorCode: 'QUEUE_UNAVAILABLE',
+          errorMessage: unqueuedMessage,
+          errorDetail: scrub(error instanceof Error ? error.message : String(error)),
+        },
+        'job.failed',
+      );
       Object.assign(job, { status: 'failed', errorCode: 'QUEUE_UNAVAILABLE' });
       throw new QueueUnavailableError(job, error);
     }
@@ -249,14 +286,18 @@ export class JobStore {
   /** The worker takes a PENDING job: RUNNING. Null when it is no longer PENDING. */
   async claim(jobId: number): Promise<IBackupJob | null> {
     const em = this.em();
-    const claimed = await em.nativeUpdate(
-      BackupJob,
-      { id: jobId, status: 'pending' },
-      { status: 'running', startedAt: new Date(), heartbeatAt: new Date(), progress: 0 },
-    );
-    if (claimed === 0) return null;
+    const messages = await em.transactional(async (tem) => {
+      const claimed = await tem.nativeUpdate(
+        BackupJob,
+        { id: jobId, status: 'pending' },
+        { status: 'running', startedAt: new Date(), heartbeatAt: new Date(), progress: 0 },
+      );
+      return claimed === 0 ? null : recordJobEvent(tem, jobId, 'job.started');
+    });
+    if (messages === null) return null;
     const job = await em.findOneOrFail(BackupJob, jobId, { populate: ['customer'] });
     await this.publish({ id: jobId, customerId: job.customer.id });
+    await this.queueDeliveries(messages);
     return job;
   }
 
@@ -276,27 +317,37 @@ export class JobStore {
 
   /** The job is done (its script may still be at its housekeeping: see settle). */
   complete(ref: JobRef, fields: RunningFields = {}): Promise<boolean> {
-    return this.transition(ref, ['running'], {
-      progress: 1,
-      phase: null,
-      etaSeconds: null,
-      ...fields,
-      status: 'completed',
-      finishedAt: new Date(),
-    });
+    return this.transition(
+      ref,
+      ['running'],
+      {
+        progress: 1,
+        phase: null,
+        etaSeconds: null,
+        ...fields,
+        status: 'completed',
+        finishedAt: new Date(),
+      },
+      'job.completed',
+    );
   }
 
   fail(ref: JobRef, failure: Failure): Promise<boolean> {
-    return this.transition(ref, ['running'], {
-      status: 'failed',
-      phase: null,
-      etaSeconds: null,
-      errorCode: failure.code,
-      errorMessage: failure.message,
-      errorDetail: scrub(failure.detail),
-      finishedAt: new Date(),
-      settledAt: new Date(),
-    });
+    return this.transition(
+      ref,
+      ['running'],
+      {
+        status: 'failed',
+        phase: null,
+        etaSeconds: null,
+        errorCode: failure.code,
+        errorMessage: failure.message,
+        errorDetail: scrub(failure.detail),
+        finishedAt: new Date(),
+        settledAt: new Date(),
+      },
+      'job.failed',
+    );
   }
 
   /** The worker stops before the job's script ran, or after it rolled back: PENDING again. */

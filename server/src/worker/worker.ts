@@ -10,7 +10,10 @@ import { createLogger, type Logger } from '../infra/logger.js';
 import { createRedis } from '../infra/redis.js';
 import { type QueuedJob, workerQueue } from '../jobs/job-queue.js';
 import { JobStore } from '../jobs/job-store.js';
+import { MailDeliverer } from '../notifications/mail-deliverer.js';
 import { perCustomerSources, syncCatalog } from '../snapshots/catalog-sync.js';
+import { WebhookDeliverer } from '../webhooks/webhook-deliverer.js';
+import { deliveryQueues, webhookQueue } from '../webhooks/webhook-queue.js';
 import { DailySchedule } from './daily-schedule.js';
 import { DeferredRetention } from './deferred-retention.js';
 import { startHealthServer } from './health-server.js';
@@ -34,6 +37,8 @@ export interface WorkerHandle {
   scripts: ScriptRunner;
   orm: MikroORM;
   retention: DeferredRetention;
+  /** The node's webhook deliveries (tests run its sweep). */
+  webhooks: WebhookDeliverer;
   syncCatalog(): ReturnType<typeof syncCatalog>;
   stop(): Promise<void>;
 }
@@ -67,11 +72,15 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     jobs: workerQueue({ redisUrl: cfg.BACKUPS_REDIS_URL, prefix }, node, 'jobs'),
     daily: workerQueue({ redisUrl: cfg.BACKUPS_REDIS_URL, prefix }, node, 'daily'),
   };
+  const queueOptions = { redisUrl: cfg.BACKUPS_REDIS_URL, prefix };
+  const hooks = webhookQueue(queueOptions, node, true);
+  const deliveries = deliveryQueues(queueOptions, { node, queue: hooks });
   // The worker creates jobs only on its own node (the daily schedule).
   const store = new JobStore({
     orm,
     redis,
     prefix,
+    deliveries,
     queues: {
       for: (host, lane) => {
         if (host !== node) throw new Error(`the worker of ${node} does not queue for ${host}`);
@@ -106,6 +115,14 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   }
 
   await recoverNode({ orm, store, node, queues, scripts, logger });
+  await hooks.ready();
+  hooks.on('error', (error) => logger.error({ err: error }, 'webhook queue error'));
+  const deliverer = new WebhookDeliverer({ orm, config: cfg, logger, node, queue: hooks });
+  deliverer.start();
+  const mail = cfg.BACKUPS_SMTP_URL
+    ? new MailDeliverer({ orm, config: cfg, logger, node }, cfg.BACKUPS_SMTP_URL)
+    : null;
+  mail?.start();
 
   const shutdown = new AbortController();
   let stopping = false;
@@ -203,6 +220,9 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
         ),
       );
       clearTimeout(abortTimer);
+      deliverer.stop();
+      await mail?.stop();
+      await hooks.close(cfg.BACKUPS_WEBHOOK_TIMEOUT_SECONDS * 1000 + 5_000).catch(() => undefined);
       await new Promise<void>((resolve) => (health.server as Server).close(() => resolve()));
       await lease.release().catch(() => undefined);
       await redis.quit();
@@ -211,5 +231,14 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     })();
     return stopped;
   };
-  return { port: health.port, runner, scripts, orm, retention, syncCatalog: sync, stop };
+  return {
+    port: health.port,
+    runner,
+    scripts,
+    orm,
+    retention,
+    webhooks: deliverer,
+    syncCatalog: sync,
+    stop,
+  };
 }

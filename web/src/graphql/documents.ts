@@ -222,3 +222,111 @@ export type ApiToken = NonNullable<
 >[number];
 export type BackupScope = Job['scope'];
 export type SnapshotSource = Snapshot['source'];
+
+export const NotificationsQuery = graphql(`
+  query Notifications {
+    webhookEvents
+    me {
+      id
+      notificationSettings {
+        restoreCompleted
+        restoreFailed
+        dailyBackupFailedTwice
+        drillFailed
+      }
+      webhooks {
+        id
+        url
+        events
+        createdAt
+        deliveries(first: 10) {
+          hasMore
+          deliveries {
+            id
+            event
+            status
+            attempt
+            statusCode
+            createdAt
+            nextRetryAt
+          }
+        }
+      }
+    }
+  }
+`);
+
+export const UpdateNotificationSettingsMutation = graphql(
+  `
+  mutation UpdateNotificationSettings(
+    $restoreCompleted: Boolean
+    $restoreFailed: Boolean
+    $dailyBackupFailedTwice: Boolean
+    $drillFailed: Boolean
+  ) {
+    updateNotificationSettings(
+      restoreCompleted: $restoreCompleted
+      restoreFailed: $restoreFailed
+      dailyBackupFailedTwice: $dailyBackupFailedTwice
+      drillFailed: $drillFailed
+    ) {
+      __typename
+      ... on NotificationSettings {
+        restoreCompleted
+        restoreFailed
+        dailyBackupFailedTwice
+        drillFailed
+      }
+      ...ErrorFields
+    }
+  }
+`,
+  [ErrorFields],
+);
+
+export const CreateWebhookMutation = graphql(
+  `
+  mutation CreateWebhook($url: String!, $events: [String!]!) {
+    createWebhook(url: $url, events: $events) {
+      __typename
+      ... on CreateWebhookSuccess {
+        secret
+        webhook {
+          id
+          url
+        }
+      }
+      ...ErrorFields
+    }
+  }
+`,
+  [ErrorFields],
+);
+
+export const DeleteWebhookMutation = graphql(`
+  mutation DeleteWebhook($id: ID!) {
+    deleteWebhook(id: $id)
+  }
+`);
+
+export const RedeliverWebhookMutation = graphql(`
+  mutation RedeliverWebhook($deliveryId: ID!) {
+    redeliverWebhook(deliveryId: $deliveryId)
+  }
+`);
+
+export type Webhook = NonNullable<
+  NonNullable<ResultOf<typeof NotificationsQuery>['me']>['webhooks']
+>[number];
+export type NotificationSettings = NonNullable<
+  ResultOf<typeof NotificationsQuery>['me']
+>['notificationSettings'];
+
+export const SingleSignOnQuery = graphql(`
+  query SingleSignOn {
+    singleSignOn {
+      name
+      startUrl
+    }
+  }
+`);

@@ -1,6 +1,6 @@
-import { createMutation } from '@urql/solid';
+import { createMutation, createQuery } from '@urql/solid';
 import { createSignal, createUniqueId, Show } from 'solid-js';
-import { SignInMutation } from '../graphql/documents';
+import { SignInMutation, SingleSignOnQuery } from '../graphql/documents';
 import { failureMessage } from '../graphql/results';
 
 export interface SignInPageProps {
@@ -16,6 +16,7 @@ export function SignInPage(props: SignInPageProps) {
   const [password, setPassword] = createSignal('');
   const [error, setError] = createSignal<string | null>(null);
   const [state, signIn] = createMutation(SignInMutation);
+  const [sso] = createQuery({ query: SingleSignOnQuery });
 
   const submit = async (event: SubmitEvent) => {
     event.preventDefault();
@@ -71,6 +72,13 @@ export function SignInPage(props: SignInPageProps) {
         <button type="submit" class="button primary wide" disabled={state.fetching}>
           {state.fetching ? 'Signing in…' : 'Sign in'}
         </button>
+        <Show when={sso.data?.singleSignOn}>
+          {(provider) => (
+            <a class="button secondary wide" href={provider().startUrl}>
+              Sign in with {provider().name}
+            </a>
+          )}
+        </Show>
       </form>
     </main>
   );

@@ -1,0 +1,159 @@
+import { randomBytes } from 'node:crypto';
+import { type EntityManager, LockMode } from '@mikro-orm/mariadb';
+import type { Viewer } from '../auth/viewer.js';
+import type { Config } from '../config/config.js';
+import { Customer } from '../customers/customer.entity.js';
+import { forbidden, InvalidInputError, unauthenticated } from '../graphql/errors.js';
+import { GraphQLError } from '../graphql/graphql-runtime.js';
+import { parseId } from '../graphql/ids.js';
+import { SecretBox } from './secret-box.js';
+import { type IWebhook, type IWebhookMessage, Webhook, WebhookMessage } from './webhook.entity.js';
+import { isWebhookEvent, WEBHOOK_EVENTS } from './webhook-events.js';
+import type { DeliveryQueues } from './webhook-queue.js';
+import { checkTarget, checkUrl, TargetRefusedError, targetPolicy } from './webhook-targets.js';
+
+export interface WebhookRequest {
+  url: string;
+  events: readonly string[];
+  customerId?: string | number | null;
+}
+
+/** Hooks a viewer manages: a customer's own (not the hosting company's), every one for admins. */
+export function manageableWhere(viewer: Viewer) {
+  return viewer.kind === 'admin' ? {} : { customer: viewer.customerId, adminOwned: false };
+}
+
+function checkEvents(events: readonly string[]): string[] {
+  const unique = [...new Set(events.map((e) => e.trim()))];
+  if (unique.length === 0) {
+    throw new InvalidInputError('Choose at least one event.', 'events');
+  }
+  const unknown = unique.filter((e) => !isWebhookEvent(e));
+  if (unknown.length > 0) {
+    throw new InvalidInputError(
+      `Unknown event ${unknown.slice(0, 3).join(', ').slice(0, 120)}; known: ${WEBHOOK_EVENTS.join(', ')}.`,
+      'events',
+    );
+  }
+  return unique;
+}
+
+/**
+ * A new webhook, with its secret (returned once, stored sealed). Customers make hooks for
+ * their own jobs; admin tokens for one customer (customerId) or every customer (none).
+ * Checked before anything is stored: known events, the URL's scheme and length, every address
+ * its host resolves to, the key to seal the secret, the per-customer limit.
+ */
+export async function createWebhook(
+  em: EntityManager,
+  cfg: Config,
+  viewer: Viewer | null,
+  request: WebhookRequest,
+): Promise<{ webhook: IWebhook; secret: string }> {
+  if (!viewer) throw unauthenticated();
+  let customerId: number | null;
+  const asked =
+    request.customerId === null || request.customerId === undefined
+      ? null
+      : parseId(request.customerId);
+  if (request.customerId != null && asked === null) {
+    throw new InvalidInputError('That is not a customer id.', 'customerId');
+  }
+  if (viewer.kind === 'admin') {
+    customerId = asked;
+  } else {
+    if (asked !== null && asked !== viewer.customerId) throw forbidden();
+    customerId = viewer.customerId;
+  }
+  const events = checkEvents(request.events);
+  const policy = targetPolicy(cfg);
+  let url: URL;
+  try {
+    url = checkUrl(request.url.trim(), policy);
+    await checkTarget(url, policy);
+  } catch (error) {
+    if (error instanceof TargetRefusedError) throw new InvalidInputError(error.message, 'url');
+    throw error;
+  }
+  const box = SecretBox.fromConfig(cfg);
+  if (!box) {
+    throw new GraphQLError('Webhooks are not set up on this installation (no webhook key).', {
+      extensions: { code: 'NOT_CONFIGURED' },
+    });
+  }
+  const secret = `whsec_${randomBytes(24).toString('base64')}`;
+  const limit = cfg.BACKUPS_WEBHOOK_LIMIT_PER_CUSTOMER;
+  const webhook = await em.fork().transactional(async (tem) => {
+    if (customerId !== null) {
+      // The customer's row, locked: two creations at once cannot both pass the limit.
+      const customer = await tem.findOne(Customer, customerId, {
+        lockMode: LockMode.PESSIMISTIC_WRITE,
+      });
+      if (!customer) throw new InvalidInputError('There is no such customer.', 'customerId');
+    }
+    const count = await tem.count(Webhook, { customer: customerId });
+    if (count >= limit) {
+      throw new InvalidInputError(`At most ${limit} webhooks per customer.`, 'url');
+    }
+    const hook = tem.create(Webhook, {
+      customer: customerId,
+      adminOwned: viewer.kind === 'admin',
+      url: url.toString(),
+      events: events.join(','),
+      secretEncrypted: box.seal(secret),
+      createdByKind: viewer.kind,
+      createdById: String(viewer.kind === 'customer' ? viewer.customerId : viewer.tokenId),
+    });
+    await tem.flush();
+    return hook;
+  });
+  return { webhook, secret };
+}
+
+/** Deletes a hook the viewer manages (its undelivered messages go with it). */
+export async function deleteWebhook(
+  em: EntityManager,
+  viewer: Viewer,
+  idArg: string,
+): Promise<boolean> {
+  const id = parseId(idArg);
+  if (id === null) return false;
+  const removed = await em.fork().nativeDelete(Webhook, { id, ...manageableWhere(viewer) });
+  return removed > 0;
+}
+
+/** A message of a hook the viewer manages; null otherwise (never a hint that it exists). */
+export async function findManageableMessage(
+  em: EntityManager,
+  viewer: Viewer,
+  idArg: string,
+): Promise<IWebhookMessage | null> {
+  const id = parseId(idArg);
+  if (id === null) return null;
+  return em.fork().findOne(WebhookMessage, { id, webhook: manageableWhere(viewer) });
+}
+
+/**
+ * One more attempt of a message, now, whatever its state (delivered, failed, or waiting for a
+ * retry); false when it is not the viewer's or an attempt is under way.
+ */
+export async function redeliver(
+  em: EntityManager,
+  viewer: Viewer,
+  deliveries: DeliveryQueues,
+  idArg: string,
+): Promise<boolean> {
+  const message = await findManageableMessage(em, viewer, idArg);
+  if (!message) return false;
+  const now = new Date();
+  const changed = await em
+    .fork()
+    .nativeUpdate(
+      WebhookMessage,
+      { id: message.id, $or: [{ lockedUntil: null }, { lockedUntil: { $lt: now } }] },
+      { status: 'pending', nextAttemptAt: now, finishedAt: null },
+    );
+  if (changed === 0) return false;
+  await deliveries.enqueue([{ id: message.id, node: message.node }], message.attempts, true);
+  return true;
+}
