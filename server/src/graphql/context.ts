@@ -24,6 +24,8 @@ export interface ApiServices {
   /** Every write of a job row (jobs/job-store.ts). */
   jobs: JobStore;
   limiter: RateLimiter;
+  /** How long job changes take to reach subscribers (the api's metrics). */
+  metrics?: { delivered(feed: 'job' | 'customer', publishedAt: number | undefined): void };
 }
 
 /** One per HTTP request or WebSocket operation. */
