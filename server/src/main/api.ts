@@ -80,6 +80,8 @@ if (cfg.BACKUPS_API_PROCESSES > 1 && cluster.isPrimary) {
   });
   if (inCluster) {
     const { AggregatorRegistry } = await import('prom-client');
+    // Making one is what makes this process answer the primary's requests for its metrics.
+    new AggregatorRegistry();
     AggregatorRegistry.setRegistries([app.metrics.registry]);
   }
   await app.start();
