@@ -137,3 +137,117 @@ export function lastDailyStart(at: string, now: Date = new Date()): Date {
   if (start > now) start.setDate(start.getDate() - 1);
   return start;
 }
+
+export interface QueueCounts {
+  waiting: number;
+  active: number;
+  delayed: number;
+}
+
+export interface RunningJob {
+  id: number;
+  customerId: number;
+  kind: string;
+  phase: string | null;
+  progress: number;
+  startedAt: Date | null;
+}
+
+/** A job kind's last run on the node (a restore drill is a VERIFY job). */
+export interface LastRun {
+  jobId: number;
+  status: string;
+  finishedAt: Date | null;
+  errorCode: string | null;
+}
+
+/** One node, as `status` shows it. */
+export interface NodeStatus {
+  node: string;
+  /** The worker holds the node's lease (renewed every few seconds while it runs). */
+  workerAlive: boolean;
+  queues: Record<'jobs' | 'daily', QueueCounts>;
+  running: RunningJob[];
+  pending: number;
+  oldestPendingAt: NodeFigures['oldestPendingAt'];
+  customers: number;
+  staleCustomers: number;
+  daily: DailyRunReport;
+  /** The newest VERIFY job of the node; null: none yet. */
+  lastDrill: LastRun | null;
+  /**
+   * The last repository check. Checks keep no record in the database yet (repos:check prints,
+   * the worker's metrics count): null, "none yet", until a table of checks exists.
+   */
+  lastRepositoryCheck: LastRun | null;
+}
+
+export interface StatusDeps {
+  em: EntityManager;
+  /** Whether a worker holds the node's lease. */
+  workerAlive(node: string): Promise<boolean>;
+  queueCounts(node: string, lane: 'jobs' | 'daily'): Promise<QueueCounts>;
+  dailyAt: string;
+  now?: Date;
+}
+
+export async function nodeStatus(deps: StatusDeps, node: string): Promise<NodeStatus> {
+  const now = deps.now ?? new Date();
+  const connection = deps.em.getConnection();
+  const [figures, alive, jobs, daily, running, [drill]] = await Promise.all([
+    nodeFigures(deps.em, node, now),
+    deps.workerAlive(node),
+    deps.queueCounts(node, 'jobs'),
+    deps.queueCounts(node, 'daily'),
+    connection.execute<
+      {
+        id: number;
+        customer_id: number;
+        kind: string;
+        phase: string | null;
+        progress: number;
+        started_at: Stamp;
+      }[]
+    >(
+      `select j.id, j.customer_id, j.kind, j.phase, j.progress, j.started_at
+         from backup_jobs j join customers c on c.id = j.customer_id
+        where c.host = ? and j.status = 'running' order by j.id`,
+      [node],
+    ),
+    connection.execute<
+      { id: number; status: string; finished_at: Stamp; error_code: string | null }[]
+    >(
+      `select j.id, j.status, j.finished_at, j.error_code
+         from backup_jobs j join customers c on c.id = j.customer_id
+        where c.host = ? and j.kind = 'verify' order by j.id desc limit 1`,
+      [node],
+    ),
+  ]);
+  return {
+    node,
+    workerAlive: alive,
+    queues: { jobs, daily: daily },
+    running: running.map((r) => ({
+      id: Number(r.id),
+      customerId: Number(r.customer_id),
+      kind: r.kind,
+      phase: r.phase,
+      progress: Number(r.progress),
+      startedAt: nullableUtcDatetime(r.started_at),
+    })),
+    pending: figures.jobs.filter((j) => j.status === 'pending').reduce((n, j) => n + j.n, 0),
+    oldestPendingAt: figures.oldestPendingAt,
+    customers: figures.customers,
+    staleCustomers: figures.staleCustomers,
+    daily: await dailyRunOf(deps.em, node, lastDailyStart(deps.dailyAt, now)),
+    lastDrill: drill
+      ? {
+          jobId: Number(drill.id),
+          status: drill.status,
+          finishedAt: nullableUtcDatetime(drill.finished_at),
+          errorCode: drill.error_code,
+        }
+      : null,
+    lastRepositoryCheck: null,
+  };
+}
