@@ -9,6 +9,7 @@ import '../snapshots/snapshot.schema.js';
 import '../jobs/job.schema.js';
 import '../auth/auth.schema.js';
 import '../auth/api-token.schema.js';
+import '../staff/staff.schema.js';
 
 let built: GraphQLSchema | undefined;
 
