@@ -1,5 +1,6 @@
 import { createMutation, createQuery } from '@urql/solid';
 import { createEffect, Match, on, Show, Switch } from 'solid-js';
+import { AdminPage } from './admin/AdminPage';
 import { useAppClient } from './app-context';
 import { ConnectionNotice } from './components/ConnectionNotice';
 import { isUnauthenticated } from './graphql/client';
@@ -36,7 +37,11 @@ export function App() {
     }),
   );
 
-  const ROUTE_TITLES: Record<Route, string> = { backups: 'Backups', tokens: 'API tokens' };
+  const ROUTE_TITLES: Record<Route, string> = {
+    backups: 'Backups',
+    tokens: 'API tokens',
+    admin: 'Support',
+  };
   createEffect(() => {
     document.title = me() ? `${ROUTE_TITLES[route()]} · Site backups` : 'Sign in · Site backups';
   });
@@ -49,6 +54,10 @@ export function App() {
 
   return (
     <Switch>
+      {/* The support staff's view signs in on its own (a staff session has no customer). */}
+      <Match when={route() === 'admin'}>
+        <AdminPage />
+      </Match>
       <Match when={!viewer.data && viewer.fetching}>
         <p class="loading page-loading" role="status">
           Loading…

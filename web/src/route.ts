@@ -1,11 +1,16 @@
 import { createSignal, onCleanup } from 'solid-js';
 
-export type Route = 'backups' | 'tokens';
+export type Route = 'backups' | 'tokens' | 'admin';
 
-export const ROUTE_HREF: Record<Route, string> = { backups: '#/', tokens: '#/tokens' };
+export const ROUTE_HREF: Record<Route, string> = {
+  backups: '#/',
+  tokens: '#/tokens',
+  admin: '#/admin',
+};
 
 export function routeFromHash(hash: string): Route {
-  return hash.replace(/^#\/?/, '') === 'tokens' ? 'tokens' : 'backups';
+  const name = hash.replace(/^#\/?/, '');
+  return name === 'tokens' || name === 'admin' ? name : 'backups';
 }
 
 /** The current view, kept in the URL hash so that links, Back and reloads keep working. */
