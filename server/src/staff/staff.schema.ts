@@ -1,5 +1,6 @@
 import { InvalidCredentialsError } from '../auth/auth-errors.js';
 import { secureCookies, sessionCookie } from '../auth/sessions.js';
+import { hasAdminRights } from '../auth/viewer.js';
 import { Customer, type ICustomer } from '../customers/customer.entity.js';
 import { CustomerRef } from '../customers/customer.schema.js';
 import { builder } from '../graphql/builder.js';
@@ -69,9 +70,13 @@ builder.queryField('staffMe', (t) =>
 
 builder.objectField(CustomerRef, 'host', (t) =>
   t.string({
-    description: 'the hosting node serving the site',
-    resolve: async (c, _args, ctx) =>
-      'host' in c ? c.host : (await ctx.em.findOneOrFail(Customer, c.id)).host,
+    nullable: true,
+    description: 'the hosting node serving the site (support staff and admin tokens; else null)',
+    resolve: async (c, _args, ctx) => {
+      // Node names are the hosting company's own: customers are not told them.
+      if (!hasAdminRights(ctx.viewer)) return null;
+      return 'host' in c ? c.host : (await ctx.em.findOneOrFail(Customer, c.id)).host;
+    },
   }),
 );
 

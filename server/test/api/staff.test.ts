@@ -80,6 +80,8 @@ describe('support staff', () => {
       code: 'INVALID_CREDENTIALS',
     });
     expect((await api.gql('{ staffMe { id } }', {}, { cookie })).data?.staffMe).toBeNull();
+    // Node names are the hosting company's own.
+    expect((await api.gql('{ me { host } }', {}, { cookie })).data?.me).toEqual({ host: null });
   });
 
   it('a staff member finds customers by email, name or id, with LIKE characters taken literally', async () => {
