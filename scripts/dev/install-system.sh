@@ -64,6 +64,8 @@ main() {
   command -v rsync >/dev/null 2>&1 || pkgs+=(rsync)
   command -v jq >/dev/null 2>&1 || pkgs+=(jq)
   command -v curl >/dev/null 2>&1 || pkgs+=(curl)
+  # promtool checks and unit-tests the alert rules (deploy/prometheus)
+  command -v promtool >/dev/null 2>&1 || pkgs+=(prometheus)
   if ((${#pkgs[@]})); then
     log "installing: ${pkgs[*]}"
     apt_install "${pkgs[@]}"

@@ -224,9 +224,20 @@ lock_customer() {
   local customer=$1
   mkdir -p "$WORK_DIR/locks"
   exec 9>"$WORK_DIR/locks/customer-$customer.lock"
+  flock -n 9 && return 0
+  local started
+  started=$(now_ms)
   if ! flock -w "${BACKUPS_LOCK_WAIT_SECONDS:-600}" 9; then
+    emit_lock_wait "$started"
     die "$DEFAULT_ERR_CODE" "$EXIT_FAILED" "Another backup operation for this site is still running."
   fi
+  emit_lock_wait "$started"
+}
+
+# emit_lock_wait <start ms>: how long the script waited for the customer's lock (metrics).
+emit_lock_wait() {
+  emit '{type:"lock_wait",seconds:(($now - $start) / 1000)}' \
+    --argjson now "$(now_ms)" --argjson start "$1" || true
 }
 
 # run_site_command <command> <customer> <site>: the operator's stop/start command (never user

@@ -42,7 +42,14 @@ restic_run() {
   shift
   run_child "$RESTIC_BIN" --retry-lock "$RETRY_LOCK" "$@" >"$out" 2>"$TMP_DIR/restic.err" || rc=$?
   cat "$TMP_DIR/restic.err" >&2
+  emit_restic_exit "$1" "$rc"
   return "$rc"
+}
+
+# emit_restic_exit <command> <status>: how a restic run ended, for the worker's metrics
+# (exit codes 3, 10, 11, 12 tell unreadable files, a missing repository, a lock, a password).
+emit_restic_exit() {
+  emit '{type:"restic",command:$c,code:($rc|tonumber)}' --arg c "$1" --arg rc "$2" || true
 }
 
 # restic_stream <raw output file> <args...>: like restic_run, and every status
@@ -77,6 +84,7 @@ restic_stream() {
   exec {unblock}>&-
   wait "$reader" || true
   cat "$TMP_DIR/restic.err" >&2
+  emit_restic_exit "$1" "$rc"
   return "$rc"
 }
 

@@ -1,5 +1,6 @@
 import { createMutation, createQuery } from '@urql/solid';
 import { createEffect, Match, on, Switch } from 'solid-js';
+import { AdminPage } from './admin/AdminPage';
 import { useAppClient } from './app-context';
 import { ConnectionNotice } from './components/ConnectionNotice';
 import { isUnauthenticated } from './graphql/client';
@@ -41,6 +42,7 @@ export function App() {
     backups: 'Backups',
     tokens: 'API tokens',
     notifications: 'Notifications',
+    admin: 'Support',
   };
   createEffect(() => {
     document.title = me() ? `${ROUTE_TITLES[route()]} · Site backups` : 'Sign in · Site backups';
@@ -54,6 +56,10 @@ export function App() {
 
   return (
     <Switch>
+      {/* The support staff's view signs in on its own (a staff session has no customer). */}
+      <Match when={route() === 'admin'}>
+        <AdminPage />
+      </Match>
       <Match when={!viewer.data && viewer.fetching}>
         <p class="loading page-loading" role="status">
           Loading…

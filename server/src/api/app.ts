@@ -17,6 +17,7 @@ import { QueueRegistry } from '../jobs/job-queue.js';
 import { JobStore } from '../jobs/job-store.js';
 import { deliveryQueues } from '../webhooks/webhook-queue.js';
 import { clientAddress } from './client-address.js';
+import { ApiMetrics } from './metrics.js';
 import { serveWebApp } from './web-files.js';
 import { attachWebSocket } from './websocket.js';
 import { type ApiYoga, createApiYoga, GRAPHQL_PATH } from './yoga.js';
@@ -26,11 +27,17 @@ export interface BuildAppOptions {
   /** An ORM the caller owns (tests); otherwise the app opens and closes its own. */
   orm?: MikroORM;
   logger?: Logger;
+  /**
+   * What /metrics answers. By default this process's own metrics; one of several api
+   * processes (node:cluster) answers with all of theirs together, from the primary.
+   */
+  metricsText?: (own: ApiMetrics) => Promise<{ contentType: string; body: string }>;
 }
 
 export interface ApiApp {
   server: Server;
   yoga: ApiYoga;
+  metrics: ApiMetrics;
   start(): Promise<{ port: number }>;
   stop(): Promise<void>;
 }
@@ -70,7 +77,14 @@ export function buildApp(options: BuildAppOptions): ApiApp {
     return services;
   };
 
-  const yoga = createApiYoga(current);
+  const metrics = new ApiMetrics();
+  const yoga = createApiYoga(current, metrics);
+  const metricsText =
+    options.metricsText ??
+    (async (own: ApiMetrics) => ({
+      contentType: own.registry.contentType,
+      body: await own.registry.metrics(),
+    }));
 
   async function handleGraphql(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = req.method ?? 'GET';
@@ -142,21 +156,39 @@ export function buildApp(options: BuildAppOptions): ApiApp {
     const { orm, redis } = current();
     return { config, em: orm.em.fork() as EntityManager, redis, logger };
   };
+  // nginx lets only the machine itself reach /metrics (deploy/nginx); the api listens on
+  // loopback by default.
+  async function serveMetrics(res: ServerResponse): Promise<void> {
+    const { contentType, body } = await metricsText(metrics);
+    res.writeHead(200, { 'content-type': contentType }).end(body);
+  }
 
   const server = createServer((req, res) => {
     const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const route =
+      pathname === '/healthz' || pathname === '/readyz' || pathname === '/metrics'
+        ? pathname.slice(1)
+        : pathname === GRAPHQL_PATH
+          ? 'graphql'
+          : 'web';
+    const started = process.hrtime.bigint();
+    res.once('finish', () =>
+      metrics.answered(route, res.statusCode, Number(process.hrtime.bigint() - started) / 1e9),
+    );
     const handled =
-      pathname === '/healthz'
+      route === 'healthz'
         ? Promise.resolve(json(res, 200, { status: 'ok' }))
-        : pathname === '/readyz'
+        : route === 'readyz'
           ? ready().then((ok) => json(res, ok ? 200 : 503, { status: ok ? 'ready' : 'not ready' }))
-          : pathname === GRAPHQL_PATH
-            ? handleGraphql(req, res)
-            : config.BACKUPS_OIDC_ISSUER && pathname === OIDC_START_PATH
-              ? startOidc(oidcDeps(), res)
-              : config.BACKUPS_OIDC_ISSUER && pathname === OIDC_CALLBACK_PATH
-                ? finishOidc(oidcDeps(), req, res, clientAddress(req, config.BACKUPS_TRUST_PROXY))
-                : Promise.resolve(serveWebApp(req, res, config.BACKUPS_WEB_DIR));
+          : route === 'metrics'
+            ? serveMetrics(res)
+            : route === 'graphql'
+              ? handleGraphql(req, res)
+              : config.BACKUPS_OIDC_ISSUER && pathname === OIDC_START_PATH
+                ? startOidc(oidcDeps(), res)
+                : config.BACKUPS_OIDC_ISSUER && pathname === OIDC_CALLBACK_PATH
+                  ? finishOidc(oidcDeps(), req, res, clientAddress(req, config.BACKUPS_TRUST_PROXY))
+                  : Promise.resolve(serveWebApp(req, res, config.BACKUPS_WEB_DIR));
     handled.catch((error: unknown) => {
       logger.error({ err: error }, 'request failed');
       if (!res.headersSent) json(res, 500, { errors: [{ message: 'Unexpected error.' }] });
@@ -164,13 +196,14 @@ export function buildApp(options: BuildAppOptions): ApiApp {
     });
   });
 
-  const socket = attachWebSocket(server, yoga, config, current);
+  const socket = attachWebSocket(server, yoga, config, current, metrics);
   let ownsOrm = false;
   let sessionSweep: NodeJS.Timeout | undefined;
 
   return {
     server,
     yoga,
+    metrics,
     async start() {
       let orm = options.orm;
       if (!orm) {
@@ -212,6 +245,7 @@ export function buildApp(options: BuildAppOptions): ApiApp {
           prefix: config.BACKUPS_REDIS_PREFIX,
           logger,
         }),
+        metrics,
       };
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);

@@ -12,6 +12,7 @@ import '../auth/api-token.schema.js';
 import '../webhooks/webhook.schema.js';
 import '../notifications/notification.schema.js';
 import '../auth/oidc.schema.js';
+import '../staff/staff.schema.js';
 
 let built: GraphQLSchema | undefined;
 

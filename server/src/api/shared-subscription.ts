@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import type { DocumentNode, ExecutionArgs, ExecutionResult } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
-import type { Viewer } from '../auth/viewer.js';
+import { hasAdminRights, type Viewer, viewerCustomerId } from '../auth/viewer.js';
 import type { GraphQLContext } from '../graphql/context.js';
 
 // The CommonJS graphql that Pothos built the schema with (see graphql/graphql-runtime.ts).
@@ -12,7 +12,7 @@ type MaybePromise<T> = T | Promise<T>;
 /** Who may see what: subscribers with the same rights get the same execution of an event. */
 function rightsKey(viewer: Viewer | null | undefined): string {
   if (!viewer) return '-';
-  return viewer.kind === 'admin' ? 'admin' : `customer:${viewer.customerId}`;
+  return hasAdminRights(viewer) ? 'admin' : `customer:${viewerCustomerId(viewer)}`;
 }
 
 const documentIds = new WeakMap<DocumentNode, number>();

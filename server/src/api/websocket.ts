@@ -12,6 +12,7 @@ import type { ApiServices } from '../graphql/context.js';
 import { GraphQLError } from '../graphql/graphql-runtime.js';
 import { clientAddress } from './client-address.js';
 import { KeyedLimit } from './keyed-limit.js';
+import { type ApiMetrics, rootField } from './metrics.js';
 import { type ApiYoga, GRAPHQL_PATH } from './yoga.js';
 
 // The CommonJS graphql that Pothos built the schema with (see graphql/graphql-runtime.ts).
@@ -20,7 +21,8 @@ const { getOperationAST }: typeof import('graphql') = createRequire(import.meta.
 /** A socket that connection_init authenticated, and the subscriptions holding its places. */
 interface SocketState {
   viewer: Viewer;
-  subscriptions: Set<string>;
+  /** operation id -> its root field (metrics) */
+  subscriptions: Map<string, string>;
 }
 
 interface EnvelopedRoot {
@@ -89,6 +91,7 @@ export function attachWebSocket(
   yoga: ApiYoga,
   config: Config,
   services: () => ApiServices,
+  metrics?: ApiMetrics,
 ) {
   // No per-message compression (ws's server default, said here): a zlib context per socket
   // costs memory and CPU for frames of a few hundred bytes.
@@ -118,10 +121,17 @@ export function attachWebSocket(
   server.on('upgrade', onUpgrade);
 
   const release = (state: SocketState | undefined, id: string) => {
-    if (state?.subscriptions.delete(id)) {
+    const field = state?.subscriptions.get(id);
+    if (state && field !== undefined) {
+      state.subscriptions.delete(id);
       subscriptionsPerViewer.release(credentialKey(state.viewer));
+      metrics?.subscriptionEnded(field);
     }
   };
+  wss.on('connection', (ws) => {
+    metrics?.socketOpened();
+    ws.once('close', () => metrics?.socketClosed());
+  });
 
   const disposable = useServer(
     {
@@ -136,7 +146,7 @@ export function attachWebSocket(
           );
           return false;
         }
-        sockets.set(ctx.extra.socket, { viewer, subscriptions: new Set() });
+        sockets.set(ctx.extra.socket, { viewer, subscriptions: new Map() });
         return true;
       },
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
@@ -174,7 +184,9 @@ export function attachWebSocket(
           if (!subscriptionsPerViewer.take(credentialKey(state.viewer))) {
             return [tooManySubscriptions(subscriptionsPerViewer.limit)];
           }
-          state.subscriptions.add(id);
+          const field = rootField(document, params.operationName);
+          state.subscriptions.set(id, field);
+          metrics?.subscriptionStarted(field);
         }
         return args;
       },
@@ -184,7 +196,7 @@ export function attachWebSocket(
       // And what is left when the socket closes: an operation whose execution threw.
       onClose: (ctx) => {
         const state = sockets.get(ctx.extra.socket);
-        for (const id of state?.subscriptions ?? []) release(state, id);
+        for (const id of [...(state?.subscriptions.keys() ?? [])]) release(state, id);
       },
     },
     wss,

@@ -13,6 +13,7 @@ import { type Viewer, viewerFromSession, viewerStillValid } from '../auth/viewer
 import { lazyFork } from '../db/lazy-fork.js';
 import type { ApiServices, GraphQLContext } from '../graphql/context.js';
 import { GraphQLError } from '../graphql/graphql-runtime.js';
+import type { ApiMetrics } from './metrics.js';
 import { apiSchema } from './schema.js';
 import { useSharedSubscriptionEvents } from './shared-subscription.js';
 
@@ -114,7 +115,7 @@ function subscriptionsOverWebSocketOnly(): Plugin<ServerContext> {
   };
 }
 
-export function createApiYoga(services: () => ApiServices): ApiYoga {
+export function createApiYoga(services: () => ApiServices, metrics?: ApiMetrics): ApiYoga {
   return createYoga<ServerContext, GraphQLContext>({
     schema: apiSchema(),
     graphqlEndpoint: GRAPHQL_PATH,
@@ -155,6 +156,7 @@ export function createApiYoga(services: () => ApiServices): ApiYoga {
       useGraphQlJit(),
       // After graphql-jit, whose subscribe it replaces. Only sockets run subscriptions (above).
       useSharedSubscriptionEvents(),
+      ...(metrics ? [metrics.plugin()] : []),
     ],
     context: async (initial): Promise<GraphQLContext> => {
       const svc = services();

@@ -11,6 +11,7 @@ export const AUDIT_ACTIONS = [
   'token_created',
   'token_revoked',
   'customer_created',
+  'staff_created',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -8,7 +8,7 @@ import { InvalidCredentialsError } from './auth-errors.js';
 import { apiCredentialEvents } from './credential-events.js';
 import { clearedSessionCookie, deleteSession, secureCookies, sessionCookie } from './sessions.js';
 import { signIn } from './sign-in.js';
-import { actorOf } from './viewer.js';
+import { actorOf, viewerCustomerId } from './viewer.js';
 
 builder.objectType(InvalidCredentialsError, {
   name: 'InvalidCredentialsError',
@@ -56,12 +56,12 @@ builder.mutationField('signOut', (t) =>
         clearedSessionCookie({ secure: secureCookies(ctx.services.config.BACKUPS_PUBLIC_URL) }),
       );
       const viewer = ctx.viewer;
-      if (viewer?.kind !== 'customer') return false;
+      if (viewer?.kind !== 'customer' && viewer?.kind !== 'staff') return false;
       await deleteSession(ctx.em, viewer.sessionId, apiCredentialEvents(ctx.services));
       await recordAudit(ctx.em, {
         action: 'sign_out',
         actor: actorOf(viewer),
-        customerId: viewer.customerId,
+        customerId: viewerCustomerId(viewer),
         ip: ctx.ip,
       });
       return true;

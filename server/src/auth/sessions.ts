@@ -34,14 +34,22 @@ function cookieName(secure: boolean): string {
 /** Stores a new session (only the SHA-256 of its token) and returns the cookie's token. */
 export async function createSession(
   em: EntityManager,
-  input: { customerId: number; days: number; ip: string | null; userAgent: string | null },
+  input: {
+    /** A customer's session, or a staff member's (exactly one of the two). */
+    customerId?: number;
+    staffId?: number;
+    days: number;
+    ip: string | null;
+    userAgent: string | null;
+  },
 ): Promise<{ token: string; expiresAt: Date }> {
   const token = randomSecret();
   const expiresAt = new Date(Date.now() + input.days * 86_400_000);
   const fork = em.fork();
   fork.create(Session, {
     id: sha256Hex(token),
-    customer: input.customerId,
+    customer: input.customerId ?? null,
+    staff: input.staffId ?? null,
     expiresAt,
     ip: input.ip,
     userAgent: input.userAgent?.slice(0, 255) ?? null,

@@ -25,12 +25,13 @@ export interface SignInInput {
 let dummyHash: Promise<string> | undefined;
 
 /** A hash to verify against when the email is unknown, so both cases take the same time. */
-function unknownUserHash(): Promise<string> {
+export function unknownUserHash(): Promise<string> {
   dummyHash ??= hashPassword('not the password of anyone');
   return dummyHash;
 }
 
-async function checkRate(deps: SignInDeps, ip: string | null, email: string): Promise<void> {
+/** The sign-in limits, per address and email and per address (customers and staff alike). */
+export async function checkRate(deps: SignInDeps, ip: string | null, email: string): Promise<void> {
   const window = deps.config.BACKUPS_RATE_WINDOW_SECONDS;
   const address = ip ?? 'unknown';
   const decisions = await Promise.all([

@@ -3,31 +3,50 @@ import { nullableUtcDatetime, utcDatetime } from '../db/raw.js';
 import { ApiToken } from './api-token.entity.js';
 import { sha256Hex } from './credentials.js';
 
-/** Who is asking: a signed-in customer (cookie), a customer's API token, or an admin token. */
+/**
+ * Who is asking: a signed-in customer (cookie), a customer's API token, an admin token, or a
+ * signed-in member of the support staff (cookie; the same rights as an admin token).
+ */
 export type Viewer =
   | { kind: 'customer'; customerId: number; sessionId: string; expiresAt: Date }
   | { kind: 'token'; customerId: number; tokenId: number }
-  | { kind: 'admin'; tokenId: number };
+  | { kind: 'admin'; tokenId: number }
+  | { kind: 'staff'; staffId: number; sessionId: string; expiresAt: Date };
+
+/** A viewer signed in with a session cookie. */
+export type SessionViewer = Extract<Viewer, { sessionId: string }>;
 
 export interface Actor {
-  kind: 'customer' | 'token' | 'admin' | 'operator' | 'anonymous';
+  kind: 'customer' | 'token' | 'admin' | 'staff' | 'operator' | 'anonymous';
   id: string | null;
 }
 
 export function actorOf(viewer: Viewer | null): Actor {
   if (!viewer) return { kind: 'anonymous', id: null };
   if (viewer.kind === 'customer') return { kind: 'customer', id: String(viewer.customerId) };
+  if (viewer.kind === 'staff') return { kind: 'staff', id: String(viewer.staffId) };
   return { kind: viewer.kind, id: String(viewer.tokenId) };
 }
 
-/** The customer the viewer is bound to; null for an admin token. */
+/** Rights over every customer: an admin token, or a support staff session. */
+export function hasAdminRights(viewer: Viewer | null | undefined): boolean {
+  return viewer?.kind === 'admin' || viewer?.kind === 'staff';
+}
+
+export function isSessionViewer(viewer: Viewer): viewer is SessionViewer {
+  return viewer.kind === 'customer' || viewer.kind === 'staff';
+}
+
+/** The customer the viewer is bound to; null for an admin token or a staff member. */
 export function viewerCustomerId(viewer: Viewer | null): number | null {
-  return viewer && viewer.kind !== 'admin' ? viewer.customerId : null;
+  return viewer && (viewer.kind === 'customer' || viewer.kind === 'token')
+    ? viewer.customerId
+    : null;
 }
 
 export function mayActFor(viewer: Viewer | null, customerId: number): boolean {
   if (!viewer) return false;
-  return viewer.kind === 'admin' || viewer.customerId === customerId;
+  return hasAdminRights(viewer) || viewerCustomerId(viewer) === customerId;
 }
 
 /** last_used_at is written at most once a minute per token (the token list shows minutes). */
@@ -92,17 +111,17 @@ export async function viewerFromSession(em: EntityManager, token: string): Promi
   const sessionId = sha256Hex(token);
   const [row] = await em
     .getConnection()
-    .execute<{ customer_id: number; expires_at: string | Date }[]>(
-      'select customer_id, expires_at from sessions where id = ? and expires_at > ? limit 1',
+    .execute<{ customer_id: number | null; staff_id: number | null; expires_at: string | Date }[]>(
+      'select customer_id, staff_id, expires_at from sessions where id = ? and expires_at > ? limit 1',
       [sessionId, new Date()],
     );
   if (!row) return null;
-  return {
-    kind: 'customer',
-    customerId: Number(row.customer_id),
-    sessionId,
-    expiresAt: utcDatetime(row.expires_at),
-  };
+  const expiresAt = utcDatetime(row.expires_at);
+  if (row.staff_id !== null) {
+    return { kind: 'staff', staffId: Number(row.staff_id), sessionId, expiresAt };
+  }
+  if (row.customer_id === null) return null;
+  return { kind: 'customer', customerId: Number(row.customer_id), sessionId, expiresAt };
 }
 
 /** A session's credential key (see credentialKey). */
@@ -117,7 +136,7 @@ export function tokenCredential(tokenId: number): string {
 
 /** A viewer's credential (its session, or its token) as a key of liveCredentials' answer. */
 export function credentialKey(viewer: Viewer): string {
-  return viewer.kind === 'customer'
+  return isSessionViewer(viewer)
     ? sessionCredential(viewer.sessionId)
     : tokenCredential(viewer.tokenId);
 }
@@ -139,7 +158,7 @@ export async function liveCredentials(
   const sessions = new Set<string>();
   const tokens = new Set<number>();
   for (const viewer of viewers) {
-    if (viewer.kind === 'customer') sessions.add(viewer.sessionId);
+    if (isSessionViewer(viewer)) sessions.add(viewer.sessionId);
     else tokens.add(viewer.tokenId);
   }
   const connection = em.getConnection();

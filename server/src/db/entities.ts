@@ -4,6 +4,7 @@ import { Session } from '../auth/session.entity.js';
 import { Customer } from '../customers/customer.entity.js';
 import { BackupJob } from '../jobs/job.entity.js';
 import { Snapshot } from '../snapshots/snapshot.entity.js';
+import { StaffAccount } from '../staff/staff-account.entity.js';
 import { Webhook, WebhookAttempt, WebhookMessage } from '../webhooks/webhook.entity.js';
 
 export const entities = [
@@ -16,4 +17,5 @@ export const entities = [
   Webhook,
   WebhookMessage,
   WebhookAttempt,
+  StaffAccount,
 ];

@@ -37,12 +37,23 @@ export const ScriptEvent = z.discriminatedUnion('type', [
   z.object({ type: z.literal('maintenance'), on: z.boolean(), at: z.number().optional() }),
   z.object({ type: z.literal('error'), code: z.string().max(64), message: z.string().max(2000) }),
   z.object({ type: z.literal('recovered'), action: z.string() }),
+  // For the worker's metrics only (the script runner keeps them from the tasks): how each
+  // restic run ended, and how long the script waited for the customer's lock.
+  z.object({
+    type: z.literal('restic'),
+    command: z.string().regex(/^[a-z-]{1,20}$/),
+    code: z.number().int().min(0).max(255),
+  }),
+  z.object({ type: z.literal('lock_wait'), seconds: z.number().nonnegative() }),
   // The job's outcome is final and good (backup: the snapshot exists; restore: the site is
   // switched over and open). What the script does after it is housekeeping.
   z.object({ type: z.literal('completed') }),
 ]);
 
 export type ScriptEvent = z.infer<typeof ScriptEvent>;
+/** The events that are about the run, not the job: they go to the runner's observer. */
+export type RunEvent = Extract<ScriptEvent, { type: 'restic' | 'lock_wait' }>;
+export type JobScriptEvent = Exclude<ScriptEvent, RunEvent>;
 export type SnapshotEvent = Extract<ScriptEvent, { type: 'snapshot' }>;
 
 /** Parses one stdout line; null for a line that is not a known event. */

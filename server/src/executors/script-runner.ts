@@ -2,7 +2,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { execa, type ResultPromise } from 'execa';
 import type { Logger } from '../infra/logger.js';
-import { parseScriptEvent, type ScriptEvent } from './script-events.js';
+import { type JobScriptEvent, parseScriptEvent } from './script-events.js';
 
 /** Exit codes shared with the scripts (see their header comments). */
 export const SCRIPT_EXIT = {
@@ -22,10 +22,17 @@ export interface ScriptRunnerOptions {
   /** Extra environment for the scripts (tests point them at their own folders). */
   env?: Record<string, string>;
   logger: Logger;
+  /** Hears how the scripts' restic runs end and how long they wait for locks (metrics). */
+  observer?: ScriptObserver;
+}
+
+export interface ScriptObserver {
+  resticExited(command: string, code: number): void;
+  waitedForLock(where: 'script', seconds: number): void;
 }
 
 export interface RunOptions {
-  onEvent?: (event: ScriptEvent) => void | Promise<void>;
+  onEvent?: (event: JobScriptEvent) => void | Promise<void>;
   /** Every stdout line that is not a job event (listings print their own lines). */
   onLine?: (line: string) => void;
   /** After this many ms the script gets SIGTERM (it rolls back and exits 6). */
@@ -103,6 +110,14 @@ export class ScriptRunner {
               log.warn({ err: error, line: line.slice(0, 200) }, 'an unreadable line');
             }
           } else log.warn({ line: line.slice(0, 200) }, 'script printed a non-event line');
+          continue;
+        }
+        if (event.type === 'restic') {
+          this.options.observer?.resticExited(event.command, event.code);
+          continue;
+        }
+        if (event.type === 'lock_wait') {
+          this.options.observer?.waitedForLock('script', event.seconds);
           continue;
         }
         if (event.type === 'error') lastError = { code: event.code, message: event.message };

@@ -1,6 +1,7 @@
 import SchemaBuilder from '@pothos/core';
 import ErrorsPlugin from '@pothos/plugin-errors';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
+import { hasAdminRights } from '../auth/viewer.js';
 import type { GraphQLContext } from './context.js';
 import { forbidden, unauthenticated } from './errors.js';
 
@@ -30,7 +31,7 @@ export const builder = new SchemaBuilder<{
     authScopes: (context) => ({
       signedIn: context.viewer !== null,
       sessionCustomer: context.viewer?.kind === 'customer',
-      admin: context.viewer?.kind === 'admin',
+      admin: hasAdminRights(context.viewer),
     }),
     unauthorizedError: (_parent, context) => (context.viewer ? forbidden() : unauthenticated()),
   },

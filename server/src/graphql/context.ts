@@ -30,6 +30,8 @@ export interface ApiServices {
   bearers: BearerCache;
   /** Webhook deliveries, queued on the nodes that deliver them. */
   deliveries: DeliveryQueues;
+  /** How long job changes take to reach subscribers (the api's metrics). */
+  metrics?: { delivered(feed: 'job' | 'customer', publishedAt: number | undefined): void };
 }
 
 /** One per HTTP request or WebSocket operation. */

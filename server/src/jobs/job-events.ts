@@ -9,6 +9,8 @@ import type { Redis } from 'ioredis';
 export interface JobChanged {
   id: number;
   customerId: number;
+  /** When it was published (ms since the epoch): the api measures the delivery from it. */
+  at?: number;
 }
 
 export function jobTopic(prefix: string, jobId: number | string): string {
@@ -24,7 +26,7 @@ export async function publishJobChanged(
   prefix: string,
   event: JobChanged,
 ): Promise<void> {
-  const payload = JSON.stringify(event);
+  const payload = JSON.stringify({ id: event.id, customerId: event.customerId, at: Date.now() });
   await redis
     .multi()
     .publish(jobTopic(prefix, event.id), payload)

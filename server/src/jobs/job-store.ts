@@ -410,18 +410,6 @@ export class JobStore {
       { populate: ['customer'] },
     );
   }
-
-  /** How many of the node's jobs are in each status (metrics). */
-  async countsOnNode(node: string): Promise<{ status: string; n: number }[]> {
-    const rows = await this.em()
-      .getConnection()
-      .execute<{ status: string; n: number }[]>(
-        `select j.status, count(*) as n from backup_jobs j join customers c on c.id = j.customer_id
-         where c.host = ? group by j.status`,
-        [node],
-      );
-    return rows.map((r) => ({ status: r.status, n: Number(r.n) }));
-  }
 }
 
 export class JobNotFoundError extends Error {

@@ -269,9 +269,16 @@ class JobFeed extends Feed<JobWatcher> {
     return watcher.stream;
   }
 
-  protected noted(): void {}
+  /** When the oldest change not yet handed out was published (delivery metrics). */
+  private publishedAt: number | undefined;
+
+  protected noted(change: JobChanged): void {
+    this.publishedAt ??= change.at;
+  }
 
   protected async round(targets: JobWatcher[]): Promise<void> {
+    const publishedAt = this.publishedAt;
+    this.publishedAt = undefined;
     const job = await reread(this.services, this.jobId, now());
     if (!job) {
       for (const watcher of targets) watcher.stream.end();
@@ -294,6 +301,7 @@ class JobFeed extends Feed<JobWatcher> {
       }
       if (terminal) watcher.stream.end();
     }
+    this.services.metrics?.delivered('job', publishedAt);
   }
 }
 
@@ -333,13 +341,19 @@ class CustomerFeed extends Feed<CustomerWatcher> {
     return watcher.stream;
   }
 
+  /** When the oldest change not yet handed out was published (delivery metrics). */
+  private publishedAt: number | undefined;
+
   protected noted(change: JobChanged): void {
     this.pending.set(change.id, ++this.count);
+    this.publishedAt ??= change.at;
   }
 
   protected async round(targets: CustomerWatcher[]): Promise<void> {
     const changed = [...this.pending];
     this.pending = new Map();
+    const publishedAt = this.publishedAt;
+    this.publishedAt = undefined;
     const starting = targets.filter((w) => !w.started);
     const since = now();
     const [active, jobs] = await Promise.all([
@@ -376,6 +390,7 @@ class CustomerFeed extends Feed<CustomerWatcher> {
         if (noticedAt > watcher.joinedAt) watcher.stream.offer(id, event);
       }
     });
+    if (changed.length > 0) this.services.metrics?.delivered('customer', publishedAt);
   }
 }
 

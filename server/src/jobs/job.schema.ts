@@ -1,4 +1,4 @@
-import { mayActFor, viewerCustomerId } from '../auth/viewer.js';
+import { hasAdminRights, mayActFor, viewerCustomerId } from '../auth/viewer.js';
 import { CustomerRef } from '../customers/customer.schema.js';
 import { builder } from '../graphql/builder.js';
 import { ErrorInterface } from '../graphql/error.schema.js';
@@ -100,7 +100,7 @@ BackupJobRef.implement({
       nullable: true,
       description:
         "admin tokens only (null for anyone else): the failing script's last log lines, for the hosting company's support",
-      resolve: (j, _args, ctx) => (ctx.viewer?.kind === 'admin' ? (j.errorDetail ?? null) : null),
+      resolve: (j, _args, ctx) => (hasAdminRights(ctx.viewer) ? (j.errorDetail ?? null) : null),
     }),
     createdAt: t.field({ type: 'DateTime', resolve: (j) => j.createdAt }),
     startedAt: t.field({ type: 'DateTime', nullable: true, resolve: (j) => j.startedAt ?? null }),

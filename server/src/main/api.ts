@@ -3,6 +3,8 @@ import { config } from '../config/config.js';
 import { createLogger } from '../infra/logger.js';
 
 const cfg = config();
+const METRICS_ASK = 'backups:metrics-ask';
+const METRICS_ANSWER = 'backups:metrics-answer';
 const logger = createLogger('api', cfg.BACKUPS_LOG_LEVEL);
 
 /** On the first SIGTERM or SIGINT: `stop`, then exit 0 (1 if it failed). */
@@ -41,6 +43,19 @@ if (cfg.BACKUPS_API_PROCESSES > 1 && cluster.isPrimary) {
     });
   };
   for (let i = 0; i < cfg.BACKUPS_API_PROCESSES; i++) fork();
+  // /metrics reaches one process (the port is shared): it asks here for all of theirs together.
+  const { AggregatorRegistry } = await import('prom-client');
+  const aggregator = new AggregatorRegistry();
+  cluster.on('message', (child, message: { type?: string; id?: number }) => {
+    if (message?.type !== METRICS_ASK) return;
+    aggregator.clusterMetrics().then(
+      (body) => child.send({ type: METRICS_ANSWER, id: message.id, body }),
+      (error: unknown) => {
+        logger.warn({ err: error }, 'the api processes did not report their metrics');
+        child.send({ type: METRICS_ANSWER, id: message.id, body: null });
+      },
+    );
+  });
   stopOn('the api processes', async () => {
     stopping = true;
     const children = Object.values(cluster.workers ?? {}).filter((child) => child !== undefined);
@@ -57,7 +72,35 @@ if (cfg.BACKUPS_API_PROCESSES > 1 && cluster.isPrimary) {
 } else {
   // Loaded only where it serves: the primary of several processes never builds the app.
   const { buildApp } = await import('../api/app.js');
-  const app = buildApp({ config: cfg, logger });
+  const inCluster = cluster.isWorker;
+  const app = buildApp({
+    config: cfg,
+    logger,
+    metricsText: inCluster ? clusterMetricsText : undefined,
+  });
+  if (inCluster) {
+    const { AggregatorRegistry } = await import('prom-client');
+    // Making one is what makes this process answer the primary's requests for its metrics.
+    new AggregatorRegistry();
+    AggregatorRegistry.setRegistries([app.metrics.registry]);
+  }
   await app.start();
   stopOn('the api', () => app.stop());
+}
+
+/** One api process of several: the metrics of all of them, summed by the primary. */
+async function clusterMetricsText(): Promise<{ contentType: string; body: string }> {
+  const { Registry } = await import('prom-client');
+  const id = Math.random();
+  const body = await new Promise<string | null>((resolve) => {
+    const onMessage = (message: { type?: string; id?: number; body?: string | null }) => {
+      if (message?.type !== METRICS_ANSWER || message.id !== id) return;
+      process.off('message', onMessage);
+      resolve(message.body ?? null);
+    };
+    process.on('message', onMessage);
+    process.send?.({ type: METRICS_ASK, id });
+  });
+  if (body === null) throw new Error('the api processes did not report their metrics');
+  return { contentType: Registry.PROMETHEUS_CONTENT_TYPE, body };
 }

@@ -5,6 +5,8 @@ import { dailyCommands } from '../cli/daily.js';
 import { databaseCommands } from '../cli/database.js';
 import { jobCommands } from '../cli/jobs.js';
 import { repositoryCommands } from '../cli/repositories.js';
+import { staffCommands } from '../cli/staff.js';
+import { statusCommands } from '../cli/status.js';
 import { tokenCommands } from '../cli/tokens.js';
 
 const program = new Command('backups').description('Customer backups: the operator command line');
@@ -15,6 +17,8 @@ jobCommands(program);
 dailyCommands(program);
 catalogCommands(program);
 repositoryCommands(program);
+statusCommands(program);
+staffCommands(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   console.error(error instanceof Error ? error.message : error);

@@ -1,4 +1,4 @@
-import { viewerCustomerId } from '../auth/viewer.js';
+import { actorOf, hasAdminRights, viewerCustomerId } from '../auth/viewer.js';
 import { CustomerRef } from '../customers/customer.schema.js';
 import { builder } from '../graphql/builder.js';
 import { forbidden, InvalidInputError, RateLimitedError } from '../graphql/errors.js';
@@ -128,7 +128,7 @@ builder.objectField(CustomerRef, 'webhooks', (t) =>
     resolve: (customer, _args, ctx) => {
       const viewer = ctx.viewer;
       if (!viewer) return null;
-      if (viewer.kind !== 'admin' && viewerCustomerId(viewer) !== customer.id) return null;
+      if (!hasAdminRights(viewer) && viewerCustomerId(viewer) !== customer.id) return null;
       return ctx.em.find(
         Webhook,
         { customer: customer.id, ...manageableWhere(viewer) },
@@ -184,10 +184,9 @@ builder.mutationField('createWebhook', (t) =>
     },
     resolve: async (_root, args, ctx) => {
       const { config, limiter } = ctx.services;
-      const who =
-        ctx.viewer?.kind === 'admin'
-          ? `t${ctx.viewer.tokenId}`
-          : `c${viewerCustomerId(ctx.viewer)}`;
+      const own = viewerCustomerId(ctx.viewer);
+      const actor = actorOf(ctx.viewer);
+      const who = own !== null ? `c${own}` : `${actor.kind}:${actor.id}`;
       const decision = await limiter.hit(
         `webhooks:${who}`,
         config.BACKUPS_JOB_LIMIT_PER_CUSTOMER,

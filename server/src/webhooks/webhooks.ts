@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { type EntityManager, LockMode } from '@mikro-orm/mariadb';
-import type { Viewer } from '../auth/viewer.js';
+import { actorOf, hasAdminRights, type Viewer, viewerCustomerId } from '../auth/viewer.js';
 import type { Config } from '../config/config.js';
 import { Customer } from '../customers/customer.entity.js';
 import { forbidden, InvalidInputError, unauthenticated } from '../graphql/errors.js';
@@ -20,7 +20,10 @@ export interface WebhookRequest {
 
 /** Hooks a viewer manages: a customer's own (not the hosting company's), every one for admins. */
 export function manageableWhere(viewer: Viewer) {
-  return viewer.kind === 'admin' ? {} : { customer: viewer.customerId, adminOwned: false };
+  if (hasAdminRights(viewer)) return {};
+  const customerId = viewerCustomerId(viewer);
+  if (customerId === null) throw forbidden();
+  return { customer: customerId, adminOwned: false };
 }
 
 function checkEvents(events: readonly string[]): string[] {
@@ -59,11 +62,12 @@ export async function createWebhook(
   if (request.customerId != null && asked === null) {
     throw new InvalidInputError('That is not a customer id.', 'customerId');
   }
-  if (viewer.kind === 'admin') {
+  const own = viewerCustomerId(viewer);
+  if (hasAdminRights(viewer)) {
     customerId = asked;
   } else {
-    if (asked !== null && asked !== viewer.customerId) throw forbidden();
-    customerId = viewer.customerId;
+    if (own === null || (asked !== null && asked !== own)) throw forbidden();
+    customerId = own;
   }
   const events = checkEvents(request.events);
   const policy = targetPolicy(cfg);
@@ -97,12 +101,12 @@ export async function createWebhook(
     }
     const hook = tem.create(Webhook, {
       customer: customerId,
-      adminOwned: viewer.kind === 'admin',
+      adminOwned: hasAdminRights(viewer),
       url: url.toString(),
       events: events.join(','),
       secretEncrypted: box.seal(secret),
-      createdByKind: viewer.kind,
-      createdById: String(viewer.kind === 'customer' ? viewer.customerId : viewer.tokenId),
+      createdByKind: actorOf(viewer).kind,
+      createdById: actorOf(viewer).id,
     });
     await tem.flush();
     return hook;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ScriptEvent } from '../executors/script-events.js';
+import type { JobScriptEvent } from '../executors/script-events.js';
 import type { RunOptions, ScriptResult, ScriptRunner } from '../executors/script-runner.js';
 import { createLogger } from '../infra/logger.js';
 import type { IBackupJob } from '../jobs/job.entity.js';
@@ -44,7 +44,7 @@ function fakeStore(job: Partial<IBackupJob>) {
 }
 
 /** A script runner that plays `events` and ends with `end`; records what it was asked to run. */
-function fakeScripts(events: ScriptEvent[], end: Partial<ScriptResult> = {}) {
+function fakeScripts(events: JobScriptEvent[], end: Partial<ScriptResult> = {}) {
   const runs: string[][] = [];
   const scripts = {
     run: async (name: string, args: readonly string[], options: RunOptions = {}) => {
@@ -91,7 +91,7 @@ const undo = {
   time: '2026-12-02T10:00:00Z',
   paths: [],
   tags: ['customer-5', 'safety', 'both', 'job-9'],
-} as ScriptEvent;
+} as JobScriptEvent;
 
 describe('the job runner', () => {
   it('a restore: phases as weighted progress, COMPLETED at the switch-over, then its undo point, then settled', async () => {

@@ -199,6 +199,7 @@ export class JobRunner {
         'job failed',
       );
       await store.fail(ref, { code: outcome.code, message: outcome.message, detail });
+      this.deps.metrics?.jobFailed(job.kind, outcome.code);
     }
     this.deps.metrics?.observe(job.kind, outcome.status, seconds());
     log.info({ status: outcome.status, seconds: seconds() }, 'job finished');
@@ -228,7 +229,9 @@ export class JobRunner {
     try {
       if (previous) {
         log.info("waiting for the customer's previous script to end");
+        const waitStarted = Date.now();
         await previous;
+        this.deps.metrics?.waitedForLock('worker', (Date.now() - waitStarted) / 1000);
       }
       if (signal?.aborted) {
         // The worker stopped meanwhile: the job goes back to PENDING, its script never ran.

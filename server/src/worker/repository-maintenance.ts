@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { ScriptRunner } from '../executors/script-runner.js';
 import { RedisLease } from '../infra/lease.js';
 import type { Logger } from '../infra/logger.js';
+import type { JobMetrics } from './metrics.js';
 
 /**
  * Repository-wide work that takes restic's exclusive lock (prune, check). A Redis lease per
@@ -9,7 +10,13 @@ import type { Logger } from '../infra/logger.js';
  * own lock (with --retry-lock) keeps jobs and pruning from corrupting each other.
  */
 export async function maintainRepository(
-  deps: { redis: Redis; prefix: string; scripts: ScriptRunner; logger: Logger },
+  deps: {
+    redis: Redis;
+    prefix: string;
+    scripts: ScriptRunner;
+    logger: Logger;
+    metrics?: JobMetrics;
+  },
   kind: 'manual' | 'daily',
   action: 'prune' | 'check',
 ): Promise<'done' | 'failed' | 'busy'> {
@@ -20,6 +27,7 @@ export async function maintainRepository(
       timeoutMs: 6 * 3600_000,
     });
     const ok = result.exitCode === 0;
+    if (action === 'check') deps.metrics?.repositoryChecked(kind, ok);
     deps.logger[ok ? 'info' : 'error'](
       { kind, action, exitCode: result.exitCode },
       `repository ${action}`,

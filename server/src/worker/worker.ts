@@ -1,3 +1,4 @@
+import { statfs } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { MikroORM } from '@mikro-orm/mariadb';
 import type BeeQueue from 'bee-queue';
@@ -11,6 +12,7 @@ import { createRedis } from '../infra/redis.js';
 import { type QueuedJob, workerQueue } from '../jobs/job-queue.js';
 import { JobStore } from '../jobs/job-store.js';
 import { MailDeliverer } from '../notifications/mail-deliverer.js';
+import { nodeFigures } from '../ops/node-status.js';
 import { perCustomerSources, syncCatalog } from '../snapshots/catalog-sync.js';
 import { WebhookDeliverer } from '../webhooks/webhook-deliverer.js';
 import { deliveryQueues, webhookQueue } from '../webhooks/webhook-queue.js';
@@ -60,13 +62,14 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     await orm.close(true);
     throw new Error(`another worker holds node ${node}`);
   }
+  const metrics = new JobMetrics(node);
   const scripts = new ScriptRunner({
     scriptsDir: cfg.BACKUPS_SCRIPTS_DIR,
     prefix: cfg.BACKUPS_SCRIPT_PREFIX,
     env: options.scriptEnv,
     logger,
+    observer: metrics,
   });
-  const metrics = new JobMetrics();
   const retention = new DeferredRetention({ orm, scripts, logger });
   const queues = {
     jobs: workerQueue({ redisUrl: cfg.BACKUPS_REDIS_URL, prefix }, node, 'jobs'),
@@ -97,12 +100,17 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     metrics,
     config: cfg,
   });
-  /** Waiting, active and delayed jobs of both lanes together. */
-  const queueCounts = async () => {
+  /** Waiting, active and delayed jobs of each lane. */
+  const laneCounts = async () => {
     const [jobs, daily] = await Promise.all([
       queues.jobs.checkHealth(),
       queues.daily.checkHealth(),
     ]);
+    return { jobs, daily };
+  };
+  /** Waiting, active and delayed jobs of both lanes together. */
+  const queueCounts = async () => {
+    const { jobs, daily } = await laneCounts();
     return {
       waiting: jobs.waiting + daily.waiting,
       active: jobs.active + daily.active,
@@ -167,7 +175,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     }
     if (stopping) return;
     for (const kind of ['daily', 'manual'] as const) {
-      await maintainRepository({ redis, prefix, scripts, logger }, kind, 'prune');
+      await maintainRepository({ redis, prefix, scripts, logger, metrics }, kind, 'prune');
     }
   };
   const schedule = new DailySchedule(
@@ -185,13 +193,34 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
       return (await redis.ping()) === 'PONG';
     },
     metrics: async () => {
+      const [figures, lanes] = await Promise.all([
+        nodeFigures(orm.em.fork(), node),
+        laneCounts(),
+        ...Object.entries({
+          customers: cfg.BACKUPS_CUSTOMERS_ROOT,
+          data: cfg.BACKUPS_DATA_DIR,
+        }).map(async ([filesystem, dir]) => {
+          const fs = await statfs(dir).catch(() => null);
+          if (!fs) return;
+          metrics.freeBytes.set({ filesystem }, fs.bavail * fs.bsize);
+          metrics.sizeBytes.set({ filesystem }, fs.blocks * fs.bsize);
+        }),
+      ]);
       metrics.jobsByStatus.reset();
-      for (const row of await store.countsOnNode(node)) {
-        metrics.jobsByStatus.set({ status: row.status }, row.n);
+      for (const row of figures.jobs) {
+        metrics.jobsByStatus.set({ kind: row.kind, status: row.status }, row.n);
       }
-      const counts = await queueCounts();
-      for (const state of ['waiting', 'active', 'delayed'] as const) {
-        metrics.queueDepth.set({ state }, counts[state]);
+      metrics.customers.set(figures.customers);
+      metrics.dailyStale.set(figures.staleCustomers);
+      metrics.dailyLastSuccess.set((figures.dailyLastSuccessAt?.getTime() ?? 0) / 1000);
+      for (const [lane, at] of Object.entries(figures.oldestPendingAt)) {
+        const age = at ? Math.max(0, (Date.now() - at.getTime()) / 1000) : 0;
+        metrics.oldestPendingAge.set({ lane }, age);
+      }
+      for (const [lane, counts] of Object.entries(lanes)) {
+        for (const state of ['waiting', 'active', 'delayed'] as const) {
+          metrics.queueDepth.set({ lane, state }, counts[state]);
+        }
       }
       return { contentType: metrics.registry.contentType, body: await metrics.registry.metrics() };
     },

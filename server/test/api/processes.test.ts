@@ -4,6 +4,7 @@ import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, freePort, type TestDatabase } from '../support/sandbox.js';
+import { scrape } from '../support/server-process.js';
 
 const serverDir = path.resolve(import.meta.dirname, '../..');
 
@@ -97,6 +98,16 @@ describe('several api processes behind one port', () => {
     // Twenty requests over new connections: every one answered, nobody signed in.
     for (let i = 0; i < 20; i++) {
       expect(await query()).toEqual({ status: 200, body: { data: { me: null } } });
+    }
+    // /metrics, whichever process answers, counts the requests of both.
+    for (let i = 0; i < 4; i++) {
+      const metrics = await scrape(`http://127.0.0.1:${port}/metrics`);
+      expect(
+        metrics.value('backups_api_http_requests_total', { route: 'graphql', status: '200' }),
+      ).toBe(20);
+      expect(
+        metrics.value('backups_api_graphql_operations_total', { type: 'query', field: 'me' }),
+      ).toBe(20);
     }
 
     process.kill(first[0] ?? 0, 'SIGKILL');

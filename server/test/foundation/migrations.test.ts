@@ -11,6 +11,7 @@ const TABLES = [
   'notification_settings',
   'sessions',
   'snapshots',
+  'staff_accounts',
   'webhooks',
   'webhook_attempts',
   'webhook_messages',

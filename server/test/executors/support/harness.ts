@@ -55,7 +55,15 @@ export async function destroyTestEnv(t: TestEnv | undefined): Promise<void> {
   await removeDataDir(t);
 }
 
+/** Events about the run itself (how restic ended, lock waits): the worker's metrics read them. */
+const RUN_EVENTS = new Set(['restic', 'lock_wait']);
+
+/** The job's events (phases, progress, snapshots, errors...), without the run's own. */
 export function parseEvents(stdout: string): Event[] {
+  return parseAllEvents(stdout).filter((e) => !RUN_EVENTS.has(String(e.type)));
+}
+
+export function parseAllEvents(stdout: string): Event[] {
   return stdout
     .split('\n')
     .filter((l) => l.length > 0)
@@ -106,7 +114,8 @@ export function start(t: TestEnv, name: string, args: string[], env: Record<stri
     while (i >= 0) {
       const line = pending.slice(0, i);
       pending = pending.slice(i + 1);
-      if (line) events.push(JSON.parse(line) as Event);
+      const event = line ? (JSON.parse(line) as Event) : null;
+      if (event && !RUN_EVENTS.has(String(event.type))) events.push(event);
       i = pending.indexOf('\n');
     }
   });
