@@ -49,13 +49,11 @@ resolve_repository() {
     [[ $BACKUPS_SSH_CONFIG =~ ^/[A-Za-z0-9._/-]+$ ]] || die INVALID_ARGUMENT "$EXIT_INVALID" "BACKUPS_SSH_CONFIG must be an absolute path."
     RESTIC_GLOBAL_ARGS+=(-o "sftp.args=-F $BACKUPS_SSH_CONFIG -o BatchMode=yes")
   fi
-  local limit
-  for limit in upload download; do
-    local name="BACKUPS_RESTIC_LIMIT_${limit^^}"
-    local value=${!name:-0}
-    [[ $value =~ ^(0|[1-9][0-9]{0,9})$ ]] || die INVALID_ARGUMENT "$EXIT_INVALID" "$name must be a number of KiB/s (0: no limit)."
-    ((value == 0)) || RESTIC_GLOBAL_ARGS+=("--limit-$limit" "$value")
-  done
+  local up=${BACKUPS_RESTIC_LIMIT_UPLOAD:-0} down=${BACKUPS_RESTIC_LIMIT_DOWNLOAD:-0}
+  [[ $up =~ ^(0|[1-9][0-9]{0,9})$ && $down =~ ^(0|[1-9][0-9]{0,9})$ ]] ||
+    die INVALID_ARGUMENT "$EXIT_INVALID" "BACKUPS_RESTIC_LIMIT_UPLOAD and _DOWNLOAD must be numbers of KiB/s (0: no limit)."
+  ((up == 0)) || RESTIC_GLOBAL_ARGS+=(--limit-upload "$up")
+  ((down == 0)) || RESTIC_GLOBAL_ARGS+=(--limit-download "$down")
   export RESTIC_REPOSITORY RESTIC_PASSWORD_FILE
 }
 

@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import { MikroORM } from '@mikro-orm/mariadb';
 import type BeeQueue from 'bee-queue';
 import pLimit from 'p-limit';
-import type { Config } from '../config/config.js';
+import { type Config, repositoryModeOf } from '../config/config.js';
 import { ormOptions } from '../db/orm.js';
 import { ScriptRunner } from '../executors/script-runner.js';
 import { RedisLease } from '../infra/lease.js';
@@ -150,6 +150,8 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     }
     if (stopping) return;
     for (const kind of ['daily', 'manual'] as const) {
+      // An append-only repository cannot be pruned from here: the maintainer prunes it.
+      if (repositoryModeOf(cfg, kind) === 'append-only') continue;
       await maintainRepository({ redis, prefix, scripts, logger }, kind, 'prune');
     }
   };
