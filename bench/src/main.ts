@@ -14,12 +14,13 @@ import {
   type Report,
   writeReport,
 } from './report.js';
+import { measureRepositories } from './repositories.js';
 import { measureRestore } from './restore.js';
 import { buildSite, SITE_FULL, SITE_QUICK } from './site.js';
 
 const USAGE = `Usage: pnpm --filter @backups/bench start [-- options]
   --quick        a small smoke run (< 2 minutes); default: the full sizes
-  --only 1,2,5   run only these measurements
+  --only 1,2,5   run only these measurements (1-6)
                  (1 catalog listing, 2 progress delivery, 3 backup, 4 restore, 5 queue)
   --help`;
 
@@ -29,7 +30,7 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const options: Options = { quick: false, only: new Set([1, 2, 3, 4, 5]) };
+  const options: Options = { quick: false, only: new Set([1, 2, 3, 4, 5, 6]) };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? '';
     if (arg === '--') continue;
@@ -37,7 +38,7 @@ function parseArgs(argv: string[]): Options {
     else if (arg === '--only' || arg.startsWith('--only=')) {
       const value = arg.includes('=') ? arg.slice(7) : (argv[++i] ?? '');
       options.only = new Set(value.split(',').map(Number));
-      if ([...options.only].some((n) => !(n >= 1 && n <= 5))) throw new Error(USAGE);
+      if ([...options.only].some((n) => !(n >= 1 && n <= 6))) throw new Error(USAGE);
     } else if (arg === '--help' || arg === '-h') {
       console.log(USAGE);
       process.exit(0);
@@ -101,12 +102,17 @@ async function main(): Promise<number> {
       ],
     ];
     const siteSteps = async (w: BenchWorld): Promise<void> => {
-      if (!options.only.has(3) && !options.only.has(4)) return;
+      if (!options.only.has(3) && !options.only.has(4) && !options.only.has(6)) return;
       const backupReps = options.quick ? 2 : 3;
       const restoreReps = options.quick ? 2 : 3;
-      log('--- building the site for 3 and 4');
+      log('--- building the site for 3, 4 and 6');
       const site = await buildSite(w, options.quick ? SITE_QUICK : SITE_FULL);
       log(`site: ${site.files} files, database customer_${site.customer.id}`);
+      if (options.only.has(6)) {
+        log('--- 6. Backup and restore through sftp and rest-server');
+        report.measurements.push(await measureRepositories(w, site, options.quick ? 1 : 2, log));
+      }
+      if (!options.only.has(3) && !options.only.has(4)) return;
       let lastJobId = 0;
       if (options.only.has(3)) {
         log('--- 3. Backup overhead');
@@ -141,7 +147,12 @@ async function main(): Promise<number> {
     ]);
     for (const [id, title, run] of steps) {
       if (interrupted) continue;
-      if (id === 3 ? !options.only.has(3) && !options.only.has(4) : !options.only.has(id)) continue;
+      if (
+        id === 3
+          ? !options.only.has(3) && !options.only.has(4) && !options.only.has(6)
+          : !options.only.has(id)
+      )
+        continue;
       log(`--- ${id}. ${title}`);
       try {
         const measurement = await run(world);

@@ -74,18 +74,31 @@ on_stall() {
 }
 # restic_watchdog <restic stderr file> <pid>: background; USR1 to that shell (the script, or
 # the branch running restic) once restic has only been retrying for the stall limit, again
-# 10 s later if restic is still there.
+# 10 s later if restic is still there. restic says when it retries next ("retrying after
+# 4.6s"): a retry that no further failure follows by then has worked, and the count restarts.
 restic_watchdog() {
-  local err=$1 shell=$2 limit=${BACKUPS_REPOSITORY_STALL_SECONDS:-60} seen=0 first=0 last=0 n now signalled=0
+  local err=$1 shell=$2 limit=${BACKUPS_REPOSITORY_STALL_SECONDS:-60} seen=0 first=0 quiet_until=0
+  local n now delay signalled=0
   [[ $limit =~ ^[1-9][0-9]{0,5}$ ]] || limit=60
   while sleep 1; do
     n=$(grep -c 'returned error, retrying after' "$err" 2>/dev/null) || n=0
     now=$(date +%s)
     if ((n > seen)); then
       ((first == 0)) && first=$now
-      last=$now seen=$n
-    elif ((first > 0 && signalled == 0 && now - last > 5)); then
-      first=0 # requests succeed again
+      # the longest wait restic announced in the new lines, in whole seconds (rounded up)
+      delay=$(grep 'returned error, retrying after' "$err" | tail -n "$((n - seen))" |
+        sed -E 's/.*retrying after ([0-9hms.]+).*/\1/' | awk '
+          { t = 0; s = $0
+            if (match(s, /[0-9.]+h/)) { t += substr(s, RSTART, RLENGTH - 1) * 3600 }
+            if (match(s, /[0-9.]+m[^s]/) || match(s, /[0-9.]+m$/)) { v = substr(s, RSTART); sub(/m.*/, "", v); t += v * 60 }
+            if (match(s, /[0-9.]+ms/)) { t += substr(s, RSTART, RLENGTH - 2) / 1000 }
+            else if (match(s, /[0-9.]+s/)) { t += substr(s, RSTART, RLENGTH - 1) }
+            if (t > m) m = t }
+          END { printf "%d", m + 1 }')
+      ((now + delay + 5 > quiet_until)) && quiet_until=$((now + delay + 5))
+      seen=$n
+    elif ((first > 0 && signalled == 0 && now > quiet_until)); then
+      first=0 # the last retry worked
     fi
     if ((first > 0 && signalled == 0 && now - first >= limit)); then
       kill -USR1 "$shell" 2>/dev/null || return 0
@@ -99,11 +112,12 @@ restic_watchdog() {
 
 # restic_child <stdout> <args...>: restic with the repository's global arguments, watched.
 restic_child() {
-  local out=$1 rc=0 watchdog
+  # this shell's pid, taken here: in the background command's arguments it would be the child's
+  local out=$1 rc=0 watchdog me=$BASHPID
   shift
   : >"$TMP_DIR/restic.err"
   trap on_stall USR1
-  restic_watchdog "$TMP_DIR/restic.err" "$BASHPID" 3>&- &
+  restic_watchdog "$TMP_DIR/restic.err" "$me" 3>&- &
   watchdog=$!
   run_child "$RESTIC_BIN" "${RESTIC_GLOBAL_ARGS[@]}" --retry-lock "$RETRY_LOCK" "$@" >"$out" 2>"$TMP_DIR/restic.err" || rc=$?
   kill "$watchdog" 2>/dev/null
