@@ -184,7 +184,7 @@ restic_fail() {
   if grep -qiE 'x509: certificate|tls: failed to verify' "$TMP_DIR/restic.err" 2>/dev/null; then
     die REPOSITORY_UNAVAILABLE "$EXIT_UNAVAILABLE" "The backup storage did not prove its identity (its TLS certificate is not trusted), so nothing was sent to it. An operator must check the backup host."
   fi
-  if ((rc == 10)) || grep -qiE 'repository does not exist|unable to open config file|Is there a repository at|connection refused|connection reset|no such host|ssh command exited|connection lost' "$TMP_DIR/restic.err" 2>/dev/null; then
+  if ((rc == 10)) || grep -qiE 'repository does not exist|unable to open config file|Is there a repository at|connection refused|connection reset|no such host|ssh command exited|connection lost|unable to open repository|unable to start the sftp session|Connection timed out' "$TMP_DIR/restic.err" 2>/dev/null; then
     die REPOSITORY_UNAVAILABLE "$EXIT_UNAVAILABLE" "The backup storage is not available right now."
   fi
   if ((rc == 12)) || grep -qi 'wrong password' "$TMP_DIR/restic.err" 2>/dev/null; then

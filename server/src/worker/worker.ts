@@ -32,6 +32,7 @@ export interface WorkerHandle {
   port: number;
   runner: JobRunner;
   scripts: ScriptRunner;
+  schedule: DailySchedule;
   orm: MikroORM;
   retention: DeferredRetention;
   syncCatalog(): ReturnType<typeof syncCatalog>;
@@ -81,6 +82,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   });
   const runner = new JobRunner({
     onRetentionDeferred: (customerId, source) => retention.add(customerId, source),
+    onDailyUnavailable: (customerId) => schedule.retryLater(customerId),
     orm,
     store,
     scripts,
@@ -213,5 +215,5 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     })();
     return stopped;
   };
-  return { port: health.port, runner, scripts, orm, retention, syncCatalog: sync, stop };
+  return { port: health.port, runner, scripts, schedule, orm, retention, syncCatalog: sync, stop };
 }

@@ -161,7 +161,7 @@ export async function startSftpServer(dir: string): Promise<SftpServer> {
       '  GlobalKnownHostsFile /dev/null',
       '  StrictHostKeyChecking yes',
       '  BatchMode yes',
-      '  ConnectTimeout 5',
+      '  ConnectTimeout 30',
       '  ServerAliveInterval 2',
       '  ServerAliveCountMax 2',
       '',

@@ -5,7 +5,9 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ICustomer } from '../../src/customers/customer.entity.js';
+import { BackupJob } from '../../src/jobs/job.entity.js';
 import { Snapshot } from '../../src/snapshots/snapshot.entity.js';
+import type { WorkerHandle } from '../../src/worker/worker.js';
 import { exists, siteManifest } from '../executors/support/harness.js';
 import { type RepositoryHost, repositoryHost } from '../support/repository-servers.js';
 import { createWorkerWorld, type WorkerWorld } from './support/worker-env.js';
@@ -29,6 +31,7 @@ describe('a rest-server that stops mid-job', () => {
   let host: RepositoryHost;
   let world: WorkerWorld;
   let customer: ICustomer;
+  let worker: WorkerHandle;
   const node = 'node-f';
   const site = () => path.join(world.scriptsEnv.customersRoot, `customer-${customer.id}`);
 
@@ -46,7 +49,7 @@ describe('a rest-server that stops mid-job', () => {
     customer = await world.customer(node);
     // 3 MiB that does not compress: about 12 s at 256 KiB/s
     await writeFile(path.join(site(), 'wordpress', 'video.bin'), randomBytes(3 * 1024 * 1024));
-    await world.startWorker(node);
+    worker = await world.startWorker(node);
   });
   afterAll(async () => {
     await world?.destroy();
@@ -59,7 +62,7 @@ describe('a rest-server that stops mid-job', () => {
     await host.stopServer('SIGKILL');
     const done = await world.waitForJob(job.id, ['completed', 'failed'], 120_000);
     expect(done.status).toBe('failed');
-    expect(done.errorCode).toBe('REPOSITORY_UNAVAILABLE');
+    expect(done.errorCode, done.errorMessage ?? '').toBe('REPOSITORY_UNAVAILABLE');
     expect(done.errorMessage).toMatch(/backup storage stopped answering/);
     await world.customerIdle(customer.id);
     await host.startServer();
@@ -89,7 +92,7 @@ describe('a rest-server that stops mid-job', () => {
     await host.stopServer('SIGKILL');
     const done = await world.waitForJob(job.id, ['completed', 'failed'], 120_000);
     expect(done.status).toBe('failed');
-    expect(done.errorCode).toBe('REPOSITORY_UNAVAILABLE');
+    expect(done.errorCode, done.errorMessage ?? '').toBe('REPOSITORY_UNAVAILABLE');
     await world.customerIdle(customer.id);
     expect(await siteManifest(site())).toEqual(before);
     expect(await exists(path.join(site(), '.maintenance'))).toBe(false);
@@ -97,6 +100,28 @@ describe('a rest-server that stops mid-job', () => {
     const log = await readFile(world.scriptsEnv.logFile(customer.id), 'utf8').catch(() => '');
     expect(log).not.toMatch(/stop/);
     await host.startServer();
+  });
+
+  it('a daily backup that found the repository down is FAILED and queued for the next retry', async () => {
+    await host.stopServer();
+    const done = await world.runJob({
+      customer,
+      kind: 'backup',
+      scope: 'database',
+      source: 'daily',
+    });
+    await host.startServer();
+    expect(done.status).toBe('failed');
+    expect(done.errorCode, done.errorMessage ?? '').toBe('REPOSITORY_UNAVAILABLE');
+    expect(worker.schedule.armed.retry?.customers).toEqual([customer.id]);
+    // the retry backs it up once the repository is back
+    await worker.schedule.retry([customer.id]);
+    const [retried] = await world.db.orm.em
+      .fork()
+      .find(BackupJob, { customer: customer.id, source: 'daily', status: { $ne: 'failed' } });
+    expect(retried).toBeDefined();
+    const after = await world.waitForJob(retried?.id ?? 0, ['completed', 'failed']);
+    expect(after.status, after.errorMessage ?? '').toBe('completed');
   });
 });
 
@@ -125,7 +150,7 @@ describe('an sftp repository host with a key that is not the one on record', () 
       source: 'manual',
     });
     expect(done.status).toBe('failed');
-    expect(done.errorCode).toBe('REPOSITORY_UNAVAILABLE');
+    expect(done.errorCode, done.errorMessage ?? '').toBe('REPOSITORY_UNAVAILABLE');
     expect(done.errorMessage).toMatch(/SSH host key is not the one on record/);
     await host.sftp?.recordRightHostKey();
     const r = await execa('restic', [...host.node.resticArgs, 'snapshots', '--json'], {
