@@ -15,6 +15,7 @@ import {
   type Report,
   writeReport,
 } from './report.js';
+import { measureRepositories } from './repositories.js';
 import { measureRestore } from './restore.js';
 import { buildSite, SITE_FULL, SITE_QUICK } from './site.js';
 
@@ -22,8 +23,10 @@ const USAGE = `Usage: pnpm --filter @backups/bench start [-- options]
   --quick        a small smoke run (< 2 minutes); default: the full sizes
   --only 1,2,5   run only these measurements
                  (1 catalog listing, 2 progress delivery, 3 backup, 4 restore, 5 queue,
-                  6 restoring one file)
+                  6 restoring one file, 7 sftp and rest-server repositories)
   --help`;
+
+const MAX_MEASUREMENT = 7;
 
 interface Options {
   quick: boolean;
@@ -31,7 +34,7 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const options: Options = { quick: false, only: new Set([1, 2, 3, 4, 5, 6]) };
+  const options: Options = { quick: false, only: new Set([1, 2, 3, 4, 5, 6, 7]) };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? '';
     if (arg === '--') continue;
@@ -39,7 +42,7 @@ function parseArgs(argv: string[]): Options {
     else if (arg === '--only' || arg.startsWith('--only=')) {
       const value = arg.includes('=') ? arg.slice(7) : (argv[++i] ?? '');
       options.only = new Set(value.split(',').map(Number));
-      if ([...options.only].some((n) => !(n >= 1 && n <= 6))) throw new Error(USAGE);
+      if ([...options.only].some((n) => !(n >= 1 && n <= MAX_MEASUREMENT))) throw new Error(USAGE);
     } else if (arg === '--help' || arg === '-h') {
       console.log(USAGE);
       process.exit(0);
@@ -47,6 +50,10 @@ function parseArgs(argv: string[]): Options {
   }
   return options;
 }
+
+/** The measurements made on the bench site (built once for all of them), in order. */
+const SITE_MEASUREMENTS = [3, 4, 6, 7];
+const wantsSite = (options: Options) => SITE_MEASUREMENTS.some((n) => options.only.has(n));
 
 const started = Date.now();
 const log = (line: string) => {
@@ -103,12 +110,19 @@ async function main(): Promise<number> {
       ],
     ];
     const siteSteps = async (w: BenchWorld): Promise<void> => {
-      if (!options.only.has(3) && !options.only.has(4) && !options.only.has(6)) return;
+      if (!wantsSite(options)) return;
       const backupReps = options.quick ? 2 : 3;
       const restoreReps = options.quick ? 2 : 3;
-      log('--- building the site for 3 and 4');
+      log(
+        `--- building the site for ${SITE_MEASUREMENTS.filter((n) => options.only.has(n)).join(', ')}`,
+      );
       const site = await buildSite(w, options.quick ? SITE_QUICK : SITE_FULL);
       log(`site: ${site.files} files, database customer_${site.customer.id}`);
+      if (options.only.has(7)) {
+        log('--- 7. Backup and restore through sftp and rest-server');
+        report.measurements.push(await measureRepositories(w, site, options.quick ? 1 : 2, log));
+      }
+      if (!options.only.has(3) && !options.only.has(4) && !options.only.has(6)) return;
       let lastJobId = 0;
       if (options.only.has(3)) {
         log('--- 3. Backup overhead');
@@ -149,12 +163,7 @@ async function main(): Promise<number> {
     ]);
     for (const [id, title, run] of steps) {
       if (interrupted) continue;
-      if (
-        id === 3
-          ? !options.only.has(3) && !options.only.has(4) && !options.only.has(6)
-          : !options.only.has(id)
-      )
-        continue;
+      if (id === 3 ? !wantsSite(options) : !options.only.has(id)) continue;
       log(`--- ${id}. ${title}`);
       try {
         const measurement = await run(world);

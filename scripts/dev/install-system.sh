@@ -29,9 +29,9 @@ restic_ok() {
   [[ $(printf '%s\n0.16.0\n' "$v" | sort -V | head -n1) == "0.16.0" ]]
 }
 
-install_restic() {
-  restic_ok && return 0
-  log "installing restic 0.18 from Debian trixie (bookworm's 0.14 is too old)"
+# Debian trixie as a source pinned low (priority 100): only what is asked for with -t trixie
+# comes from it (restic 0.18, rest-server 0.13), everything else stays bookworm's.
+trixie_source() {
   local list=/etc/apt/sources.list.d/trixie-restic.sources
   if [[ ! -f $list ]]; then
     cat >"$list" <<'SRC'
@@ -48,8 +48,31 @@ Pin-Priority: 100
 PREF
     apt_updated=0
   fi
+}
+
+install_restic() {
+  restic_ok && return 0
+  log "installing restic 0.18 from Debian trixie (bookworm's 0.14 is too old)"
+  trixie_source
   apt_install -t trixie restic
   restic_ok || { log "restic >= 0.16 could not be installed"; exit 1; }
+}
+
+# The tests' remote repositories: restic's rest-server (not in bookworm) and OpenSSH's sftp
+# server. Both are run by the tests as their own children on loopback; the system's own sshd
+# is kept from starting (Debian's sshd_not_to_be_run) when this script is what installed it.
+install_repository_servers() {
+  if ! command -v restic-rest-server >/dev/null 2>&1; then
+    log "installing restic-rest-server from Debian trixie"
+    trixie_source
+    apt_install -t trixie restic-rest-server
+  fi
+  if [[ ! -x /usr/sbin/sshd ]]; then
+    log "installing openssh-server (its system service left stopped)"
+    mkdir -p /etc/ssh
+    touch /etc/ssh/sshd_not_to_be_run
+    apt_install openssh-server
+  fi
 }
 
 main() {
@@ -71,6 +94,7 @@ main() {
     apt_install "${pkgs[@]}"
   fi
   install_restic
+  install_repository_servers
 
   if ! mariadb-admin --protocol=socket ping >/dev/null 2>&1; then
     log "starting MariaDB"

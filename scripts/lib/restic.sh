@@ -8,31 +8,121 @@
 export RESTIC_PROGRESS_FPS=${RESTIC_PROGRESS_FPS:-4}
 
 # resolve_repository <manual|daily|safety> [customer]: the ONE place deciding
-# which repository and password file serve a customer. A "{customer}" in either
-# value shards repositories per customer.
+# which repository, password file and mode serve a customer. A "{customer}" in either
+# value shards repositories per customer. A location is a local path, sftp:[user@]host:/path
+# (ssh's own config, or BACKUPS_SSH_CONFIG: host key checked, never accepted blindly) or
+# rest:https://host:port/path (RESTIC_REST_USERNAME/_PASSWORD, RESTIC_CACERT), s3:...
+# The mode, beside the location (BACKUPS_<KIND>_REPOSITORY_MODE): "full", or "append-only"
+# when this node's credentials can only add (rest-server --append-only): then this node never
+# forgets or prunes; the maintainer (main/maintainer.ts) does, with the full-rights ones.
+# Sets RESTIC_REPOSITORY, RESTIC_PASSWORD_FILE, REPOSITORY_MODE and RESTIC_GLOBAL_ARGS (every
+# restic call's: the sftp ssh config, the bandwidth limits).
 resolve_repository() {
-  local kind=$1 customer=${2:-} repo pass
+  local kind=$1 customer=${2:-} repo pass mode
   case $kind in
     manual)
       repo=${BACKUPS_MANUAL_REPOSITORY:-$DATA_DIR/repos/manual}
       pass=${BACKUPS_MANUAL_PASSWORD_FILE:-$DATA_DIR/secrets/manual-repository.pass}
+      mode=${BACKUPS_MANUAL_REPOSITORY_MODE:-full}
       ;;
     daily)
       repo=${BACKUPS_DAILY_REPOSITORY:-$DATA_DIR/repos/daily}
       pass=${BACKUPS_DAILY_PASSWORD_FILE:-$DATA_DIR/secrets/daily-repository.pass}
+      mode=${BACKUPS_DAILY_REPOSITORY_MODE:-full}
       ;;
     safety)
       repo=${BACKUPS_SAFETY_REPOSITORY:-${BACKUPS_MANUAL_REPOSITORY:-$DATA_DIR/repos/manual}}
       pass=${BACKUPS_SAFETY_PASSWORD_FILE:-${BACKUPS_MANUAL_PASSWORD_FILE:-$DATA_DIR/secrets/manual-repository.pass}}
+      mode=${BACKUPS_SAFETY_REPOSITORY_MODE:-${BACKUPS_MANUAL_REPOSITORY_MODE:-full}}
       ;;
     *) die INVALID_ARGUMENT "$EXIT_INVALID" "Unknown repository kind." ;;
   esac
+  case $mode in full | append-only) ;; *) die INVALID_ARGUMENT "$EXIT_INVALID" "A repository mode must be full or append-only." ;; esac
   if [[ ($repo == *"{customer}"* || $pass == *"{customer}"*) && -z $customer ]]; then
     die INVALID_ARGUMENT "$EXIT_INVALID" "This installation keeps one repository per customer: --customer is required."
   fi
   RESTIC_REPOSITORY=${repo//\{customer\}/$customer}
   RESTIC_PASSWORD_FILE=${pass//\{customer\}/$customer}
+  REPOSITORY_MODE=$mode
+  RESTIC_GLOBAL_ARGS=()
+  if [[ $RESTIC_REPOSITORY == sftp:* && -n ${BACKUPS_SSH_CONFIG:-} ]]; then
+    [[ $BACKUPS_SSH_CONFIG =~ ^/[A-Za-z0-9._/-]+$ ]] || die INVALID_ARGUMENT "$EXIT_INVALID" "BACKUPS_SSH_CONFIG must be an absolute path."
+    RESTIC_GLOBAL_ARGS+=(-o "sftp.args=-F $BACKUPS_SSH_CONFIG -o BatchMode=yes")
+  fi
+  local up=${BACKUPS_RESTIC_LIMIT_UPLOAD:-0} down=${BACKUPS_RESTIC_LIMIT_DOWNLOAD:-0}
+  [[ $up =~ ^(0|[1-9][0-9]{0,9})$ && $down =~ ^(0|[1-9][0-9]{0,9})$ ]] ||
+    die INVALID_ARGUMENT "$EXIT_INVALID" "BACKUPS_RESTIC_LIMIT_UPLOAD and _DOWNLOAD must be numbers of KiB/s (0: no limit)."
+  ((up == 0)) || RESTIC_GLOBAL_ARGS+=(--limit-upload "$up")
+  ((down == 0)) || RESTIC_GLOBAL_ARGS+=(--limit-download "$down")
   export RESTIC_REPOSITORY RESTIC_PASSWORD_FILE
+}
+
+# A repository that stops answering is retried by restic for up to 15 minutes per request;
+# a job would hang that long. When every request has failed for BACKUPS_REPOSITORY_STALL_SECONDS
+# (default 60), restic is stopped and the step fails with REPOSITORY_UNAVAILABLE.
+STALLED=0
+on_stall() {
+  if ((STALLED)); then
+    # restic stayed to remove its lock from a server that is gone: it cannot.
+    [[ -n $CHILD_PID ]] && kill -KILL "$CHILD_PID" 2>/dev/null
+    return 0
+  fi
+  STALLED=1
+  log "The repository stopped answering: stopping restic"
+  [[ -n $CHILD_PID ]] && kill -TERM "$CHILD_PID" 2>/dev/null
+  return 0
+}
+# restic_watchdog <restic stderr file> <pid>: background; USR1 to that shell (the script, or
+# the branch running restic) once restic has only been retrying for the stall limit, again
+# 10 s later if restic is still there. restic says when it retries next ("retrying after
+# 4.6s"): a retry that no further failure follows by then has worked, and the count restarts.
+restic_watchdog() {
+  local err=$1 shell=$2 limit=${BACKUPS_REPOSITORY_STALL_SECONDS:-60} seen=0 first=0 quiet_until=0
+  local n now delay signalled=0
+  [[ $limit =~ ^[1-9][0-9]{0,5}$ ]] || limit=60
+  while sleep 1; do
+    n=$(grep -c 'returned error, retrying after' "$err" 2>/dev/null) || n=0
+    now=$(date +%s)
+    if ((n > seen)); then
+      ((first == 0)) && first=$now
+      # the longest wait restic announced in the new lines, in whole seconds (rounded up)
+      delay=$(grep 'returned error, retrying after' "$err" | tail -n "$((n - seen))" |
+        sed -E 's/.*retrying after ([0-9hms.]+).*/\1/' | awk '
+          { t = 0; s = $0
+            if (match(s, /[0-9.]+h/)) { t += substr(s, RSTART, RLENGTH - 1) * 3600 }
+            if (match(s, /[0-9.]+m[^s]/) || match(s, /[0-9.]+m$/)) { v = substr(s, RSTART); sub(/m.*/, "", v); t += v * 60 }
+            if (match(s, /[0-9.]+ms/)) { t += substr(s, RSTART, RLENGTH - 2) / 1000 }
+            else if (match(s, /[0-9.]+s/)) { t += substr(s, RSTART, RLENGTH - 1) }
+            if (t > m) m = t }
+          END { printf "%d", m + 1 }')
+      ((now + delay + 5 > quiet_until)) && quiet_until=$((now + delay + 5))
+      seen=$n
+    elif ((first > 0 && signalled == 0 && now > quiet_until)); then
+      first=0 # the last retry worked
+    fi
+    if ((first > 0 && signalled == 0 && now - first >= limit)); then
+      kill -USR1 "$shell" 2>/dev/null || return 0
+      signalled=$now
+    elif ((signalled > 0 && now - signalled >= 10)); then
+      kill -USR1 "$shell" 2>/dev/null || return 0
+      signalled=$now
+    fi
+  done
+}
+
+# restic_child <stdout> <args...>: restic with the repository's global arguments, watched.
+restic_child() {
+  # this shell's pid, taken here: in the background command's arguments it would be the child's
+  local out=$1 rc=0 watchdog me=$BASHPID
+  shift
+  : >"$TMP_DIR/restic.err"
+  trap on_stall USR1
+  restic_watchdog "$TMP_DIR/restic.err" "$me" 3>&- &
+  watchdog=$!
+  run_child "$RESTIC_BIN" "${RESTIC_GLOBAL_ARGS[@]}" --retry-lock "$RETRY_LOCK" "$@" >"$out" 2>"$TMP_DIR/restic.err" || rc=$?
+  kill "$watchdog" 2>/dev/null
+  wait "$watchdog" 2>/dev/null
+  return "$rc"
 }
 
 # restic_run <stdout file> <args...>: stderr goes to $TMP_DIR/restic.err and
@@ -40,7 +130,7 @@ resolve_repository() {
 restic_run() {
   local out=$1 rc=0
   shift
-  run_child "$RESTIC_BIN" --retry-lock "$RETRY_LOCK" "$@" >"$out" 2>"$TMP_DIR/restic.err" || rc=$?
+  restic_child "$out" "$@" || rc=$?
   cat "$TMP_DIR/restic.err" >&2
   emit_restic_exit "$1" "$rc"
   return "$rc"
@@ -76,7 +166,7 @@ restic_stream() {
       + (if $phase == "" then {} else {phase: $phase} end)' >&3 &
   fi
   reader=$!
-  run_child "$RESTIC_BIN" --retry-lock "$RETRY_LOCK" "$@" >"$fifo" 2>"$TMP_DIR/restic.err" || rc=$?
+  restic_child "$fifo" "$@" || rc=$?
   # A child stopped before it opened the pipe leaves the reader waiting for a writer:
   # open and close it once (read-write never blocks), so the reader sees its end.
   local unblock
@@ -93,7 +183,16 @@ restic_stream() {
 restic_fail() {
   local rc=$1 code=$2 message=$3
   check_interrupted
-  if ((rc == 10)) || grep -qiE 'repository does not exist|unable to open config file|Is there a repository at' "$TMP_DIR/restic.err" 2>/dev/null; then
+  if ((STALLED)); then
+    die REPOSITORY_UNAVAILABLE "$EXIT_UNAVAILABLE" "The backup storage stopped answering, so this was stopped; nothing was changed. It will work again once the storage is back."
+  fi
+  if grep -qiE 'Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|No [A-Z0-9-]+ host key is known' "$TMP_DIR/restic.err" 2>/dev/null; then
+    die REPOSITORY_UNAVAILABLE "$EXIT_UNAVAILABLE" "The backup storage did not prove its identity (its SSH host key is not the one on record), so nothing was sent to it. An operator must check the backup host."
+  fi
+  if grep -qiE 'x509: certificate|tls: failed to verify' "$TMP_DIR/restic.err" 2>/dev/null; then
+    die REPOSITORY_UNAVAILABLE "$EXIT_UNAVAILABLE" "The backup storage did not prove its identity (its TLS certificate is not trusted), so nothing was sent to it. An operator must check the backup host."
+  fi
+  if ((rc == 10)) || grep -qiE 'repository does not exist|unable to open config file|Is there a repository at|connection refused|connection reset|no such host|ssh command exited|connection lost|unable to open repository|unable to start the sftp session|Connection timed out' "$TMP_DIR/restic.err" 2>/dev/null; then
     die REPOSITORY_UNAVAILABLE "$EXIT_UNAVAILABLE" "The backup storage is not available right now."
   fi
   if ((rc == 12)) || grep -qi 'wrong password' "$TMP_DIR/restic.err" 2>/dev/null; then
@@ -167,6 +266,12 @@ restic_forget() {
 # days; safety: newest BACKUPS_SAFETY_KEEP). No other customer's snapshot is ever touched.
 apply_retention() {
   local kind=$1 customer=$2
+  if [[ $REPOSITORY_MODE == append-only ]]; then
+    # This node cannot delete; its customers' retention is the maintainer's.
+    log "Retention left to the maintainer: the $kind repository is append-only for this node"
+    emit '{type: "retention", removed: [], appendOnly: true}'
+    return 0
+  fi
   case $kind in
     manual) restic_forget "customer-$customer,manual" --keep-last "$MANUAL_KEEP" ;;
     daily) restic_forget "customer-$customer,daily" --keep-within "${DAILY_KEEP_DAYS}d" ;;

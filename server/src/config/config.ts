@@ -12,6 +12,7 @@ import { projectRoot } from './paths.js';
 
 const duration = z.coerce.number().int().positive();
 const port = z.coerce.number().int().min(1).max(65535);
+const repositoryMode = z.enum(['full', 'append-only']);
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
@@ -29,6 +30,31 @@ function schemaFor(dataDir: string) {
     BACKUPS_MANUAL_REPOSITORY: z.string().default(path.join(dataDir, 'repos/manual')),
     BACKUPS_DAILY_REPOSITORY: z.string().default(path.join(dataDir, 'repos/daily')),
     BACKUPS_SAFETY_REPOSITORY: z.string().default(''),
+    // Beside each location, its mode (DESIGN.md section 13): "append-only" when this process's
+    // credentials can only add (rest-server --append-only). The worker then never forgets or
+    // prunes; the maintainer, holding the full-rights credentials, does. The scripts read the
+    // same variables (scripts/lib/restic.sh resolve_repository).
+    BACKUPS_MANUAL_REPOSITORY_MODE: repositoryMode.default('full'),
+    BACKUPS_DAILY_REPOSITORY_MODE: repositoryMode.default('full'),
+    /** Default: the manual repository's mode. */
+    BACKUPS_SAFETY_REPOSITORY_MODE: repositoryMode.optional(),
+    /** An ssh client config for sftp: locations (host key pinned there); default: ssh's own. */
+    BACKUPS_SSH_CONFIG: z
+      .string()
+      .regex(/^\/[A-Za-z0-9._/-]+$/, 'an absolute path')
+      .optional(),
+    /** restic --limit-upload / --limit-download, KiB/s; 0: no limit. */
+    BACKUPS_RESTIC_LIMIT_UPLOAD: z.coerce.number().int().min(0).default(0),
+    BACKUPS_RESTIC_LIMIT_DOWNLOAD: z.coerce.number().int().min(0).default(0),
+    /** A repository whose every request failed this long stops the job (REPOSITORY_UNAVAILABLE). */
+    BACKUPS_REPOSITORY_STALL_SECONDS: duration.default(60),
+    /** [maintainer] When it applies every customer's retention (local time, after the dailies). */
+    BACKUPS_MAINTAINER_AT: z
+      .string()
+      .regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'HH:MM, 24-hour')
+      .default('06:00'),
+    /** [maintainer] The weekday it prunes and checks the repositories (0 Sunday .. 6 Saturday). */
+    BACKUPS_MAINTAINER_PRUNE_DAY: z.coerce.number().int().min(0).max(6).default(0),
     BACKUPS_NODE: z
       .string()
       .regex(/^[a-z0-9][a-z0-9.-]{0,62}$/, 'a host name: lowercase letters, digits, dots, dashes')
@@ -133,6 +159,22 @@ function schemaFor(dataDir: string) {
 }
 
 export type Config = z.infer<ReturnType<typeof schemaFor>>;
+
+/** The mode of the repository that holds a source's snapshots (safety: the manual one's). */
+export function repositoryModeOf(
+  cfg: Pick<
+    Config,
+    | 'BACKUPS_MANUAL_REPOSITORY_MODE'
+    | 'BACKUPS_DAILY_REPOSITORY_MODE'
+    | 'BACKUPS_SAFETY_REPOSITORY_MODE'
+  >,
+  source: 'manual' | 'daily' | 'safety',
+): 'full' | 'append-only' {
+  if (source === 'daily') return cfg.BACKUPS_DAILY_REPOSITORY_MODE;
+  if (source === 'safety')
+    return cfg.BACKUPS_SAFETY_REPOSITORY_MODE ?? cfg.BACKUPS_MANUAL_REPOSITORY_MODE;
+  return cfg.BACKUPS_MANUAL_REPOSITORY_MODE;
+}
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {

@@ -33,6 +33,8 @@ export const ScriptEvent = z.discriminatedUnion('type', [
     type: z.literal('retention'),
     removed: z.array(hex64).default([]),
     deferred: z.boolean().optional(),
+    // the repository is append-only for this node: the maintainer applies retention
+    appendOnly: z.boolean().optional(),
   }),
   z.object({ type: z.literal('maintenance'), on: z.boolean(), at: z.number().optional() }),
   z.object({ type: z.literal('error'), code: z.string().max(64), message: z.string().max(2000) }),

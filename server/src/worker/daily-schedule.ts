@@ -141,6 +141,15 @@ export class DailySchedule {
     this.retryTimer.unref();
   }
 
+  /**
+   * A customer whose daily backup failed because the repository was unreachable: backed up
+   * again with the next retry (every 15 minutes until the next day's run).
+   */
+  retryLater(customerId: number): void {
+    const waiting = this.armed.retry?.customers ?? [];
+    if (!waiting.includes(customerId)) this.armRetry([...waiting, customerId]);
+  }
+
   /** The day's run (public for the tests: the timer calls it at the configured time). */
   async runDaily(when: Date): Promise<void> {
     // The next day's run is armed first, whatever happens to this one.

@@ -32,6 +32,8 @@ export interface JobRunnerDeps {
   metrics?: JobMetrics;
   /** Called when a job's retention had to wait for a busy repository. */
   onRetentionDeferred?: (customerId: number, source: SnapshotSource) => void;
+  /** Called when a daily backup failed because the repository was unreachable. */
+  onDailyUnavailable?: (customerId: number) => void;
 }
 
 /** The script's last log lines, for the operator's log and the job's errorDetail. */
@@ -200,6 +202,12 @@ export class JobRunner {
       );
       await store.fail(ref, { code: outcome.code, message: outcome.message, detail });
       this.deps.metrics?.jobFailed(job.kind, outcome.code);
+      if (
+        job.kind === 'backup' &&
+        job.source === 'daily' &&
+        outcome.code === 'REPOSITORY_UNAVAILABLE'
+      )
+        this.deps.onDailyUnavailable?.(ref.customerId);
     }
     this.deps.metrics?.observe(job.kind, outcome.status, seconds());
     log.info({ status: outcome.status, seconds: seconds() }, 'job finished');

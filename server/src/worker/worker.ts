@@ -3,7 +3,7 @@ import type { Server } from 'node:http';
 import { MikroORM } from '@mikro-orm/mariadb';
 import type BeeQueue from 'bee-queue';
 import pLimit from 'p-limit';
-import type { Config } from '../config/config.js';
+import { type Config, repositoryModeOf } from '../config/config.js';
 import { ormOptions } from '../db/orm.js';
 import { ScriptRunner } from '../executors/script-runner.js';
 import { RedisLease } from '../infra/lease.js';
@@ -37,6 +37,7 @@ export interface WorkerHandle {
   port: number;
   runner: JobRunner;
   scripts: ScriptRunner;
+  schedule: DailySchedule;
   orm: MikroORM;
   retention: DeferredRetention;
   /** The node's webhook deliveries (tests run its sweep). */
@@ -93,6 +94,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   });
   const runner = new JobRunner({
     onRetentionDeferred: (customerId, source) => retention.add(customerId, source),
+    onDailyUnavailable: (customerId) => schedule.retryLater(customerId),
     orm,
     store,
     scripts,
@@ -175,6 +177,8 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     }
     if (stopping) return;
     for (const kind of ['daily', 'manual'] as const) {
+      // An append-only repository cannot be pruned from here: the maintainer prunes it.
+      if (repositoryModeOf(cfg, kind) === 'append-only') continue;
       await maintainRepository({ redis, prefix, scripts, logger, metrics }, kind, 'prune');
     }
   };
@@ -264,6 +268,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     port: health.port,
     runner,
     scripts,
+    schedule,
     orm,
     retention,
     webhooks: deliverer,

@@ -196,7 +196,7 @@ describe('backups.env.example', () => {
       if (/^[A-Z]/.test(line)) {
         expect(line, `line ${i + 1} is KEY=value`).toMatch(/^BACKUPS_[A-Z0-9_]+=\S*( \S+)*$/);
         expect(commentAbove(lines, i), `a comment above ${line} explains it`).toMatch(
-          /^# \[(api\+worker|worker|worker secret)\] \S/,
+          /^# \[(api\+worker|worker|worker secret|maintainer)\] \S/,
         );
       }
     });
@@ -549,7 +549,13 @@ describe('maintenance.html', () => {
 
 // =================================================================================================
 describe('systemd units', () => {
-  const units = ['customer-backups-api.service', 'customer-backups-worker.service'];
+  const units = [
+    'customer-backups-api.service',
+    'customer-backups-worker.service',
+    'customer-backups-maintainer.service',
+    'customer-backups-rest-server.service',
+    'customer-backups-rest-server-maintainer.service',
+  ];
 
   async function verify(file: string): Promise<{ code: number; output: string }> {
     try {

@@ -1,13 +1,23 @@
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ICustomer } from '../../src/customers/customer.entity.js';
 import { Snapshot } from '../../src/snapshots/snapshot.entity.js';
 import type { WorkerHandle } from '../../src/worker/worker.js';
 import { sql } from '../executors/support/harness.js';
+import {
+  REPOSITORY_KINDS,
+  type RepositoryHost,
+  repositoryHost,
+} from '../support/repository-servers.js';
 import { createWorkerWorld, type WorkerWorld } from './support/worker-env.js';
 
-describe('the worker runs jobs end to end', () => {
+// The same jobs against each kind of repository: a local folder, sftp: through OpenSSH and
+// rest: through rest-server over TLS, both on loopback (test/support/repository-servers.ts).
+describe.each(REPOSITORY_KINDS)('the worker runs jobs end to end (%s repository)', (kind) => {
+  let host: RepositoryHost;
   let world: WorkerWorld;
   let customer: ICustomer;
   let worker: WorkerHandle;
@@ -15,12 +25,15 @@ describe('the worker runs jobs end to end', () => {
   const node = 'node-a';
 
   beforeAll(async () => {
-    world = await createWorkerWorld();
+    const dir = await mkdtemp(path.join(tmpdir(), `worker-${kind}-`));
+    host = await repositoryHost(kind, dir);
+    world = await createWorkerWorld({ BACKUPS_MANUAL_KEEP: '2' }, { dir, repositories: host.node });
     customer = await world.customer(node);
     worker = await world.startWorker(node);
   });
   afterAll(async () => {
     await world?.destroy();
+    await host?.destroy();
   });
 
   const content = () =>
@@ -184,5 +197,44 @@ describe('the worker runs jobs end to end', () => {
     expect(after).toHaveLength(before);
     expect(after.map((s) => s.snapshotId)).not.toContain('a'.repeat(64));
     expect(await em.fork().count(Snapshot, { customer: customer.id, source: 'safety' })).toBe(1);
+  });
+
+  it('a daily backup lands in the daily repository, and retention keeps the newest manual ones', async () => {
+    const daily = await world.runJob({ customer, kind: 'backup', scope: 'both', source: 'daily' });
+    expect(daily.status, daily.errorMessage ?? '').toBe('completed');
+    const manual = await world.runJob({
+      customer,
+      kind: 'backup',
+      scope: 'database',
+      source: 'manual',
+    });
+    expect(manual.status, manual.errorMessage ?? '').toBe('completed');
+    await world.customerIdle(customer.id);
+
+    const listed = async (source: 'manual' | 'daily') => {
+      const r = await execa(
+        'restic',
+        [
+          ...host.node.resticArgs,
+          'snapshots',
+          '--json',
+          '--tag',
+          `customer-${customer.id},${source}`,
+        ],
+        { env: world.resticEnv(source) },
+      );
+      return (JSON.parse(r.stdout) as { id: string }[]).map((x) => x.id).sort();
+    };
+    const rows = async (source: 'manual' | 'daily') =>
+      (await world.db.orm.em.fork().find(Snapshot, { customer: customer.id, source }))
+        .map((x) => x.snapshotId)
+        .sort();
+    // BACKUPS_MANUAL_KEEP=2: of the three manual backups the first is gone, from both
+    expect(await listed('manual')).toHaveLength(2);
+    expect(await listed('manual')).not.toContain(backupSnapshot);
+    expect(await listed('manual')).toContain(manual.snapshotId);
+    expect(await rows('manual')).toEqual(await listed('manual'));
+    expect(await listed('daily')).toEqual([daily.snapshotId]);
+    expect(await rows('daily')).toEqual([daily.snapshotId]);
   });
 });

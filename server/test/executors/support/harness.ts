@@ -32,8 +32,11 @@ export interface TestEnv extends DataDir {
 }
 
 /** A data dir with its own repositories; stop/start commands leave markers. */
-export async function createTestEnv(extra: Record<string, string> = {}): Promise<TestEnv> {
-  const dir = await createDataDir({ tmpPrefix: 'executors-' });
+export async function createTestEnv(
+  extra: Record<string, string> = {},
+  options: { dir?: string } = {},
+): Promise<TestEnv> {
+  const dir = await createDataDir({ tmpPrefix: 'executors-', dir: options.dir });
   const t: TestEnv = {
     ...dir,
     env: {

@@ -14,6 +14,7 @@ import { JobStore, type NewJob } from '../../../src/jobs/job-store.js';
 import { startWorker, type WorkerHandle } from '../../../src/worker/worker.js';
 import { createTestEnv, destroyTestEnv, type TestEnv } from '../../executors/support/harness.js';
 import { buildCustomer } from '../../support/factories.js';
+import type { RepositoryAccess } from '../../support/repository-servers.js';
 import {
   clearRedisPrefix,
   createCustomerDatabase,
@@ -65,12 +66,20 @@ export interface WorkerWorld {
   destroy(): Promise<void>;
 }
 
-/** `scriptEnv`: extra configuration for the scripts (e.g. a longer restic lock wait). */
+/**
+ * `scriptEnv`: extra configuration for the scripts (e.g. a longer restic lock wait).
+ * `options.repositories`: the node's access to a repository host (repository-servers.ts) made
+ * in `options.dir`, which becomes the data folder; default: local repositories.
+ */
 export async function createWorkerWorld(
   scriptEnv: Record<string, string> = {},
+  options: { dir?: string; repositories?: RepositoryAccess } = {},
 ): Promise<WorkerWorld> {
   const db = await createTestDatabase();
-  const scriptsEnv = await createTestEnv(scriptEnv);
+  const scriptsEnv = await createTestEnv(
+    { ...options.repositories?.env, ...scriptEnv },
+    { dir: options.dir },
+  );
   const prefix = redisPrefix();
   const queues = new Map<string, BeeQueue<QueuedJob>>();
   const workers: WorkerHandle[] = [];
@@ -88,6 +97,9 @@ export async function createWorkerWorld(
       BACKUPS_HEARTBEAT_SECONDS: '1',
       BACKUPS_SHUTDOWN_GRACE_SECONDS: '5',
       BACKUPS_LOG_LEVEL: 'warn',
+      ...Object.fromEntries(
+        Object.entries(options.repositories?.env ?? {}).filter(([k]) => k.startsWith('BACKUPS_')),
+      ),
       ...extra,
     });
 
@@ -151,7 +163,7 @@ export async function createWorkerWorld(
       return world.waitForJob(job.id, ['completed', 'failed', 'cancelled'], timeoutMs);
     },
     resticEnv(kind) {
-      return repositoryEnv(scriptsEnv.dataDir, kind);
+      return options.repositories?.resticEnv(kind) ?? repositoryEnv(scriptsEnv.dataDir, kind);
     },
     async holdRepository(kind) {
       const holder = execa(

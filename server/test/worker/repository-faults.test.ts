@@ -1,0 +1,169 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ICustomer } from '../../src/customers/customer.entity.js';
+import { BackupJob } from '../../src/jobs/job.entity.js';
+import { Snapshot } from '../../src/snapshots/snapshot.entity.js';
+import type { WorkerHandle } from '../../src/worker/worker.js';
+import { exists, siteManifest } from '../executors/support/harness.js';
+import { type RepositoryHost, repositoryHost } from '../support/repository-servers.js';
+import { createWorkerWorld, type WorkerWorld } from './support/worker-env.js';
+
+/** Polls a job row until its phase is `phase` and it has moved bytes (or it ended). */
+async function waitForPhase(world: WorkerWorld, id: number, phase: string): Promise<void> {
+  const until = Date.now() + 90_000;
+  for (;;) {
+    const job = await world.job(id);
+    if (job.phase === phase && Number(job.bytesDone ?? 0) > 0) return;
+    if (['completed', 'failed', 'cancelled'].includes(job.status))
+      throw new Error(`job ${id} ended (${job.status}) before ${phase}`);
+    if (Date.now() > until) throw new Error(`job ${id} never reached ${phase}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+// The repository server stops while a job talks to it. Bandwidth limits (configuration) keep
+// the upload and the download going long enough to stop the server in the middle.
+describe('a rest-server that stops mid-job', () => {
+  let host: RepositoryHost;
+  let world: WorkerWorld;
+  let customer: ICustomer;
+  let worker: WorkerHandle;
+  const node = 'node-f';
+  const site = () => path.join(world.scriptsEnv.customersRoot, `customer-${customer.id}`);
+
+  beforeAll(async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'repository-faults-'));
+    host = await repositoryHost('rest', dir);
+    world = await createWorkerWorld(
+      {
+        BACKUPS_RESTIC_LIMIT_UPLOAD: '256',
+        BACKUPS_RESTIC_LIMIT_DOWNLOAD: '256',
+        BACKUPS_REPOSITORY_STALL_SECONDS: '3',
+      },
+      { dir, repositories: host.node },
+    );
+    customer = await world.customer(node);
+    // 3 MiB that does not compress: about 12 s at 256 KiB/s
+    await writeFile(path.join(site(), 'wordpress', 'video.bin'), randomBytes(3 * 1024 * 1024));
+    worker = await world.startWorker(node);
+  });
+  afterAll(async () => {
+    await world?.destroy();
+    await host?.destroy();
+  });
+
+  it('mid-backup: the job FAILS with REPOSITORY_UNAVAILABLE in plain words, and no half snapshot is anywhere', async () => {
+    const job = await world.enqueue({ customer, kind: 'backup', scope: 'files', source: 'manual' });
+    await waitForPhase(world, job.id, 'UPLOADING');
+    await host.stopServer('SIGKILL');
+    const done = await world.waitForJob(job.id, ['completed', 'failed'], 120_000);
+    expect(done.status).toBe('failed');
+    expect(done.errorCode, done.errorMessage ?? '').toBe('REPOSITORY_UNAVAILABLE');
+    expect(done.errorMessage).toMatch(/backup storage stopped answering/);
+    await world.customerIdle(customer.id);
+    await host.startServer();
+    expect(await world.db.orm.em.fork().count(Snapshot, { customer: customer.id })).toBe(0);
+    const r = await execa('restic', ['snapshots', '--json'], { env: world.resticEnv('manual') });
+    expect(JSON.parse(r.stdout)).toEqual([]);
+  });
+
+  it('mid-restore (downloading into staging): the site is unchanged, open, and not in maintenance', async () => {
+    const backup = await world.runJob(
+      { customer, kind: 'backup', scope: 'files', source: 'manual' },
+      180_000,
+    );
+    expect(backup.status, backup.errorMessage ?? '').toBe('completed');
+    await world.customerIdle(customer.id);
+    await writeFile(path.join(site(), 'wordpress', 'changed-after.php'), '<?php // new');
+    const before = await siteManifest(site());
+
+    const job = await world.enqueue({
+      customer,
+      kind: 'restore',
+      scope: 'files',
+      source: 'manual',
+      snapshotId: backup.snapshotId,
+    });
+    await waitForPhase(world, job.id, 'DOWNLOADING');
+    await host.stopServer('SIGKILL');
+    const done = await world.waitForJob(job.id, ['completed', 'failed'], 120_000);
+    expect(done.status).toBe('failed');
+    expect(done.errorCode, done.errorMessage ?? '').toBe('REPOSITORY_UNAVAILABLE');
+    await world.customerIdle(customer.id);
+    expect(await siteManifest(site())).toEqual(before);
+    expect(await exists(path.join(site(), '.maintenance'))).toBe(false);
+    // the site was never stopped for this restore
+    const log = await readFile(world.scriptsEnv.logFile(customer.id), 'utf8').catch(() => '');
+    expect(log).not.toMatch(/stop/);
+    await host.startServer();
+  });
+
+  it('a daily backup that found the repository down is FAILED and queued for the next retry', async () => {
+    await host.stopServer();
+    const done = await world.runJob({
+      customer,
+      kind: 'backup',
+      scope: 'database',
+      source: 'daily',
+    });
+    await host.startServer();
+    expect(done.status).toBe('failed');
+    expect(done.errorCode, done.errorMessage ?? '').toBe('REPOSITORY_UNAVAILABLE');
+    expect(worker.schedule.armed.retry?.customers).toEqual([customer.id]);
+    // the retry backs it up once the repository is back
+    await worker.schedule.retry([customer.id]);
+    const [retried] = await world.db.orm.em
+      .fork()
+      .find(BackupJob, { customer: customer.id, source: 'daily', status: { $ne: 'failed' } });
+    expect(retried).toBeDefined();
+    const after = await world.waitForJob(retried?.id ?? 0, ['completed', 'failed']);
+    expect(after.status, after.errorMessage ?? '').toBe('completed');
+  });
+});
+
+describe('an sftp repository host with a key that is not the one on record', () => {
+  let host: RepositoryHost;
+  let world: WorkerWorld;
+
+  beforeAll(async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'host-key-'));
+    host = await repositoryHost('sftp', dir);
+    world = await createWorkerWorld({}, { dir, repositories: host.node });
+  });
+  afterAll(async () => {
+    await world?.destroy();
+    await host?.destroy();
+  });
+
+  it('is refused: the backup FAILS with a clear message and nothing is sent', async () => {
+    const customer = await world.customer('node-h');
+    await world.startWorker('node-h');
+    await host.sftp?.recordWrongHostKey();
+    const done = await world.runJob({
+      customer,
+      kind: 'backup',
+      scope: 'database',
+      source: 'manual',
+    });
+    expect(done.status).toBe('failed');
+    expect(done.errorCode, done.errorMessage ?? '').toBe('REPOSITORY_UNAVAILABLE');
+    expect(done.errorMessage).toMatch(/SSH host key is not the one on record/);
+    await host.sftp?.recordRightHostKey();
+    const r = await execa('restic', [...host.node.resticArgs, 'snapshots', '--json'], {
+      env: world.resticEnv('manual'),
+    });
+    expect(JSON.parse(r.stdout)).toEqual([]);
+    // with the right key on record the same backup works
+    const again = await world.runJob({
+      customer,
+      kind: 'backup',
+      scope: 'database',
+      source: 'manual',
+    });
+    expect(again.status, again.errorMessage ?? '').toBe('completed');
+  });
+});
