@@ -153,6 +153,7 @@ describe('lint', () => {
     const files = [
       script('customer-backup'),
       script('customer-restore'),
+      script('customer-verify'),
       script('backup-repository'),
       ...libs,
     ];
