@@ -4,5 +4,14 @@ import { Session } from '../auth/session.entity.js';
 import { Customer } from '../customers/customer.entity.js';
 import { BackupJob } from '../jobs/job.entity.js';
 import { Snapshot } from '../snapshots/snapshot.entity.js';
+import { SnapshotVerification } from '../snapshots/verification.entity.js';
 
-export const entities = [Customer, BackupJob, Snapshot, ApiToken, Session, AuditEvent];
+export const entities = [
+  Customer,
+  BackupJob,
+  Snapshot,
+  ApiToken,
+  Session,
+  AuditEvent,
+  SnapshotVerification,
+];

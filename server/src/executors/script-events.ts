@@ -37,6 +37,17 @@ export const ScriptEvent = z.discriminatedUnion('type', [
   z.object({ type: z.literal('maintenance'), on: z.boolean(), at: z.number().optional() }),
   z.object({ type: z.literal('error'), code: z.string().max(64), message: z.string().max(2000) }),
   z.object({ type: z.literal('recovered'), action: z.string() }),
+  // A restore drill's verdict on a snapshot (customer-verify).
+  z.object({
+    type: z.literal('verification'),
+    status: z.enum(['verified', 'failed']),
+    snapshot: hex64,
+    restoreSeconds: z.number().nonnegative().nullish(),
+    files: z.number().int().nonnegative().nullish(),
+    bytes: z.number().nonnegative().nullish(),
+    tables: z.number().int().nonnegative().nullish(),
+    problem: z.string().max(2000).nullish(),
+  }),
   // The job's outcome is final and good (backup: the snapshot exists; restore: the site is
   // switched over and open). What the script does after it is housekeeping.
   z.object({ type: z.literal('completed') }),
@@ -44,6 +55,7 @@ export const ScriptEvent = z.discriminatedUnion('type', [
 
 export type ScriptEvent = z.infer<typeof ScriptEvent>;
 export type SnapshotEvent = Extract<ScriptEvent, { type: 'snapshot' }>;
+export type VerificationEvent = Extract<ScriptEvent, { type: 'verification' }>;
 
 /** Parses one stdout line; null for a line that is not a known event. */
 export function parseScriptEvent(line: string): ScriptEvent | null {

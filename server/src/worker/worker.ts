@@ -11,6 +11,7 @@ import { createRedis } from '../infra/redis.js';
 import { type QueuedJob, workerQueue } from '../jobs/job-queue.js';
 import { JobStore } from '../jobs/job-store.js';
 import { perCustomerSources, syncCatalog } from '../snapshots/catalog-sync.js';
+import { Alerts } from './alerts.js';
 import { DailySchedule } from './daily-schedule.js';
 import { DeferredRetention } from './deferred-retention.js';
 import { startHealthServer } from './health-server.js';
@@ -62,6 +63,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     logger,
   });
   const metrics = new JobMetrics();
+  const alerts = new Alerts({ redis, prefix, logger, registry: metrics.registry });
   const retention = new DeferredRetention({ orm, scripts, logger });
   const queues = {
     jobs: workerQueue({ redisUrl: cfg.BACKUPS_REDIS_URL, prefix }, node, 'jobs'),
@@ -86,6 +88,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     scripts,
     logger,
     metrics,
+    alerts,
     config: cfg,
   });
   /** Waiting, active and delayed jobs of both lanes together. */
