@@ -11,6 +11,8 @@ export const AUDIT_ACTIONS = [
   'token_created',
   'token_revoked',
   'customer_created',
+  'verify_requested',
+  'repository_checked',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -168,7 +168,7 @@ builder.queryField('job', (t) =>
   }),
 );
 
-const JobPayload = (name: string) =>
+export const JobPayload = (name: string) =>
   builder.objectRef<{ job: IBackupJob }>(name).implement({
     fields: (t) => ({ job: t.field({ type: BackupJobRef, resolve: (p) => p.job }) }),
   });
