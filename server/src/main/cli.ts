@@ -6,6 +6,7 @@ import { databaseCommands } from '../cli/database.js';
 import { jobCommands } from '../cli/jobs.js';
 import { repositoryCommands } from '../cli/repositories.js';
 import { tokenCommands } from '../cli/tokens.js';
+import { verifyCommands } from '../cli/verify.js';
 
 const program = new Command('backups').description('Customer backups: the operator command line');
 databaseCommands(program);
@@ -15,6 +16,7 @@ jobCommands(program);
 dailyCommands(program);
 catalogCommands(program);
 repositoryCommands(program);
+verifyCommands(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   console.error(error instanceof Error ? error.message : error);

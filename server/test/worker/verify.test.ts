@@ -5,9 +5,13 @@ import { execa } from 'execa';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ICustomer } from '../../src/customers/customer.entity.js';
+import { createLogger } from '../../src/infra/logger.js';
 import type { IBackupJob } from '../../src/jobs/job.entity.js';
+import { BackupJob } from '../../src/jobs/job.entity.js';
 import { SnapshotVerification } from '../../src/snapshots/verification.entity.js';
 import { alertStream } from '../../src/worker/alerts.js';
+import { DailySchedule } from '../../src/worker/daily-schedule.js';
+import { newestSnapshot } from '../../src/worker/weekly-drills.js';
 import { dbManifest, exists, filesManifest, sql } from '../executors/support/harness.js';
 import { REDIS_URL } from '../support/sandbox.js';
 import { createWorkerWorld, type WorkerWorld } from './support/worker-env.js';
@@ -180,6 +184,40 @@ describe('restore drills (VERIFY jobs) in the worker', () => {
     await worker.stop();
   });
 
+  it("cli verify:run --customer N drills the customer's newest daily backup and prints its verdict", async () => {
+    await writeFile(slowFile, '0');
+    const worker = await world.startWorker(node);
+    const daily = await world.runJob({ customer, kind: 'backup', scope: 'both', source: 'daily' });
+    expect(daily.status).toBe('completed');
+    const cli = (...args: string[]) =>
+      execa('node', ['--import', 'tsx', 'src/main/cli.ts', ...args], {
+        cwd: serverDir,
+        env: {
+          ...world.scriptsEnv.env,
+          BACKUPS_DB_NAME: world.db.name,
+          BACKUPS_REDIS_PREFIX: world.prefix,
+          BACKUPS_NODE: node,
+        },
+        extendEnv: false,
+        reject: false,
+      });
+    const run = await cli('verify:run', '--customer', String(customer.id));
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/1 drills enqueued/);
+    expect(run.stdout).toMatch(
+      new RegExp(`customer ${customer.id} .* ${String(daily.snapshotId).slice(0, 8)}  VERIFIED`),
+    );
+    expect(await verification(String(daily.snapshotId))).toMatchObject({
+      status: 'verified',
+      source: 'daily',
+    });
+    const bad = await cli('verify:run', '--customer', 'x');
+    expect(bad.exitCode).not.toBe(0);
+    const both = await cli('verify:run', '--customer', String(customer.id), '--node', node);
+    expect(both.exitCode).not.toBe(0);
+    await worker.stop();
+  });
+
   it('SIGKILL of the worker mid-drill: after the restart no sandbox or scratch database is left, the job FAILED "interrupted"', async () => {
     await writeFile(slowFile, '60');
     const cfg = world.config(node);
@@ -217,5 +255,37 @@ describe('restore drills (VERIFY jobs) in the worker', () => {
     expect(await exists(sandbox())).toBe(false);
     expect(await scratch()).toBe('');
     await worker.stop();
+  });
+
+  it("the daily schedule queues, on the customer's day of the week, a drill of their newest daily backup", async () => {
+    const em = world.db.orm.em.fork();
+    const newest = await newestSnapshot(em, customer.id, 'daily');
+    // one customer on the node: its day is the one where (days since 1970) % 7 == 0
+    const day = 86_400_000;
+    const theirs = new Date((Math.floor(Date.now() / day / 7) + 1) * 7 * day + 2 * 3600_000);
+    const other = new Date(theirs.getTime() + day);
+    const redis = new Redis(REDIS_URL);
+    const deps = {
+      orm: world.db.orm,
+      redis,
+      prefix: world.prefix,
+      node,
+      store: world.store,
+      logger: createLogger('schedule-test', 'error'),
+    };
+    try {
+      const drills = () =>
+        em
+          .fork()
+          .find(BackupJob, { customer: customer.id, kind: 'verify', requestedByKind: 'schedule' });
+      await new DailySchedule(deps, '02:00').runDaily(other);
+      expect(await drills()).toEqual([]);
+      await new DailySchedule(deps, '02:00').runDaily(theirs);
+      expect(await drills()).toMatchObject([
+        { status: 'pending', source: 'daily', snapshotId: newest?.snapshotId },
+      ]);
+    } finally {
+      await redis.quit();
+    }
   });
 });
