@@ -29,6 +29,19 @@ export class JobMetrics {
     registers: [this.registry],
   });
 
+  readonly repositoryCheck = new Gauge({
+    name: 'backups_repository_check_ok',
+    help: 'The last data check of each repository: 1 ok, 0 found a problem',
+    labelNames: ['repository'],
+    registers: [this.registry],
+  });
+  readonly repositoryCheckPacks = new Gauge({
+    name: 'backups_repository_check_packs_read',
+    help: 'Data packs the last check of each repository read',
+    labelNames: ['repository'],
+    registers: [this.registry],
+  });
+
   observe(kind: string, status: string, seconds: number): void {
     this.durations.observe({ kind, status }, seconds);
     this.finished.inc({ kind, status });

@@ -18,6 +18,7 @@ import { startHealthServer } from './health-server.js';
 import { JobRunner } from './job-runner.js';
 import { JobMetrics } from './metrics.js';
 import { finishLeftoverRestores, recoverNode } from './recovery.js';
+import { checkRepositoryData, checkSubset } from './repository-check.js';
 import { maintainRepository } from './repository-maintenance.js';
 
 export interface WorkerOptions {
@@ -154,6 +155,29 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     if (stopping) return;
     for (const kind of ['daily', 'manual'] as const) {
       await maintainRepository({ redis, prefix, scripts, logger }, kind, 'prune');
+    }
+    // Then this week's share of each repository's data is read back and verified.
+    const subset = checkSubset(day, cfg.BACKUPS_CHECK_WEEKS);
+    for (const kind of ['daily', 'manual'] as const) {
+      if (stopping) return;
+      await checkRepositoryData(
+        {
+          redis,
+          prefix,
+          scripts,
+          logger,
+          em: orm.em.fork(),
+          actor: { kind: 'operator', id: `worker:${node}` },
+          alerts,
+          onResult: (check) => {
+            if (check.outcome !== 'ok' && check.outcome !== 'failed') return;
+            metrics.repositoryCheck.set({ repository: kind }, check.outcome === 'ok' ? 1 : 0);
+            metrics.repositoryCheckPacks.set({ repository: kind }, check.packs ?? 0);
+          },
+        },
+        kind,
+        subset,
+      ).catch((error: unknown) => logger.error({ err: error }, 'repository check failed'));
     }
   };
   const schedule = new DailySchedule(
