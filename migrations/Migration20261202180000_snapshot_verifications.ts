@@ -35,7 +35,9 @@ export class Migration20261202180000_snapshot_verifications extends Migration {
   }
 
   override async down(): Promise<void> {
-    this.addSql(`delete from audit_events where action in ('verify_requested','repository_checked')`);
+    this.addSql(
+      `delete from audit_events where action in ('verify_requested','repository_checked')`,
+    );
     this.addSql(`alter table audit_events modify action enum('sign_in','sign_in_failed','sign_out',
       'backup_requested','restore_requested','job_cancelled','job_retried','token_created',
       'token_revoked','customer_created') not null`);
