@@ -298,6 +298,9 @@ export class JobRunner {
     signal: AbortSignal | undefined,
   ): Promise<ScriptResult> {
     const customerId = job.customer.id;
+    // A drill neither waits for the customer's other scripts nor holds them up: it works in a
+    // sandbox, scratch database and account of its own, and gives way when stopped.
+    if (task.yieldsToSiteJobs) return this.runAlone(task, job, onEvent, log, signal);
     const previous = this.customerScripts.get(customerId);
     let scriptEnded: () => void = () => undefined;
     const ended = new Promise<void>((resolve) => {
@@ -325,11 +328,11 @@ export class JobRunner {
         return { exitCode: 1, timedOut: false, aborted: false, lastError: null, stderrTail: '' };
       }
       if (result.exitCode > 128) {
-        const recovered = task.recovery
-          ? await this.deps.scripts.run(task.recovery.script, task.recovery.args(customerId), {
-              timeoutMs: 30 * 60_000,
-            })
-          : await recoverSite(this.deps.scripts, customerId, recordRecoveredUndoPoints(this.deps));
+        const recovered = await recoverSite(
+          this.deps.scripts,
+          customerId,
+          recordRecoveredUndoPoints(this.deps),
+        );
         log.warn(
           { exitCode: result.exitCode, recovered: recovered.exitCode },
           'script killed: site recovered',
@@ -340,5 +343,41 @@ export class JobRunner {
       scriptEnded();
       if (this.customerScripts.get(customerId) === ended) this.customerScripts.delete(customerId);
     }
+  }
+
+  /** A script that works beside the site: its own recovery after a kill, no queueing. */
+  private async runAlone(
+    task: Task,
+    job: IBackupJob,
+    onEvent: (event: ScriptEvent) => Promise<void>,
+    log: Logger,
+    signal: AbortSignal | undefined,
+  ): Promise<ScriptResult> {
+    if (signal?.aborted) {
+      return { exitCode: 0, timedOut: false, aborted: true, lastError: null, stderrTail: '' };
+    }
+    let result: ScriptResult;
+    try {
+      result = await this.deps.scripts.run(task.script, task.args(job), {
+        onEvent,
+        signal,
+        timeoutMs: task.timeoutMs(this.deps.config as Config),
+      });
+    } catch (error) {
+      log.error({ err: error }, 'the script could not be started');
+      return { exitCode: 1, timedOut: false, aborted: false, lastError: null, stderrTail: '' };
+    }
+    if (result.exitCode > 128 && task.recovery) {
+      const recovered = await this.deps.scripts.run(
+        task.recovery.script,
+        task.recovery.args(job.customer.id),
+        { timeoutMs: 30 * 60_000 },
+      );
+      log.warn(
+        { exitCode: result.exitCode, recovered: recovered.exitCode },
+        'script killed: cleaned up',
+      );
+    }
+    return result;
   }
 }

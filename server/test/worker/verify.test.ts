@@ -75,6 +75,16 @@ describe('restore drills (VERIFY jobs) in the worker', () => {
     }
   };
   let backup: IBackupJob;
+  /** The job's script has ended, its housekeeping (the sandbox's removal) included. */
+  const settled = async (id: number) => {
+    const until = Date.now() + 60_000;
+    for (;;) {
+      const row = await world.job(id);
+      if (row.settledAt) return row;
+      if (Date.now() > until) throw new Error(`job ${id} never settled`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
 
   it('a good snapshot: VERIFIED with files, bytes, tables and a restore time; the live site byte-identical', async () => {
     await writeFile(slowFile, '0');
@@ -91,6 +101,7 @@ describe('restore drills (VERIFY jobs) in the worker', () => {
       snapshotId: backup.snapshotId,
     });
     expect(job.status, job.errorMessage ?? '').toBe('completed');
+    await settled(job.id);
     const v = await verification(String(backup.snapshotId));
     expect(v).toMatchObject({ status: 'verified', jobId: job.id, tables: 4, problem: null });
     expect(v?.files).toBeGreaterThan(0);
@@ -176,6 +187,7 @@ describe('restore drills (VERIFY jobs) in the worker', () => {
     const again = await world.waitForJob(verify.id, ['completed', 'failed', 'cancelled']);
     expect(again.status, again.errorMessage ?? '').toBe('completed');
     expect(again.startedAt?.getTime()).toBeGreaterThan(restored.startedAt?.getTime() ?? 0);
+    await settled(verify.id);
     expect(await verification(String(backup.snapshotId))).toMatchObject({
       status: 'verified',
       jobId: verify.id,

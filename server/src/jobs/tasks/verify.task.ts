@@ -45,6 +45,8 @@ export const verifyTask: Task = {
       { status: event.status, restoreSeconds: event.restoreSeconds, problem: event.problem },
       'drill verdict',
     );
+    // Verified: the job is done; removing the sandbox is the script's housekeeping.
+    if (event.status === 'verified') await ctx.complete();
     if (event.status === 'failed') {
       await ctx.alert({
         type: 'verification_failed',
