@@ -8,7 +8,7 @@ import type { BenchWorld } from './env.js';
 import type { Figure, Measurement } from './report.js';
 import { restoreByHand } from './restore.js';
 import type { BenchSite } from './site.js';
-import { spread } from './stats.js';
+import { sleep, spread } from './stats.js';
 
 export async function measureDrill(
   world: BenchWorld,
@@ -31,7 +31,10 @@ export async function measureDrill(
       { s: snapshotId, c: String(id) },
       3600_000,
     );
+    // The sandbox's removal comes after COMPLETED, under no customer lock: the next
+    // repetition waits for the drill's script to end (the job settled).
     await housekeepingDone(world, id);
+    while (!(await world.job(run.jobId)).settledAt) await sleep(200);
     phaseRuns.push(run.phases);
     const seconds = Number(
       await world.sql(
