@@ -88,6 +88,6 @@ export async function measureDrill(
     figures,
     notes: [`Drill by phase (median over the repetitions): ${phaseSummary(phaseRuns)}.`],
     limits:
-      'The drill does more than the hand restore: --verify reads every restored file back and hashes it against the snapshot, the listing of every entry is compared with what was written, and the scratch database and sandbox are removed; download and import run one after the other (the restore runs them side by side). Being niced it yields the CPU to anything else on the node, so on a shared machine its time depends on the other load.',
+      'The drill does more than the hand restore: --verify reads every restored file back and hashes it against the snapshot, every listed entry is compared with what was written (CHECKING_FILES), and the listing is read first (VERIFYING); download and import run one after the other (the restore runs them side by side: the next step towards the 1.2x target). The removal of the sandbox and the scratch database comes after COMPLETED and is not counted (the next repetition waits for it). Being niced it yields the CPU to everything else on the node, so on a shared machine its time depends on the other load.',
   };
 }
