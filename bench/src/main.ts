@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { freshManualRepository, measureBackup, runApiJob } from './backup.js';
 import { CATALOG_FULL, CATALOG_QUICK, measureCatalog } from './catalog.js';
+import { measureDrill } from './drill.js';
 import { type BenchWorld, cleanupAll, createBenchWorld, PROJECT_DIR } from './env.js';
 import { measurePartialRestore } from './partial-restore.js';
 import { measureProgress, PROGRESS_FULL, PROGRESS_QUICK } from './progress.js';
@@ -23,10 +24,10 @@ const USAGE = `Usage: pnpm --filter @backups/bench start [-- options]
   --quick        a small smoke run (< 2 minutes); default: the full sizes
   --only 1,2,5   run only these measurements
                  (1 catalog listing, 2 progress delivery, 3 backup, 4 restore, 5 queue,
-                  6 restoring one file, 7 sftp and rest-server repositories)
+                  6 restoring one file, 7 sftp and rest-server repositories, 8 restore drill)
   --help`;
 
-const MAX_MEASUREMENT = 7;
+const MAX_MEASUREMENT = 8;
 
 interface Options {
   quick: boolean;
@@ -34,7 +35,7 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const options: Options = { quick: false, only: new Set([1, 2, 3, 4, 5, 6, 7]) };
+  const options: Options = { quick: false, only: new Set([1, 2, 3, 4, 5, 6, 7, 8]) };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? '';
     if (arg === '--') continue;
@@ -52,7 +53,7 @@ function parseArgs(argv: string[]): Options {
 }
 
 /** The measurements made on the bench site (built once for all of them), in order. */
-const SITE_MEASUREMENTS = [3, 4, 6, 7];
+const SITE_MEASUREMENTS = [3, 4, 6, 7, 8];
 const wantsSite = (options: Options) => SITE_MEASUREMENTS.some((n) => options.only.has(n));
 
 const started = Date.now();
@@ -122,7 +123,7 @@ async function main(): Promise<number> {
         log('--- 7. Backup and restore through sftp and rest-server');
         report.measurements.push(await measureRepositories(w, site, options.quick ? 1 : 2, log));
       }
-      if (!options.only.has(3) && !options.only.has(4) && !options.only.has(6)) return;
+      if (![3, 4, 6, 8].some((n) => options.only.has(n))) return;
       let lastJobId = 0;
       if (options.only.has(3)) {
         log('--- 3. Backup overhead');
@@ -151,6 +152,10 @@ async function main(): Promise<number> {
         report.measurements.push(
           await measurePartialRestore(w, site, snapshotId, options.quick ? 2 : 3, log),
         );
+      }
+      if (options.only.has(8)) {
+        log('--- 8. Restore drill');
+        report.measurements.push(await measureDrill(w, site, snapshotId, restoreReps, log));
       }
     };
     steps.push([

@@ -130,7 +130,9 @@ dump_is_complete() { tail -c 4096 "$1" | grep -q -- '-- Dump completed'; }
 # made just before the import and dropped right after it; remove_import_account also runs
 # whenever a restore is cleaned up or recovered, so a killed import leaves no account behind.
 # It signs in from where the worker's own account does (the host part of CURRENT_USER()).
-import_account() { printf 'backups_restore_%s' "$CUSTOMER"; }
+# IMPORT_ACCOUNT_PREFIX names it per script (customer-verify: backups_verify), so a drill and
+# a restore of one customer never drop each other's account.
+import_account() { printf '%s_%s' "${IMPORT_ACCOUNT_PREFIX:-backups_restore}" "$CUSTOMER"; }
 create_import_account() {
   local db=$1 user password
   user=$(import_account)

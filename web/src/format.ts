@@ -109,6 +109,7 @@ export const STATUS_WORDS: Record<Job['status'], string> = {
 };
 
 export function jobTitle(job: Pick<Job, 'kind' | 'source'>): string {
+  if (job.kind === 'VERIFY') return 'Check of a backup';
   if (job.kind === 'RESTORE') return job.source === 'SAFETY' ? 'Undo of a restore' : 'Restore';
   return job.source === 'DAILY' ? 'Daily backup' : 'Backup';
 }
@@ -123,6 +124,11 @@ export function isTerminal(job: Pick<Job, 'status'>): boolean {
 
 /** What the customer is told when a job ends. */
 export function jobOutcome(job: Pick<Job, 'kind' | 'status' | 'errorMessage'>): string {
+  if (job.kind === 'VERIFY') {
+    if (job.status === 'COMPLETED') return 'Check finished: the backup restores correctly.';
+    if (job.status === 'CANCELLED') return 'Check cancelled.';
+    return `Check failed: ${job.errorMessage?.trim() || 'the backup could not be checked.'}`;
+  }
   const what = job.kind === 'RESTORE' ? 'Restore' : 'Backup';
   if (job.status === 'COMPLETED') {
     return job.kind === 'RESTORE'
@@ -134,4 +140,20 @@ export function jobOutcome(job: Pick<Job, 'kind' | 'status' | 'errorMessage'>): 
   return job.kind === 'RESTORE'
     ? `Restore failed: ${reason} Your site was left as it was before.`
     : `Backup failed: ${reason}`;
+}
+
+let weekday: Intl.DateTimeFormat | undefined;
+let day: Intl.DateTimeFormat | undefined;
+
+/** "Tuesday" within the last week, else "Mar 14, 2026", in the customer's locale. */
+export function formatDay(iso: string | null | undefined, now: Date = new Date()): string {
+  if (!iso) return '—';
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return iso;
+  if (now.getTime() - date.getTime() < 6 * 86_400_000 && date.getTime() <= now.getTime()) {
+    weekday ??= new Intl.DateTimeFormat(undefined, { weekday: 'long' });
+    return weekday.format(date);
+  }
+  day ??= new Intl.DateTimeFormat(undefined, { dateStyle: 'medium' });
+  return day.format(date);
 }

@@ -5,13 +5,20 @@ export type LiveJobs = Readonly<Record<string, Job>>;
 
 const newestFirst = (a: Job, b: Job) => b.createdAt.localeCompare(a.createdAt);
 
-/** The job running now: the live state of the one the page loaded, or any active live job. */
+/** A backup or a restore: what changes the site, and what the banner follows. */
+const isSiteJob = (job: Job) => job.kind === 'BACKUP' || job.kind === 'RESTORE';
+const isActiveSiteJob = (job: Job) => isSiteJob(job) && isActive(job);
+
+/**
+ * The backup or restore running now: the live state of the one the page loaded, or any
+ * active live one. A check of a backup (VERIFY) runs beside the site and never counts.
+ */
 export function currentJob(loaded: Job | null | undefined, live: LiveJobs): Job | null {
   if (loaded) {
     const latest = live[loaded.id] ?? loaded;
-    if (isActive(latest)) return latest;
+    if (isActiveSiteJob(latest)) return latest;
   }
-  return Object.values(live).filter(isActive).sort(newestFirst)[0] ?? null;
+  return Object.values(live).filter(isActiveSiteJob).sort(newestFirst)[0] ?? null;
 }
 
 /** The job history as loaded, with live changes applied and new jobs added on top. */

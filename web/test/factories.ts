@@ -12,6 +12,7 @@ export function buildSnapshot(overrides: Partial<Snapshot> = {}): Snapshot {
     createdAt: '2026-03-14T09:30:00.000Z',
     label: null,
     sizeBytes: 52_428_800,
+    verification: null,
     ...overrides,
   };
 }

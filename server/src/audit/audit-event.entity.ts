@@ -12,6 +12,8 @@ export const AUDIT_ACTIONS = [
   'token_revoked',
   'customer_created',
   'staff_created',
+  'verify_requested',
+  'repository_checked',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -103,6 +103,11 @@ function schemaFor(dataDir: string) {
     BACKUPS_SCRIPT_PREFIX: z.string().default(''),
     BACKUPS_BACKUP_TIMEOUT_SECONDS: duration.default(600),
     BACKUPS_RESTORE_TIMEOUT_SECONDS: duration.default(1200),
+    BACKUPS_VERIFY_TIMEOUT_SECONDS: duration.default(3600),
+    /** A drill stopped for the customer's own backup or restore runs again this much later. */
+    BACKUPS_VERIFY_RETRY_SECONDS: duration.default(600),
+    /** The weekly repository check reads all data once in this many weeks. */
+    BACKUPS_CHECK_WEEKS: z.coerce.number().int().min(1).max(52).default(4),
     BACKUPS_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(32).default(2),
     BACKUPS_HEARTBEAT_SECONDS: duration.default(5),
     BACKUPS_STALE_AFTER_SECONDS: duration.default(60),

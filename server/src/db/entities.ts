@@ -4,6 +4,7 @@ import { Session } from '../auth/session.entity.js';
 import { Customer } from '../customers/customer.entity.js';
 import { BackupJob } from '../jobs/job.entity.js';
 import { Snapshot } from '../snapshots/snapshot.entity.js';
+import { SnapshotVerification } from '../snapshots/verification.entity.js';
 import { StaffAccount } from '../staff/staff-account.entity.js';
 import { Webhook, WebhookAttempt, WebhookMessage } from '../webhooks/webhook.entity.js';
 
@@ -18,4 +19,5 @@ export const entities = [
   WebhookMessage,
   WebhookAttempt,
   StaffAccount,
+  SnapshotVerification,
 ];

@@ -47,6 +47,17 @@ export const ScriptEvent = z.discriminatedUnion('type', [
     code: z.number().int().min(0).max(255),
   }),
   z.object({ type: z.literal('lock_wait'), seconds: z.number().nonnegative() }),
+  // A restore drill's verdict on a snapshot (customer-verify).
+  z.object({
+    type: z.literal('verification'),
+    status: z.enum(['verified', 'failed']),
+    snapshot: hex64,
+    restoreSeconds: z.number().nonnegative().nullish(),
+    files: z.number().int().nonnegative().nullish(),
+    bytes: z.number().nonnegative().nullish(),
+    tables: z.number().int().nonnegative().nullish(),
+    problem: z.string().max(2000).nullish(),
+  }),
   // The job's outcome is final and good (backup: the snapshot exists; restore: the site is
   // switched over and open). What the script does after it is housekeeping.
   z.object({ type: z.literal('completed') }),
@@ -57,6 +68,7 @@ export type ScriptEvent = z.infer<typeof ScriptEvent>;
 export type RunEvent = Extract<ScriptEvent, { type: 'restic' | 'lock_wait' }>;
 export type JobScriptEvent = Exclude<ScriptEvent, RunEvent>;
 export type SnapshotEvent = Extract<ScriptEvent, { type: 'snapshot' }>;
+export type VerificationEvent = Extract<ScriptEvent, { type: 'verification' }>;
 
 /** Parses one stdout line; null for a line that is not a known event. */
 export function parseScriptEvent(line: string): ScriptEvent | null {

@@ -5,7 +5,11 @@ import type { IBackupJob } from './job.entity.js';
 export class JobInProgressError extends Error {
   readonly code = 'JOB_IN_PROGRESS';
   constructor(readonly job: IBackupJob | null) {
-    super('Another backup or restore is already in progress for this site. Wait for it to finish.');
+    super(
+      job?.kind === 'verify'
+        ? 'This site already has a check of its backups waiting or running.'
+        : 'Another backup or restore is already in progress for this site. Wait for it to finish.',
+    );
     this.name = 'JobInProgressError';
   }
 }

@@ -161,6 +161,45 @@ export async function requestRestore(
   return job;
 }
 
+/**
+ * A restore drill of one of the customer's backups (DESIGN.md §12): any snapshot of their
+ * catalog, on request of the customer or an admin token. It never touches the live site.
+ */
+export async function requestVerify(
+  scope: RequestScope,
+  input: { snapshotId: string; customerId?: string | null },
+): Promise<IBackupJob> {
+  const customer = await targetCustomer(scope, input.customerId);
+  const viewer = scope.viewer as Viewer;
+  if (!SNAPSHOT_ID_PATTERN.test(input.snapshotId)) {
+    throw new InvalidInputError(
+      'A snapshot id is 8 to 64 characters of 0-9 and a-f.',
+      'snapshotId',
+    );
+  }
+  const snapshot = await findCustomerSnapshot(scope.em, customer.id, input.snapshotId);
+  if (!snapshot) throw new NotFoundError('There is no such backup.');
+  await checkJobRate(scope, customer.id);
+  const job = await scope.services.jobs.create({
+    customer,
+    kind: 'verify',
+    scope: asBackupScope(snapshot.scope),
+    source: asSnapshotSource(snapshot.source),
+    snapshotId: snapshot.snapshotId,
+    label: snapshot.label ?? null,
+    ...requester(viewer),
+  });
+  await recordAudit(scope.em, {
+    action: 'verify_requested',
+    actor: actorOf(viewer),
+    customerId: customer.id,
+    targetId: job.id,
+    ip: scope.ip,
+    details: { snapshotId: snapshot.snapshotId, source: snapshot.source },
+  });
+  return job;
+}
+
 /** The job, if the viewer may see it (its own customer's, or any for an admin). */
 export async function findVisibleJob(
   scope: Pick<RequestScope, 'em' | 'viewer'>,

@@ -365,6 +365,25 @@ export class JobStore {
   }
 
   /**
+   * PENDING again, and queued to run in `delayMs` (a drill that gave way to the customer's own
+   * backup or restore). The queue entry has an id of its own: the one the job ran from is still
+   * the worker's; whichever entry comes first claims the row, the other finds it taken.
+   */
+  async handBackLater(
+    ref: JobRef,
+    job: Pick<IBackupJob, 'kind' | 'source'> & { customer: Pick<ICustomer, 'host'> },
+    delayMs: number,
+  ): Promise<boolean> {
+    if (!(await this.handBack(ref))) return false;
+    await this.queue(job.customer.host, laneOf(job))
+      .createJob({ jobId: ref.id })
+      .setId(`${ref.id}:later:${Date.now()}`)
+      .delayUntil(Date.now() + delayMs)
+      .save();
+    return true;
+  }
+
+  /**
    * A restore's undo point, stored after the switch-over (the job may be COMPLETED already).
    * Only a restore of that customer is touched (recovery reads both from a snapshot's tags).
    */
@@ -400,6 +419,16 @@ export class JobStore {
       { status, customer: { host: node } },
       { populate: ['customer'], orderBy: { id: 'asc' } },
     );
+  }
+
+  /** Whether the customer has a backup or restore PENDING or RUNNING. */
+  async hasActiveSiteJob(customerId: number): Promise<boolean> {
+    const n = await this.em().count(BackupJob, {
+      customer: customerId,
+      kind: { $in: [...SITE_KINDS] },
+      status: { $in: [...ACTIVE_STATUSES] },
+    });
+    return n > 0;
   }
 
   /** Restores of the node that ended but whose script never said it was done. */

@@ -19,6 +19,7 @@ import {
   asJobStatus,
   BackupJob,
   type IBackupJob,
+  SITE_KINDS,
 } from './job.entity.js';
 import {
   ConfirmationMismatchError,
@@ -153,8 +154,14 @@ builder.objectFields(CustomerRef, (t) => ({
   activeJob: t.field({
     type: BackupJobRef,
     nullable: true,
+    description:
+      'the backup or restore waiting or running (a check of a backup runs beside the site and is not one)',
     resolve: (customer, _args, ctx) =>
-      ctx.em.findOne(BackupJob, { customer: customer.id, status: { $in: [...ACTIVE_STATUSES] } }),
+      ctx.em.findOne(BackupJob, {
+        customer: customer.id,
+        kind: { $in: [...SITE_KINDS] },
+        status: { $in: [...ACTIVE_STATUSES] },
+      }),
   }),
 }));
 
@@ -168,7 +175,7 @@ builder.queryField('job', (t) =>
   }),
 );
 
-const JobPayload = (name: string) =>
+export const JobPayload = (name: string) =>
   builder.objectRef<{ job: IBackupJob }>(name).implement({
     fields: (t) => ({ job: t.field({ type: BackupJobRef, resolve: (p) => p.job }) }),
   });

@@ -8,6 +8,7 @@ import { repositoryCommands } from '../cli/repositories.js';
 import { staffCommands } from '../cli/staff.js';
 import { statusCommands } from '../cli/status.js';
 import { tokenCommands } from '../cli/tokens.js';
+import { verifyCommands } from '../cli/verify.js';
 
 const program = new Command('backups').description('Customer backups: the operator command line');
 databaseCommands(program);
@@ -19,6 +20,7 @@ catalogCommands(program);
 repositoryCommands(program);
 statusCommands(program);
 staffCommands(program);
+verifyCommands(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   console.error(error instanceof Error ? error.message : error);

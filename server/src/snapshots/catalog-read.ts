@@ -16,7 +16,12 @@ export const SNAPSHOT_ID_PATTERN = /^[0-9a-f]{8,64}$/;
 export type SnapshotView = Pick<
   ISnapshot,
   'snapshotId' | 'shortId' | 'source' | 'scope' | 'time' | 'label' | 'sizeBytes'
->;
+> & { customerId?: number; customer?: { id: number } };
+
+/** The customer whose catalog row this is (a listed row, or an entity). */
+export function snapshotOwner(view: SnapshotView): number | null {
+  return view.customerId ?? view.customer?.id ?? null;
+}
 
 const SHOWN_COLUMNS =
   'id, snapshot_id, short_id, source, scope, time, label, size_bytes from snapshots';
@@ -67,6 +72,7 @@ export async function listSnapshots(
     parts.flatMap(([, bindings]) => bindings),
   );
   return rows.map((row) => ({
+    customerId,
     snapshotId: row.snapshot_id,
     shortId: row.short_id,
     source: row.source,

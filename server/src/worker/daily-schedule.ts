@@ -4,6 +4,7 @@ import { Customer } from '../customers/customer.entity.js';
 import type { Logger } from '../infra/logger.js';
 import { JobInProgressError } from '../jobs/job-errors.js';
 import { type JobStore, QueueUnavailableError } from '../jobs/job-store.js';
+import { enqueueWeeklyDrills } from './weekly-drills.js';
 
 export interface DailyDeps {
   orm: MikroORM;
@@ -162,6 +163,11 @@ export class DailySchedule {
       const run = await enqueueDailyBackups(this.deps);
       // Today's list replaces yesterday's, if any is still being retried.
       this.armRetry([...run.busy, ...run.unqueued]);
+      // Behind the night's backups in the daily lane: the drills of today's share of the
+      // node's customers (their newest daily snapshot so far).
+      await enqueueWeeklyDrills({ ...this.deps, em: this.deps.orm.em.fork() }, when).catch(
+        (error: unknown) => this.deps.logger.error({ err: error }, 'drills could not be enqueued'),
+      );
       void this.afterRun?.(when).catch((error: unknown) => {
         this.deps.logger.error({ err: error }, 'after the daily backups');
       });

@@ -80,6 +80,8 @@ function runner(store: JobStore, scripts: ScriptRunner) {
       BACKUPS_BACKUP_TIMEOUT_SECONDS: 60,
       BACKUPS_RESTORE_TIMEOUT_SECONDS: 60,
       BACKUPS_HEARTBEAT_SECONDS: 60,
+      BACKUPS_VERIFY_TIMEOUT_SECONDS: 60,
+      BACKUPS_VERIFY_RETRY_SECONDS: 60,
     },
   });
 }

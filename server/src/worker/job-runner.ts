@@ -8,10 +8,10 @@ import {
   type ScriptRunner,
 } from '../executors/script-runner.js';
 import type { Logger } from '../infra/logger.js';
-import type { IBackupJob, JobStatus } from '../jobs/job.entity.js';
+import { type IBackupJob, type JobStatus, SITE_KINDS } from '../jobs/job.entity.js';
 import type { JobRef, JobStore, RunningFields } from '../jobs/job-store.js';
 import { taskFor } from '../jobs/tasks/index.js';
-import type { Task, TaskContext } from '../jobs/tasks/task.js';
+import type { Alert, Task, TaskContext } from '../jobs/tasks/task.js';
 import type { SnapshotSource } from '../snapshots/snapshot-scope.js';
 import type { JobMetrics } from './metrics.js';
 import { overallProgress } from './progress.js';
@@ -28,8 +28,12 @@ export interface JobRunnerDeps {
     | 'BACKUPS_BACKUP_TIMEOUT_SECONDS'
     | 'BACKUPS_RESTORE_TIMEOUT_SECONDS'
     | 'BACKUPS_HEARTBEAT_SECONDS'
+    | 'BACKUPS_VERIFY_TIMEOUT_SECONDS'
+    | 'BACKUPS_VERIFY_RETRY_SECONDS'
   >;
   metrics?: JobMetrics;
+  /** Failed drills and checks: metric, error log, event (worker/alerts.ts). */
+  alerts?: { raise(alert: Alert): Promise<void> };
   /** Called when a job's retention had to wait for a busy repository. */
   onRetentionDeferred?: (customerId: number, source: SnapshotSource) => void;
   /** Called when a daily backup failed because the repository was unreachable. */
@@ -57,19 +61,86 @@ export class JobRunner {
    */
   private readonly customerScripts = new Map<number, Promise<void>>();
 
+  /**
+   * Per customer, the running job that gives way to their own backup or restore (a drill):
+   * its stop switch, and whether it was stopped for that reason.
+   */
+  private readonly yielding = new Map<
+    number,
+    { jobId: number; stop: AbortController; preempted: boolean }
+  >();
+
   constructor(private readonly deps: JobRunnerDeps) {}
 
   /**
    * Runs the job with the given id if it is still PENDING (a cancelled or finished job is
    * skipped). Returns the final status, or null when skipped.
    */
-  async run(jobId: number, signal?: AbortSignal): Promise<JobStatus | null> {
+  async run(jobId: number, shutdown?: AbortSignal): Promise<JobStatus | null> {
     const { store } = this.deps;
+    let signal = shutdown;
     const job = await store.claim(jobId);
     if (!job) return null;
     const task = taskFor(job.kind);
     const ref: JobRef = { id: job.id, customerId: job.customer.id };
     const log = this.deps.logger.child({ jobId, customerId: ref.customerId, kind: job.kind });
+    const site = (SITE_KINDS as readonly string[]).includes(job.kind);
+    // A backup or restore of the customer is waiting or running: it goes first. (One whose job
+    // is COMPLETED and whose script is at its housekeeping is waited for in runScript.)
+    if (task.yieldsToSiteJobs && (await store.hasActiveSiteJob(ref.customerId))) {
+      await this.later(ref, job, log);
+      return 'pending';
+    }
+    let yielding: { jobId: number; stop: AbortController; preempted: boolean } | undefined;
+    if (site) {
+      this.preempt(ref.customerId, log);
+    } else if (task.yieldsToSiteJobs) {
+      yielding = { jobId, stop: new AbortController(), preempted: false };
+      this.yielding.set(ref.customerId, yielding);
+      signal = signal ? AbortSignal.any([signal, yielding.stop.signal]) : yielding.stop.signal;
+    }
+    try {
+      return await this.runClaimed(task, job, ref, log, { signal, shutdown, yielding });
+    } finally {
+      if (yielding && this.yielding.get(ref.customerId) === yielding) {
+        this.yielding.delete(ref.customerId);
+      }
+    }
+  }
+
+  /** The customer's own backup or restore starts: a drill of theirs stops (and cleans up). */
+  private preempt(customerId: number, log: Logger): void {
+    const running = this.yielding.get(customerId);
+    if (!running || running.preempted) return;
+    running.preempted = true;
+    log.info({ stopped: running.jobId }, "a drill gives way to the customer's own job");
+    running.stop.abort();
+  }
+
+  /** PENDING again, queued to run BACKUPS_VERIFY_RETRY_SECONDS from now. */
+  private async later(ref: JobRef, job: IBackupJob, log: Logger): Promise<void> {
+    const delayMs = this.deps.config.BACKUPS_VERIFY_RETRY_SECONDS * 1000;
+    await this.deps.store.handBackLater(ref, job, delayMs).catch((error: unknown) => {
+      // PENDING: the next start of the worker queues it again.
+      log.warn({ err: error }, 'the job could not be queued again');
+    });
+    log.info({ delayMs }, "queued again, after the customer's own backup or restore");
+  }
+
+  private async runClaimed(
+    task: Task,
+    job: IBackupJob,
+    ref: JobRef,
+    log: Logger,
+    stops: {
+      signal: AbortSignal | undefined;
+      shutdown: AbortSignal | undefined;
+      yielding: { preempted: boolean } | undefined;
+    },
+  ): Promise<JobStatus | null> {
+    const { signal, shutdown, yielding } = stops;
+    const { store } = this.deps;
+    const jobId = job.id;
     log.info({ scope: job.scope, source: job.source }, 'job started');
     const started = Date.now();
     const heartbeat = setInterval(() => {
@@ -109,6 +180,9 @@ export class JobRunner {
         await store.attachUndoPoint(ref, snapshotId);
       },
       retentionDeferred: (source) => this.deps.onRetentionDeferred?.(ref.customerId, source),
+      alert: async (alert) => {
+        await this.deps.alerts?.raise(alert);
+      },
     };
 
     const onEvent = async (event: ScriptEvent) => {
@@ -178,6 +252,12 @@ export class JobRunner {
       return 'completed';
     }
 
+    if (result.aborted && yielding?.preempted && !shutdown?.aborted) {
+      // Stopped for the customer's own backup or restore; its script removed its sandbox.
+      await this.later(ref, job, log);
+      return 'pending';
+    }
+
     if (result.aborted) {
       // Worker shutdown: the script rolled back; the job runs again on the next start.
       await store.handBack(ref);
@@ -227,6 +307,9 @@ export class JobRunner {
     signal: AbortSignal | undefined,
   ): Promise<ScriptResult> {
     const customerId = job.customer.id;
+    // A drill neither waits for the customer's other scripts nor holds them up: it works in a
+    // sandbox, scratch database and account of its own, and gives way when stopped.
+    if (task.yieldsToSiteJobs) return this.runAlone(task, job, onEvent, log, signal);
     const previous = this.customerScripts.get(customerId);
     let scriptEnded: () => void = () => undefined;
     const ended = new Promise<void>((resolve) => {
@@ -271,5 +354,41 @@ export class JobRunner {
       scriptEnded();
       if (this.customerScripts.get(customerId) === ended) this.customerScripts.delete(customerId);
     }
+  }
+
+  /** A script that works beside the site: its own recovery after a kill, no queueing. */
+  private async runAlone(
+    task: Task,
+    job: IBackupJob,
+    onEvent: (event: ScriptEvent) => Promise<void>,
+    log: Logger,
+    signal: AbortSignal | undefined,
+  ): Promise<ScriptResult> {
+    if (signal?.aborted) {
+      return { exitCode: 0, timedOut: false, aborted: true, lastError: null, stderrTail: '' };
+    }
+    let result: ScriptResult;
+    try {
+      result = await this.deps.scripts.run(task.script, task.args(job), {
+        onEvent,
+        signal,
+        timeoutMs: task.timeoutMs(this.deps.config as Config),
+      });
+    } catch (error) {
+      log.error({ err: error }, 'the script could not be started');
+      return { exitCode: 1, timedOut: false, aborted: false, lastError: null, stderrTail: '' };
+    }
+    if (result.exitCode > 128 && task.recovery) {
+      const recovered = await this.deps.scripts.run(
+        task.recovery.script,
+        task.recovery.args(job.customer.id),
+        { timeoutMs: 30 * 60_000 },
+      );
+      log.warn(
+        { exitCode: result.exitCode, recovered: recovered.exitCode },
+        'script killed: cleaned up',
+      );
+    }
+    return result;
   }
 }

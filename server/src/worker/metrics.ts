@@ -29,7 +29,8 @@ export class JobMetrics {
   });
   private readonly verificationFailed = new Counter({
     name: 'backups_verification_failed_total',
-    help: 'Restore drills (VERIFY jobs) that failed: a backup not shown restorable',
+    help: 'Restore drills that found a backup not restorable (kind drill) and repository checks that found damaged data (kind check)',
+    labelNames: ['kind'],
     registers: [this.registry],
   });
   readonly jobsByStatus = new Gauge({
@@ -107,6 +108,19 @@ export class JobMetrics {
     this.registry.setDefaultLabels({ node });
   }
 
+  readonly repositoryCheck = new Gauge({
+    name: 'backups_repository_check_ok',
+    help: 'The last data check of each repository: 1 ok, 0 found a problem',
+    labelNames: ['repository'],
+    registers: [this.registry],
+  });
+  readonly repositoryCheckPacks = new Gauge({
+    name: 'backups_repository_check_packs_read',
+    help: 'Data packs the last check of each repository read',
+    labelNames: ['repository'],
+    registers: [this.registry],
+  });
+
   observe(kind: string, status: string, seconds: number): void {
     this.durations.observe({ kind, status }, seconds);
     this.finished.inc({ kind, status });
@@ -114,7 +128,11 @@ export class JobMetrics {
 
   jobFailed(kind: string, code: string): void {
     this.failed.inc({ kind, code });
-    if (kind === 'verify') this.verificationFailed.inc();
+  }
+
+  /** A drill or a check found a problem (worker/alerts.ts raises it). */
+  alertRaised(kind: 'drill' | 'check'): void {
+    this.verificationFailed.inc({ kind });
   }
 
   waitedForLock(where: 'worker' | 'script', seconds: number): void {

@@ -5,6 +5,7 @@ import type { Logger } from '../infra/logger.js';
 import { customerMessage } from '../jobs/job-messages.js';
 import { enqueueJob, laneOf, type QueuedJob, type QueueLane } from '../jobs/job-queue.js';
 import type { JobStore } from '../jobs/job-store.js';
+import { taskFor } from '../jobs/tasks/index.js';
 import { recordRecoveredUndoPoints } from './undo-points.js';
 
 export interface RecoveryDeps {
@@ -40,10 +41,15 @@ export async function recoverNode(
     const log = deps.logger.child({ jobId: job.id, customerId: ref.customerId });
     log.warn({ kind: job.kind, phase: job.phase }, 'recovering an interrupted job');
     let action: string | null = null;
-    const result = await recoverSite(deps.scripts, ref.customerId, async (event) => {
-      if (event.type === 'recovered') action = event.action;
-      await onEvent(event);
-    });
+    const recovery = taskFor(job.kind).recovery;
+    const result = recovery
+      ? await deps.scripts.run(recovery.script, recovery.args(ref.customerId), {
+          timeoutMs: 30 * 60_000,
+        })
+      : await recoverSite(deps.scripts, ref.customerId, async (event) => {
+          if (event.type === 'recovered') action = event.action;
+          await onEvent(event);
+        });
     if (result.exitCode !== 0) {
       log.error({ exitCode: result.exitCode, stderr: result.stderrTail }, 'site recovery failed');
     }
@@ -65,6 +71,7 @@ export async function recoverNode(
     });
   }
   await finishLeftoverRestores(deps, onEvent);
+  await removeLeftoverDrills(deps);
   // Jobs that ended while their script's housekeeping was cut short (the worker was killed
   // after COMPLETED): their scripts are gone and the journals finished.
   for (const job of await store.unsettledOnNode(deps.node)) {
@@ -76,6 +83,24 @@ export async function recoverNode(
     deps.logger.info({ interrupted: running.length, requeued: pending.length }, 'recovery done');
   }
   return { interrupted: running.length, requeued: pending.length };
+}
+
+/**
+ * Sandboxes, scratch databases and import accounts of restore drills killed with their worker,
+ * or run by hand and killed (customers whose drill still runs are left alone).
+ */
+export async function removeLeftoverDrills(
+  deps: Pick<RecoveryDeps, 'scripts' | 'logger'>,
+): Promise<void> {
+  const result = await deps.scripts.run('customer-verify', ['--recover-all'], {
+    timeoutMs: 30 * 60_000,
+  });
+  if (result.exitCode !== 0) {
+    deps.logger.error(
+      { exitCode: result.exitCode, stderr: result.stderrTail },
+      'removing leftover drills failed',
+    );
+  }
 }
 
 /**

@@ -16,12 +16,14 @@ import { nodeFigures } from '../ops/node-status.js';
 import { perCustomerSources, syncCatalog } from '../snapshots/catalog-sync.js';
 import { WebhookDeliverer } from '../webhooks/webhook-deliverer.js';
 import { deliveryQueues, webhookQueue } from '../webhooks/webhook-queue.js';
+import { Alerts } from './alerts.js';
 import { DailySchedule } from './daily-schedule.js';
 import { DeferredRetention } from './deferred-retention.js';
 import { startHealthServer } from './health-server.js';
 import { JobRunner } from './job-runner.js';
 import { JobMetrics } from './metrics.js';
 import { finishLeftoverRestores, recoverNode } from './recovery.js';
+import { checkRepositoryData, checkSubset } from './repository-check.js';
 import { maintainRepository } from './repository-maintenance.js';
 
 export interface WorkerOptions {
@@ -71,6 +73,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     logger,
     observer: metrics,
   });
+  const alerts = new Alerts({ redis, prefix, logger, metrics });
   const retention = new DeferredRetention({ orm, scripts, logger });
   const queues = {
     jobs: workerQueue({ redisUrl: cfg.BACKUPS_REDIS_URL, prefix }, node, 'jobs'),
@@ -100,6 +103,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     scripts,
     logger,
     metrics,
+    alerts,
     config: cfg,
   });
   /** Waiting, active and delayed jobs of each lane. */
@@ -180,6 +184,29 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
       // An append-only repository cannot be pruned from here: the maintainer prunes it.
       if (repositoryModeOf(cfg, kind) === 'append-only') continue;
       await maintainRepository({ redis, prefix, scripts, logger, metrics }, kind, 'prune');
+    }
+    // Then this week's share of each repository's data is read back and verified.
+    const subset = checkSubset(day, cfg.BACKUPS_CHECK_WEEKS);
+    for (const kind of ['daily', 'manual'] as const) {
+      if (stopping) return;
+      await checkRepositoryData(
+        {
+          redis,
+          prefix,
+          scripts,
+          logger,
+          em: orm.em.fork(),
+          actor: { kind: 'operator', id: `worker:${node}` },
+          alerts,
+          onResult: (check) => {
+            if (check.outcome !== 'ok' && check.outcome !== 'failed') return;
+            metrics.repositoryCheck.set({ repository: kind }, check.outcome === 'ok' ? 1 : 0);
+            metrics.repositoryCheckPacks.set({ repository: kind }, check.packs ?? 0);
+          },
+        },
+        kind,
+        subset,
+      ).catch((error: unknown) => logger.error({ err: error }, 'repository check failed'));
     }
   };
   const schedule = new DailySchedule(

@@ -102,6 +102,10 @@ describe('argument validation', () => {
       ['manual', 'forget'],
       ['manual', 'snapshots', '--customer', '1;id'],
       ['manual', 'check', '-x'],
+      ['manual', 'check', '--read-data-subset', '5/4'],
+      ['manual', 'check', '--read-data-subset', '0/4'],
+      ['manual', 'check', '--read-data-subset', '1/4;id'],
+      ['manual', 'snapshots', '--read-data-subset', '1/4'],
     ]) {
       const r = await run(t, 'backup-repository', args);
       expect(r.exitCode).toBe(2);
@@ -153,6 +157,7 @@ describe('lint', () => {
     const files = [
       script('customer-backup'),
       script('customer-restore'),
+      script('customer-verify'),
       script('backup-repository'),
       ...libs,
     ];

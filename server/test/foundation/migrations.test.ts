@@ -11,6 +11,7 @@ const TABLES = [
   'notification_settings',
   'sessions',
   'snapshots',
+  'snapshot_verifications',
   'staff_accounts',
   'webhooks',
   'webhook_attempts',

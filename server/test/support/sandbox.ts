@@ -239,8 +239,8 @@ export async function dropCustomerDatabases(ids: number | readonly number[]): Pr
         .slice(i, i + 50)
         .map(
           (id) =>
-            `DROP DATABASE IF EXISTS customer_${id}; DROP DATABASE IF EXISTS customer_${id}__restore; DROP DATABASE IF EXISTS customer_${id}__previous;
-     DROP USER IF EXISTS ${siteAccount(id)}, 'backups_definer_${id}'@'localhost', 'backups_restore_${id}'@'localhost';`,
+            `DROP DATABASE IF EXISTS customer_${id}; DROP DATABASE IF EXISTS customer_${id}__restore; DROP DATABASE IF EXISTS customer_${id}__previous; DROP DATABASE IF EXISTS customer_${id}__verify;
+     DROP USER IF EXISTS ${siteAccount(id)}, 'backups_definer_${id}'@'localhost', 'backups_restore_${id}'@'localhost', 'backups_verify_${id}'@'localhost';`,
         )
         .join('\n'),
     );

@@ -2,6 +2,7 @@ import { For, type JSX, Show } from 'solid-js';
 import { formatBytes, formatDateTime, SCOPE_WORDS } from '../format';
 import type { BackupScope, Snapshot } from '../graphql/documents';
 import { RestoreMenu } from './RestoreMenu';
+import { SnapshotVerification } from './SnapshotVerification';
 
 export interface SnapshotListProps {
   snapshots: readonly Snapshot[];
@@ -11,6 +12,8 @@ export interface SnapshotListProps {
   /** Restoring is not offered while a job runs. */
   restoreDisabled?: boolean;
   onRestore: (snapshot: Snapshot, scope: BackupScope, trigger: HTMLElement) => void;
+  /** "Verify now": a restore drill of the backup, beside the site. */
+  onVerify?: (snapshot: Snapshot) => void;
 }
 
 function contents(snapshot: Snapshot): string {
@@ -37,6 +40,7 @@ export function SnapshotList(props: SnapshotListProps) {
                     {(label) => <span class="snapshot-label">“{label()}”</span>}
                   </Show>
                   <span class="snapshot-size">{formatBytes(snapshot.sizeBytes)}</span>
+                  <SnapshotVerification snapshot={snapshot} onVerify={props.onVerify} />
                 </div>
                 <RestoreMenu
                   snapshot={snapshot}

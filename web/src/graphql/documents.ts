@@ -9,6 +9,12 @@ export const SnapshotFields = graphql(`
     createdAt
     label
     sizeBytes
+    verification {
+      status
+      verifiedAt
+      restoreSeconds
+      problem
+    }
   }
 `);
 
@@ -159,6 +165,23 @@ export const RestoreSnapshotMutation = graphql(
     restoreSnapshot(snapshotId: $snapshotId, scope: $scope, confirmation: $confirmation) {
       __typename
       ... on RestoreSnapshotSuccess {
+        job {
+          ...JobFields
+        }
+      }
+      ...ErrorFields
+    }
+  }
+`,
+  [JobFields, ErrorFields],
+);
+
+export const VerifySnapshotMutation = graphql(
+  `
+  mutation VerifySnapshot($snapshotId: ID!) {
+    verifySnapshot(snapshotId: $snapshotId) {
+      __typename
+      ... on VerifySnapshotSuccess {
         job {
           ...JobFields
         }

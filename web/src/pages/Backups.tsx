@@ -13,6 +13,8 @@ import {
   CreateBackupMutation,
   type Job,
   RestoreSnapshotMutation,
+  type Snapshot,
+  VerifySnapshotMutation,
 } from '../graphql/documents';
 import { failureMessage, queryErrorMessage } from '../graphql/results';
 import { currentJob, mergeJobs } from '../jobs';
@@ -94,6 +96,19 @@ export function BackupsPage() {
     focusJobBanner();
   };
 
+  const [, verifySnapshot] = createMutation(VerifySnapshotMutation);
+  const onVerify = async (snapshot: Snapshot) => {
+    const result = await verifySnapshot({ snapshotId: snapshot.id });
+    const payload = result.data?.verifySnapshot;
+    const message = failureMessage(result.error, payload);
+    if (message) {
+      jobs.notify(message, 'error');
+      return;
+    }
+    jobs.notify('Check started: this backup is being restored beside your site.', 'success');
+    refresh();
+  };
+
   const [cancelState, cancelJob] = createMutation(CancelJobMutation);
   const onCancel = async (job: Job) => {
     const result = await cancelJob({ id: job.id });
@@ -172,6 +187,7 @@ export function BackupsPage() {
                 empty="No manual backups yet. Create one above."
                 restoreDisabled={jobRunning()}
                 onRestore={(snapshot, scope, trigger) => openRestore({ snapshot, scope, trigger })}
+                onVerify={onVerify}
               />
             </section>
 
@@ -186,6 +202,7 @@ export function BackupsPage() {
                 empty="No daily backups yet. They are made automatically every night."
                 restoreDisabled={jobRunning()}
                 onRestore={(snapshot, scope, trigger) => openRestore({ snapshot, scope, trigger })}
+                onVerify={onVerify}
               />
             </section>
 
@@ -204,6 +221,7 @@ export function BackupsPage() {
                 empty="No undo points yet. One is taken automatically before every restore."
                 restoreDisabled={jobRunning()}
                 onRestore={(snapshot, scope, trigger) => openRestore({ snapshot, scope, trigger })}
+                onVerify={onVerify}
               />
             </section>
 

@@ -11,6 +11,17 @@ import type { JobRef, RunningFields } from '../job-store.js';
 /** The part of the job's overall progress (0..1) each phase covers, by phase name. */
 export type PhaseWeights = Readonly<Record<string, readonly [number, number]>>;
 
+/** Something an operator and the customer must hear of (a failed drill or check). */
+export type Alert =
+  | {
+      type: 'verification_failed';
+      customerId: number;
+      snapshotId: string;
+      jobId: number | null;
+      problem: string;
+    }
+  | { type: 'repository_check_failed'; repository: string; problem: string };
+
 /** What a task may do while its script runs; the job runner provides it. */
 export interface TaskContext {
   readonly job: IBackupJob;
@@ -27,6 +38,8 @@ export interface TaskContext {
   attachUndoPoint(snapshotId: string): Promise<void>;
   /** Retention that could not get the repository: applied later by the worker. */
   retentionDeferred(source: SnapshotSource): void;
+  /** Metric, error log and an event for the webhooks. */
+  alert(alert: Alert): Promise<void>;
 }
 
 export type Outcome =
@@ -51,4 +64,14 @@ export interface Task {
   onEvent(event: ScriptEvent, ctx: TaskContext): Promise<void>;
   /** How the job ends when its script ended before the task completed it. */
   outcome(result: ScriptResult, ctx: TaskContext): Outcome;
+  /**
+   * What puts the customer's things in order after its script was killed (default: the
+   * restore's recovery, customer-restore --recover).
+   */
+  recovery?: { script: string; args(customerId: number): string[] };
+  /**
+   * A customer's own backup or restore goes first: a running job of this kind for the same
+   * customer is stopped (its script cleans up) and queued again for later.
+   */
+  readonly yieldsToSiteJobs?: boolean;
 }

@@ -108,3 +108,26 @@ describe('the restore task', () => {
     });
   });
 });
+
+describe('the verify task', () => {
+  const task = taskFor('verify');
+
+  it('runs customer-verify with the snapshot and its source, in the daily lane, giving way', () => {
+    const drill = job({ kind: 'verify', source: 'daily', snapshotId: 'd'.repeat(64) });
+    expect(task.script).toBe('customer-verify');
+    expect(task.args(drill)).toEqual(['42', 'd'.repeat(64), 'daily', '--job', '7']);
+    expect(task.lane({ kind: 'verify', source: 'manual' })).toBe('daily');
+    expect(task.yieldsToSiteJobs).toBe(true);
+    expect(task.recovery?.args(42)).toEqual(['--recover', '42']);
+  });
+
+  it("fails with the drill's problem in the customer's words", () => {
+    const error = { code: 'VERIFICATION_FAILED', message: 'The database dump is incomplete.' };
+    expect(task.outcome(result({ exitCode: 1, lastError: error }), ctx(job({})))).toEqual({
+      status: 'failed',
+      code: 'VERIFICATION_FAILED',
+      message: 'The database dump is incomplete.',
+    });
+    expect(() => task.args(job({ kind: 'verify' }))).toThrow(/no snapshot id/);
+  });
+});

@@ -8,7 +8,7 @@ import { SESSION_COOKIE } from '../../../src/auth/sessions.js';
 import { type Config, parseConfig } from '../../../src/config/config.js';
 import { createLogger } from '../../../src/infra/logger.js';
 import { type JobChanged, publishJobChanged } from '../../../src/jobs/job-events.js';
-import { producerQueue } from '../../../src/jobs/job-queue.js';
+import { producerQueue, type QueueLane } from '../../../src/jobs/job-queue.js';
 import { clearRedisPrefix, redisPrefix, type TestDatabase } from '../../support/sandbox.js';
 
 export interface Auth {
@@ -46,7 +46,7 @@ export interface TestApi {
   /** Announces a job change as the worker does (after it updated the row). */
   publish(event: JobChanged): Promise<void>;
   /** The waiting jobs of a host's Bee-Queue, by their ids. */
-  queuedJobIds(host: string): Promise<string[]>;
+  queuedJobIds(host: string, lane?: QueueLane): Promise<string[]>;
   stop(): Promise<void>;
 }
 
@@ -158,10 +158,11 @@ export async function startTestApi(options: {
       return client;
     },
     publish: (event) => publishJobChanged(redis, config.BACKUPS_REDIS_PREFIX, event),
-    async queuedJobIds(host) {
+    async queuedJobIds(host, lane = 'jobs') {
       const queue = producerQueue(
         { redisUrl: config.BACKUPS_REDIS_URL, prefix: config.BACKUPS_REDIS_PREFIX },
         host,
+        lane,
       );
       try {
         const jobs = await queue.getJobs('waiting', { start: 0, end: 1000 });

@@ -1,0 +1,93 @@
+// Measurement 6: a restore drill (DESIGN.md §12). `verifySnapshot` through the api until
+// COMPLETED (customer-verify: the snapshot restored with `restic restore --verify` into a
+// sandbox beside the site, every file checked, the dump imported into a scratch database
+// through a confined account, its tables checked, all removed), against `restic restore` +
+// `mariadb` import by hand of the same snapshot; order alternating.
+import { housekeepingDone, phaseSummary, runApiJob, workerIdle } from './backup.js';
+import type { BenchWorld } from './env.js';
+import type { Figure, Measurement } from './report.js';
+import { restoreByHand } from './restore.js';
+import type { BenchSite } from './site.js';
+import { sleep, spread } from './stats.js';
+
+export async function measureDrill(
+  world: BenchWorld,
+  site: BenchSite,
+  snapshotId: string,
+  reps: number,
+  log: (line: string) => void,
+): Promise<Measurement> {
+  const id = site.customer.id;
+  const drill: number[] = [];
+  const measured: number[] = [];
+  const hand: number[] = [];
+  const ratio: number[] = [];
+  const phaseRuns: Record<string, number>[] = [];
+  await workerIdle(world);
+  const viaWorker = async () => {
+    const run = await runApiJob(
+      world,
+      'mutation($s: ID!, $c: ID!) { verifySnapshot(snapshotId: $s, customerId: $c) { $JOB } }',
+      { s: snapshotId, c: String(id) },
+      3600_000,
+    );
+    // The sandbox's removal comes after COMPLETED, under no customer lock: the next
+    // repetition waits for the drill's script to end (the job settled).
+    await housekeepingDone(world, id);
+    while (!(await world.job(run.jobId)).settledAt) await sleep(200);
+    phaseRuns.push(run.phases);
+    const seconds = Number(
+      await world.sql(
+        `select restore_seconds from ${world.dbName}.snapshot_verifications where job_id = ${run.jobId}`,
+      ),
+    );
+    return { ms: run.ms, restoreSeconds: seconds };
+  };
+  for (let rep = 0; rep < reps; rep++) {
+    let a: Awaited<ReturnType<typeof viaWorker>>;
+    let b: number;
+    if (rep % 2 === 0) {
+      a = await viaWorker();
+      b = await restoreByHand(world, id, snapshotId);
+    } else {
+      b = await restoreByHand(world, id, snapshotId);
+      a = await viaWorker();
+    }
+    drill.push(a.ms / 1000);
+    measured.push(a.restoreSeconds);
+    hand.push(b / 1000);
+    ratio.push(a.ms / b);
+    log(
+      `drill rep ${rep + 1}: drill ${(a.ms / 1000).toFixed(1)} s (its restore ${a.restoreSeconds.toFixed(1)} s), by hand ${(b / 1000).toFixed(1)} s, ratio ${(a.ms / b).toFixed(2)}`,
+    );
+  }
+  const figures: Figure[] = [
+    {
+      name: 'verifySnapshot → COMPLETED (api + queue + worker + script)',
+      unit: 's',
+      values: drill,
+    },
+    {
+      name: "the drill's restoreSeconds (its download --verify + import, as shown to the customer)",
+      unit: 's',
+      values: measured,
+    },
+    { name: 'restic restore + mariadb import by hand', unit: 's', values: hand },
+    {
+      name: 'overall: drill / by hand',
+      unit: 'x',
+      values: ratio,
+      target: '<= 1.2x',
+      pass: spread(ratio).median <= 1.2,
+    },
+  ];
+  return {
+    id: 8,
+    title: 'Restore drill',
+    setup: `The site of measurement 3 (scope BOTH), from its last worker backup. The drill runs from the verifySnapshot request (admin token) to COMPLETED, niced (nice 10, best-effort I/O 7), in the daily lane: ownership and space checks, restic restore --verify of the content folder and the dump into .verify/customer-N beside the site, a check of every listed entry (type, size, permissions, owner), the dump through a confined account into customer_N__verify, a check of its tables, removal of the sandbox, the scratch database and the account. By hand: restic restore (no --verify) + mariadb import into a new database. Order alternates; ${reps} repetitions.`,
+    figures,
+    notes: [`Drill by phase (median over the repetitions): ${phaseSummary(phaseRuns)}.`],
+    limits:
+      'The drill does more than the hand restore: --verify reads every restored file back and hashes it against the snapshot, every listed entry is compared with what was written (CHECKING_FILES), and the listing is read first (VERIFYING); download and import run one after the other (the restore runs them side by side: the next step towards the 1.2x target). The removal of the sandbox and the scratch database comes after COMPLETED and is not counted (the next repetition waits for it). Being niced it yields the CPU to everything else on the node, so on a shared machine its time depends on the other load.',
+  };
+}

@@ -1,0 +1,245 @@
+import { chmod, mkdir, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  buildSite,
+  createCustomerDatabase,
+  createTestEnv,
+  dbManifest,
+  destroyTestEnv,
+  dropCustomerDatabases,
+  type Event,
+  errorCode,
+  exists,
+  phases,
+  randomCustomerId,
+  readLog,
+  run,
+  siteManifest,
+  snapshotEvent,
+  sql,
+  start,
+  type TestEnv,
+} from './support/harness.js';
+
+let t: TestEnv;
+const A = randomCustomerId();
+let siteA: string;
+let slowRestic: string;
+
+beforeAll(async () => {
+  t = await createTestEnv();
+  siteA = await buildSite(t.customersRoot, A);
+  await createCustomerDatabase(A);
+  // Holds `restic restore` so a signal can land while the drill downloads.
+  slowRestic = path.join(t.dataDir, 'slow-restic');
+  await writeFile(
+    slowRestic,
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell script, not a template
+    '#!/bin/bash\nfor a in "$@"; do if [ "$a" = restore ]; then trap \'pkill -TERM -P $$; exit 143\' TERM; sleep "${SLOW_RESTORE:-0}" >/dev/null 2>&1 & wait $!; trap - TERM; break; fi; done\nexec restic "$@"\n',
+  );
+  await chmod(slowRestic, 0o755);
+});
+afterAll(async () => {
+  await dropCustomerDatabases(A);
+  await destroyTestEnv(t);
+});
+
+const live = async () => ({ files: await siteManifest(siteA), db: await dbManifest(A) });
+const sandbox = () => path.join(t.customersRoot, '.verify', `customer-${A}`);
+const leftovers = async () => ({
+  sandbox: await exists(sandbox()),
+  scratch: await sql(`SHOW DATABASES LIKE 'customer\\_${A}\\_\\_verify'`),
+  account: await sql(`SELECT User FROM mysql.global_priv WHERE User = 'backups_verify_${A}'`),
+});
+const clean = { sandbox: false, scratch: '', account: '' };
+const result = (events: Event[]) => events.find((e) => e.type === 'verification');
+
+/** A repository of its own, with one backup of the site in it, for tests that damage it. */
+async function ownRepository(name: string) {
+  const env = {
+    BACKUPS_MANUAL_REPOSITORY: path.join(t.dataDir, 'repos', name),
+    BACKUPS_MANUAL_PASSWORD_FILE: path.join(t.dataDir, 'secrets', `${name}.pass`),
+  };
+  expect((await run(t, 'backup-repository', ['manual', 'init'], env)).exitCode).toBe(0);
+  const made = await run(t, 'customer-backup', [String(A), 'both'], env);
+  const snap = snapshotEvent(made.events);
+  expect(snap, made.stderr).toBeDefined();
+  const data = path.join(t.dataDir, 'repos', name, 'data');
+  const packs: string[] = [];
+  for (const sub of await readdir(data)) {
+    for (const f of await readdir(path.join(data, sub))) packs.push(path.join(data, sub, f));
+  }
+  return { env, id: String(snap?.id), packs };
+}
+
+describe('customer-verify: a restore drill beside the live site', () => {
+  it('a good snapshot is VERIFIED with files, bytes, tables and a restore time; the live site is untouched', async () => {
+    const snap = snapshotEvent((await run(t, 'customer-backup', [String(A), 'both'])).events);
+    // the site moves on after its backup: the drill must neither see nor touch that
+    await writeFile(path.join(siteA, 'wordpress', 'after-backup.txt'), 'live only');
+    await sql(`INSERT INTO customer_${A}.options VALUES ('after', 'backup')`);
+    const before = await live();
+    const logBefore = await readLog(t, A);
+    const r = await run(t, 'customer-verify', [String(A), String(snap?.id), 'manual']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(phases(r.events)).toEqual([
+      'VERIFYING',
+      'CHECKING_SPACE',
+      'DOWNLOADING',
+      'CHECKING_FILES',
+      'IMPORTING_DATABASE',
+      'CHECKING_DATABASE',
+      'CLEANING_UP',
+    ]);
+    // buildSite: 5 x 6 x 7 php files, image.bin, the non-ASCII file, wp-config.php
+    expect(result(r.events)).toMatchObject({
+      status: 'verified',
+      snapshot: snap?.id,
+      files: 213,
+      tables: 4,
+    });
+    const v = result(r.events) as unknown as { bytes: number; restoreSeconds: number };
+    expect(v.bytes).toBeGreaterThan(65_536);
+    expect(v.restoreSeconds).toBeGreaterThan(0);
+    expect(r.events.some((e) => e.type === 'maintenance' || e.type === 'error')).toBe(false);
+    expect(await live()).toEqual(before);
+    expect(await readLog(t, A)).toEqual(logBefore);
+    expect(await leftovers()).toEqual(clean);
+  });
+
+  it('a snapshot whose pack file was deleted FAILS, saying its data is missing', async () => {
+    const repo = await ownRepository('verify-deleted');
+    for (const p of repo.packs) await rm(p);
+    const before = await live();
+    const r = await run(t, 'customer-verify', [String(A), repo.id, 'manual'], repo.env);
+    expect(r.exitCode).toBe(1);
+    expect(errorCode(r.events)).toBe('VERIFICATION_FAILED');
+    expect(result(r.events)).toMatchObject({
+      status: 'failed',
+      problem: expect.stringMatching(/missing from the backup storage: \d+ of its files/),
+    });
+    expect(await live()).toEqual(before);
+    expect(await leftovers()).toEqual(clean);
+  });
+
+  it('a snapshot whose pack file was corrupted FAILS, saying its data is damaged', async () => {
+    const repo = await ownRepository('verify-corrupted');
+    for (const p of repo.packs) {
+      await chmod(p, 0o600);
+      const bytes = await readFile(p);
+      // flip bytes inside the first blob of each pack (past restic's header)
+      for (let i = 40; i < Math.min(bytes.length, 200); i++) bytes[i] = (bytes[i] ?? 0) ^ 0xff;
+      await writeFile(p, bytes);
+    }
+    const r = await run(t, 'customer-verify', [String(A), repo.id, 'manual'], repo.env);
+    expect(r.exitCode).toBe(1);
+    expect(result(r.events)).toMatchObject({
+      status: 'failed',
+      problem: expect.stringMatching(/damaged in the backup storage/),
+    });
+    expect(await leftovers()).toEqual(clean);
+  });
+
+  it('a dump cut short FAILS: "the database dump is incomplete", and nothing is imported', async () => {
+    const dumpDir = path.join(t.dataDir, 'work', 'dumps', `customer-${A}`);
+    await mkdir(dumpDir, { recursive: true });
+    const dump = path.join(dumpDir, `customer_${A}.sql`);
+    await writeFile(dump, (await execa('mysqldump', ['-uroot', `customer_${A}`])).stdout);
+    await truncate(dump, 1500);
+    const made = await execa(
+      'restic',
+      ['backup', '--json', '--tag', `customer-${A},manual,db`, dumpDir],
+      {
+        env: {
+          RESTIC_REPOSITORY: path.join(t.dataDir, 'repos', 'manual'),
+          RESTIC_PASSWORD_FILE: path.join(t.dataDir, 'secrets', 'manual-repository.pass'),
+          RESTIC_CACHE_DIR: path.join(t.dataDir, 'cache', 'restic'),
+        },
+      },
+    );
+    await rm(dumpDir, { recursive: true });
+    const id = made.stdout
+      .split('\n')
+      .map((l) => JSON.parse(l) as { message_type: string; snapshot_id?: string })
+      .find((l) => l.message_type === 'summary')?.snapshot_id as string;
+    const r = await run(t, 'customer-verify', [String(A), id, 'manual']);
+    expect(r.exitCode).toBe(1);
+    expect(result(r.events)).toMatchObject({
+      status: 'failed',
+      problem: expect.stringMatching(/^The database dump is incomplete/),
+      tables: 0,
+    });
+    expect(phases(r.events)).not.toContain('CHECKING_DATABASE');
+    expect(await leftovers()).toEqual(clean);
+  });
+
+  it('SIGTERM while downloading: exit 6, INTERRUPTED, no verdict, nothing left', async () => {
+    const snap = snapshotEvent((await run(t, 'customer-backup', [String(A), 'both'])).events);
+    const s = start(t, 'customer-verify', [String(A), String(snap?.id), 'manual'], {
+      BACKUPS_RESTIC_BIN: slowRestic,
+      SLOW_RESTORE: '20',
+    });
+    expect(await s.waitFor((e) => e.phase === 'DOWNLOADING')).toBe(true);
+    expect(await exists(sandbox())).toBe(true);
+    if (s.proc.pid) process.kill(s.proc.pid, 'SIGTERM');
+    const r = await s.proc;
+    expect(r.exitCode).toBe(6);
+    expect(errorCode(s.events)).toBe('INTERRUPTED');
+    expect(result(s.events)).toBeUndefined();
+    expect(await leftovers()).toEqual(clean);
+  });
+
+  it('SIGKILL mid-drill, then --recover-all: the sandbox, scratch database and account are gone', async () => {
+    const snap = snapshotEvent((await run(t, 'customer-backup', [String(A), 'both'])).events);
+    // a drill killed during its import leaves all three behind
+    await sql(`CREATE DATABASE customer_${A}__verify`);
+    await sql(`CREATE USER 'backups_verify_${A}'@'localhost' IDENTIFIED BY 'x'`);
+    const s = start(t, 'customer-verify', [String(A), String(snap?.id), 'manual'], {
+      BACKUPS_RESTIC_BIN: slowRestic,
+      SLOW_RESTORE: '20',
+    });
+    expect(await s.waitFor((e) => e.phase === 'DOWNLOADING')).toBe(true);
+    // the drill removes what an earlier one left before it starts: made again here
+    await sql(`CREATE DATABASE IF NOT EXISTS customer_${A}__verify`);
+    await sql(`CREATE USER IF NOT EXISTS 'backups_verify_${A}'@'localhost' IDENTIFIED BY 'x'`);
+    if (s.proc.pid) process.kill(-s.proc.pid, 'SIGKILL');
+    await s.proc;
+    expect((await leftovers()).sandbox).toBe(true);
+    const r = await run(t, 'customer-verify', ['--recover-all']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.events).toEqual([{ type: 'recovered', action: 'removed' }]);
+    expect(await leftovers()).toEqual(clean);
+    expect(await readdir(t.customersRoot)).not.toContain('.verify');
+  });
+
+  it('refuses bad arguments with exit 2 and no side effect', async () => {
+    for (const args of [
+      [],
+      ['0', 'abcdef12', 'manual'],
+      ['1;id', 'abcdef12', 'manual'],
+      [String(A), 'ABCDEF12', 'manual'],
+      [String(A), 'abcdef12', 'weekly'],
+      [String(A), 'abcdef12', 'manual', '--job', '$(id)'],
+      ['--recover', '../1'],
+      ['--recover-all', 'x'],
+    ]) {
+      const r = await run(t, 'customer-verify', args);
+      expect(r.exitCode, args.join(' ')).toBe(2);
+      expect(errorCode(r.events)).toBe('INVALID_ARGUMENT');
+    }
+    expect(await leftovers()).toEqual(clean);
+  });
+
+  it("another customer's snapshot is refused, not drilled", async () => {
+    const B = randomCustomerId();
+    await buildSite(t.customersRoot, B);
+    const snap = snapshotEvent((await run(t, 'customer-backup', [String(A), 'files'])).events);
+    const r = await run(t, 'customer-verify', [String(B), String(snap?.id), 'manual']);
+    expect(r.exitCode).toBe(3);
+    expect(errorCode(r.events)).toBe('SNAPSHOT_NOT_OWNED');
+    expect(result(r.events)).toBeUndefined();
+    expect(await exists(path.join(t.customersRoot, '.verify'))).toBe(false);
+  });
+});
