@@ -5,7 +5,7 @@
 # the undo point's dump must fit next to the sites (+10% + BACKUPS_SPACE_MARGIN_MB), by
 # apparent size, or else by what restore --sparse writes.
 #
-# Reads: SCOPE, PARTIAL_FILES and PARTIAL_BYTES (partial.sh: the chosen paths' size), SNAP_LISTED, SNAP_CONTENT, SNAP_DUMP, SNAP_DUMP_SIZE, FULL_ID (verify_snapshot,
+# Reads: SCOPE, PARTIAL_FILES and PARTIAL_BYTES (partial.sh: the chosen paths' size) (unset: none, as in customer-verify), SNAP_LISTED, SNAP_CONTENT, SNAP_DUMP, SNAP_DUMP_SIZE, FULL_ID (verify_snapshot,
 #   snapshot-layout.sh; $TMP_DIR/ls.json when SNAP_LISTED), LIVE_DB, SPACE_MARGIN_MB,
 #   CUSTOMERS_ROOT, TMP_DIR.
 # Sets: WRITTEN_BYTES (snapshot_written_bytes).
@@ -14,8 +14,8 @@ check_space() {
   local bytes=0 dump_bytes=0 need avail
   if ((SNAP_LISTED)); then
     # The whole snapshot is listed already: sum what will be restored.
-    if wants_files "$SCOPE" && ((PARTIAL_FILES)); then
-      bytes=$PARTIAL_BYTES
+    if wants_files "$SCOPE" && ((${PARTIAL_FILES:-0})); then
+      bytes=${PARTIAL_BYTES:-0}
     elif wants_files "$SCOPE"; then
       bytes="$(jq -n --arg c "$SNAP_CONTENT/" 'reduce (inputs | select(.struct_type == "node" and .type == "file"
         and (.path | startswith($c))) | .size // 0) as $s (0; . + $s)' "$TMP_DIR/ls.json")"
@@ -26,14 +26,14 @@ check_space() {
     fi
   else
     local -a targets=()
-    wants_files "$SCOPE" && ((!PARTIAL_FILES)) && targets+=("$SNAP_CONTENT")
+    wants_files "$SCOPE" && ((!${PARTIAL_FILES:-0})) && targets+=("$SNAP_CONTENT")
     wants_db "$SCOPE" && targets+=("$SNAP_DUMP")
     if ((${#targets[@]} > 0)); then
       snapshot_ls --recursive "$FULL_ID" "${targets[@]}"
       bytes="$(jq -n 'reduce (inputs | select(.struct_type == "node" and .type == "file") | .size // 0) as $s (0; . + $s)' "$TMP_DIR/ls.json")"
       wants_db "$SCOPE" && dump_bytes="$(jq -n --arg d "$SNAP_DUMP" 'first(inputs | select(.path == $d) | .size) // 0' "$TMP_DIR/ls.json")"
     fi
-    ((!PARTIAL_FILES)) || bytes=$((bytes + PARTIAL_BYTES))
+    ((!${PARTIAL_FILES:-0})) || bytes=$((bytes + ${PARTIAL_BYTES:-0}))
   fi
   # The dump counts twice: the downloaded file and its rows in the scratch database;
   # the undo point's dump of the replaced database is written next to the site too.
