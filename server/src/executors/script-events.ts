@@ -37,6 +37,23 @@ export const ScriptEvent = z.discriminatedUnion('type', [
   z.object({ type: z.literal('maintenance'), on: z.boolean(), at: z.number().optional() }),
   z.object({ type: z.literal('error'), code: z.string().max(64), message: z.string().max(2000) }),
   z.object({ type: z.literal('recovered'), action: z.string() }),
+  // customer-index: what a snapshot holds of the customer (paths relative to the content
+  // folder; mode as restic prints it), then the dump's tables.
+  z.object({
+    type: z.literal('index'),
+    content: z.string().max(64),
+    entries: z.number().int().nonnegative(),
+    dump: z.boolean(),
+  }),
+  z.object({
+    type: z.literal('entry'),
+    path: z.string().min(1),
+    entry: z.enum(['file', 'dir', 'symlink', 'other']),
+    size: z.number().nonnegative().nullable(),
+    mtime: z.string().nullable(),
+    mode: z.number().int().nonnegative(),
+  }),
+  z.object({ type: z.literal('table'), name: z.string().min(1), size: z.number().nonnegative() }),
   // The job's outcome is final and good (backup: the snapshot exists; restore: the site is
   // switched over and open). What the script does after it is housekeeping.
   z.object({ type: z.literal('completed') }),
@@ -44,6 +61,7 @@ export const ScriptEvent = z.discriminatedUnion('type', [
 
 export type ScriptEvent = z.infer<typeof ScriptEvent>;
 export type SnapshotEvent = Extract<ScriptEvent, { type: 'snapshot' }>;
+export type EntryEvent = Extract<ScriptEvent, { type: 'entry' }>;
 
 /** Parses one stdout line; null for a line that is not a known event. */
 export function parseScriptEvent(line: string): ScriptEvent | null {

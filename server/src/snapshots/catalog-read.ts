@@ -94,6 +94,15 @@ export async function findCustomerSnapshot(
   return rows.length === 1 ? (rows[0] ?? null) : null;
 }
 
+/** The catalog row of one snapshot of this customer (a full id), with its index's state. */
+export async function findCatalogRow(
+  em: EntityManager,
+  customerId: number,
+  snapshotId: string,
+): Promise<ISnapshot | null> {
+  return em.fork().findOne(Snapshot, { customer: customerId, snapshotId });
+}
+
 /** Batches the job snapshot lookups of one request (or socket operation): key "customer:id". */
 const jobSnapshotLoaders = new WeakMap<EntityManager, DataLoader<string, ISnapshot | null>>();
 

@@ -1,5 +1,6 @@
 import type { MikroORM } from '@mikro-orm/mariadb';
 import type { Config } from '../config/config.js';
+import type { ICustomer } from '../customers/customer.entity.js';
 import type { ScriptEvent } from '../executors/script-events.js';
 import {
   recoverSite,
@@ -9,6 +10,7 @@ import {
 } from '../executors/script-runner.js';
 import type { Logger } from '../infra/logger.js';
 import type { IBackupJob, JobStatus } from '../jobs/job.entity.js';
+import { JobInProgressError } from '../jobs/job-errors.js';
 import type { JobRef, JobStore, RunningFields } from '../jobs/job-store.js';
 import { taskFor } from '../jobs/tasks/index.js';
 import type { Task, TaskContext } from '../jobs/tasks/task.js';
@@ -28,7 +30,8 @@ export interface JobRunnerDeps {
     | 'BACKUPS_BACKUP_TIMEOUT_SECONDS'
     | 'BACKUPS_RESTORE_TIMEOUT_SECONDS'
     | 'BACKUPS_HEARTBEAT_SECONDS'
-  >;
+  > &
+    Partial<Pick<Config, 'BACKUPS_INDEX_TIMEOUT_SECONDS' | 'BACKUPS_INDEX_NEW_BACKUPS'>>;
   metrics?: JobMetrics;
   /** Called when a job's retention had to wait for a busy repository. */
   onRetentionDeferred?: (customerId: number, source: SnapshotSource) => void;
@@ -107,6 +110,20 @@ export class JobRunner {
         await store.attachUndoPoint(ref, snapshotId);
       },
       retentionDeferred: (source) => this.deps.onRetentionDeferred?.(ref.customerId, source),
+      queueFollowUp: async (next) => {
+        try {
+          return await store.create({
+            ...next,
+            customer: job.customer as ICustomer,
+            requestedByKind: job.requestedByKind,
+            requestedById: job.requestedById ?? null,
+          });
+        } catch (error) {
+          if (error instanceof JobInProgressError) return null;
+          throw error;
+        }
+      },
+      settings: { indexNewBackups: this.deps.config.BACKUPS_INDEX_NEW_BACKUPS ?? true },
     };
 
     const onEvent = async (event: ScriptEvent) => {
@@ -217,6 +234,7 @@ export class JobRunner {
     log: Logger,
     signal: AbortSignal | undefined,
   ): Promise<ScriptResult> {
+    if (task.readsOnly) return this.runReader(task, job, onEvent, log, signal);
     const customerId = job.customer.id;
     const previous = this.customerScripts.get(customerId);
     let scriptEnded: () => void = () => undefined;
@@ -259,6 +277,26 @@ export class JobRunner {
     } finally {
       scriptEnded();
       if (this.customerScripts.get(customerId) === ended) this.customerScripts.delete(customerId);
+    }
+  }
+
+  /** A script that only reads the repository: beside the customer's others, no recovery. */
+  private async runReader(
+    task: Task,
+    job: IBackupJob,
+    onEvent: (event: ScriptEvent) => Promise<void>,
+    log: Logger,
+    signal: AbortSignal | undefined,
+  ): Promise<ScriptResult> {
+    try {
+      return await this.deps.scripts.run(task.script, task.args(job), {
+        onEvent,
+        signal,
+        timeoutMs: task.timeoutMs(this.deps.config as Config),
+      });
+    } catch (error) {
+      log.error({ err: error }, 'the script could not be started');
+      return { exitCode: 1, timedOut: false, aborted: false, lastError: null, stderrTail: '' };
     }
   }
 }

@@ -11,6 +11,7 @@ import { createRedis } from '../infra/redis.js';
 import { type QueuedJob, workerQueue } from '../jobs/job-queue.js';
 import { JobStore } from '../jobs/job-store.js';
 import { perCustomerSources, syncCatalog } from '../snapshots/catalog-sync.js';
+import { evictUnreadIndexes } from '../snapshots/snapshot-index.js';
 import { DailySchedule } from './daily-schedule.js';
 import { DeferredRetention } from './deferred-retention.js';
 import { startHealthServer } from './health-server.js';
@@ -66,6 +67,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   const queues = {
     jobs: workerQueue({ redisUrl: cfg.BACKUPS_REDIS_URL, prefix }, node, 'jobs'),
     daily: workerQueue({ redisUrl: cfg.BACKUPS_REDIS_URL, prefix }, node, 'daily'),
+    index: workerQueue({ redisUrl: cfg.BACKUPS_REDIS_URL, prefix }, node, 'index'),
   };
   // The worker creates jobs only on its own node (the daily schedule).
   const store = new JobStore({
@@ -90,15 +92,10 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   });
   /** Waiting, active and delayed jobs of both lanes together. */
   const queueCounts = async () => {
-    const [jobs, daily] = await Promise.all([
-      queues.jobs.checkHealth(),
-      queues.daily.checkHealth(),
-    ]);
-    return {
-      waiting: jobs.waiting + daily.waiting,
-      active: jobs.active + daily.active,
-      delayed: jobs.delayed + daily.delayed,
-    };
+    const all = await Promise.all(Object.values(queues).map((q) => q.checkHealth()));
+    const sum = (key: 'waiting' | 'active' | 'delayed') =>
+      all.reduce((total, health) => total + health[key], 0);
+    return { waiting: sum('waiting'), active: sum('active'), delayed: sum('delayed') };
   };
   for (const q of Object.values(queues)) {
     await q.ready();
@@ -120,9 +117,22 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   };
   queues.jobs.process(concurrency, handle);
   queues.daily.process(Math.max(1, concurrency - 1), handle);
+  // Indexing reads the repository only: one at a time on the node, outside the slots above,
+  // so browsing a backup never waits behind the night's batch nor holds up a restore.
+  queues.index.process(1, async (job: BeeQueue.Job<QueuedJob>) => {
+    if (!stopping) await runner.run(job.data.jobId, shutdown.signal);
+  });
 
-  const syncOnly = () =>
-    syncCatalog({ orm, scripts, logger, node, perCustomer: perCustomerSources(cfg) });
+  const evictIndexes = () =>
+    evictUnreadIndexes(orm.em.fork(), node, cfg.BACKUPS_INDEX_KEEP_DAYS).then((n) => {
+      if (n) logger.info({ evicted: n }, 'unread snapshot indexes dropped');
+    });
+  const syncOnly = async () => {
+    await evictIndexes().catch((error: unknown) =>
+      logger.error({ err: error }, 'dropping unread indexes failed'),
+    );
+    return syncCatalog({ orm, scripts, logger, node, perCustomer: perCustomerSources(cfg) });
+  };
   // Every later sync first finishes leftover restores (recoverNode has just done so at start).
   const sync = async () => {
     if (!stopping) await finishLeftoverRestores({ orm, store, scripts, logger });

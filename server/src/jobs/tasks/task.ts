@@ -6,7 +6,7 @@ import type { Logger } from '../../infra/logger.js';
 import type { SnapshotSource } from '../../snapshots/snapshot-scope.js';
 import type { IBackupJob, JobKind } from '../job.entity.js';
 import type { QueueLane } from '../job-queue.js';
-import type { JobRef, RunningFields } from '../job-store.js';
+import type { JobRef, NewJob, RunningFields } from '../job-store.js';
 
 /** The part of the job's overall progress (0..1) each phase covers, by phase name. */
 export type PhaseWeights = Readonly<Record<string, readonly [number, number]>>;
@@ -27,6 +27,15 @@ export interface TaskContext {
   attachUndoPoint(snapshotId: string): Promise<void>;
   /** Retention that could not get the repository: applied later by the worker. */
   retentionDeferred(source: SnapshotSource): void;
+  /**
+   * Another job for the same customer, asked for by whoever asked for this one (a new
+   * backup's index); null when the customer has one of that kind active already.
+   */
+  queueFollowUp(
+    job: Pick<NewJob, 'kind' | 'scope' | 'source' | 'snapshotId'>,
+  ): Promise<IBackupJob | null>;
+  /** The worker's settings tasks read. */
+  readonly settings: { indexNewBackups: boolean };
 }
 
 export type Outcome =
@@ -44,6 +53,11 @@ export interface Task {
   readonly script: string;
   args(job: IBackupJob): string[];
   timeoutMs(config: Config): number;
+  /**
+   * A job that only reads the repository (no site, no database, no customer lock): it runs
+   * beside the customer's backup or restore instead of after it, and a kill needs no recovery.
+   */
+  readonly readsOnly?: boolean;
   /** Which of the node's queues the job waits in. */
   lane(job: Pick<IBackupJob, 'kind' | 'source'>): QueueLane;
   readonly phases: PhaseWeights;
