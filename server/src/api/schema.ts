@@ -7,6 +7,7 @@ import '../graphql/error.schema.js';
 import '../customers/customer.schema.js';
 import '../snapshots/snapshot.schema.js';
 import '../jobs/job.schema.js';
+import '../snapshots/snapshot-index.schema.js';
 import '../auth/auth.schema.js';
 import '../auth/api-token.schema.js';
 

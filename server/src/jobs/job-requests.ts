@@ -12,9 +12,14 @@ import {
 } from '../graphql/errors.js';
 import { parseId } from '../graphql/ids.js';
 import { findCustomerSnapshot, SNAPSHOT_ID_PATTERN } from '../snapshots/catalog-read.js';
+import type { ISnapshot } from '../snapshots/snapshot.entity.js';
 import { asBackupScope, asSnapshotSource } from '../snapshots/snapshot-scope.js';
 import { BackupJob, type IBackupJob, type JobScope } from './job.entity.js';
-import { ConfirmationMismatchError, NotCancellableError } from './job-errors.js';
+import {
+  ConfirmationMismatchError,
+  JobInProgressError,
+  NotCancellableError,
+} from './job-errors.js';
 import type { NewJob } from './job-store.js';
 
 export type RequestScope = Pick<GraphQLContext, 'em' | 'services' | 'viewer' | 'ip'>;
@@ -155,6 +160,61 @@ export async function requestRestore(
     details: { scope: input.scope, snapshotId: snapshot.snapshotId, source: snapshot.source },
   });
   return job;
+}
+
+/** What indexSnapshot answers: the snapshot, and the job indexing it (none: indexed already). */
+export interface IndexRequest {
+  snapshot: ISnapshot;
+  job: IBackupJob | null;
+}
+
+/**
+ * An INDEX job for one of the customer's snapshots, unless it is indexed already or being
+ * indexed (that job is answered). Another snapshot of theirs being indexed: JOB_IN_PROGRESS.
+ */
+export async function requestIndex(
+  scope: RequestScope,
+  input: { snapshotId: string; customerId?: string | null },
+): Promise<IndexRequest> {
+  const customer = await targetCustomer(scope, input.customerId);
+  const viewer = scope.viewer as Viewer;
+  const snapshot = await customerSnapshot(scope, customer.id, input.snapshotId);
+  if (snapshot.indexedAt) return { snapshot, job: null };
+  await checkJobRate(scope, customer.id);
+  try {
+    const job = await scope.services.jobs.create({
+      customer,
+      kind: 'index',
+      scope: asBackupScope(snapshot.scope),
+      source: asSnapshotSource(snapshot.source),
+      snapshotId: snapshot.snapshotId,
+      ...requester(viewer),
+    });
+    return { snapshot, job };
+  } catch (error) {
+    if (!(error instanceof JobInProgressError)) throw error;
+    if (error.job?.snapshotId === snapshot.snapshotId) return { snapshot, job: error.job };
+    error.message =
+      'Another backup of this site is being read for browsing. Wait for it to finish.';
+    throw error;
+  }
+}
+
+/** A snapshot id as a customer names it, in their own catalog: INVALID_INPUT, NOT_FOUND. */
+export async function customerSnapshot(
+  scope: Pick<RequestScope, 'em'>,
+  customerId: number,
+  snapshotId: string,
+): Promise<ISnapshot> {
+  if (!SNAPSHOT_ID_PATTERN.test(snapshotId)) {
+    throw new InvalidInputError(
+      'A snapshot id is 8 to 64 characters of 0-9 and a-f.',
+      'snapshotId',
+    );
+  }
+  const snapshot = await findCustomerSnapshot(scope.em, customerId, snapshotId);
+  if (!snapshot) throw new NotFoundError('There is no such backup.');
+  return snapshot;
 }
 
 /** The job, if the viewer may see it (its own customer's, or any for an admin). */

@@ -19,6 +19,7 @@ import {
   asJobStatus,
   BackupJob,
   type IBackupJob,
+  SITE_KINDS,
 } from './job.entity.js';
 import {
   ConfirmationMismatchError,
@@ -94,6 +95,16 @@ BackupJobRef.implement({
       resolve: (job, _args, ctx) => findJobSnapshot(ctx.em, job.customer.id, job.safetySnapshotId),
     }),
     label: t.exposeString('label', { nullable: true }),
+    paths: t.stringList({
+      nullable: true,
+      description: 'a partial restore: the paths it puts back (relative to the site folder)',
+      resolve: (j) => j.paths ?? null,
+    }),
+    tables: t.stringList({
+      nullable: true,
+      description: 'a partial restore: the tables it puts back',
+      resolve: (j) => j.tables ?? null,
+    }),
     errorCode: t.exposeString('errorCode', { nullable: true }),
     errorMessage: t.exposeString('errorMessage', { nullable: true }),
     errorDetail: t.string({
@@ -153,8 +164,14 @@ builder.objectFields(CustomerRef, (t) => ({
   activeJob: t.field({
     type: BackupJobRef,
     nullable: true,
+    description:
+      "the customer's backup or restore in progress (the one that blocks another); indexing and other reads are in jobs",
     resolve: (customer, _args, ctx) =>
-      ctx.em.findOne(BackupJob, { customer: customer.id, status: { $in: [...ACTIVE_STATUSES] } }),
+      ctx.em.findOne(BackupJob, {
+        customer: customer.id,
+        kind: { $in: [...SITE_KINDS] },
+        status: { $in: [...ACTIVE_STATUSES] },
+      }),
   }),
 }));
 

@@ -64,7 +64,7 @@ describe('indexing a snapshot (INDEX jobs)', () => {
   beforeAll(async () => {
     world = await createWorkerWorld();
     customer = await world.customer(node);
-    worker = await world.startWorker(node);
+    worker = await world.startWorker(node, { BACKUPS_INDEX_NEW_BACKUPS: 'true' });
   });
   afterAll(async () => {
     await world?.destroy();
