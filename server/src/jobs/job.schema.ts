@@ -228,6 +228,13 @@ builder.mutationField('restoreSnapshot', (t) =>
       scope: t.arg({ type: BackupScopeEnum, required: true }),
       confirmation: t.arg.string({ required: true }),
       customerId: t.arg.id({ description: 'admin tokens: the customer to act for' }),
+      paths: t.arg.stringList({
+        description:
+          'restore only these files and folders (relative to the site folder, from the index: indexSnapshot first); scope FILES or BOTH',
+      }),
+      tables: t.arg.stringList({
+        description: "restore only these tables of the backup's database; scope DATABASE or BOTH",
+      }),
     },
     authScopes: { signedIn: true },
     errors: {
@@ -247,6 +254,8 @@ builder.mutationField('restoreSnapshot', (t) =>
         scope: args.scope,
         confirmation: args.confirmation,
         customerId: args.customerId,
+        paths: args.paths,
+        tables: args.tables,
       }),
     }),
   }),

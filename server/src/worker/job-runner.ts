@@ -1,5 +1,8 @@
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import type { MikroORM } from '@mikro-orm/mariadb';
 import type { Config } from '../config/config.js';
+import { projectRoot } from '../config/paths.js';
 import type { ICustomer } from '../customers/customer.entity.js';
 import type { ScriptEvent } from '../executors/script-events.js';
 import {
@@ -31,10 +34,25 @@ export interface JobRunnerDeps {
     | 'BACKUPS_RESTORE_TIMEOUT_SECONDS'
     | 'BACKUPS_HEARTBEAT_SECONDS'
   > &
+    Partial<Pick<Config, 'BACKUPS_DATA_DIR' | 'BACKUPS_NODE'>> &
     Partial<Pick<Config, 'BACKUPS_INDEX_TIMEOUT_SECONDS' | 'BACKUPS_INDEX_NEW_BACKUPS'>>;
   metrics?: JobMetrics;
   /** Called when a job's retention had to wait for a busy repository. */
   onRetentionDeferred?: (customerId: number, source: SnapshotSource) => void;
+}
+
+/**
+ * The worker's own scratch folder on this node (argument files of its scripts), under the data
+ * folder, never a shared /tmp: it names customers' files. Made private on first use.
+ */
+export async function workerScratch(
+  config: Partial<Pick<Config, 'BACKUPS_DATA_DIR' | 'BACKUPS_NODE'>>,
+): Promise<string> {
+  const dataDir = config.BACKUPS_DATA_DIR ?? path.join(projectRoot, 'data');
+  const dir = path.join(dataDir, 'work', `worker-${config.BACKUPS_NODE ?? 'local'}`);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await chmod(dir, 0o700);
+  return dir;
 }
 
 /** The script's last log lines, for the operator's log and the job's errorDetail. */
@@ -253,11 +271,13 @@ export class JobRunner {
         return { exitCode: 0, timedOut: false, aborted: true, lastError: null, stderrTail: '' };
       }
       try {
-        result = await this.deps.scripts.run(task.script, task.args(job), {
-          onEvent,
-          signal,
-          timeoutMs: task.timeoutMs(this.deps.config as Config),
-        });
+        result = await this.withArgFiles(task, job, (args) =>
+          this.deps.scripts.run(task.script, args, {
+            onEvent,
+            signal,
+            timeoutMs: task.timeoutMs(this.deps.config as Config),
+          }),
+        );
       } catch (error) {
         log.error({ err: error }, 'the script could not be started');
         return { exitCode: 1, timedOut: false, aborted: false, lastError: null, stderrTail: '' };
@@ -280,6 +300,31 @@ export class JobRunner {
     }
   }
 
+  /**
+   * The task's arguments, with its argument files written to a private scratch folder of this
+   * node's worker (0700, files 0600) for as long as the script runs.
+   */
+  private async withArgFiles<T>(
+    task: Task,
+    job: IBackupJob,
+    run: (args: string[]) => Promise<T>,
+  ): Promise<T> {
+    const args = task.args(job);
+    const files = task.argFiles?.(job) ?? [];
+    if (files.length === 0) return run(args);
+    const dir = await mkdtemp(path.join(await workerScratch(this.deps.config), `job-${job.id}-`));
+    try {
+      for (const [i, file] of files.entries()) {
+        const name = path.join(dir, `arg-${i}`);
+        await writeFile(name, file.content, { mode: 0o600, flag: 'wx' });
+        args.push(file.flag, name);
+      }
+      return await run(args);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
   /** A script that only reads the repository: beside the customer's others, no recovery. */
   private async runReader(
     task: Task,
@@ -289,11 +334,13 @@ export class JobRunner {
     signal: AbortSignal | undefined,
   ): Promise<ScriptResult> {
     try {
-      return await this.deps.scripts.run(task.script, task.args(job), {
-        onEvent,
-        signal,
-        timeoutMs: task.timeoutMs(this.deps.config as Config),
-      });
+      return await this.withArgFiles(task, job, (args) =>
+        this.deps.scripts.run(task.script, args, {
+          onEvent,
+          signal,
+          timeoutMs: task.timeoutMs(this.deps.config as Config),
+        }),
+      );
     } catch (error) {
       log.error({ err: error }, 'the script could not be started');
       return { exitCode: 1, timedOut: false, aborted: false, lastError: null, stderrTail: '' };

@@ -1,4 +1,6 @@
+import { readdir, rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
+import path from 'node:path';
 import { MikroORM } from '@mikro-orm/mariadb';
 import type BeeQueue from 'bee-queue';
 import pLimit from 'p-limit';
@@ -15,7 +17,7 @@ import { evictUnreadIndexes } from '../snapshots/snapshot-index.js';
 import { DailySchedule } from './daily-schedule.js';
 import { DeferredRetention } from './deferred-retention.js';
 import { startHealthServer } from './health-server.js';
-import { JobRunner } from './job-runner.js';
+import { JobRunner, workerScratch } from './job-runner.js';
 import { JobMetrics } from './metrics.js';
 import { finishLeftoverRestores, recoverNode } from './recovery.js';
 import { maintainRepository } from './repository-maintenance.js';
@@ -103,6 +105,11 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   }
 
   await recoverNode({ orm, store, node, queues, scripts, logger });
+  // Argument files a killed worker left (its scripts are gone: this worker holds the node).
+  const scratch = await workerScratch(cfg);
+  for (const leftover of await readdir(scratch)) {
+    await rm(path.join(scratch, leftover), { recursive: true, force: true });
+  }
 
   const shutdown = new AbortController();
   let stopping = false;

@@ -54,6 +54,17 @@ describe('browsing a backup and what changed, through GraphQL', () => {
     await world?.destroy();
   });
 
+  const restoreSelected = async (variables: Record<string, unknown>) =>
+    (
+      await api.gql(
+        `mutation($id: ID!, $scope: BackupScope!, $paths: [String!], $tables: [String!]) {
+          restoreSnapshot(snapshotId: $id, scope: $scope, confirmation: "RESTORE", paths: $paths, tables: $tables) {
+            __typename ... on RestoreSnapshotSuccess { job { id kind scope paths tables } } ... on Error { code message } } }`,
+        variables,
+        { cookie },
+      )
+    ).data?.restoreSnapshot;
+
   const index = async (id: string) => {
     const r = await api.gql(
       `mutation($id: ID!) { indexSnapshot(snapshotId: $id) { __typename
@@ -72,6 +83,9 @@ describe('browsing a backup and what changed, through GraphQL', () => {
     );
     expect(before.errors?.[0]?.extensions?.code).toBe('INVALID_INPUT');
     expect(before.errors?.[0]?.message).toMatch(/indexSnapshot/);
+    const restore = await restoreSelected({ id: first, scope: 'FILES', paths: ['index.php'] });
+    expect(restore).toMatchObject({ __typename: 'InvalidInputError', code: 'INVALID_INPUT' });
+    expect(restore.message).toMatch(/index it first/);
 
     const asked = await index(first);
     expect(asked.__typename).toBe('IndexSnapshotSuccess');
@@ -211,6 +225,56 @@ describe('browsing a backup and what changed, through GraphQL', () => {
     );
     expect(asOther.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
     expect(await sql(`select count(*) from backup_jobs`, world.db.name)).toBe(jobsBefore);
+  });
+
+  it('a partial restore with bad paths or tables is INVALID_INPUT and nothing is queued', async () => {
+    const jobsBefore = await sql('select count(*) from backup_jobs', world.db.name);
+    const queuedBefore = await api.queuedJobIds('node-b');
+    const cases: [string, Record<string, unknown>][] = [
+      ['a climbing path', { scope: 'FILES', paths: ['../customer-1/wordpress/index.php'] }],
+      ['a climbing path inside', { scope: 'FILES', paths: ['wp-content/../../x'] }],
+      ['an absolute path', { scope: 'FILES', paths: ['/etc/passwd'] }],
+      ["the host's path of the site", { scope: 'FILES', paths: [content(a).slice(1)] }],
+      ['a NUL byte', { scope: 'FILES', paths: ['index.php\u0000x'] }],
+      ['a line break', { scope: 'FILES', paths: ['index.php\nwp-config.php'] }],
+      ['a trailing slash', { scope: 'FILES', paths: ['wp-content/'] }],
+      ['a path not in the backup', { scope: 'FILES', paths: ['wp-content/no-such-file.php'] }],
+      ['a path of 4,097 bytes', { scope: 'FILES', paths: ['a'.repeat(4097)] }],
+      ['1,001 paths', { scope: 'FILES', paths: Array.from({ length: 1001 }, (_, i) => `f${i}`) }],
+      ['no paths at all', { scope: 'FILES', paths: [] }],
+      ['paths with the database scope', { scope: 'DATABASE', paths: ['index.php'] }],
+      ['tables with the files scope', { scope: 'FILES', tables: ['posts'] }],
+      ['a table not in the dump', { scope: 'DATABASE', tables: ['wp_users'] }],
+      ['a table name with a backtick', { scope: 'DATABASE', tables: ['posts`; DROP TABLE x'] }],
+      ['a table name of 65 characters', { scope: 'DATABASE', tables: ['t'.repeat(65)] }],
+    ];
+    for (const [what, input] of cases) {
+      const r = await restoreSelected({ id: second, ...input });
+      expect(r, what).toMatchObject({ __typename: 'InvalidInputError', code: 'INVALID_INPUT' });
+    }
+    expect(await sql('select count(*) from backup_jobs', world.db.name)).toBe(jobsBefore);
+    expect(await api.queuedJobIds('node-b')).toEqual(queuedBefore);
+  });
+
+  it('a partial restore keeps its choice on the job: paths inside a chosen folder folded into it, tables once', async () => {
+    const r = await restoreSelected({
+      id: second,
+      scope: 'BOTH',
+      paths: [
+        'wp-content/uploads/2026/05',
+        'index.php',
+        'wp-content/uploads/2026/05/new-upload.txt',
+      ],
+      tables: ['posts', 'added_table', 'posts'],
+    });
+    expect(r.__typename).toBe('RestoreSnapshotSuccess');
+    expect(r.job).toMatchObject({
+      kind: 'RESTORE',
+      scope: 'BOTH',
+      paths: ['index.php', 'wp-content/uploads/2026/05'],
+      tables: ['posts', 'added_table'],
+    });
+    await world.waitForJob(Number(r.job.id), ['completed', 'failed']);
   });
 
   it('a folder path that climbs out, is absolute or holds a NUL is INVALID_INPUT', async () => {

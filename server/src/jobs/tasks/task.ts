@@ -52,6 +52,12 @@ export interface Task {
   /** The script under BACKUPS_SCRIPTS_DIR. */
   readonly script: string;
   args(job: IBackupJob): string[];
+  /**
+   * Arguments too long or too odd for argv (a partial restore's paths): each file's content is
+   * written by the runner to a private scratch file (0600) removed after the script, and
+   * `flag <file>` is added to the arguments.
+   */
+  argFiles?(job: IBackupJob): { flag: string; content: Buffer }[];
   timeoutMs(config: Config): number;
   /**
    * A job that only reads the repository (no site, no database, no customer lock): it runs
