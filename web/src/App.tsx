@@ -1,5 +1,5 @@
 import { createMutation, createQuery } from '@urql/solid';
-import { createEffect, Match, on, Show, Switch } from 'solid-js';
+import { createEffect, Match, on, Switch } from 'solid-js';
 import { useAppClient } from './app-context';
 import { ConnectionNotice } from './components/ConnectionNotice';
 import { isUnauthenticated } from './graphql/client';
@@ -8,14 +8,16 @@ import { queryErrorMessage } from './graphql/results';
 import { LiveJobsProvider, LiveNotices } from './live-jobs';
 import { ApiTokensPage } from './pages/ApiTokens';
 import { BackupsPage } from './pages/Backups';
+import { BrowsePage } from './pages/Browse';
 import { SignInPage } from './pages/SignIn';
-import { createRoute, ROUTE_HREF, type Route } from './route';
+import { browsedSnapshot, createRoute, ROUTE_HREF, type Route } from './route';
 
 /** One session: who is signed in decides between the sign-in page and the app. */
 export function App() {
   const app = useAppClient();
   const [viewer, reexecute] = createQuery({ query: ViewerQuery });
   const route = createRoute();
+  const browsed = () => browsedSnapshot(route.hash());
   const [signOutState, signOut] = createMutation(SignOutMutation);
 
   const me = () => (app.sessionExpired() ? null : viewer.data?.me);
@@ -36,12 +38,16 @@ export function App() {
     }),
   );
 
-  const ROUTE_TITLES: Record<Route, string> = { backups: 'Backups', tokens: 'API tokens' };
+  const ROUTE_TITLES: Record<Route, string> = {
+    backups: 'Backups',
+    tokens: 'API tokens',
+    browse: 'Browse a backup',
+  };
   createEffect(() => {
     document.title = me() ? `${ROUTE_TITLES[route()]} · Site backups` : 'Sign in · Site backups';
   });
 
-  const navLink = (to: Route, text: string) => (
+  const navLink = (to: Exclude<Route, 'browse'>, text: string) => (
     <a href={ROUTE_HREF[to]} aria-current={route() === to ? 'page' : undefined}>
       {text}
     </a>
@@ -110,9 +116,14 @@ export function App() {
             <ConnectionNotice connection={app.connection()} />
             <main id="main" class="content" tabIndex={-1}>
               <LiveNotices />
-              <Show when={route() === 'tokens'} fallback={<BackupsPage />}>
-                <ApiTokensPage />
-              </Show>
+              <Switch fallback={<BackupsPage />}>
+                <Match when={route() === 'tokens'}>
+                  <ApiTokensPage />
+                </Match>
+                <Match when={route() === 'browse' && browsed()}>
+                  {(id) => <BrowsePage snapshotId={id()} />}
+                </Match>
+              </Switch>
             </main>
           </LiveJobsProvider>
         )}

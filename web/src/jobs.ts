@@ -5,13 +5,21 @@ export type LiveJobs = Readonly<Record<string, Job>>;
 
 const newestFirst = (a: Job, b: Job) => b.createdAt.localeCompare(a.createdAt);
 
+/** A backup or restore: what touches the site, one at a time (reading a backup runs beside). */
+export const touchesSite = (job: Pick<Job, 'kind'>) =>
+  job.kind === 'BACKUP' || job.kind === 'RESTORE';
+
 /** The job running now: the live state of the one the page loaded, or any active live job. */
 export function currentJob(loaded: Job | null | undefined, live: LiveJobs): Job | null {
   if (loaded) {
     const latest = live[loaded.id] ?? loaded;
     if (isActive(latest)) return latest;
   }
-  return Object.values(live).filter(isActive).sort(newestFirst)[0] ?? null;
+  return (
+    Object.values(live)
+      .filter((job) => isActive(job) && touchesSite(job))
+      .sort(newestFirst)[0] ?? null
+  );
 }
 
 /** The job history as loaded, with live changes applied and new jobs added on top. */

@@ -1,7 +1,9 @@
 import { For, type JSX, Show } from 'solid-js';
 import { formatBytes, formatDateTime, SCOPE_WORDS } from '../format';
 import type { BackupScope, Snapshot } from '../graphql/documents';
+import { browseHref } from '../route';
 import { RestoreMenu } from './RestoreMenu';
+import { snapshotName } from './snapshot-name';
 
 export interface SnapshotListProps {
   snapshots: readonly Snapshot[];
@@ -38,6 +40,13 @@ export function SnapshotList(props: SnapshotListProps) {
                   </Show>
                   <span class="snapshot-size">{formatBytes(snapshot.sizeBytes)}</span>
                 </div>
+                <a
+                  class="button secondary"
+                  href={browseHref(snapshot.id)}
+                  aria-label={`Browse ${snapshotName(snapshot)}`}
+                >
+                  Browse
+                </a>
                 <RestoreMenu
                   snapshot={snapshot}
                   disabled={props.restoreDisabled}
