@@ -262,7 +262,7 @@ export const FolderQuery = graphql(
       id
       snapshot(id: $id) {
         id
-        entries(path: $path, first: 100, after: $after) {
+        entries(path: $path, after: $after) {
           entries {
             ...EntryFields
           }
@@ -283,7 +283,7 @@ export const SearchQuery = graphql(
       id
       snapshot(id: $id) {
         id
-        search(name: $name, first: 100) {
+        search(name: $name) {
           ...EntryFields
         }
       }
