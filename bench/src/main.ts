@@ -3,6 +3,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { freshManualRepository, measureBackup, runApiJob } from './backup.js';
+import { BROWSE_FULL, BROWSE_QUICK, measureBrowse } from './browse.js';
 import { CATALOG_FULL, CATALOG_QUICK, measureCatalog } from './catalog.js';
 import { type BenchWorld, cleanupAll, createBenchWorld, PROJECT_DIR } from './env.js';
 import { measureProgress, PROGRESS_FULL, PROGRESS_QUICK } from './progress.js';
@@ -19,7 +20,7 @@ import { buildSite, SITE_FULL, SITE_QUICK } from './site.js';
 
 const USAGE = `Usage: pnpm --filter @backups/bench start [-- options]
   --quick        a small smoke run (< 2 minutes); default: the full sizes
-  --only 1,2,5   run only these measurements
+  --only 1,2,5   run only these measurements (6: browsing a backup)
                  (1 catalog listing, 2 progress delivery, 3 backup, 4 restore, 5 queue)
   --help`;
 
@@ -29,7 +30,7 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const options: Options = { quick: false, only: new Set([1, 2, 3, 4, 5]) };
+  const options: Options = { quick: false, only: new Set([1, 2, 3, 4, 5, 6]) };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? '';
     if (arg === '--') continue;
@@ -37,7 +38,7 @@ function parseArgs(argv: string[]): Options {
     else if (arg === '--only' || arg.startsWith('--only=')) {
       const value = arg.includes('=') ? arg.slice(7) : (argv[++i] ?? '');
       options.only = new Set(value.split(',').map(Number));
-      if ([...options.only].some((n) => !(n >= 1 && n <= 5))) throw new Error(USAGE);
+      if ([...options.only].some((n) => !(n >= 1 && n <= 6))) throw new Error(USAGE);
     } else if (arg === '--help' || arg === '-h') {
       console.log(USAGE);
       process.exit(0);
@@ -100,6 +101,11 @@ async function main(): Promise<number> {
         (w) => measureQueue(w, options.quick ? QUEUE_QUICK : QUEUE_FULL, log),
       ],
     ];
+    steps.push([
+      6,
+      'Browsing a backup: indexing and folder listings',
+      (w) => measureBrowse(w, options.quick ? BROWSE_QUICK : BROWSE_FULL, log),
+    ]);
     const siteSteps = async (w: BenchWorld): Promise<void> => {
       if (!options.only.has(3) && !options.only.has(4)) return;
       const backupReps = options.quick ? 2 : 3;
