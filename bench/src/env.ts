@@ -349,6 +349,8 @@ export async function createBenchWorld(log: (line: string) => void): Promise<Ben
       BACKUPS_WORKER_PORT: '0',
       BACKUPS_WORKER_CONCURRENCY: '2',
       BACKUPS_DAILY_ENABLED: 'false',
+      // the backups measured alone; indexing has its own measurement
+      BACKUPS_INDEX_NEW_BACKUPS: 'false',
       BACKUPS_SHUTDOWN_GRACE_SECONDS: '5',
       BACKUPS_LOG_LEVEL: 'info',
     });

@@ -3,6 +3,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { freshManualRepository, measureBackup, runApiJob } from './backup.js';
+import { BROWSE_FULL, BROWSE_QUICK, measureBrowse } from './browse.js';
 import { CATALOG_FULL, CATALOG_QUICK, measureCatalog } from './catalog.js';
 import { measureDrill } from './drill.js';
 import { type BenchWorld, cleanupAll, createBenchWorld, PROJECT_DIR } from './env.js';
@@ -24,10 +25,11 @@ const USAGE = `Usage: pnpm --filter @backups/bench start [-- options]
   --quick        a small smoke run (< 2 minutes); default: the full sizes
   --only 1,2,5   run only these measurements
                  (1 catalog listing, 2 progress delivery, 3 backup, 4 restore, 5 queue,
-                  6 restoring one file, 7 sftp and rest-server repositories, 8 restore drill)
+                  6 restoring one file, 7 sftp and rest-server repositories, 8 restore drill,
+                  9 browsing a backup)
   --help`;
 
-const MAX_MEASUREMENT = 8;
+const MAX_MEASUREMENT = 9;
 
 interface Options {
   quick: boolean;
@@ -35,7 +37,7 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const options: Options = { quick: false, only: new Set([1, 2, 3, 4, 5, 6, 7, 8]) };
+  const options: Options = { quick: false, only: new Set([1, 2, 3, 4, 5, 6, 7, 8, 9]) };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? '';
     if (arg === '--') continue;
@@ -110,6 +112,11 @@ async function main(): Promise<number> {
         (w) => measureQueue(w, options.quick ? QUEUE_QUICK : QUEUE_FULL, log),
       ],
     ];
+    steps.push([
+      9,
+      'Browsing a backup: indexing and folder listings',
+      (w) => measureBrowse(w, options.quick ? BROWSE_QUICK : BROWSE_FULL, log),
+    ]);
     const siteSteps = async (w: BenchWorld): Promise<void> => {
       if (!wantsSite(options)) return;
       const backupReps = options.quick ? 2 : 3;

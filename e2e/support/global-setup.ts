@@ -350,6 +350,8 @@ async function setUp(
         ...serverEnv,
         BACKUPS_WORKER_PORT: '0',
         BACKUPS_DAILY_ENABLED: 'false',
+        // the browsing test asks for its index as a customer does (Browse)
+        BACKUPS_INDEX_NEW_BACKUPS: 'false',
         BACKUPS_SHUTDOWN_GRACE_SECONDS: '20',
       },
       logsDir,

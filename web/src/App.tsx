@@ -9,15 +9,17 @@ import { queryErrorMessage } from './graphql/results';
 import { LiveJobsProvider, LiveNotices } from './live-jobs';
 import { ApiTokensPage } from './pages/ApiTokens';
 import { BackupsPage } from './pages/Backups';
+import { BrowsePage } from './pages/Browse';
 import { NotificationsPage } from './pages/Notifications';
 import { SignInPage } from './pages/SignIn';
-import { createRoute, ROUTE_HREF, type Route } from './route';
+import { browsedSnapshot, createRoute, ROUTE_HREF, type Route } from './route';
 
 /** One session: who is signed in decides between the sign-in page and the app. */
 export function App() {
   const app = useAppClient();
   const [viewer, reexecute] = createQuery({ query: ViewerQuery });
   const route = createRoute();
+  const browsed = () => browsedSnapshot(route.hash());
   const [signOutState, signOut] = createMutation(SignOutMutation);
 
   const me = () => (app.sessionExpired() ? null : viewer.data?.me);
@@ -43,12 +45,13 @@ export function App() {
     tokens: 'API tokens',
     notifications: 'Notifications',
     admin: 'Support',
+    browse: 'Browse a backup',
   };
   createEffect(() => {
     document.title = me() ? `${ROUTE_TITLES[route()]} · Site backups` : 'Sign in · Site backups';
   });
 
-  const navLink = (to: Route, text: string) => (
+  const navLink = (to: Exclude<Route, 'browse'>, text: string) => (
     <a href={ROUTE_HREF[to]} aria-current={route() === to ? 'page' : undefined}>
       {text}
     </a>
@@ -128,6 +131,9 @@ export function App() {
                 </Match>
                 <Match when={route() === 'notifications'}>
                   <NotificationsPage />
+                </Match>
+                <Match when={route() === 'browse' && browsed()}>
+                  {(id) => <BrowsePage snapshotId={id()} />}
                 </Match>
               </Switch>
             </main>

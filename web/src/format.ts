@@ -87,6 +87,8 @@ const PHASE_WORDS: Record<string, string> = {
   SWAPPING: 'Switching your site over (maintenance mode)',
   SWAPPING_FILES: 'Switching your site over (maintenance mode)',
   CLEANING_UP: 'Cleaning up',
+  LISTING: 'Reading the list of files',
+  READING_DUMP: 'Reading the list of tables',
   ROLLING_BACK: 'Something went wrong — putting your site back as it was',
   FINISHED_AFTER_INTERRUPTION: 'Finished after an interruption on our side',
 };
@@ -110,6 +112,7 @@ export const STATUS_WORDS: Record<Job['status'], string> = {
 
 export function jobTitle(job: Pick<Job, 'kind' | 'source'>): string {
   if (job.kind === 'VERIFY') return 'Check of a backup';
+  if (job.kind === 'INDEX') return 'Reading a backup for browsing';
   if (job.kind === 'RESTORE') return job.source === 'SAFETY' ? 'Undo of a restore' : 'Restore';
   return job.source === 'DAILY' ? 'Daily backup' : 'Backup';
 }
@@ -128,6 +131,10 @@ export function jobOutcome(job: Pick<Job, 'kind' | 'status' | 'errorMessage'>): 
     if (job.status === 'COMPLETED') return 'Check finished: the backup restores correctly.';
     if (job.status === 'CANCELLED') return 'Check cancelled.';
     return `Check failed: ${job.errorMessage?.trim() || 'the backup could not be checked.'}`;
+  }
+  if (job.kind === 'INDEX') {
+    if (job.status === 'COMPLETED') return 'The backup is ready to browse.';
+    return `The backup could not be read for browsing: ${job.errorMessage?.trim() || 'please try again.'}`;
   }
   const what = job.kind === 'RESTORE' ? 'Restore' : 'Backup';
   if (job.status === 'COMPLETED') {

@@ -5,13 +5,14 @@ export type LiveJobs = Readonly<Record<string, Job>>;
 
 const newestFirst = (a: Job, b: Job) => b.createdAt.localeCompare(a.createdAt);
 
-/** A backup or a restore: what changes the site, and what the banner follows. */
-const isSiteJob = (job: Job) => job.kind === 'BACKUP' || job.kind === 'RESTORE';
-const isActiveSiteJob = (job: Job) => isSiteJob(job) && isActive(job);
+/** A backup or restore: what touches the site, one at a time (checks and reads run beside). */
+export const touchesSite = (job: Pick<Job, 'kind'>) =>
+  job.kind === 'BACKUP' || job.kind === 'RESTORE';
+const isActiveSiteJob = (job: Job) => touchesSite(job) && isActive(job);
 
 /**
  * The backup or restore running now: the live state of the one the page loaded, or any
- * active live one. A check of a backup (VERIFY) runs beside the site and never counts.
+ * active live one. A check of a backup (VERIFY) or reading one (INDEX) never counts.
  */
 export function currentJob(loaded: Job | null | undefined, live: LiveJobs): Job | null {
   if (loaded) {

@@ -8,6 +8,7 @@ import '../customers/customer.schema.js';
 import '../snapshots/snapshot.schema.js';
 import '../jobs/job.schema.js';
 import '../snapshots/verification.schema.js';
+import '../snapshots/snapshot-index.schema.js';
 import '../auth/auth.schema.js';
 import '../auth/api-token.schema.js';
 import '../webhooks/webhook.schema.js';

@@ -117,6 +117,9 @@ function schemaFor(dataDir: string) {
       .default('02:00'),
     BACKUPS_DAILY_ENABLED: bool.default(true),
     BACKUPS_CATALOG_SYNC_MINUTES: duration.default(60),
+    BACKUPS_INDEX_KEEP_DAYS: z.coerce.number().int().min(1).max(3650).default(7),
+    BACKUPS_INDEX_NEW_BACKUPS: bool.default(true),
+    BACKUPS_INDEX_TIMEOUT_SECONDS: duration.default(1800),
     // --- webhooks (DESIGN.md §14) ---
     /** The AES-256-GCM key of webhook secrets: 64 hex characters (or in the file below). */
     BACKUPS_WEBHOOK_KEY: z

@@ -58,6 +58,23 @@ export const ScriptEvent = z.discriminatedUnion('type', [
     tables: z.number().int().nonnegative().nullish(),
     problem: z.string().max(2000).nullish(),
   }),
+  // customer-index: what a snapshot holds of the customer (paths relative to the content
+  // folder; mode as restic prints it), then the dump's tables.
+  z.object({
+    type: z.literal('index'),
+    content: z.string().max(64),
+    entries: z.number().int().nonnegative(),
+    dump: z.boolean(),
+  }),
+  z.object({
+    type: z.literal('entry'),
+    path: z.string().min(1),
+    entry: z.enum(['file', 'dir', 'symlink', 'other']),
+    size: z.number().nonnegative().nullable(),
+    mtime: z.string().nullable(),
+    mode: z.number().int().nonnegative(),
+  }),
+  z.object({ type: z.literal('table'), name: z.string().min(1), size: z.number().nonnegative() }),
   // The job's outcome is final and good (backup: the snapshot exists; restore: the site is
   // switched over and open). What the script does after it is housekeeping.
   z.object({ type: z.literal('completed') }),
@@ -69,6 +86,7 @@ export type RunEvent = Extract<ScriptEvent, { type: 'restic' | 'lock_wait' }>;
 export type JobScriptEvent = Exclude<ScriptEvent, RunEvent>;
 export type SnapshotEvent = Extract<ScriptEvent, { type: 'snapshot' }>;
 export type VerificationEvent = Extract<ScriptEvent, { type: 'verification' }>;
+export type EntryEvent = Extract<ScriptEvent, { type: 'entry' }>;
 
 /** Parses one stdout line; null for a line that is not a known event. */
 export function parseScriptEvent(line: string): ScriptEvent | null {

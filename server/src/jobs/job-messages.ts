@@ -15,6 +15,7 @@ const MESSAGES: Record<string, string> = {
   INTERRUPTED: 'The job was interrupted before it finished. Your site was left as it was.',
   TIMED_OUT: 'The job took longer than allowed and was stopped. Your site was left as it was.',
   BACKUP_FAILED: 'The backup could not be completed.',
+  INDEX_FAILED: 'The backup could not be read for browsing. Please try again later.',
   RESTORE_FAILED: 'The restore could not be completed. Your site was left as it was.',
 };
 

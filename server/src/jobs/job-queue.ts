@@ -16,9 +16,11 @@ export interface QueueOptions {
  * Each hosting node has two queues: `jobs` for what customers, integrators and operators ask
  * for (backups, restores), `daily` for the node's nightly backups. With one FIFO queue, a
  * customer whose site was hacked at 02:05 would have their restore wait behind the whole
- * night's batch; the worker takes from both, the daily lane with fewer slots.
+ * night's batch; the worker takes from both, the daily lane with fewer slots. A third, `index`,
+ * holds the jobs that read a snapshot's file list for browsing (DESIGN.md §10): they wait
+ * behind neither.
  */
-export type QueueLane = 'jobs' | 'daily';
+export type QueueLane = 'jobs' | 'daily' | 'index';
 
 export function queueName(host: string, lane: QueueLane = 'jobs'): string {
   return `${lane}-${host}`;

@@ -12,9 +12,15 @@ import {
 } from '../graphql/errors.js';
 import { parseId } from '../graphql/ids.js';
 import { findCustomerSnapshot, SNAPSHOT_ID_PATTERN } from '../snapshots/catalog-read.js';
+import { indexedPaths, listTables, PATHS_MAX, pathProblem } from '../snapshots/index-read.js';
+import type { ISnapshot } from '../snapshots/snapshot.entity.js';
 import { asBackupScope, asSnapshotSource } from '../snapshots/snapshot-scope.js';
 import { BackupJob, type IBackupJob, type JobScope } from './job.entity.js';
-import { ConfirmationMismatchError, NotCancellableError } from './job-errors.js';
+import {
+  ConfirmationMismatchError,
+  JobInProgressError,
+  NotCancellableError,
+} from './job-errors.js';
 import type { NewJob } from './job-store.js';
 
 export type RequestScope = Pick<GraphQLContext, 'em' | 'services' | 'viewer' | 'ip'>;
@@ -119,9 +125,107 @@ function scopeCovers(snapshotScope: JobScope, restoreScope: JobScope): boolean {
   return snapshotScope === 'both' || snapshotScope === restoreScope;
 }
 
+/** Why a table name cannot be restored by name (the rule customer-restore applies too). */
+function tableNameProblem(name: string): string | null {
+  if (name.length < 1 || name.length > 64) return 'A table name is 1 to 64 characters long.';
+  if ([...name].some((c) => (c.codePointAt(0) ?? 0) < 0x20 || c === '\u007f')) {
+    return 'A table name must not contain control characters.';
+  }
+  if (/[`'"\\]/.test(name) || name.endsWith(' ')) {
+    return 'A table name must not contain quotes, backticks or backslashes, nor end with a space.';
+  }
+  return null;
+}
+
+/**
+ * A partial restore's choice, checked against the snapshot's index before anything is queued
+ * (DESIGN.md §10): paths relative to the site folder, normalised, at most 1,000, each in this
+ * customer's index of this snapshot (a legacy daily snapshot's index holds this customer's
+ * folder alone, so no other customer's path can be named); tables in the dump. Paths inside
+ * another chosen path are dropped (the folder is restored whole).
+ */
+async function partialChoice(
+  scope: RequestScope,
+  snapshot: ISnapshot,
+  restoreScope: JobScope,
+  input: { paths?: readonly string[] | null; tables?: readonly string[] | null },
+): Promise<{ paths: string[] | null; tables: string[] | null }> {
+  const { paths, tables } = input;
+  if (paths == null && tables == null) return { paths: null, tables: null };
+  if (paths != null && restoreScope === 'database') {
+    throw new InvalidInputError('Paths are restored with the scope FILES or BOTH.', 'paths');
+  }
+  if (tables != null && restoreScope === 'files') {
+    throw new InvalidInputError('Tables are restored with the scope DATABASE or BOTH.', 'tables');
+  }
+  for (const [list, field] of [
+    [paths, 'paths'],
+    [tables, 'tables'],
+  ] as const) {
+    if (list != null && (list.length < 1 || list.length > PATHS_MAX)) {
+      throw new InvalidInputError(`Choose 1 to ${PATHS_MAX} ${field} to restore.`, field);
+    }
+  }
+  if (!snapshot.indexedAt) {
+    throw new InvalidInputError(
+      'This backup has not been read for browsing yet: index it first (indexSnapshot), then choose what to restore.',
+      paths != null ? 'paths' : 'tables',
+    );
+  }
+  let chosenPaths: string[] | null = null;
+  if (paths != null) {
+    for (const p of paths) {
+      const problem = pathProblem(p);
+      if (problem)
+        throw new InvalidInputError(`${problem} (${JSON.stringify(p.slice(0, 200))})`, 'paths');
+    }
+    const unique = [...new Set(paths)].sort();
+    const found = await indexedPaths(scope.em, snapshot.id, unique);
+    const missing = unique.find((p) => !found.has(p));
+    if (missing !== undefined) {
+      throw new InvalidInputError(
+        `This backup has no ${JSON.stringify(missing.slice(0, 200))}.`,
+        'paths',
+      );
+    }
+    // Sorted by code unit, a folder comes before what is inside it.
+    chosenPaths = [];
+    for (const p of unique) {
+      const last = chosenPaths.at(-1);
+      if (last !== undefined && p.startsWith(`${last}/`)) continue;
+      chosenPaths.push(p);
+    }
+  }
+  let chosenTables: string[] | null = null;
+  if (tables != null) {
+    for (const name of tables) {
+      const problem = tableNameProblem(name);
+      if (problem) throw new InvalidInputError(problem, 'tables');
+    }
+    const unique = [...new Set(tables)];
+    const known = new Set((await listTables(scope.em, snapshot.id)).map((t) => t.name));
+    const missing = unique.find((name) => !known.has(name));
+    if (missing !== undefined) {
+      throw new InvalidInputError(
+        `This backup's database has no table ${JSON.stringify(missing)}.`,
+        'tables',
+      );
+    }
+    chosenTables = unique;
+  }
+  return { paths: chosenPaths, tables: chosenTables };
+}
+
 export async function requestRestore(
   scope: RequestScope,
-  input: { snapshotId: string; scope: JobScope; confirmation: string; customerId?: string | null },
+  input: {
+    snapshotId: string;
+    scope: JobScope;
+    confirmation: string;
+    customerId?: string | null;
+    paths?: readonly string[] | null;
+    tables?: readonly string[] | null;
+  },
 ): Promise<IBackupJob> {
   const customer = await targetCustomer(scope, input.customerId);
   const viewer = scope.viewer as Viewer;
@@ -140,6 +244,7 @@ export async function requestRestore(
       'scope',
     );
   }
+  const choice = await partialChoice(scope, snapshot, input.scope, input);
   await checkJobRate(scope, customer.id);
   const job = await scope.services.jobs.create({
     customer,
@@ -148,6 +253,8 @@ export async function requestRestore(
     source: asSnapshotSource(snapshot.source),
     snapshotId: snapshot.snapshotId,
     label: snapshot.label ?? null,
+    paths: choice.paths,
+    tables: choice.tables,
     ...requester(viewer),
   });
   await recordAudit(scope.em, {
@@ -156,9 +263,70 @@ export async function requestRestore(
     customerId: customer.id,
     targetId: job.id,
     ip: scope.ip,
-    details: { scope: input.scope, snapshotId: snapshot.snapshotId, source: snapshot.source },
+    details: {
+      scope: input.scope,
+      snapshotId: snapshot.snapshotId,
+      source: snapshot.source,
+      ...(choice.paths ? { paths: choice.paths.length } : {}),
+      ...(choice.tables ? { tables: choice.tables } : {}),
+    },
   });
   return job;
+}
+
+/** What indexSnapshot answers: the snapshot, and the job indexing it (none: indexed already). */
+export interface IndexRequest {
+  snapshot: ISnapshot;
+  job: IBackupJob | null;
+}
+
+/**
+ * An INDEX job for one of the customer's snapshots, unless it is indexed already or being
+ * indexed (that job is answered). Another snapshot of theirs being indexed: JOB_IN_PROGRESS.
+ */
+export async function requestIndex(
+  scope: RequestScope,
+  input: { snapshotId: string; customerId?: string | null },
+): Promise<IndexRequest> {
+  const customer = await targetCustomer(scope, input.customerId);
+  const viewer = scope.viewer as Viewer;
+  const snapshot = await customerSnapshot(scope, customer.id, input.snapshotId);
+  if (snapshot.indexedAt) return { snapshot, job: null };
+  await checkJobRate(scope, customer.id);
+  try {
+    const job = await scope.services.jobs.create({
+      customer,
+      kind: 'index',
+      scope: asBackupScope(snapshot.scope),
+      source: asSnapshotSource(snapshot.source),
+      snapshotId: snapshot.snapshotId,
+      ...requester(viewer),
+    });
+    return { snapshot, job };
+  } catch (error) {
+    if (!(error instanceof JobInProgressError)) throw error;
+    if (error.job?.snapshotId === snapshot.snapshotId) return { snapshot, job: error.job };
+    error.message =
+      'Another backup of this site is being read for browsing. Wait for it to finish.';
+    throw error;
+  }
+}
+
+/** A snapshot id as a customer names it, in their own catalog: INVALID_INPUT, NOT_FOUND. */
+export async function customerSnapshot(
+  scope: Pick<RequestScope, 'em'>,
+  customerId: number,
+  snapshotId: string,
+): Promise<ISnapshot> {
+  if (!SNAPSHOT_ID_PATTERN.test(snapshotId)) {
+    throw new InvalidInputError(
+      'A snapshot id is 8 to 64 characters of 0-9 and a-f.',
+      'snapshotId',
+    );
+  }
+  const snapshot = await findCustomerSnapshot(scope.em, customerId, snapshotId);
+  if (!snapshot) throw new NotFoundError('There is no such backup.');
+  return snapshot;
 }
 
 /**
@@ -171,14 +339,7 @@ export async function requestVerify(
 ): Promise<IBackupJob> {
   const customer = await targetCustomer(scope, input.customerId);
   const viewer = scope.viewer as Viewer;
-  if (!SNAPSHOT_ID_PATTERN.test(input.snapshotId)) {
-    throw new InvalidInputError(
-      'A snapshot id is 8 to 64 characters of 0-9 and a-f.',
-      'snapshotId',
-    );
-  }
-  const snapshot = await findCustomerSnapshot(scope.em, customer.id, input.snapshotId);
-  if (!snapshot) throw new NotFoundError('There is no such backup.');
+  const snapshot = await customerSnapshot(scope, customer.id, input.snapshotId);
   await checkJobRate(scope, customer.id);
   const job = await scope.services.jobs.create({
     customer,

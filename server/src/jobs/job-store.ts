@@ -32,6 +32,9 @@ export interface NewJob {
   source: SnapshotSource;
   snapshotId?: string | null;
   label?: string | null;
+  /** A partial restore's paths and tables. */
+  paths?: string[] | null;
+  tables?: string[] | null;
   requestedByKind: RequesterKind;
   requestedById?: string | null;
 }
@@ -214,6 +217,8 @@ export class JobStore {
       source: input.source,
       snapshotId: input.snapshotId ?? null,
       label: input.label ?? null,
+      paths: input.paths ?? null,
+      tables: input.tables ?? null,
       requestedByKind: input.requestedByKind,
       requestedById: input.requestedById ?? null,
       status: 'pending',
@@ -256,6 +261,8 @@ export class JobStore {
       source: old.source,
       snapshotId: old.snapshotId,
       label: old.label,
+      paths: old.paths ?? null,
+      tables: old.tables ?? null,
       ...requester,
     });
     return { old, job };

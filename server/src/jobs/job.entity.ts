@@ -38,6 +38,9 @@ export const BackupJob = defineEntity({
     /** restore: the undo point, made after the swap from what it replaced. */
     safetySnapshotId: p.string().length(64).nullable(),
     label: p.string().length(200).nullable(),
+    /** A partial restore: the paths (relative to the content folder) and tables it puts back. */
+    paths: p.json<string[]>().nullable(),
+    tables: p.json<string[]>().nullable(),
     status: p.enum([...JOB_STATUSES]).default('pending'),
     phase: p.string().length(40).nullable(),
     progress: p.double().default(0),

@@ -95,6 +95,16 @@ BackupJobRef.implement({
       resolve: (job, _args, ctx) => findJobSnapshot(ctx.em, job.customer.id, job.safetySnapshotId),
     }),
     label: t.exposeString('label', { nullable: true }),
+    paths: t.stringList({
+      nullable: true,
+      description: 'a partial restore: the paths it puts back (relative to the site folder)',
+      resolve: (j) => j.paths ?? null,
+    }),
+    tables: t.stringList({
+      nullable: true,
+      description: 'a partial restore: the tables it puts back',
+      resolve: (j) => j.tables ?? null,
+    }),
     errorCode: t.exposeString('errorCode', { nullable: true }),
     errorMessage: t.exposeString('errorMessage', { nullable: true }),
     errorDetail: t.string({
@@ -155,7 +165,7 @@ builder.objectFields(CustomerRef, (t) => ({
     type: BackupJobRef,
     nullable: true,
     description:
-      'the backup or restore waiting or running (a check of a backup runs beside the site and is not one)',
+      "the customer's backup or restore waiting or running (the one that blocks another); drills, indexing and downloads run beside the site and are in jobs",
     resolve: (customer, _args, ctx) =>
       ctx.em.findOne(BackupJob, {
         customer: customer.id,
@@ -218,6 +228,13 @@ builder.mutationField('restoreSnapshot', (t) =>
       scope: t.arg({ type: BackupScopeEnum, required: true }),
       confirmation: t.arg.string({ required: true }),
       customerId: t.arg.id({ description: 'admin tokens: the customer to act for' }),
+      paths: t.arg.stringList({
+        description:
+          'restore only these files and folders (relative to the site folder, from the index: indexSnapshot first); scope FILES or BOTH',
+      }),
+      tables: t.arg.stringList({
+        description: "restore only these tables of the backup's database; scope DATABASE or BOTH",
+      }),
     },
     authScopes: { signedIn: true },
     errors: {
@@ -237,6 +254,8 @@ builder.mutationField('restoreSnapshot', (t) =>
         scope: args.scope,
         confirmation: args.confirmation,
         customerId: args.customerId,
+        paths: args.paths,
+        tables: args.tables,
       }),
     }),
   }),

@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/mariadb';
 import DataLoader from 'dataloader';
-import { utcDatetime } from '../db/raw.js';
+import { nullableUtcDatetime, utcDatetime } from '../db/raw.js';
 import { type ISnapshot, Snapshot } from './snapshot.entity.js';
 import type { SnapshotSource } from './snapshot-scope.js';
 
@@ -15,8 +15,17 @@ export const SNAPSHOT_ID_PATTERN = /^[0-9a-f]{8,64}$/;
 /** What a customer sees of a catalog row (a Snapshot entity is one too). */
 export type SnapshotView = Pick<
   ISnapshot,
-  'snapshotId' | 'shortId' | 'source' | 'scope' | 'time' | 'label' | 'sizeBytes'
-> & { customerId?: number; customer?: { id: number } };
+  | 'id'
+  | 'snapshotId'
+  | 'shortId'
+  | 'source'
+  | 'scope'
+  | 'time'
+  | 'label'
+  | 'sizeBytes'
+  | 'indexedAt'
+  | 'indexReadAt'
+> & { customerId?: number; customer: { id: number } };
 
 /** The customer whose catalog row this is (a listed row, or an entity). */
 export function snapshotOwner(view: SnapshotView): number | null {
@@ -24,10 +33,13 @@ export function snapshotOwner(view: SnapshotView): number | null {
 }
 
 const SHOWN_COLUMNS =
-  'id, snapshot_id, short_id, source, scope, time, label, size_bytes from snapshots';
+  'id, customer_id, snapshot_id, short_id, source, scope, time, label, size_bytes, indexed_at, index_read_at from snapshots';
 
 interface ShownRow {
   id: number;
+  customer_id: number;
+  indexed_at: string | Date | null;
+  index_read_at: string | Date | null;
   snapshot_id: string;
   short_id: string;
   source: SnapshotSource;
@@ -73,6 +85,10 @@ export async function listSnapshots(
   );
   return rows.map((row) => ({
     customerId,
+    id: row.id,
+    customer: { id: row.customer_id },
+    indexedAt: nullableUtcDatetime(row.indexed_at),
+    indexReadAt: nullableUtcDatetime(row.index_read_at),
     snapshotId: row.snapshot_id,
     shortId: row.short_id,
     source: row.source,
@@ -98,6 +114,35 @@ export async function findCustomerSnapshot(
       : { customer: customerId, snapshotId: { $like: `${idOrPrefix}%` } };
   const rows = await em.fork().find(Snapshot, where, { limit: 2 });
   return rows.length === 1 ? (rows[0] ?? null) : null;
+}
+
+/**
+ * The customer's snapshot before this one with the same scope (manual or daily; undo points
+ * are not backups one compares with), or null.
+ */
+export async function previousSnapshot(
+  em: EntityManager,
+  snapshot: SnapshotView,
+): Promise<ISnapshot | null> {
+  return em.fork().findOne(
+    Snapshot,
+    {
+      customer: snapshot.customer.id,
+      scope: snapshot.scope,
+      source: { $in: ['manual', 'daily'] },
+      $or: [{ time: { $lt: snapshot.time } }, { time: snapshot.time, id: { $lt: snapshot.id } }],
+    },
+    { orderBy: { time: 'desc', id: 'desc' } },
+  );
+}
+
+/** The catalog row of one snapshot of this customer (a full id), with its index's state. */
+export async function findCatalogRow(
+  em: EntityManager,
+  customerId: number,
+  snapshotId: string,
+): Promise<ISnapshot | null> {
+  return em.fork().findOne(Snapshot, { customer: customerId, snapshotId });
 }
 
 /** Batches the job snapshot lookups of one request (or socket operation): key "customer:id". */

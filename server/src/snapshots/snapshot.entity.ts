@@ -25,6 +25,13 @@ export const Snapshot = defineEntity({
     tags: p.json<string[]>(),
     createdByJobId: p.integer().unsigned().nullable(),
     syncedAt: p.datetime().onCreate(() => new Date()),
+    /** When its index (snapshot_entries, snapshot_tables) was completed; null: none. */
+    indexedAt: p.datetime().nullable(),
+    /** When its index was last read (an index unread for BACKUPS_INDEX_KEEP_DAYS is dropped). */
+    indexReadAt: p.datetime().nullable(),
+    indexEntries: p.integer().unsigned().nullable(),
+    /** Where the customer's content folder is in the site: wordpress or volumes/files. */
+    contentFolder: p.string().length(32).nullable(),
   },
 });
 

@@ -1,5 +1,9 @@
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import type { MikroORM } from '@mikro-orm/mariadb';
 import type { Config } from '../config/config.js';
+import { projectRoot } from '../config/paths.js';
+import type { ICustomer } from '../customers/customer.entity.js';
 import type { ScriptEvent } from '../executors/script-events.js';
 import {
   recoverSite,
@@ -9,6 +13,7 @@ import {
 } from '../executors/script-runner.js';
 import type { Logger } from '../infra/logger.js';
 import { type IBackupJob, type JobStatus, SITE_KINDS } from '../jobs/job.entity.js';
+import { JobInProgressError } from '../jobs/job-errors.js';
 import type { JobRef, JobStore, RunningFields } from '../jobs/job-store.js';
 import { taskFor } from '../jobs/tasks/index.js';
 import type { Alert, Task, TaskContext } from '../jobs/tasks/task.js';
@@ -30,7 +35,9 @@ export interface JobRunnerDeps {
     | 'BACKUPS_HEARTBEAT_SECONDS'
     | 'BACKUPS_VERIFY_TIMEOUT_SECONDS'
     | 'BACKUPS_VERIFY_RETRY_SECONDS'
-  >;
+  > &
+    Partial<Pick<Config, 'BACKUPS_DATA_DIR' | 'BACKUPS_NODE'>> &
+    Partial<Pick<Config, 'BACKUPS_INDEX_TIMEOUT_SECONDS' | 'BACKUPS_INDEX_NEW_BACKUPS'>>;
   metrics?: JobMetrics;
   /** Failed drills and checks: metric, error log, event (worker/alerts.ts). */
   alerts?: { raise(alert: Alert): Promise<void> };
@@ -38,6 +45,20 @@ export interface JobRunnerDeps {
   onRetentionDeferred?: (customerId: number, source: SnapshotSource) => void;
   /** Called when a daily backup failed because the repository was unreachable. */
   onDailyUnavailable?: (customerId: number) => void;
+}
+
+/**
+ * The worker's own scratch folder on this node (argument files of its scripts), under the data
+ * folder, never a shared /tmp: it names customers' files. Made private on first use.
+ */
+export async function workerScratch(
+  config: Partial<Pick<Config, 'BACKUPS_DATA_DIR' | 'BACKUPS_NODE'>>,
+): Promise<string> {
+  const dataDir = config.BACKUPS_DATA_DIR ?? path.join(projectRoot, 'data');
+  const dir = path.join(dataDir, 'work', `worker-${config.BACKUPS_NODE ?? 'local'}`);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await chmod(dir, 0o700);
+  return dir;
 }
 
 /** The script's last log lines, for the operator's log and the job's errorDetail. */
@@ -183,6 +204,20 @@ export class JobRunner {
       alert: async (alert) => {
         await this.deps.alerts?.raise(alert);
       },
+      queueFollowUp: async (next) => {
+        try {
+          return await store.create({
+            ...next,
+            customer: job.customer as ICustomer,
+            requestedByKind: job.requestedByKind,
+            requestedById: job.requestedById ?? null,
+          });
+        } catch (error) {
+          if (error instanceof JobInProgressError) return null;
+          throw error;
+        }
+      },
+      settings: { indexNewBackups: this.deps.config.BACKUPS_INDEX_NEW_BACKUPS ?? true },
     };
 
     const onEvent = async (event: ScriptEvent) => {
@@ -306,6 +341,7 @@ export class JobRunner {
     log: Logger,
     signal: AbortSignal | undefined,
   ): Promise<ScriptResult> {
+    if (task.readsOnly) return this.runReader(task, job, onEvent, log, signal);
     const customerId = job.customer.id;
     // A drill neither waits for the customer's other scripts nor holds them up: it works in a
     // sandbox, scratch database and account of its own, and gives way when stopped.
@@ -329,11 +365,13 @@ export class JobRunner {
         return { exitCode: 0, timedOut: false, aborted: true, lastError: null, stderrTail: '' };
       }
       try {
-        result = await this.deps.scripts.run(task.script, task.args(job), {
-          onEvent,
-          signal,
-          timeoutMs: task.timeoutMs(this.deps.config as Config),
-        });
+        result = await this.withArgFiles(task, job, (args) =>
+          this.deps.scripts.run(task.script, args, {
+            onEvent,
+            signal,
+            timeoutMs: task.timeoutMs(this.deps.config as Config),
+          }),
+        );
       } catch (error) {
         log.error({ err: error }, 'the script could not be started');
         return { exitCode: 1, timedOut: false, aborted: false, lastError: null, stderrTail: '' };
@@ -356,6 +394,53 @@ export class JobRunner {
     }
   }
 
+  /**
+   * The task's arguments, with its argument files written to a private scratch folder of this
+   * node's worker (0700, files 0600) for as long as the script runs.
+   */
+  private async withArgFiles<T>(
+    task: Task,
+    job: IBackupJob,
+    run: (args: string[]) => Promise<T>,
+  ): Promise<T> {
+    const args = task.args(job);
+    const files = task.argFiles?.(job) ?? [];
+    if (files.length === 0) return run(args);
+    const dir = await mkdtemp(path.join(await workerScratch(this.deps.config), `job-${job.id}-`));
+    try {
+      for (const [i, file] of files.entries()) {
+        const name = path.join(dir, `arg-${i}`);
+        await writeFile(name, file.content, { mode: 0o600, flag: 'wx' });
+        args.push(file.flag, name);
+      }
+      return await run(args);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** A script that only reads the repository: beside the customer's others, no recovery. */
+  private async runReader(
+    task: Task,
+    job: IBackupJob,
+    onEvent: (event: ScriptEvent) => Promise<void>,
+    log: Logger,
+    signal: AbortSignal | undefined,
+  ): Promise<ScriptResult> {
+    try {
+      return await this.withArgFiles(task, job, (args) =>
+        this.deps.scripts.run(task.script, args, {
+          onEvent,
+          signal,
+          timeoutMs: task.timeoutMs(this.deps.config as Config),
+        }),
+      );
+    } catch (error) {
+      log.error({ err: error }, 'the script could not be started');
+      return { exitCode: 1, timedOut: false, aborted: false, lastError: null, stderrTail: '' };
+    }
+  }
+
   /** A script that works beside the site: its own recovery after a kill, no queueing. */
   private async runAlone(
     task: Task,
@@ -367,17 +452,7 @@ export class JobRunner {
     if (signal?.aborted) {
       return { exitCode: 0, timedOut: false, aborted: true, lastError: null, stderrTail: '' };
     }
-    let result: ScriptResult;
-    try {
-      result = await this.deps.scripts.run(task.script, task.args(job), {
-        onEvent,
-        signal,
-        timeoutMs: task.timeoutMs(this.deps.config as Config),
-      });
-    } catch (error) {
-      log.error({ err: error }, 'the script could not be started');
-      return { exitCode: 1, timedOut: false, aborted: false, lastError: null, stderrTail: '' };
-    }
+    const result = await this.runReader(task, job, onEvent, log, signal);
     if (result.exitCode > 128 && task.recovery) {
       const recovered = await this.deps.scripts.run(
         task.recovery.script,

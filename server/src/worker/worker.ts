@@ -1,5 +1,6 @@
-import { statfs } from 'node:fs/promises';
+import { readdir, rm, statfs } from 'node:fs/promises';
 import type { Server } from 'node:http';
+import path from 'node:path';
 import { MikroORM } from '@mikro-orm/mariadb';
 import type BeeQueue from 'bee-queue';
 import pLimit from 'p-limit';
@@ -14,13 +15,14 @@ import { JobStore } from '../jobs/job-store.js';
 import { MailDeliverer } from '../notifications/mail-deliverer.js';
 import { nodeFigures } from '../ops/node-status.js';
 import { perCustomerSources, syncCatalog } from '../snapshots/catalog-sync.js';
+import { evictUnreadIndexes } from '../snapshots/snapshot-index.js';
 import { WebhookDeliverer } from '../webhooks/webhook-deliverer.js';
 import { deliveryQueues, webhookQueue } from '../webhooks/webhook-queue.js';
 import { Alerts } from './alerts.js';
 import { DailySchedule } from './daily-schedule.js';
 import { DeferredRetention } from './deferred-retention.js';
 import { startHealthServer } from './health-server.js';
-import { JobRunner } from './job-runner.js';
+import { JobRunner, workerScratch } from './job-runner.js';
 import { JobMetrics } from './metrics.js';
 import { finishLeftoverRestores, recoverNode } from './recovery.js';
 import { checkRepositoryData, checkSubset } from './repository-check.js';
@@ -78,6 +80,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   const queues = {
     jobs: workerQueue({ redisUrl: cfg.BACKUPS_REDIS_URL, prefix }, node, 'jobs'),
     daily: workerQueue({ redisUrl: cfg.BACKUPS_REDIS_URL, prefix }, node, 'daily'),
+    index: workerQueue({ redisUrl: cfg.BACKUPS_REDIS_URL, prefix }, node, 'index'),
   };
   const queueOptions = { redisUrl: cfg.BACKUPS_REDIS_URL, prefix };
   const hooks = webhookQueue(queueOptions, node, true);
@@ -107,21 +110,18 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     config: cfg,
   });
   /** Waiting, active and delayed jobs of each lane. */
-  const laneCounts = async () => {
-    const [jobs, daily] = await Promise.all([
-      queues.jobs.checkHealth(),
-      queues.daily.checkHealth(),
-    ]);
-    return { jobs, daily };
-  };
-  /** Waiting, active and delayed jobs of both lanes together. */
+  const laneCounts = async () =>
+    Object.fromEntries(
+      await Promise.all(
+        Object.entries(queues).map(async ([lane, q]) => [lane, await q.checkHealth()] as const),
+      ),
+    );
+  /** Waiting, active and delayed jobs of every lane together. */
   const queueCounts = async () => {
-    const { jobs, daily } = await laneCounts();
-    return {
-      waiting: jobs.waiting + daily.waiting,
-      active: jobs.active + daily.active,
-      delayed: jobs.delayed + daily.delayed,
-    };
+    const all = Object.values(await laneCounts());
+    const sum = (key: 'waiting' | 'active' | 'delayed') =>
+      all.reduce((total, health) => total + health[key], 0);
+    return { waiting: sum('waiting'), active: sum('active'), delayed: sum('delayed') };
   };
   for (const q of Object.values(queues)) {
     await q.ready();
@@ -137,6 +137,11 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     ? new MailDeliverer({ orm, config: cfg, logger, node }, cfg.BACKUPS_SMTP_URL)
     : null;
   mail?.start();
+  // Argument files a killed worker left (its scripts are gone: this worker holds the node).
+  const scratch = await workerScratch(cfg);
+  for (const leftover of await readdir(scratch)) {
+    await rm(path.join(scratch, leftover), { recursive: true, force: true });
+  }
 
   const shutdown = new AbortController();
   let stopping = false;
@@ -151,9 +156,22 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   };
   queues.jobs.process(concurrency, handle);
   queues.daily.process(Math.max(1, concurrency - 1), handle);
+  // Indexing reads the repository only: one at a time on the node, outside the slots above,
+  // so browsing a backup never waits behind the night's batch nor holds up a restore.
+  queues.index.process(1, async (job: BeeQueue.Job<QueuedJob>) => {
+    if (!stopping) await runner.run(job.data.jobId, shutdown.signal);
+  });
 
-  const syncOnly = () =>
-    syncCatalog({ orm, scripts, logger, node, perCustomer: perCustomerSources(cfg) });
+  const evictIndexes = () =>
+    evictUnreadIndexes(orm.em.fork(), node, cfg.BACKUPS_INDEX_KEEP_DAYS).then((n) => {
+      if (n) logger.info({ evicted: n }, 'unread snapshot indexes dropped');
+    });
+  const syncOnly = async () => {
+    await evictIndexes().catch((error: unknown) =>
+      logger.error({ err: error }, 'dropping unread indexes failed'),
+    );
+    return syncCatalog({ orm, scripts, logger, node, perCustomer: perCustomerSources(cfg) });
+  };
   // Every later sync first finishes leftover restores (recoverNode has just done so at start).
   const sync = async () => {
     if (!stopping) await finishLeftoverRestores({ orm, store, scripts, logger });

@@ -159,6 +159,7 @@ describe('lint', () => {
       script('customer-restore'),
       script('customer-verify'),
       script('backup-repository'),
+      script('customer-index'),
       ...libs,
     ];
     const r = await execa('shellcheck', ['-x', ...files], { reject: false });

@@ -11,6 +11,8 @@ const TABLES = [
   'notification_settings',
   'sessions',
   'snapshots',
+  'snapshot_entries',
+  'snapshot_tables',
   'snapshot_verifications',
   'staff_accounts',
   'webhooks',

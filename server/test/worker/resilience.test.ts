@@ -38,6 +38,8 @@ describe('the worker survives crashes, Redis loss and busy repositories', () => 
         BACKUPS_NODE: node,
         BACKUPS_WORKER_PORT: '0',
         BACKUPS_DAILY_ENABLED: 'false',
+        // indexing new backups is tested on its own (snapshot-index.test.ts)
+        BACKUPS_INDEX_NEW_BACKUPS: 'false',
         BACKUPS_HEARTBEAT_SECONDS: '1',
         BACKUPS_LOG_LEVEL: 'warn',
         ...env,

@@ -1,4 +1,4 @@
-import { createSignal, createUniqueId, Show } from 'solid-js';
+import { createSignal, createUniqueId, For, Show } from 'solid-js';
 import { formatDateTime, RESTORE_CHOICE_WORDS } from '../format';
 import type { BackupScope, Snapshot } from '../graphql/documents';
 import { Dialog } from './Dialog';
@@ -10,7 +10,12 @@ export interface RestoreRequest {
   scope: BackupScope;
   /** The button that opened the dialog: focus goes back to it. */
   trigger?: HTMLElement | undefined;
+  /** A partial restore (Browse): only these paths and tables are put back. */
+  paths?: readonly string[] | undefined;
+  tables?: readonly string[] | undefined;
 }
+
+const LISTED_MAX = 20;
 
 export interface RestoreDialogProps {
   request: RestoreRequest;
@@ -51,12 +56,32 @@ export function RestoreDialog(props: RestoreDialogProps) {
           if (confirmed() && !props.busy) props.onConfirm(typed());
         }}
       >
-        <p>
-          This replaces {WHAT_IS_REPLACED[props.request.scope]} with the{' '}
-          {props.request.snapshot.source === 'SAFETY' ? 'undo point' : 'backup'} from{' '}
-          <strong>{formatDateTime(props.request.snapshot.createdAt)}</strong>
-          <Show when={props.request.snapshot.label}>{(label) => <> ({label()})</>}</Show>.
-        </p>
+        <Show
+          when={props.request.paths?.length || props.request.tables?.length}
+          fallback={
+            <p>
+              This replaces {WHAT_IS_REPLACED[props.request.scope]} with the{' '}
+              {props.request.snapshot.source === 'SAFETY' ? 'undo point' : 'backup'} from{' '}
+              <strong>{formatDateTime(props.request.snapshot.createdAt)}</strong>
+              <Show when={props.request.snapshot.label}>{(label) => <> ({label()})</>}</Show>.
+            </p>
+          }
+        >
+          <p>
+            This replaces only what you selected with its version from the backup of{' '}
+            <strong>{formatDateTime(props.request.snapshot.createdAt)}</strong>; everything else
+            stays as it is now:
+          </p>
+          <ul class="dialog-facts chosen" aria-label="What will be replaced">
+            <For each={(props.request.paths ?? []).slice(0, LISTED_MAX)}>
+              {(path) => <li>{path}</li>}
+            </For>
+            <Show when={(props.request.paths?.length ?? 0) > LISTED_MAX}>
+              <li>and {(props.request.paths?.length ?? 0) - LISTED_MAX} more files or folders</li>
+            </Show>
+            <For each={props.request.tables ?? []}>{(table) => <li>table {table}</li>}</For>
+          </ul>
+        </Show>
         <ul class="dialog-facts">
           <li>
             Your site goes into <strong>maintenance mode for a few seconds</strong> while we switch

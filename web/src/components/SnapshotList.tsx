@@ -1,8 +1,10 @@
 import { For, type JSX, Show } from 'solid-js';
 import { formatBytes, formatDateTime, SCOPE_WORDS } from '../format';
 import type { BackupScope, Snapshot } from '../graphql/documents';
+import { browseHref } from '../route';
 import { RestoreMenu } from './RestoreMenu';
 import { SnapshotVerification } from './SnapshotVerification';
+import { snapshotName } from './snapshot-name';
 
 export interface SnapshotListProps {
   snapshots: readonly Snapshot[];
@@ -42,6 +44,13 @@ export function SnapshotList(props: SnapshotListProps) {
                   <span class="snapshot-size">{formatBytes(snapshot.sizeBytes)}</span>
                   <SnapshotVerification snapshot={snapshot} onVerify={props.onVerify} />
                 </div>
+                <a
+                  class="button secondary"
+                  href={browseHref(snapshot.id)}
+                  aria-label={`Browse ${snapshotName(snapshot)}`}
+                >
+                  Browse
+                </a>
                 <RestoreMenu
                   snapshot={snapshot}
                   disabled={props.restoreDisabled}

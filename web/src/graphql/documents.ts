@@ -161,8 +161,20 @@ export const CreateBackupMutation = graphql(
 
 export const RestoreSnapshotMutation = graphql(
   `
-  mutation RestoreSnapshot($snapshotId: ID!, $scope: BackupScope!, $confirmation: String!) {
-    restoreSnapshot(snapshotId: $snapshotId, scope: $scope, confirmation: $confirmation) {
+  mutation RestoreSnapshot(
+    $snapshotId: ID!
+    $scope: BackupScope!
+    $confirmation: String!
+    $paths: [String!]
+    $tables: [String!]
+  ) {
+    restoreSnapshot(
+      snapshotId: $snapshotId
+      scope: $scope
+      confirmation: $confirmation
+      paths: $paths
+      tables: $tables
+    ) {
       __typename
       ... on RestoreSnapshotSuccess {
         job {
@@ -238,7 +250,141 @@ export const RevokeApiTokenMutation = graphql(`
   }
 `);
 
+export const EntryFields = graphql(`
+  fragment EntryFields on SnapshotEntry {
+    path
+    name
+    type
+    sizeBytes
+    modifiedAt
+  }
+`);
+
+export const BrowseSnapshotQuery = graphql(
+  `
+  query BrowseSnapshot($id: ID!) {
+    me {
+      id
+      snapshot(id: $id) {
+        ...SnapshotFields
+        indexed
+        indexJob {
+          ...JobFields
+        }
+      }
+    }
+  }
+`,
+  [SnapshotFields, JobFields],
+);
+
+export const FolderQuery = graphql(
+  `
+  query Folder($id: ID!, $path: String!, $after: String) {
+    me {
+      id
+      snapshot(id: $id) {
+        id
+        entries(path: $path, after: $after) {
+          entries {
+            ...EntryFields
+          }
+          endCursor
+          hasMore
+        }
+      }
+    }
+  }
+`,
+  [EntryFields],
+);
+
+export const SearchQuery = graphql(
+  `
+  query SearchSnapshot($id: ID!, $name: String!) {
+    me {
+      id
+      snapshot(id: $id) {
+        id
+        search(name: $name) {
+          ...EntryFields
+        }
+      }
+    }
+  }
+`,
+  [EntryFields],
+);
+
+export const TablesQuery = graphql(`
+  query SnapshotTables($id: ID!) {
+    me {
+      id
+      snapshot(id: $id) {
+        id
+        tables {
+          name
+          sizeBytes
+        }
+      }
+    }
+  }
+`);
+
+export const ChangesQuery = graphql(
+  `
+  query SnapshotChanges($id: ID!) {
+    me {
+      id
+      snapshot(id: $id) {
+        id
+        changes {
+          since {
+            ...SnapshotFields
+          }
+          added {
+            ...EntryFields
+          }
+          removed {
+            ...EntryFields
+          }
+          modified {
+            ...EntryFields
+          }
+          tablesAdded
+          tablesRemoved
+          truncated
+        }
+      }
+    }
+  }
+`,
+  [SnapshotFields, EntryFields],
+);
+
+export const IndexSnapshotMutation = graphql(
+  `
+  mutation IndexSnapshot($snapshotId: ID!) {
+    indexSnapshot(snapshotId: $snapshotId) {
+      __typename
+      ... on IndexSnapshotSuccess {
+        job {
+          ...JobFields
+        }
+        snapshot {
+          id
+          indexed
+        }
+      }
+      ...ErrorFields
+    }
+  }
+`,
+  [JobFields, ErrorFields],
+);
+
 export type Snapshot = ResultOf<typeof SnapshotFields>;
+export type Entry = ResultOf<typeof EntryFields>;
 export type Job = ResultOf<typeof JobFields>;
 export type ApiToken = NonNullable<
   NonNullable<ResultOf<typeof ApiTokensQuery>['me']>['apiTokens']

@@ -41,6 +41,20 @@ export const backupTask: Task = {
           break;
         }
         await ctx.complete();
+        // A new manual backup is indexed at once, so "Browse" and "What changed" are ready;
+        // a customer already indexing another snapshot keeps that one (no second job).
+        if (job.source === 'manual' && ctx.settings.indexNewBackups) {
+          await ctx
+            .queueFollowUp({
+              kind: 'index',
+              scope: job.scope,
+              source: 'manual',
+              snapshotId: job.snapshotId,
+            })
+            .catch((error: unknown) =>
+              ctx.log.warn({ err: error }, 'the new backup could not be indexed'),
+            );
+        }
         break;
       case 'retention':
         await applyRetention(ctx, event, ctx.job.source);

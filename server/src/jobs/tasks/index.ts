@@ -1,5 +1,6 @@
 import type { JobKind } from '../job.entity.js';
 import { backupTask } from './backup.task.js';
+import { indexTask } from './index.task.js';
 import { restoreTask } from './restore.task.js';
 import type { Task } from './task.js';
 import { verifyTask } from './verify.task.js';
@@ -9,6 +10,7 @@ const TASKS: Partial<Record<JobKind, Task>> = {
   backup: backupTask,
   restore: restoreTask,
   verify: verifyTask,
+  index: indexTask,
 };
 
 export function taskFor(kind: JobKind): Task {

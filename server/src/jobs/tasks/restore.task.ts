@@ -24,6 +24,24 @@ export const restoreTask: Task = {
       String(job.id),
     ];
   },
+  // A partial restore (DESIGN.md §10): paths NUL-separated (a name may hold any byte but NUL
+  // and /), tables one a line (the api refuses names with line breaks).
+  argFiles(job) {
+    const files: { flag: string; content: Buffer }[] = [];
+    if (job.paths?.length) {
+      files.push({
+        flag: '--paths-from',
+        content: Buffer.concat(job.paths.map((p) => Buffer.from(`${p}\0`, 'utf8'))),
+      });
+    }
+    if (job.tables?.length) {
+      files.push({
+        flag: '--tables-from',
+        content: Buffer.from(`${job.tables.join('\n')}\n`, 'utf8'),
+      });
+    }
+    return files;
+  },
   timeoutMs: (config) => config.BACKUPS_RESTORE_TIMEOUT_SECONDS * 1000,
   lane: () => 'jobs',
   phases: {

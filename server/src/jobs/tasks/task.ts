@@ -6,7 +6,7 @@ import type { Logger } from '../../infra/logger.js';
 import type { SnapshotSource } from '../../snapshots/snapshot-scope.js';
 import type { IBackupJob, JobKind } from '../job.entity.js';
 import type { QueueLane } from '../job-queue.js';
-import type { JobRef, RunningFields } from '../job-store.js';
+import type { JobRef, NewJob, RunningFields } from '../job-store.js';
 
 /** The part of the job's overall progress (0..1) each phase covers, by phase name. */
 export type PhaseWeights = Readonly<Record<string, readonly [number, number]>>;
@@ -40,6 +40,15 @@ export interface TaskContext {
   retentionDeferred(source: SnapshotSource): void;
   /** Metric, error log and an event for the webhooks. */
   alert(alert: Alert): Promise<void>;
+  /**
+   * Another job for the same customer, asked for by whoever asked for this one (a new
+   * backup's index); null when the customer has one of that kind active already.
+   */
+  queueFollowUp(
+    job: Pick<NewJob, 'kind' | 'scope' | 'source' | 'snapshotId'>,
+  ): Promise<IBackupJob | null>;
+  /** The worker's settings tasks read. */
+  readonly settings: { indexNewBackups: boolean };
 }
 
 export type Outcome =
@@ -56,7 +65,18 @@ export interface Task {
   /** The script under BACKUPS_SCRIPTS_DIR. */
   readonly script: string;
   args(job: IBackupJob): string[];
+  /**
+   * Arguments too long or too odd for argv (a partial restore's paths): each file's content is
+   * written by the runner to a private scratch file (0600) removed after the script, and
+   * `flag <file>` is added to the arguments.
+   */
+  argFiles?(job: IBackupJob): { flag: string; content: Buffer }[];
   timeoutMs(config: Config): number;
+  /**
+   * A job that only reads the repository (no site, no database, no customer lock): it runs
+   * beside the customer's backup or restore instead of after it, and a kill needs no recovery.
+   */
+  readonly readsOnly?: boolean;
   /** Which of the node's queues the job waits in. */
   lane(job: Pick<IBackupJob, 'kind' | 'source'>): QueueLane;
   readonly phases: PhaseWeights;

@@ -131,3 +131,22 @@ describe('the verify task', () => {
     expect(() => task.args(job({ kind: 'verify' }))).toThrow(/no snapshot id/);
   });
 });
+
+describe('the index task', () => {
+  const task = taskFor('index');
+  it('runs customer-index on the snapshot and its repository, in its own lane, reading only', () => {
+    const index = job({ kind: 'index', source: 'daily', snapshotId: 'c'.repeat(64) });
+    expect(task.script).toBe('customer-index');
+    expect(task.args(index)).toEqual(['42', 'c'.repeat(64), 'daily', '--job', '7']);
+    expect(task.lane(index)).toBe('index');
+    expect(task.readsOnly).toBe(true);
+  });
+
+  it('is not completed by a good end without its index stored', () => {
+    expect(task.outcome(result(), ctx(job({ kind: 'index' })))).toEqual({
+      status: 'failed',
+      code: 'INDEX_FAILED',
+      message: 'The backup could not be read for browsing. Please try again later.',
+    });
+  });
+});

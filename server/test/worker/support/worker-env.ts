@@ -94,6 +94,8 @@ export async function createWorkerWorld(
       BACKUPS_NODE: node,
       BACKUPS_WORKER_PORT: '0',
       BACKUPS_DAILY_ENABLED: 'false',
+      // indexing new backups is tested on its own (snapshot-index.test.ts)
+      BACKUPS_INDEX_NEW_BACKUPS: 'false',
       BACKUPS_HEARTBEAT_SECONDS: '1',
       BACKUPS_SHUTDOWN_GRACE_SECONDS: '5',
       BACKUPS_LOG_LEVEL: 'warn',

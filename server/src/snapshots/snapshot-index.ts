@@ -1,0 +1,200 @@
+import { createHash } from 'node:crypto';
+import type { EntityManager } from '@mikro-orm/mariadb';
+
+/**
+ * A snapshot's index (DESIGN.md §10): what it holds of one customer, stored per catalog row in
+ * snapshot_entries and snapshot_tables. Written by the worker's INDEX task (SnapshotIndexWriter),
+ * read by the api (index-read.ts), dropped when unread (evictUnreadIndexes).
+ */
+
+export const ENTRY_TYPES = ['file', 'dir', 'symlink', 'other'] as const;
+export type EntryType = (typeof ENTRY_TYPES)[number];
+
+/** A path's key: paths of up to 4,096 bytes do not fit an InnoDB key, their SHA-1 does. */
+export function pathHash(path: string): Buffer {
+  return createHash('sha1').update(path, 'utf8').digest();
+}
+
+/** The folder holding a relative path ("" for the content folder itself). */
+export function parentOf(path: string): string {
+  const slash = path.lastIndexOf('/');
+  return slash < 0 ? '' : path.slice(0, slash);
+}
+
+/** Unix permission bits (with setuid, setgid, sticky) of a Go os.FileMode as restic prints it. */
+export function unixMode(goMode: number): number {
+  let mode = goMode & 0o777;
+  if (goMode & (1 << 23)) mode |= 0o4000;
+  if (goMode & (1 << 22)) mode |= 0o2000;
+  if (goMode & (1 << 20)) mode |= 0o1000;
+  return mode;
+}
+
+export interface IndexEntry {
+  path: string;
+  type: EntryType;
+  size: number | null;
+  mtime: string | null;
+  /** restic's (Go's) mode. */
+  mode: number;
+}
+
+/** InnoDB keeps a name of 255 characters in the folder index; a file name is at most 255 bytes. */
+const NAME_MAX = 255;
+const PATH_MAX = 4096;
+const TABLE_NAME_MAX = 64;
+const BATCH = 1000;
+
+function mysqlTime(value: string | null): Date | null {
+  if (!value) return null;
+  const time = new Date(value);
+  return Number.isNaN(time.getTime()) ? null : time;
+}
+
+/**
+ * Writes one snapshot's index for one customer: the old one (if any) is removed first, the
+ * entries go in batches (one batch written while the next is read), and only finish() marks
+ * the catalog row indexed, so a reader never sees half an index.
+ */
+export class SnapshotIndexWriter {
+  private batch: unknown[][] = [];
+  private inflight: Promise<unknown> = Promise.resolve();
+  private readonly tables = new Map<string, number>();
+  private count = 0;
+  private skipped = 0;
+
+  constructor(
+    private readonly em: EntityManager,
+    readonly snapshotRowId: number,
+  ) {}
+
+  get entries(): number {
+    return this.count;
+  }
+
+  /** Removes what an earlier (evicted, or interrupted) index left. */
+  async begin(): Promise<void> {
+    const connection = this.em.getConnection();
+    await connection.execute(
+      'update snapshots set indexed_at = null, index_entries = null where id = ?',
+      [this.snapshotRowId],
+    );
+    await removeIndexRows(this.em, this.snapshotRowId);
+  }
+
+  async add(entry: IndexEntry): Promise<void> {
+    const name = entry.path.slice(entry.path.lastIndexOf('/') + 1);
+    // A name or path the index cannot hold whole is left out (the restore names paths
+    // from the index, so such a path cannot be chosen; the full restore still has it).
+    if (
+      name.length === 0 ||
+      name.length > NAME_MAX ||
+      Buffer.byteLength(entry.path) > PATH_MAX ||
+      entry.path.split('/').some((part) => part === '' || part === '.' || part === '..')
+    ) {
+      this.skipped += 1;
+      return;
+    }
+    this.batch.push([
+      this.snapshotRowId,
+      pathHash(entry.path),
+      pathHash(parentOf(entry.path)),
+      entry.type === 'dir' ? 0 : 1,
+      name,
+      entry.path,
+      entry.type,
+      entry.type === 'file' ? (entry.size ?? 0) : null,
+      mysqlTime(entry.mtime),
+      unixMode(entry.mode),
+    ]);
+    this.count += 1;
+    if (this.batch.length >= BATCH) await this.send();
+  }
+
+  addTable(name: string, size: number): void {
+    if (name.length === 0 || name.length > TABLE_NAME_MAX) return;
+    this.tables.set(name, (this.tables.get(name) ?? 0) + size);
+  }
+
+  private async send(): Promise<void> {
+    const rows = this.batch;
+    this.batch = [];
+    await this.inflight;
+    if (rows.length === 0) return;
+    this.inflight = this.em.getConnection().execute(
+      `insert into snapshot_entries (snapshot_row_id, path_hash, parent_hash, kind_rank, name,
+           path, type, size_bytes, mtime, mode) values ${rows.map(() => '(?,?,?,?,?,?,?,?,?,?)').join(',')}
+         on duplicate key update type = values(type)`,
+      rows.flat(),
+    );
+  }
+
+  /** Writes what is left and marks the catalog row indexed. */
+  async finish(contentFolder: string | null): Promise<{ entries: number; skipped: number }> {
+    await this.send();
+    await this.inflight;
+    const connection = this.em.getConnection();
+    const tables = [...this.tables];
+    for (let i = 0; i < tables.length; i += BATCH) {
+      const part = tables.slice(i, i + BATCH);
+      await connection.execute(
+        `insert into snapshot_tables (snapshot_row_id, name, size_bytes)
+         values ${part.map(() => '(?,?,?)').join(',')}
+         on duplicate key update size_bytes = values(size_bytes)`,
+        part.flatMap(([name, size]) => [this.snapshotRowId, name, size]),
+      );
+    }
+    await connection.execute(
+      `update snapshots set indexed_at = utc_timestamp(), index_read_at = utc_timestamp(),
+         index_entries = ?, content_folder = ? where id = ?`,
+      [this.count, contentFolder || null, this.snapshotRowId],
+    );
+    return { entries: this.count, skipped: this.skipped };
+  }
+}
+
+/** Every index row of a catalog row, in pieces (an index can hold millions of rows). */
+async function removeIndexRows(em: EntityManager, snapshotRowId: number): Promise<void> {
+  const connection = em.getConnection();
+  for (;;) {
+    const result = await connection.execute<{ affectedRows: number }>(
+      'delete from snapshot_entries where snapshot_row_id = ? limit 10000',
+      [snapshotRowId],
+      'run',
+    );
+    if (result.affectedRows < 10000) break;
+  }
+  await connection.execute('delete from snapshot_tables where snapshot_row_id = ?', [
+    snapshotRowId,
+  ]);
+}
+
+/**
+ * Drops the indexes of this node's customers that nobody read for `keepDays`, and what an
+ * interrupted indexing left (rows of a catalog row not marked indexed, with no INDEX job of its
+ * customer active). The catalog row says it is no longer indexed.
+ */
+export async function evictUnreadIndexes(
+  em: EntityManager,
+  node: string,
+  keepDays: number,
+): Promise<number> {
+  const connection = em.getConnection();
+  const stale = await connection.execute<{ id: number }[]>(
+    `select s.id from snapshots s join customers c on c.id = s.customer_id
+     where c.host = ? and (
+       (s.indexed_at is not null and coalesce(s.index_read_at, s.indexed_at) < utc_timestamp() - interval ? day)
+       or (s.indexed_at is null and exists (select 1 from snapshot_entries e where e.snapshot_row_id = s.id)
+           and not exists (select 1 from backup_jobs j where j.customer_id = s.customer_id
+             and j.kind = 'index' and j.status in ('pending', 'running'))))`,
+    [node, keepDays],
+  );
+  for (const { id } of stale) {
+    await connection.execute(
+      'update snapshots set indexed_at = null, index_entries = null where id = ?',
+      [id],
+    );
+    await removeIndexRows(em, id);
+  }
+  return stale.length;
+}
