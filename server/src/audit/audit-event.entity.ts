@@ -11,6 +11,10 @@ export const AUDIT_ACTIONS = [
   'token_created',
   'token_revoked',
   'customer_created',
+  'download_requested',
+  'download_created',
+  'download_fetched',
+  'download_revoked',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -2,7 +2,8 @@ import { AuditEvent } from '../audit/audit-event.entity.js';
 import { ApiToken } from '../auth/api-token.entity.js';
 import { Session } from '../auth/session.entity.js';
 import { Customer } from '../customers/customer.entity.js';
+import { Download } from '../downloads/download.entity.js';
 import { BackupJob } from '../jobs/job.entity.js';
 import { Snapshot } from '../snapshots/snapshot.entity.js';
 
-export const entities = [Customer, BackupJob, Snapshot, ApiToken, Session, AuditEvent];
+export const entities = [Customer, BackupJob, Snapshot, ApiToken, Session, AuditEvent, Download];

@@ -154,6 +154,7 @@ describe('lint', () => {
       script('customer-backup'),
       script('customer-restore'),
       script('backup-repository'),
+      script('customer-download'),
       ...libs,
     ];
     const r = await execa('shellcheck', ['-x', ...files], { reject: false });
