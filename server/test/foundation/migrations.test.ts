@@ -1,7 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
-const TABLES = ['api_tokens', 'audit_events', 'backup_jobs', 'customers', 'sessions', 'snapshots'];
+const TABLES = [
+  'api_tokens',
+  'audit_events',
+  'backup_jobs',
+  'customers',
+  'downloads',
+  'sessions',
+  'snapshots',
+];
 
 async function tables(db: TestDatabase): Promise<string[]> {
   const rows = await db.orm.em
