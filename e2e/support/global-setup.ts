@@ -315,6 +315,7 @@ async function setUp(
       env: {
         ...serverEnv,
         BACKUPS_WORKER_PORT: '0',
+        BACKUPS_DOWNLOAD_PORT: '0',
         BACKUPS_DAILY_ENABLED: 'false',
         BACKUPS_SHUTDOWN_GRACE_SECONDS: '20',
       },

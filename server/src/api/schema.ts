@@ -9,6 +9,7 @@ import '../snapshots/snapshot.schema.js';
 import '../jobs/job.schema.js';
 import '../auth/auth.schema.js';
 import '../auth/api-token.schema.js';
+import '../downloads/download.schema.js';
 
 let built: GraphQLSchema | undefined;
 

@@ -1,4 +1,5 @@
 import { defineEntity, type InferEntity, p } from '@mikro-orm/core';
+import { BackupJob } from '../jobs/job.entity.js';
 import { SNAPSHOT_SOURCES } from '../snapshots/snapshot-scope.js';
 
 export const ARCHIVE_FORMATS = ['zip', 'tar_gz'] as const;
@@ -15,7 +16,7 @@ export const Download = defineEntity({
   tableName: 'downloads',
   properties: {
     id: p.integer().primary().unsigned().autoincrement(),
-    jobId: p.integer().unsigned().unique(),
+    job: () => p.manyToOne(BackupJob).deleteRule('cascade').unique(),
     customerId: p.integer().unsigned(),
     node: p.string().length(63),
     snapshotId: p.string().length(64),

@@ -37,6 +37,14 @@ export const ScriptEvent = z.discriminatedUnion('type', [
   z.object({ type: z.literal('maintenance'), on: z.boolean(), at: z.number().optional() }),
   z.object({ type: z.literal('error'), code: z.string().max(64), message: z.string().max(2000) }),
   z.object({ type: z.literal('recovered'), action: z.string() }),
+  // customer-download: the archive it built, in the node's download folder.
+  z.object({
+    type: z.literal('archive'),
+    file: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/),
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/),
+    size: z.number().int().nonnegative(),
+    sha256: hex64,
+  }),
   // The job's outcome is final and good (backup: the snapshot exists; restore: the site is
   // switched over and open). What the script does after it is housekeeping.
   z.object({ type: z.literal('completed') }),

@@ -9,9 +9,15 @@ import {
 } from '../executors/script-runner.js';
 import type { Logger } from '../infra/logger.js';
 import type { IBackupJob, JobStatus } from '../jobs/job.entity.js';
+import { customerMessage } from '../jobs/job-messages.js';
 import type { JobRef, JobStore, RunningFields } from '../jobs/job-store.js';
 import { taskFor } from '../jobs/tasks/index.js';
-import type { Task, TaskContext } from '../jobs/tasks/task.js';
+import {
+  type PreparedScript,
+  type Task,
+  type TaskContext,
+  TaskRefusal,
+} from '../jobs/tasks/task.js';
 import type { SnapshotSource } from '../snapshots/snapshot-scope.js';
 import type { JobMetrics } from './metrics.js';
 import { overallProgress } from './progress.js';
@@ -82,6 +88,7 @@ export class JobRunner {
     let completedAt: number | null = null;
     const ctx: TaskContext = {
       job,
+      config: this.deps.config as Config,
       ref,
       em: this.deps.orm.em.fork(),
       log,
@@ -148,9 +155,24 @@ export class JobRunner {
       await task.onEvent(event, ctx);
     };
 
+    let prepared: PreparedScript;
+    try {
+      prepared = task.prepare ? await task.prepare(ctx) : { args: task.args(job) };
+    } catch (error) {
+      clearInterval(heartbeat);
+      await writer.close();
+      const refusal = error instanceof TaskRefusal ? error : null;
+      if (!refusal) log.error({ err: error }, 'the job could not be prepared');
+      const code = refusal?.code ?? `${job.kind.toUpperCase()}_FAILED`;
+      await store.fail(ref, { code, message: refusal?.message ?? customerMessage(code) });
+      this.deps.metrics?.observe(job.kind, 'failed', (Date.now() - started) / 1000);
+      log.info({ status: 'failed', code }, 'job refused before its script');
+      return 'failed';
+    }
+
     let result: ScriptResult;
     try {
-      result = await this.runScript(task, job, onEvent, log, signal);
+      result = await this.runScript(task, job, prepared, onEvent, log, signal);
     } finally {
       clearInterval(heartbeat);
     }
@@ -213,6 +235,7 @@ export class JobRunner {
   private async runScript(
     task: Task,
     job: IBackupJob,
+    prepared: PreparedScript,
     onEvent: (event: ScriptEvent) => Promise<void>,
     log: Logger,
     signal: AbortSignal | undefined,
@@ -235,7 +258,8 @@ export class JobRunner {
         return { exitCode: 0, timedOut: false, aborted: true, lastError: null, stderrTail: '' };
       }
       try {
-        result = await this.deps.scripts.run(task.script, task.args(job), {
+        result = await this.deps.scripts.run(task.script, prepared.args, {
+          input: prepared.input,
           onEvent,
           signal,
           timeoutMs: task.timeoutMs(this.deps.config as Config),

@@ -4,6 +4,8 @@ import type BeeQueue from 'bee-queue';
 import pLimit from 'p-limit';
 import type { Config } from '../config/config.js';
 import { ormOptions } from '../db/orm.js';
+import { startDownloadServer } from '../downloads/download-server.js';
+import { startDownloadSweeper } from '../downloads/download-sweeper.js';
 import { ScriptRunner } from '../executors/script-runner.js';
 import { RedisLease } from '../infra/lease.js';
 import { createLogger, type Logger } from '../infra/logger.js';
@@ -30,6 +32,10 @@ export interface WorkerOptions {
 
 export interface WorkerHandle {
   port: number;
+  /** Where the node's download links are served (behind nginx). */
+  downloadPort: number;
+  /** Deletes expired and revoked archives now (also on a timer). */
+  sweepDownloads(): Promise<number>;
   runner: JobRunner;
   scripts: ScriptRunner;
   orm: MikroORM;
@@ -179,8 +185,15 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
       return { contentType: metrics.registry.contentType, body: await metrics.registry.metrics() };
     },
   });
+  const downloads = await startDownloadServer({ orm, config: cfg, logger });
+  const sweeper = startDownloadSweeper({ orm, config: cfg, logger });
   logger.info(
-    { node, port: health.port, concurrency: cfg.BACKUPS_WORKER_CONCURRENCY },
+    {
+      node,
+      port: health.port,
+      downloadPort: downloads.port,
+      concurrency: cfg.BACKUPS_WORKER_CONCURRENCY,
+    },
     'worker ready',
   );
 
@@ -203,6 +216,8 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
         ),
       );
       clearTimeout(abortTimer);
+      sweeper.stop();
+      await downloads.close();
       await new Promise<void>((resolve) => (health.server as Server).close(() => resolve()));
       await lease.release().catch(() => undefined);
       await redis.quit();
@@ -211,5 +226,15 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     })();
     return stopped;
   };
-  return { port: health.port, runner, scripts, orm, retention, syncCatalog: sync, stop };
+  return {
+    port: health.port,
+    downloadPort: downloads.port,
+    sweepDownloads: sweeper.sweep,
+    runner,
+    scripts,
+    orm,
+    retention,
+    syncCatalog: sync,
+    stop,
+  };
 }

@@ -37,6 +37,7 @@ describe('the worker survives crashes, Redis loss and busy repositories', () => 
         BACKUPS_REDIS_PREFIX: cfg.BACKUPS_REDIS_PREFIX,
         BACKUPS_NODE: node,
         BACKUPS_WORKER_PORT: '0',
+        BACKUPS_DOWNLOAD_PORT: '0',
         BACKUPS_DAILY_ENABLED: 'false',
         BACKUPS_HEARTBEAT_SECONDS: '1',
         BACKUPS_LOG_LEVEL: 'warn',

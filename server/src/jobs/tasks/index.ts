@@ -1,5 +1,6 @@
 import type { JobKind } from '../job.entity.js';
 import { backupTask } from './backup.task.js';
+import { downloadTask } from './download.task.js';
 import { restoreTask } from './restore.task.js';
 import type { Task } from './task.js';
 
@@ -7,6 +8,7 @@ import type { Task } from './task.js';
 const TASKS: Partial<Record<JobKind, Task>> = {
   backup: backupTask,
   restore: restoreTask,
+  download: downloadTask,
 };
 
 export function taskFor(kind: JobKind): Task {

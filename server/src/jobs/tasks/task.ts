@@ -11,9 +11,27 @@ import type { JobRef, RunningFields } from '../job-store.js';
 /** The part of the job's overall progress (0..1) each phase covers, by phase name. */
 export type PhaseWeights = Readonly<Record<string, readonly [number, number]>>;
 
+/** The script's arguments and standard input, as a task's prepare found them. */
+export interface PreparedScript {
+  args: string[];
+  input?: string;
+}
+
+/** A job its task refuses before the script runs: FAILED with this code and these words. */
+export class TaskRefusal extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'TaskRefusal';
+  }
+}
+
 /** What a task may do while its script runs; the job runner provides it. */
 export interface TaskContext {
   readonly job: IBackupJob;
+  readonly config: Config;
   readonly ref: JobRef;
   readonly em: EntityManager;
   readonly log: Logger;
@@ -43,6 +61,11 @@ export interface Task {
   /** The script under BACKUPS_SCRIPTS_DIR. */
   readonly script: string;
   args(job: IBackupJob): string[];
+  /**
+   * Optional, before the script: what needs the database (checks that may refuse the job with
+   * a TaskRefusal, arguments kept in another table). Without it the script gets args(job).
+   */
+  prepare?(ctx: TaskContext): Promise<PreparedScript>;
   timeoutMs(config: Config): number;
   /** Which of the node's queues the job waits in. */
   lane(job: Pick<IBackupJob, 'kind' | 'source'>): QueueLane;

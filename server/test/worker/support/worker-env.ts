@@ -84,6 +84,7 @@ export async function createWorkerWorld(
       BACKUPS_REDIS_PREFIX: prefix,
       BACKUPS_NODE: node,
       BACKUPS_WORKER_PORT: '0',
+      BACKUPS_DOWNLOAD_PORT: '0',
       BACKUPS_DAILY_ENABLED: 'false',
       BACKUPS_HEARTBEAT_SECONDS: '1',
       BACKUPS_SHUTDOWN_GRACE_SECONDS: '5',
