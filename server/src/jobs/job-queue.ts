@@ -16,9 +16,10 @@ export interface QueueOptions {
  * Each hosting node has two queues: `jobs` for what customers, integrators and operators ask
  * for (backups, restores), `daily` for the node's nightly backups. With one FIFO queue, a
  * customer whose site was hacked at 02:05 would have their restore wait behind the whole
- * night's batch; the worker takes from both, the daily lane with fewer slots.
+ * night's batch; the worker takes from both, the daily lane with fewer slots. Downloads (an
+ * archive of a big site can take an hour to build) have a lane of their own for the same reason.
  */
-export type QueueLane = 'jobs' | 'daily';
+export type QueueLane = 'jobs' | 'daily' | 'downloads';
 
 export function queueName(host: string, lane: QueueLane = 'jobs'): string {
   return `${lane}-${host}`;

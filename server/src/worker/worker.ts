@@ -72,6 +72,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   const queues = {
     jobs: workerQueue({ redisUrl: cfg.BACKUPS_REDIS_URL, prefix }, node, 'jobs'),
     daily: workerQueue({ redisUrl: cfg.BACKUPS_REDIS_URL, prefix }, node, 'daily'),
+    downloads: workerQueue({ redisUrl: cfg.BACKUPS_REDIS_URL, prefix }, node, 'downloads'),
   };
   // The worker creates jobs only on its own node (the daily schedule).
   const store = new JobStore({
@@ -94,17 +95,12 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     metrics,
     config: cfg,
   });
-  /** Waiting, active and delayed jobs of both lanes together. */
+  /** Waiting, active and delayed jobs of every lane together. */
   const queueCounts = async () => {
-    const [jobs, daily] = await Promise.all([
-      queues.jobs.checkHealth(),
-      queues.daily.checkHealth(),
-    ]);
-    return {
-      waiting: jobs.waiting + daily.waiting,
-      active: jobs.active + daily.active,
-      delayed: jobs.delayed + daily.delayed,
-    };
+    const lanes = await Promise.all(Object.values(queues).map((q) => q.checkHealth()));
+    const sum = (state: 'waiting' | 'active' | 'delayed') =>
+      lanes.reduce((n, lane) => n + lane[state], 0);
+    return { waiting: sum('waiting'), active: sum('active'), delayed: sum('delayed') };
   };
   for (const q of Object.values(queues)) {
     await q.ready();
@@ -126,6 +122,8 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   };
   queues.jobs.process(concurrency, handle);
   queues.daily.process(Math.max(1, concurrency - 1), handle);
+  // Download builds likewise leave a slot for what customers are waiting on at their site.
+  queues.downloads.process(Math.max(1, concurrency - 1), handle);
 
   const syncOnly = () =>
     syncCatalog({ orm, scripts, logger, node, perCustomer: perCustomerSources(cfg) });

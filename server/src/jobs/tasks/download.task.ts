@@ -59,7 +59,8 @@ export const downloadTask: Task = {
     return { args: [...args, '--paths-from-stdin'], input: `${paths.join('\0')}\0` };
   },
   timeoutMs: (config) => config.BACKUPS_DOWNLOAD_TIMEOUT_SECONDS * 1000,
-  lane: () => 'jobs',
+  // Builds may be long: they wait in a lane of their own, never in front of a restore.
+  lane: () => 'downloads',
   phases: {
     VERIFYING: [0, 0.05],
     CHECKING_SPACE: [0.05, 0.08],
