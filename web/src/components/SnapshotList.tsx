@@ -1,7 +1,8 @@
 import { For, type JSX, Show } from 'solid-js';
-import { formatBytes, formatDateTime, SCOPE_WORDS } from '../format';
+import { DOWNLOAD_CHOICE_WORDS, formatBytes, formatDateTime, SCOPE_WORDS } from '../format';
 import type { BackupScope, Snapshot } from '../graphql/documents';
 import { RestoreMenu } from './RestoreMenu';
+import { snapshotName } from './snapshot-name';
 
 export interface SnapshotListProps {
   snapshots: readonly Snapshot[];
@@ -11,6 +12,9 @@ export interface SnapshotListProps {
   /** Restoring is not offered while a job runs. */
   restoreDisabled?: boolean;
   onRestore: (snapshot: Snapshot, scope: BackupScope, trigger: HTMLElement) => void;
+  /** Offers "Download" (site, database or both) beside "Restore" when given. */
+  onDownload?: (snapshot: Snapshot, scope: BackupScope, trigger: HTMLElement) => void;
+  downloadDisabled?: boolean;
 }
 
 function contents(snapshot: Snapshot): string {
@@ -38,11 +42,25 @@ export function SnapshotList(props: SnapshotListProps) {
                   </Show>
                   <span class="snapshot-size">{formatBytes(snapshot.sizeBytes)}</span>
                 </div>
-                <RestoreMenu
-                  snapshot={snapshot}
-                  disabled={props.restoreDisabled}
-                  onChoose={(scope, trigger) => props.onRestore(snapshot, scope, trigger)}
-                />
+                <div class="snapshot-actions">
+                  <Show when={props.onDownload}>
+                    {(onDownload) => (
+                      <RestoreMenu
+                        snapshot={snapshot}
+                        label="Download"
+                        accessibleLabel={`Download ${snapshotName(snapshot)}`}
+                        words={DOWNLOAD_CHOICE_WORDS}
+                        disabled={props.downloadDisabled}
+                        onChoose={(scope, trigger) => onDownload()(snapshot, scope, trigger)}
+                      />
+                    )}
+                  </Show>
+                  <RestoreMenu
+                    snapshot={snapshot}
+                    disabled={props.restoreDisabled}
+                    onChoose={(scope, trigger) => props.onRestore(snapshot, scope, trigger)}
+                  />
+                </div>
               </li>
             );
           }}
