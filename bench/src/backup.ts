@@ -27,7 +27,9 @@ export async function runApiJob(
   const t0 = now();
   const success = mutation.includes('restoreSnapshot')
     ? 'RestoreSnapshotSuccess'
-    : 'CreateBackupSuccess';
+    : mutation.includes('createDownload')
+      ? 'CreateDownloadSuccess'
+      : 'CreateBackupSuccess';
   const result = await world.gql(
     mutation.replace('$JOB', selection(success)),
     variables,

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { freshManualRepository, measureBackup, runApiJob } from './backup.js';
 import { CATALOG_FULL, CATALOG_QUICK, measureCatalog } from './catalog.js';
+import { measureDownload } from './download.js';
 import { type BenchWorld, cleanupAll, createBenchWorld, PROJECT_DIR } from './env.js';
 import { measureProgress, PROGRESS_FULL, PROGRESS_QUICK } from './progress.js';
 import { measureQueue, QUEUE_FULL, QUEUE_QUICK } from './queue.js';
@@ -20,7 +21,7 @@ import { buildSite, SITE_FULL, SITE_QUICK } from './site.js';
 const USAGE = `Usage: pnpm --filter @backups/bench start [-- options]
   --quick        a small smoke run (< 2 minutes); default: the full sizes
   --only 1,2,5   run only these measurements
-                 (1 catalog listing, 2 progress delivery, 3 backup, 4 restore, 5 queue)
+                 (1 catalog listing, 2 progress delivery, 3 backup, 4 restore, 5 queue, 6 downloads)
   --help`;
 
 interface Options {
@@ -29,7 +30,7 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const options: Options = { quick: false, only: new Set([1, 2, 3, 4, 5]) };
+  const options: Options = { quick: false, only: new Set([1, 2, 3, 4, 5, 6]) };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? '';
     if (arg === '--') continue;
@@ -37,7 +38,7 @@ function parseArgs(argv: string[]): Options {
     else if (arg === '--only' || arg.startsWith('--only=')) {
       const value = arg.includes('=') ? arg.slice(7) : (argv[++i] ?? '');
       options.only = new Set(value.split(',').map(Number));
-      if ([...options.only].some((n) => !(n >= 1 && n <= 5))) throw new Error(USAGE);
+      if ([...options.only].some((n) => !(n >= 1 && n <= 6))) throw new Error(USAGE);
     } else if (arg === '--help' || arg === '-h') {
       console.log(USAGE);
       process.exit(0);
@@ -101,10 +102,10 @@ async function main(): Promise<number> {
       ],
     ];
     const siteSteps = async (w: BenchWorld): Promise<void> => {
-      if (!options.only.has(3) && !options.only.has(4)) return;
+      if (!options.only.has(3) && !options.only.has(4) && !options.only.has(6)) return;
       const backupReps = options.quick ? 2 : 3;
       const restoreReps = options.quick ? 2 : 3;
-      log('--- building the site for 3 and 4');
+      log('--- building the site for 3, 4 and 6');
       const site = await buildSite(w, options.quick ? SITE_QUICK : SITE_FULL);
       log(`site: ${site.files} files, database customer_${site.customer.id}`);
       let lastJobId = 0;
@@ -130,6 +131,14 @@ async function main(): Promise<number> {
         if (!snapshotId) throw new Error('the backup recorded no snapshot');
         report.measurements.push(await measureRestore(w, site, snapshotId, restoreReps, log));
       }
+      if (options.only.has(6)) {
+        log('--- 6. Downloads');
+        const snapshotId = (await w.job(lastJobId)).snapshotId;
+        if (!snapshotId) throw new Error('the backup recorded no snapshot');
+        report.measurements.push(
+          await measureDownload(w, site, snapshotId, options.quick ? 2 : 3, log),
+        );
+      }
     };
     steps.push([
       3,
@@ -141,7 +150,8 @@ async function main(): Promise<number> {
     ]);
     for (const [id, title, run] of steps) {
       if (interrupted) continue;
-      if (id === 3 ? !options.only.has(3) && !options.only.has(4) : !options.only.has(id)) continue;
+      const siteStep = options.only.has(3) || options.only.has(4) || options.only.has(6);
+      if (id === 3 ? !siteStep : !options.only.has(id)) continue;
       log(`--- ${id}. ${title}`);
       try {
         const measurement = await run(world);
