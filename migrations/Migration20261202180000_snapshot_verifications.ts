@@ -31,7 +31,8 @@ export class Migration20261202180000_snapshot_verifications extends Migration {
     ) default character set utf8mb4 collate utf8mb4_unicode_ci engine = InnoDB`);
     this.addSql(`alter table audit_events modify action enum('sign_in','sign_in_failed','sign_out',
       'backup_requested','restore_requested','job_cancelled','job_retried','token_created',
-      'token_revoked','customer_created','verify_requested','repository_checked') not null`);
+      'token_revoked','customer_created','download_requested','download_created',
+      'download_fetched','download_revoked','verify_requested','repository_checked') not null`);
   }
 
   override async down(): Promise<void> {
@@ -40,7 +41,8 @@ export class Migration20261202180000_snapshot_verifications extends Migration {
     );
     this.addSql(`alter table audit_events modify action enum('sign_in','sign_in_failed','sign_out',
       'backup_requested','restore_requested','job_cancelled','job_retried','token_created',
-      'token_revoked','customer_created') not null`);
+      'token_revoked','customer_created','download_requested','download_created',
+      'download_fetched','download_revoked') not null`);
     this.addSql('drop table if exists snapshot_verifications');
   }
 }

@@ -23,7 +23,8 @@ export class Migration20261202200000_staff_accounts extends Migration {
       add constraint sessions_one_owner check ((customer_id is null) <> (staff_id is null))`);
     this.addSql(`alter table audit_events modify action enum('sign_in','sign_in_failed','sign_out',
       'backup_requested','restore_requested','job_cancelled','job_retried','token_created',
-      'token_revoked','customer_created','verify_requested','repository_checked',
+      'token_revoked','customer_created','download_requested','download_created',
+      'download_fetched','download_revoked','verify_requested','repository_checked',
       'staff_created') not null`);
   }
 
@@ -31,7 +32,8 @@ export class Migration20261202200000_staff_accounts extends Migration {
     this.addSql(`delete from audit_events where action = 'staff_created'`);
     this.addSql(`alter table audit_events modify action enum('sign_in','sign_in_failed','sign_out',
       'backup_requested','restore_requested','job_cancelled','job_retried','token_created',
-      'token_revoked','customer_created','verify_requested','repository_checked') not null`);
+      'token_revoked','customer_created','download_requested','download_created',
+      'download_fetched','download_revoked','verify_requested','repository_checked') not null`);
     this.addSql('delete from sessions where staff_id is not null');
     this.addSql(`alter table sessions
       drop constraint sessions_one_owner,

@@ -3,6 +3,7 @@ import { Migration20261126000000_initial } from './Migration20261126000000_initi
 import { Migration20261202000000_job_detail } from './Migration20261202000000_job_detail.js';
 import { Migration20261202010000_job_kinds } from './Migration20261202010000_job_kinds.js';
 import { Migration20261202160000_snapshot_index } from './Migration20261202160000_snapshot_index.js';
+import { Migration20261202170000_downloads } from './Migration20261202170000_downloads.js';
 import { Migration20261202180000_snapshot_verifications } from './Migration20261202180000_snapshot_verifications.js';
 import { Migration20261202200000_staff_accounts } from './Migration20261202200000_staff_accounts.js';
 import { Migration20261202220000_webhooks } from './Migration20261202220000_webhooks.js';
@@ -13,6 +14,7 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261202000000_job_detail', class: Migration20261202000000_job_detail },
   { name: 'Migration20261202010000_job_kinds', class: Migration20261202010000_job_kinds },
   { name: 'Migration20261202160000_snapshot_index', class: Migration20261202160000_snapshot_index },
+  { name: 'Migration20261202170000_downloads', class: Migration20261202170000_downloads },
   {
     name: 'Migration20261202180000_snapshot_verifications',
     class: Migration20261202180000_snapshot_verifications,

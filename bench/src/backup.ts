@@ -29,7 +29,9 @@ export async function runApiJob(
     ? 'RestoreSnapshotSuccess'
     : mutation.includes('verifySnapshot')
       ? 'VerifySnapshotSuccess'
-      : 'CreateBackupSuccess';
+      : mutation.includes('createDownload')
+        ? 'CreateDownloadSuccess'
+        : 'CreateBackupSuccess';
   const result = await world.gql(
     mutation.replace('$JOB', selection(success)),
     variables,

@@ -347,6 +347,7 @@ export async function createBenchWorld(log: (line: string) => void): Promise<Ben
       BACKUPS_REDIS_PREFIX: prefix,
       BACKUPS_NODE: WORKER_NODE,
       BACKUPS_WORKER_PORT: '0',
+      BACKUPS_DOWNLOAD_PORT: '0',
       BACKUPS_WORKER_CONCURRENCY: '2',
       BACKUPS_DAILY_ENABLED: 'false',
       // the backups measured alone; indexing has its own measurement

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { freshManualRepository, measureBackup, runApiJob } from './backup.js';
 import { BROWSE_FULL, BROWSE_QUICK, measureBrowse } from './browse.js';
 import { CATALOG_FULL, CATALOG_QUICK, measureCatalog } from './catalog.js';
+import { measureDownload } from './download.js';
 import { measureDrill } from './drill.js';
 import { type BenchWorld, cleanupAll, createBenchWorld, PROJECT_DIR } from './env.js';
 import { measurePartialRestore } from './partial-restore.js';
@@ -26,10 +27,10 @@ const USAGE = `Usage: pnpm --filter @backups/bench start [-- options]
   --only 1,2,5   run only these measurements
                  (1 catalog listing, 2 progress delivery, 3 backup, 4 restore, 5 queue,
                   6 restoring one file, 7 sftp and rest-server repositories, 8 restore drill,
-                  9 browsing a backup)
+                  9 browsing a backup, 10 downloads)
   --help`;
 
-const MAX_MEASUREMENT = 9;
+const MAX_MEASUREMENT = 10;
 
 interface Options {
   quick: boolean;
@@ -37,7 +38,7 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const options: Options = { quick: false, only: new Set([1, 2, 3, 4, 5, 6, 7, 8, 9]) };
+  const options: Options = { quick: false, only: new Set([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]) };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? '';
     if (arg === '--') continue;
@@ -55,7 +56,7 @@ function parseArgs(argv: string[]): Options {
 }
 
 /** The measurements made on the bench site (built once for all of them), in order. */
-const SITE_MEASUREMENTS = [3, 4, 6, 7, 8];
+const SITE_MEASUREMENTS = [3, 4, 6, 7, 8, 10];
 const wantsSite = (options: Options) => SITE_MEASUREMENTS.some((n) => options.only.has(n));
 
 const started = Date.now();
@@ -130,7 +131,7 @@ async function main(): Promise<number> {
         log('--- 7. Backup and restore through sftp and rest-server');
         report.measurements.push(await measureRepositories(w, site, options.quick ? 1 : 2, log));
       }
-      if (![3, 4, 6, 8].some((n) => options.only.has(n))) return;
+      if (![3, 4, 6, 8, 10].some((n) => options.only.has(n))) return;
       let lastJobId = 0;
       if (options.only.has(3)) {
         log('--- 3. Backup overhead');
@@ -163,6 +164,12 @@ async function main(): Promise<number> {
       if (options.only.has(8)) {
         log('--- 8. Restore drill');
         report.measurements.push(await measureDrill(w, site, snapshotId, restoreReps, log));
+      }
+      if (options.only.has(10)) {
+        log('--- 10. Downloads');
+        report.measurements.push(
+          await measureDownload(w, site, snapshotId, options.quick ? 2 : 3, log),
+        );
       }
     };
     steps.push([

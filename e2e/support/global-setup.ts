@@ -254,6 +254,7 @@ async function setUp(
   const httpsPort = await freePort();
   const httpPort = await freePort();
   const sitePort = await freePort();
+  const downloadPort = await freePort();
   const prefix = path.join(tmpDir, 'nginx');
   await mkdir(path.join(prefix, 'tmp'), { recursive: true });
   await chmod(prefix, 0o755);
@@ -269,7 +270,14 @@ async function setUp(
     commonName: '127.0.0.1',
     altName: 'IP:127.0.0.1',
   });
-  const appFile = await writeAppSite(prefix, { httpsPort, httpPort, certificate, dist, apiPort });
+  const appFile = await writeAppSite(prefix, {
+    httpsPort,
+    httpPort,
+    certificate,
+    dist,
+    apiPort,
+    downloads: { node, port: downloadPort },
+  });
   const siteFile = await writeCustomerSite(prefix, {
     port: sitePort,
     siteDir: demo.siteDir,
@@ -349,6 +357,7 @@ async function setUp(
       env: {
         ...serverEnv,
         BACKUPS_WORKER_PORT: '0',
+        BACKUPS_DOWNLOAD_PORT: String(downloadPort),
         BACKUPS_DAILY_ENABLED: 'false',
         // the browsing test asks for its index as a customer does (Browse)
         BACKUPS_INDEX_NEW_BACKUPS: 'false',

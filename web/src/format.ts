@@ -69,6 +69,12 @@ export const RESTORE_CHOICE_WORDS: Record<BackupScope, string> = {
   BOTH: 'Full restore',
 };
 
+export const DOWNLOAD_CHOICE_WORDS: Record<BackupScope, string> = {
+  DATABASE: 'Database only',
+  FILES: 'Files only',
+  BOTH: 'Files and database',
+};
+
 /** The restore choices a snapshot allows: only the parts it contains. */
 export function restoreChoices(snapshotScope: BackupScope): BackupScope[] {
   return snapshotScope === 'BOTH' ? ['DATABASE', 'FILES', 'BOTH'] : [snapshotScope];
@@ -89,6 +95,7 @@ const PHASE_WORDS: Record<string, string> = {
   CLEANING_UP: 'Cleaning up',
   LISTING: 'Reading the list of files',
   READING_DUMP: 'Reading the list of tables',
+  BUILDING: 'Building your download',
   ROLLING_BACK: 'Something went wrong — putting your site back as it was',
   FINISHED_AFTER_INTERRUPTION: 'Finished after an interruption on our side',
 };
@@ -113,6 +120,7 @@ export const STATUS_WORDS: Record<Job['status'], string> = {
 export function jobTitle(job: Pick<Job, 'kind' | 'source'>): string {
   if (job.kind === 'VERIFY') return 'Check of a backup';
   if (job.kind === 'INDEX') return 'Reading a backup for browsing';
+  if (job.kind === 'DOWNLOAD') return 'Download';
   if (job.kind === 'RESTORE') return job.source === 'SAFETY' ? 'Undo of a restore' : 'Restore';
   return job.source === 'DAILY' ? 'Daily backup' : 'Backup';
 }
@@ -135,6 +143,11 @@ export function jobOutcome(job: Pick<Job, 'kind' | 'status' | 'errorMessage'>): 
   if (job.kind === 'INDEX') {
     if (job.status === 'COMPLETED') return 'The backup is ready to browse.';
     return `The backup could not be read for browsing: ${job.errorMessage?.trim() || 'please try again.'}`;
+  }
+  if (job.kind === 'DOWNLOAD') {
+    if (job.status === 'COMPLETED') return 'Your download is ready (see Downloads).';
+    if (job.status === 'CANCELLED') return 'Download cancelled.';
+    return `Download failed: ${job.errorMessage?.trim() || 'Something went wrong on our side. Please try again.'}`;
   }
   const what = job.kind === 'RESTORE' ? 'Restore' : 'Backup';
   if (job.status === 'COMPLETED') {

@@ -8,7 +8,7 @@ import { createFakeApi } from './fake-api';
 const signedIn = {
   Viewer: () => ({ me: { id: '7', name: 'Ada Lovelace', email: 'ada@example.test' } }),
   BackupsPage: () => ({
-    me: { id: '7', activeJob: null, jobs: [], manual: [], daily: [], safety: [] },
+    me: { id: '7', activeJob: null, jobs: [], manual: [], daily: [], safety: [], downloads: [] },
   }),
   ApiTokens: () => ({ me: { id: '7', apiTokens: [] } }),
   SignOut: () => ({ signOut: true }),
@@ -52,7 +52,7 @@ describe('app shell', () => {
     const api = createFakeApi({
       ...signedIn,
       BackupsPage: () => ({
-        me: { id: '7', jobs: [], daily: [], safety: [], ...catalog },
+        me: { id: '7', jobs: [], daily: [], safety: [], downloads: [], ...catalog },
       }),
     });
     render(() => <App />, { wrapper: api.Wrapper });

@@ -1,10 +1,10 @@
 import { render, screen, waitFor, within } from '@solidjs/testing-library';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it } from 'vitest';
-import type { Job, Snapshot } from '../src/graphql/documents';
+import type { Download, Job, Snapshot } from '../src/graphql/documents';
 import { LiveJobsProvider, LiveNotices } from '../src/live-jobs';
 import { BackupsPage } from '../src/pages/Backups';
-import { buildJob, buildSnapshot } from './factories';
+import { buildDownload, buildJob, buildSnapshot } from './factories';
 import { createFakeApi } from './fake-api';
 
 interface Catalog {
@@ -13,6 +13,7 @@ interface Catalog {
   manual: Snapshot[];
   daily: Snapshot[];
   safety: Snapshot[];
+  downloads: Download[];
 }
 
 /** The page as the app shows it: inside the session's live job feed, with its messages. */
@@ -35,6 +36,7 @@ function setup(initial: Partial<Catalog> = {}, handlers: Record<string, () => un
     manual: [],
     daily: [],
     safety: [],
+    downloads: [],
     ...initial,
   };
   const api = createFakeApi({
@@ -225,7 +227,15 @@ describe('backups page', () => {
           ? { error: new TypeError('Failed to fetch') }
           : {
               data: {
-                me: { id: '7', activeJob: null, jobs: [], manual: [], daily: [], safety: [] },
+                me: {
+                  id: '7',
+                  activeJob: null,
+                  jobs: [],
+                  manual: [],
+                  daily: [],
+                  safety: [],
+                  downloads: [],
+                },
               },
             },
     });
@@ -234,5 +244,83 @@ describe('backups page', () => {
     down = false;
     await user.click(screen.getByRole('button', { name: 'Try again' }));
     expect(await screen.findByText('No manual backups yet. Create one above.')).toBeVisible();
+  });
+
+  it('downloads a backup: the build is followed live, then the link with its size, sha256 and expiry', async () => {
+    const user = userEvent.setup();
+    const snapshot = buildSnapshot({ scope: 'BOTH' });
+    const building = buildJob({ kind: 'DOWNLOAD', scope: 'FILES', status: 'PENDING', phase: null });
+    const { api, catalog } = setup(
+      { manual: [snapshot] },
+      {
+        CreateDownload: () => ({
+          createDownload: { __typename: 'CreateDownloadSuccess', job: building },
+        }),
+      },
+    );
+    const manual = await screen.findByRole('list', { name: 'Manual backups' });
+    expect(screen.getByText(/No downloads/)).toBeVisible();
+    await user.click(within(manual).getByRole('button', { name: /^Download the backup of/ }));
+    expect(screen.getAllByRole('menuitem').map((item) => item.textContent)).toEqual([
+      'Database only',
+      'Files only',
+      'Files and database',
+    ]);
+    await user.click(screen.getByRole('menuitem', { name: 'Files only' }));
+    expect(api.callsOf('CreateDownload')[0]?.variables).toEqual({
+      snapshotId: snapshot.id,
+      paths: null,
+      database: false,
+      format: 'ZIP',
+    });
+    const banner = await screen.findByRole('status', { name: 'Current job' });
+    expect(banner).toHaveTextContent('Preparing your download');
+
+    api.pushJob({ ...building, status: 'RUNNING', phase: 'BUILDING', progress: 0.5 });
+    expect(banner).toHaveTextContent('Building your download…');
+
+    const ready = buildDownload({ sizeBytes: 3_145_728, sha256: 'c0'.repeat(32) });
+    catalog.downloads = [ready];
+    api.pushJob({ ...building, status: 'COMPLETED', progress: 1, download: ready });
+    expect(await screen.findByText('Your download is ready (see Downloads).')).toBeVisible();
+    const list = await screen.findByRole('list', { name: 'Your downloads' });
+    const link = within(list).getByRole('link', { name: `Download ${ready.fileName}` });
+    expect(link).toHaveAttribute('href', ready.url);
+    expect(link).toHaveAttribute('download', ready.fileName);
+    expect(list).toHaveTextContent('3.0 MB');
+    expect(list).toHaveTextContent('c0'.repeat(32));
+  });
+
+  it('asks for the database alone with no paths, and deletes a download on request', async () => {
+    const user = userEvent.setup();
+    const ready = buildDownload({ database: true, paths: [] });
+    const { api, catalog } = setup(
+      { daily: [buildSnapshot({ source: 'DAILY', scope: 'BOTH' })], downloads: [ready] },
+      {
+        CreateDownload: () => ({
+          createDownload: {
+            __typename: 'QuotaExceededError',
+            code: 'QUOTA_EXCEEDED',
+            message: "You have used today's download allowance.",
+          },
+        }),
+        RevokeDownload: () => ({ revokeDownload: { __typename: 'RevokeDownloadSuccess' } }),
+      },
+    );
+    const daily = await screen.findByRole('list', { name: 'Daily backups' });
+    await user.click(within(daily).getByRole('button', { name: /^Download the/ }));
+    await user.click(screen.getByRole('menuitem', { name: 'Database only' }));
+    expect(api.callsOf('CreateDownload')[0]?.variables).toMatchObject({
+      paths: [],
+      database: true,
+    });
+    expect(await screen.findByRole('alert')).toHaveTextContent(
+      "You have used today's download allowance.",
+    );
+
+    catalog.downloads = [];
+    await user.click(screen.getByRole('button', { name: `Delete the download ${ready.fileName}` }));
+    expect(api.callsOf('RevokeDownload')[0]?.variables).toEqual({ id: ready.id });
+    expect(await screen.findByText(/No downloads/)).toBeVisible();
   });
 });

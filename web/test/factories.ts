@@ -1,4 +1,4 @@
-import type { Job, Snapshot } from '../src/graphql/documents';
+import type { Download, Job, Snapshot } from '../src/graphql/documents';
 
 let sequence = 0;
 
@@ -38,6 +38,24 @@ export function buildJob(overrides: Partial<Job> = {}): Job {
     finishedAt: null,
     snapshot: null,
     safetySnapshot: null,
+    download: null,
+    ...overrides,
+  };
+}
+
+export function buildDownload(overrides: Partial<Download> = {}): Download {
+  sequence += 1;
+  return {
+    id: String(sequence),
+    url: `https://backups.example.com/downloads/node-1/${'A'.repeat(43)}`,
+    expiresAt: '2026-03-15T09:30:00.000Z',
+    sizeBytes: 1_048_576,
+    sha256: 'ab'.repeat(32),
+    format: 'ZIP',
+    fileName: `customer_5-2026-03-14-files.zip`,
+    database: false,
+    paths: null,
+    createdAt: '2026-03-14T09:30:00.000Z',
     ...overrides,
   };
 }

@@ -15,6 +15,7 @@ import '../webhooks/webhook.schema.js';
 import '../notifications/notification.schema.js';
 import '../auth/oidc.schema.js';
 import '../staff/staff.schema.js';
+import '../downloads/download.schema.js';
 
 let built: GraphQLSchema | undefined;
 

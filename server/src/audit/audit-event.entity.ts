@@ -14,6 +14,10 @@ export const AUDIT_ACTIONS = [
   'staff_created',
   'verify_requested',
   'repository_checked',
+  'download_requested',
+  'download_created',
+  'download_fetched',
+  'download_revoked',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -160,6 +160,30 @@ function schemaFor(dataDir: string) {
     BACKUPS_OIDC_NODE_CLAIM: z.string().default('backups_node'),
     /** Talk to an http:// provider (tests on loopback only). */
     BACKUPS_OIDC_ALLOW_HTTP: bool.default(false),
+    // Downloads (DESIGN.md §11): built by the worker into its node's folder (never a site's),
+    // served by the worker on its own port behind nginx at /downloads/<node>/<token>.
+    BACKUPS_DOWNLOAD_DIR: z.string().min(1).default(path.join(dataDir, 'downloads')),
+    BACKUPS_DOWNLOAD_HOST: z.string().min(1).default('127.0.0.1'),
+    BACKUPS_DOWNLOAD_PORT: z.coerce.number().int().min(0).max(65535).default(4002),
+    /** Where links point (nginx in front of every node's worker); default BACKUPS_PUBLIC_URL. */
+    BACKUPS_DOWNLOAD_PUBLIC_URL: z.url().optional(),
+    /** The api's key for links' tokens (32 random bytes, made on first use when missing). */
+    BACKUPS_DOWNLOAD_KEY_FILE: z
+      .string()
+      .min(1)
+      .default(path.join(dataDir, 'secrets/download-link.key')),
+    BACKUPS_DOWNLOAD_HOURS: duration.default(24),
+    /** Archives a customer may have built or ready at once. */
+    BACKUPS_DOWNLOAD_MAX_LIVE: z.coerce.number().int().min(1).default(3),
+    /** Bytes of archives a customer may have built in any 24 hours. */
+    BACKUPS_DOWNLOAD_MAX_BYTES_PER_DAY: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .default(50 * 1024 ** 3),
+    BACKUPS_DOWNLOAD_TIMEOUT_SECONDS: duration.default(3600),
+    /** How often the worker deletes expired and revoked archives. */
+    BACKUPS_DOWNLOAD_SWEEP_SECONDS: duration.default(300),
     BACKUPS_LOG_LEVEL: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
       .default('info'),

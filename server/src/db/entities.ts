@@ -2,6 +2,7 @@ import { AuditEvent } from '../audit/audit-event.entity.js';
 import { ApiToken } from '../auth/api-token.entity.js';
 import { Session } from '../auth/session.entity.js';
 import { Customer } from '../customers/customer.entity.js';
+import { Download } from '../downloads/download.entity.js';
 import { BackupJob } from '../jobs/job.entity.js';
 import { Snapshot } from '../snapshots/snapshot.entity.js';
 import { SnapshotVerification } from '../snapshots/verification.entity.js';
@@ -20,4 +21,5 @@ export const entities = [
   WebhookAttempt,
   StaffAccount,
   SnapshotVerification,
+  Download,
 ];

@@ -75,6 +75,14 @@ export const ScriptEvent = z.discriminatedUnion('type', [
     mode: z.number().int().nonnegative(),
   }),
   z.object({ type: z.literal('table'), name: z.string().min(1), size: z.number().nonnegative() }),
+  // customer-download: the archive it built, in the node's download folder.
+  z.object({
+    type: z.literal('archive'),
+    file: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/),
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/),
+    size: z.number().int().nonnegative(),
+    sha256: hex64,
+  }),
   // The job's outcome is final and good (backup: the snapshot exists; restore: the site is
   // switched over and open). What the script does after it is housekeeping.
   z.object({ type: z.literal('completed') }),

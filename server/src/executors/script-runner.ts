@@ -40,6 +40,8 @@ export interface RunOptions {
   /** After SIGTERM, how long to wait before SIGKILL. */
   killGraceMs?: number;
   signal?: AbortSignal;
+  /** The script's standard input (e.g. a list too long for its arguments); none by default. */
+  input?: string;
 }
 
 export interface ScriptResult {
@@ -63,7 +65,7 @@ export class ScriptRunner {
     const child: ResultPromise = execa(file ?? script, argv, {
       env: this.options.env,
       extendEnv: true,
-      stdin: 'ignore',
+      ...(run.input === undefined ? { stdin: 'ignore' as const } : { input: run.input }),
       reject: false,
       buffer: { stdout: false, stderr: false },
       forceKillAfterDelay: run.killGraceMs ?? 60_000,

@@ -9,6 +9,7 @@ export const ERROR_CODES = [
   'RATE_LIMITED',
   'INVALID_CREDENTIALS',
   'NOT_CANCELLABLE',
+  'QUOTA_EXCEEDED',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

@@ -17,6 +17,10 @@ const MESSAGES: Record<string, string> = {
   BACKUP_FAILED: 'The backup could not be completed.',
   INDEX_FAILED: 'The backup could not be read for browsing. Please try again later.',
   RESTORE_FAILED: 'The restore could not be completed. Your site was left as it was.',
+  DOWNLOAD_FAILED: 'The download could not be prepared. Please try again.',
+  PATH_NOT_FOUND: 'Some of the chosen files are not in this backup.',
+  QUOTA_EXCEEDED: "This download is more than what is left of today's download allowance.",
+  DOWNLOAD_LIMIT: 'You have as many downloads ready as you may have at once.',
 };
 
 export function customerMessage(code: string, scriptMessage?: string | null): string {

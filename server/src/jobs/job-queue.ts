@@ -19,8 +19,10 @@ export interface QueueOptions {
  * night's batch; the worker takes from both, the daily lane with fewer slots. A third, `index`,
  * holds the jobs that read a snapshot's file list for browsing (DESIGN.md §10): they wait
  * behind neither.
+ * Downloads (an archive of a big site can take an hour to build) have a lane of their own for
+ * the same reason.
  */
-export type QueueLane = 'jobs' | 'daily' | 'index';
+export type QueueLane = 'jobs' | 'daily' | 'index' | 'downloads';
 
 export function queueName(host: string, lane: QueueLane = 'jobs'): string {
   return `${lane}-${host}`;

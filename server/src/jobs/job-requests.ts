@@ -61,7 +61,7 @@ export async function targetCustomer(
   return customer;
 }
 
-function requester(viewer: Viewer): Pick<NewJob, 'requestedByKind' | 'requestedById'> {
+export function requester(viewer: Viewer): Pick<NewJob, 'requestedByKind' | 'requestedById'> {
   if (viewer.kind === 'customer') {
     return { requestedByKind: 'customer', requestedById: String(viewer.customerId) };
   }
@@ -84,7 +84,7 @@ function validLabel(label: string | null | undefined): string | null {
   return trimmed === '' ? null : trimmed;
 }
 
-async function checkJobRate(scope: RequestScope, customerId: number): Promise<void> {
+export async function checkJobRate(scope: RequestScope, customerId: number): Promise<void> {
   const cfg = scope.services.config;
   const decision = await scope.services.limiter.hit(
     `jobs:${customerId}`,

@@ -37,6 +37,8 @@ export interface NewJob {
   tables?: string[] | null;
   requestedByKind: RequesterKind;
   requestedById?: string | null;
+  /** Rows that belong with the job (a download's request), written in the job's transaction. */
+  alongside?: (em: EntityManager, job: IBackupJob) => void;
 }
 
 /** A job as the store's writes name it: its row and the customer whose topics hear of it. */
@@ -223,6 +225,7 @@ export class JobStore {
       requestedById: input.requestedById ?? null,
       status: 'pending',
     });
+    input.alongside?.(em, job);
     try {
       await em.flush();
       return job;

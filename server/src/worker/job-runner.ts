@@ -14,9 +14,16 @@ import {
 import type { Logger } from '../infra/logger.js';
 import { type IBackupJob, type JobStatus, SITE_KINDS } from '../jobs/job.entity.js';
 import { JobInProgressError } from '../jobs/job-errors.js';
+import { customerMessage } from '../jobs/job-messages.js';
 import type { JobRef, JobStore, RunningFields } from '../jobs/job-store.js';
 import { taskFor } from '../jobs/tasks/index.js';
-import type { Alert, Task, TaskContext } from '../jobs/tasks/task.js';
+import {
+  type Alert,
+  type PreparedScript,
+  type Task,
+  type TaskContext,
+  TaskRefusal,
+} from '../jobs/tasks/task.js';
 import type { SnapshotSource } from '../snapshots/snapshot-scope.js';
 import type { JobMetrics } from './metrics.js';
 import { overallProgress } from './progress.js';
@@ -176,6 +183,7 @@ export class JobRunner {
     let completedAt: number | null = null;
     const ctx: TaskContext = {
       job,
+      config: this.deps.config as Config,
       ref,
       em: this.deps.orm.em.fork(),
       log,
@@ -259,9 +267,24 @@ export class JobRunner {
       await task.onEvent(event, ctx);
     };
 
+    let prepared: PreparedScript;
+    try {
+      prepared = task.prepare ? await task.prepare(ctx) : { args: task.args(job) };
+    } catch (error) {
+      clearInterval(heartbeat);
+      await writer.close();
+      const refusal = error instanceof TaskRefusal ? error : null;
+      if (!refusal) log.error({ err: error }, 'the job could not be prepared');
+      const code = refusal?.code ?? `${job.kind.toUpperCase()}_FAILED`;
+      await store.fail(ref, { code, message: refusal?.message ?? customerMessage(code) });
+      this.deps.metrics?.observe(job.kind, 'failed', (Date.now() - started) / 1000);
+      log.info({ status: 'failed', code }, 'job refused before its script');
+      return 'failed';
+    }
+
     let result: ScriptResult;
     try {
-      result = await this.runScript(task, job, onEvent, log, signal);
+      result = await this.runScript(task, job, prepared, onEvent, log, signal);
     } finally {
       clearInterval(heartbeat);
     }
@@ -337,15 +360,16 @@ export class JobRunner {
   private async runScript(
     task: Task,
     job: IBackupJob,
+    prepared: PreparedScript,
     onEvent: (event: ScriptEvent) => Promise<void>,
     log: Logger,
     signal: AbortSignal | undefined,
   ): Promise<ScriptResult> {
-    if (task.readsOnly) return this.runReader(task, job, onEvent, log, signal);
+    if (task.readsOnly) return this.runReader(task, job, prepared, onEvent, log, signal);
     const customerId = job.customer.id;
     // A drill neither waits for the customer's other scripts nor holds them up: it works in a
     // sandbox, scratch database and account of its own, and gives way when stopped.
-    if (task.yieldsToSiteJobs) return this.runAlone(task, job, onEvent, log, signal);
+    if (task.yieldsToSiteJobs) return this.runAlone(task, job, prepared, onEvent, log, signal);
     const previous = this.customerScripts.get(customerId);
     let scriptEnded: () => void = () => undefined;
     const ended = new Promise<void>((resolve) => {
@@ -365,8 +389,9 @@ export class JobRunner {
         return { exitCode: 0, timedOut: false, aborted: true, lastError: null, stderrTail: '' };
       }
       try {
-        result = await this.withArgFiles(task, job, (args) =>
+        result = await this.withArgFiles(task, job, prepared.args, (args) =>
           this.deps.scripts.run(task.script, args, {
+            input: prepared.input,
             onEvent,
             signal,
             timeoutMs: task.timeoutMs(this.deps.config as Config),
@@ -401,9 +426,10 @@ export class JobRunner {
   private async withArgFiles<T>(
     task: Task,
     job: IBackupJob,
+    baseArgs: readonly string[],
     run: (args: string[]) => Promise<T>,
   ): Promise<T> {
-    const args = task.args(job);
+    const args = [...baseArgs];
     const files = task.argFiles?.(job) ?? [];
     if (files.length === 0) return run(args);
     const dir = await mkdtemp(path.join(await workerScratch(this.deps.config), `job-${job.id}-`));
@@ -423,13 +449,15 @@ export class JobRunner {
   private async runReader(
     task: Task,
     job: IBackupJob,
+    prepared: PreparedScript,
     onEvent: (event: ScriptEvent) => Promise<void>,
     log: Logger,
     signal: AbortSignal | undefined,
   ): Promise<ScriptResult> {
     try {
-      return await this.withArgFiles(task, job, (args) =>
+      return await this.withArgFiles(task, job, prepared.args, (args) =>
         this.deps.scripts.run(task.script, args, {
+          input: prepared.input,
           onEvent,
           signal,
           timeoutMs: task.timeoutMs(this.deps.config as Config),
@@ -445,6 +473,7 @@ export class JobRunner {
   private async runAlone(
     task: Task,
     job: IBackupJob,
+    prepared: PreparedScript,
     onEvent: (event: ScriptEvent) => Promise<void>,
     log: Logger,
     signal: AbortSignal | undefined,
@@ -452,7 +481,7 @@ export class JobRunner {
     if (signal?.aborted) {
       return { exitCode: 0, timedOut: false, aborted: true, lastError: null, stderrTail: '' };
     }
-    const result = await this.runReader(task, job, onEvent, log, signal);
+    const result = await this.runReader(task, job, prepared, onEvent, log, signal);
     if (result.exitCode > 128 && task.recovery) {
       const recovered = await this.deps.scripts.run(
         task.recovery.script,

@@ -6,6 +6,8 @@ import type BeeQueue from 'bee-queue';
 import pLimit from 'p-limit';
 import { type Config, repositoryModeOf } from '../config/config.js';
 import { ormOptions } from '../db/orm.js';
+import { startDownloadServer } from '../downloads/download-server.js';
+import { startDownloadSweeper } from '../downloads/download-sweeper.js';
 import { ScriptRunner } from '../executors/script-runner.js';
 import { RedisLease } from '../infra/lease.js';
 import { createLogger, type Logger } from '../infra/logger.js';
@@ -39,6 +41,10 @@ export interface WorkerOptions {
 
 export interface WorkerHandle {
   port: number;
+  /** Where the node's download links are served (behind nginx). */
+  downloadPort: number;
+  /** Deletes expired and revoked archives now (also on a timer). */
+  sweepDownloads(): Promise<number>;
   runner: JobRunner;
   scripts: ScriptRunner;
   schedule: DailySchedule;
@@ -81,6 +87,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     jobs: workerQueue({ redisUrl: cfg.BACKUPS_REDIS_URL, prefix }, node, 'jobs'),
     daily: workerQueue({ redisUrl: cfg.BACKUPS_REDIS_URL, prefix }, node, 'daily'),
     index: workerQueue({ redisUrl: cfg.BACKUPS_REDIS_URL, prefix }, node, 'index'),
+    downloads: workerQueue({ redisUrl: cfg.BACKUPS_REDIS_URL, prefix }, node, 'downloads'),
   };
   const queueOptions = { redisUrl: cfg.BACKUPS_REDIS_URL, prefix };
   const hooks = webhookQueue(queueOptions, node, true);
@@ -161,6 +168,8 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   queues.index.process(1, async (job: BeeQueue.Job<QueuedJob>) => {
     if (!stopping) await runner.run(job.data.jobId, shutdown.signal);
   });
+  // Download builds likewise leave a slot for what customers are waiting on at their site.
+  queues.downloads.process(Math.max(1, concurrency - 1), handle);
 
   const evictIndexes = () =>
     evictUnreadIndexes(orm.em.fork(), node, cfg.BACKUPS_INDEX_KEEP_DAYS).then((n) => {
@@ -274,8 +283,15 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
       return { contentType: metrics.registry.contentType, body: await metrics.registry.metrics() };
     },
   });
+  const downloads = await startDownloadServer({ orm, config: cfg, logger });
+  const sweeper = startDownloadSweeper({ orm, config: cfg, logger });
   logger.info(
-    { node, port: health.port, concurrency: cfg.BACKUPS_WORKER_CONCURRENCY },
+    {
+      node,
+      port: health.port,
+      downloadPort: downloads.port,
+      concurrency: cfg.BACKUPS_WORKER_CONCURRENCY,
+    },
     'worker ready',
   );
 
@@ -301,6 +317,8 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
       deliverer.stop();
       await mail?.stop();
       await hooks.close(cfg.BACKUPS_WEBHOOK_TIMEOUT_SECONDS * 1000 + 5_000).catch(() => undefined);
+      sweeper.stop();
+      await downloads.close();
       await new Promise<void>((resolve) => (health.server as Server).close(() => resolve()));
       await lease.release().catch(() => undefined);
       await redis.quit();
@@ -317,6 +335,8 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     orm,
     retention,
     webhooks: deliverer,
+    downloadPort: downloads.port,
+    sweepDownloads: sweeper.sweep,
     syncCatalog: sync,
     stop,
   };

@@ -160,6 +160,7 @@ describe('lint', () => {
       script('customer-verify'),
       script('backup-repository'),
       script('customer-index'),
+      script('customer-download'),
       ...libs,
     ];
     const r = await execa('shellcheck', ['-x', ...files], { reject: false });

@@ -7,6 +7,7 @@ const TABLES = [
   'backup_jobs',
   'customers',
   'customer_identities',
+  'downloads',
   'email_messages',
   'notification_settings',
   'sessions',

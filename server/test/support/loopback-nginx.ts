@@ -1,4 +1,7 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { chmod, copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import { execa } from 'execa';
 import { projectRoot } from '../../src/config/paths.js';
@@ -105,6 +108,8 @@ export async function writeAppSite(
     certificate: Certificate;
     dist: string;
     apiPort: number;
+    /** The download location: which node's links go to which worker port. */
+    downloads?: { node: string; port: number };
   },
 ): Promise<string> {
   const snippets = await snippetsDir(prefix);
@@ -125,11 +130,23 @@ export async function writeAppSite(
   site = substitute(site, '/etc/ssl/private/backups.example.com.key', options.certificate.key);
   site = substitute(site, '/opt/customer-backups/web/dist', options.dist);
   site = substitute(site, 'server 127.0.0.1:4000;', `server 127.0.0.1:${options.apiPort};`);
+  if (options.downloads) {
+    site = substitute(
+      site,
+      'location ^~ /downloads/local/ {',
+      `location ^~ /downloads/${options.downloads.node}/ {`,
+    );
+    site = substitute(
+      site,
+      'proxy_pass http://127.0.0.1:4002;',
+      `proxy_pass http://127.0.0.1:${options.downloads.port};`,
+    );
+  }
   site = substitute(
     site,
     'include /etc/nginx/snippets/customer-backups-headers.conf;',
     `include ${snippets}/customer-backups-headers.conf;`,
-    4,
+    5,
   );
   const siteFile = path.join(prefix, 'customer-backups.conf');
   await writeFile(siteFile, site);
@@ -175,4 +192,47 @@ export async function writeCustomerSite(
   const siteFile = path.join(prefix, 'customer-site.conf');
   await writeFile(siteFile, site);
   return siteFile;
+}
+
+/**
+ * A real nginx in the foreground (`daemon off`) with the main config `conf` under `prefix`,
+ * once it accepts connections on `port`; stop() ends it (SIGTERM, then SIGKILL after 5 s).
+ */
+export async function runNginx(
+  prefix: string,
+  conf: string,
+  port: number,
+): Promise<{ stop(): Promise<void> }> {
+  const child = spawn('/usr/sbin/nginx', ['-p', `${prefix}/`, '-c', conf], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  child.stdout?.on('data', (d) => (log += d));
+  child.stderr?.on('data', (d) => (log += d));
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = once(child, 'exit');
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+    await exited;
+    clearTimeout(timer);
+  };
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`nginx exited early:\n${log}`);
+    const connected = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (connected) return { stop };
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`nginx did not listen on ${port}:\n${log}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }

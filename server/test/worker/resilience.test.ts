@@ -37,6 +37,7 @@ describe('the worker survives crashes, Redis loss and busy repositories', () => 
         BACKUPS_REDIS_PREFIX: cfg.BACKUPS_REDIS_PREFIX,
         BACKUPS_NODE: node,
         BACKUPS_WORKER_PORT: '0',
+        BACKUPS_DOWNLOAD_PORT: '0',
         BACKUPS_DAILY_ENABLED: 'false',
         // indexing new backups is tested on its own (snapshot-index.test.ts)
         BACKUPS_INDEX_NEW_BACKUPS: 'false',

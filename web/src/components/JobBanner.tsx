@@ -16,6 +16,7 @@ export interface JobBannerProps {
 }
 
 function heading(job: Job): string {
+  if (job.kind === 'DOWNLOAD') return 'Preparing your download';
   if (job.kind === 'RESTORE') {
     return job.source === 'SAFETY' ? 'Undoing the last restore' : 'Restoring your site';
   }

@@ -11,6 +11,8 @@ export interface RestoreMenuProps {
   /** Accessible name of the button and its menu; by default it names the snapshot
    * ("Restore the backup of …"), so rows with the same button tell apart. */
   accessibleLabel?: string;
+  /** Words for each choice; the restore's by default. */
+  words?: Record<BackupScope, string>;
   onChoose: (scope: BackupScope, trigger: HTMLElement) => void;
 }
 
@@ -120,7 +122,7 @@ export function RestoreMenu(props: RestoreMenuProps) {
           <For each={restoreChoices(props.snapshot.scope)}>
             {(scope) => (
               <button type="button" role="menuitem" tabIndex={-1} onClick={() => choose(scope)}>
-                {RESTORE_CHOICE_WORDS[scope]}
+                {(props.words ?? RESTORE_CHOICE_WORDS)[scope]}
               </button>
             )}
           </For>

@@ -1,5 +1,5 @@
 import { For, type JSX, Show } from 'solid-js';
-import { formatBytes, formatDateTime, SCOPE_WORDS } from '../format';
+import { DOWNLOAD_CHOICE_WORDS, formatBytes, formatDateTime, SCOPE_WORDS } from '../format';
 import type { BackupScope, Snapshot } from '../graphql/documents';
 import { browseHref } from '../route';
 import { RestoreMenu } from './RestoreMenu';
@@ -16,6 +16,9 @@ export interface SnapshotListProps {
   onRestore: (snapshot: Snapshot, scope: BackupScope, trigger: HTMLElement) => void;
   /** "Verify now": a restore drill of the backup, beside the site. */
   onVerify?: (snapshot: Snapshot) => void;
+  /** Offers "Download" (site, database or both) beside "Restore" when given. */
+  onDownload?: (snapshot: Snapshot, scope: BackupScope, trigger: HTMLElement) => void;
+  downloadDisabled?: boolean;
 }
 
 function contents(snapshot: Snapshot): string {
@@ -44,18 +47,32 @@ export function SnapshotList(props: SnapshotListProps) {
                   <span class="snapshot-size">{formatBytes(snapshot.sizeBytes)}</span>
                   <SnapshotVerification snapshot={snapshot} onVerify={props.onVerify} />
                 </div>
-                <a
-                  class="button secondary"
-                  href={browseHref(snapshot.id)}
-                  aria-label={`Browse ${snapshotName(snapshot)}`}
-                >
-                  Browse
-                </a>
-                <RestoreMenu
-                  snapshot={snapshot}
-                  disabled={props.restoreDisabled}
-                  onChoose={(scope, trigger) => props.onRestore(snapshot, scope, trigger)}
-                />
+                <div class="snapshot-actions">
+                  <a
+                    class="button secondary"
+                    href={browseHref(snapshot.id)}
+                    aria-label={`Browse ${snapshotName(snapshot)}`}
+                  >
+                    Browse
+                  </a>
+                  <Show when={props.onDownload}>
+                    {(onDownload) => (
+                      <RestoreMenu
+                        snapshot={snapshot}
+                        label="Download"
+                        accessibleLabel={`Download ${snapshotName(snapshot)}`}
+                        words={DOWNLOAD_CHOICE_WORDS}
+                        disabled={props.downloadDisabled}
+                        onChoose={(scope, trigger) => onDownload()(snapshot, scope, trigger)}
+                      />
+                    )}
+                  </Show>
+                  <RestoreMenu
+                    snapshot={snapshot}
+                    disabled={props.restoreDisabled}
+                    onChoose={(scope, trigger) => props.onRestore(snapshot, scope, trigger)}
+                  />
+                </div>
               </li>
             );
           }}

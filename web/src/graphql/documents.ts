@@ -18,6 +18,21 @@ export const SnapshotFields = graphql(`
   }
 `);
 
+export const DownloadFields = graphql(`
+  fragment DownloadFields on Download {
+    id
+    url
+    expiresAt
+    sizeBytes
+    sha256
+    format
+    fileName
+    database
+    paths
+    createdAt
+  }
+`);
+
 export const JobFields = graphql(
   `
   fragment JobFields on BackupJob {
@@ -43,9 +58,12 @@ export const JobFields = graphql(
     safetySnapshot {
       ...SnapshotFields
     }
+    download {
+      ...DownloadFields
+    }
   }
 `,
-  [SnapshotFields],
+  [SnapshotFields, DownloadFields],
 );
 
 export const ErrorFields = graphql(`
@@ -85,10 +103,13 @@ export const BackupsPageQuery = graphql(
       safety: snapshots(source: SAFETY) {
         ...SnapshotFields
       }
+      downloads {
+        ...DownloadFields
+      }
     }
   }
 `,
-  [JobFields, SnapshotFields],
+  [JobFields, SnapshotFields, DownloadFields],
 );
 
 export const ApiTokensQuery = graphql(`
@@ -383,8 +404,39 @@ export const IndexSnapshotMutation = graphql(
   [JobFields, ErrorFields],
 );
 
+export const CreateDownloadMutation = graphql(
+  `
+  mutation CreateDownload($snapshotId: ID!, $paths: [String!], $database: Boolean, $format: ArchiveFormat) {
+    createDownload(snapshotId: $snapshotId, paths: $paths, database: $database, format: $format) {
+      __typename
+      ... on CreateDownloadSuccess {
+        job {
+          ...JobFields
+        }
+      }
+      ...ErrorFields
+    }
+  }
+`,
+  [JobFields, ErrorFields],
+);
+
+export const RevokeDownloadMutation = graphql(
+  `
+  mutation RevokeDownload($id: ID!) {
+    revokeDownload(id: $id) {
+      __typename
+      ...ErrorFields
+    }
+  }
+`,
+  [ErrorFields],
+);
+
 export type Snapshot = ResultOf<typeof SnapshotFields>;
 export type Entry = ResultOf<typeof EntryFields>;
+export type Download = ResultOf<typeof DownloadFields>;
+export type ArchiveFormat = Download['format'];
 export type Job = ResultOf<typeof JobFields>;
 export type ApiToken = NonNullable<
   NonNullable<ResultOf<typeof ApiTokensQuery>['me']>['apiTokens']

@@ -2,6 +2,7 @@ import { createMutation, createQuery } from '@urql/solid';
 import { createEffect, createSignal, on, onCleanup, Show } from 'solid-js';
 import { useAppClient } from '../app-context';
 import { BackupForm } from '../components/BackupForm';
+import { DownloadList } from '../components/DownloadList';
 import { focusJobBanner, JobBanner } from '../components/JobBanner';
 import { JobHistory } from '../components/JobHistory';
 import { RestoreDialog, type RestoreRequest } from '../components/RestoreDialog';
@@ -11,8 +12,11 @@ import {
   BackupsPageQuery,
   CancelJobMutation,
   CreateBackupMutation,
+  CreateDownloadMutation,
+  type Download,
   type Job,
   RestoreSnapshotMutation,
+  RevokeDownloadMutation,
   type Snapshot,
   VerifySnapshotMutation,
 } from '../graphql/documents';
@@ -118,6 +122,32 @@ export function BackupsPage() {
     else if (payload?.__typename === 'CancelJobSuccess') onJobChanged(payload.job);
   };
 
+  const [downloadState, createDownload] = createMutation(CreateDownloadMutation);
+  const onDownload = async (snapshot: Snapshot, scope: BackupScope) => {
+    // The whole site (paths null) and/or the database; chosen files come from the browser.
+    const result = await createDownload({
+      snapshotId: snapshot.id,
+      paths: scope === 'DATABASE' ? [] : null,
+      database: scope !== 'FILES',
+      format: 'ZIP',
+    });
+    const payload = result.data?.createDownload;
+    const message = failureMessage(result.error, payload);
+    if (message) {
+      jobs.notify(message, 'error');
+      return;
+    }
+    if (payload?.__typename === 'CreateDownloadSuccess') onJobChanged(payload.job);
+    focusJobBanner();
+  };
+  const [revokeState, revokeDownload] = createMutation(RevokeDownloadMutation);
+  const onRevoke = async (download: Download) => {
+    const result = await revokeDownload({ id: download.id });
+    const message = failureMessage(result.error, result.data?.revokeDownload);
+    if (message) jobs.notify(message, 'error');
+    refresh();
+  };
+
   const jobRunning = () => active() !== null;
   const me = () => page.data?.me;
 
@@ -188,6 +218,8 @@ export function BackupsPage() {
                 restoreDisabled={jobRunning()}
                 onRestore={(snapshot, scope, trigger) => openRestore({ snapshot, scope, trigger })}
                 onVerify={onVerify}
+                downloadDisabled={jobRunning() || downloadState.fetching}
+                onDownload={onDownload}
               />
             </section>
 
@@ -203,6 +235,8 @@ export function BackupsPage() {
                 restoreDisabled={jobRunning()}
                 onRestore={(snapshot, scope, trigger) => openRestore({ snapshot, scope, trigger })}
                 onVerify={onVerify}
+                downloadDisabled={jobRunning() || downloadState.fetching}
+                onDownload={onDownload}
               />
             </section>
 
@@ -222,6 +256,20 @@ export function BackupsPage() {
                 restoreDisabled={jobRunning()}
                 onRestore={(snapshot, scope, trigger) => openRestore({ snapshot, scope, trigger })}
                 onVerify={onVerify}
+                downloadDisabled={jobRunning() || downloadState.fetching}
+                onDownload={onDownload}
+              />
+            </section>
+
+            <section class="card" aria-labelledby="downloads-title">
+              <div class="card-head">
+                <h2 id="downloads-title">Downloads</h2>
+                <span class="muted">Links work for 24 hours</span>
+              </div>
+              <DownloadList
+                downloads={customer().downloads}
+                revoking={revokeState.fetching}
+                onRevoke={onRevoke}
               />
             </section>
 

@@ -1,5 +1,6 @@
 import type { JobKind } from '../job.entity.js';
 import { backupTask } from './backup.task.js';
+import { downloadTask } from './download.task.js';
 import { indexTask } from './index.task.js';
 import { restoreTask } from './restore.task.js';
 import type { Task } from './task.js';
@@ -11,6 +12,7 @@ const TASKS: Partial<Record<JobKind, Task>> = {
   restore: restoreTask,
   verify: verifyTask,
   index: indexTask,
+  download: downloadTask,
 };
 
 export function taskFor(kind: JobKind): Task {

@@ -22,9 +22,27 @@ export type Alert =
     }
   | { type: 'repository_check_failed'; repository: string; problem: string };
 
+/** The script's arguments and standard input, as a task's prepare found them. */
+export interface PreparedScript {
+  args: string[];
+  input?: string;
+}
+
+/** A job its task refuses before the script runs: FAILED with this code and these words. */
+export class TaskRefusal extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'TaskRefusal';
+  }
+}
+
 /** What a task may do while its script runs; the job runner provides it. */
 export interface TaskContext {
   readonly job: IBackupJob;
+  readonly config: Config;
   readonly ref: JobRef;
   readonly em: EntityManager;
   readonly log: Logger;
@@ -71,6 +89,11 @@ export interface Task {
    * `flag <file>` is added to the arguments.
    */
   argFiles?(job: IBackupJob): { flag: string; content: Buffer }[];
+  /**
+   * Optional, before the script: what needs the database (checks that may refuse the job with
+   * a TaskRefusal, arguments kept in another table). Without it the script gets args(job).
+   */
+  prepare?(ctx: TaskContext): Promise<PreparedScript>;
   timeoutMs(config: Config): number;
   /**
    * A job that only reads the repository (no site, no database, no customer lock): it runs

@@ -150,3 +150,26 @@ describe('the index task', () => {
     });
   });
 });
+
+describe('the download task', () => {
+  const task = taskFor('download');
+
+  it('waits in a lane of its own, never in front of a restore', () => {
+    expect(task.lane({ kind: 'download', source: 'manual' })).toBe('downloads');
+    expect(task.lane({ kind: 'download', source: 'daily' })).toBe('downloads');
+  });
+
+  it("ends FAILED when its script ended without an archive, with the script's words", () => {
+    const ctx = { completed: false } as TaskContext;
+    expect(task.outcome(result(), ctx)).toMatchObject({
+      status: 'failed',
+      code: 'DOWNLOAD_FAILED',
+    });
+    expect(
+      task.outcome(
+        result({ exitCode: 3, lastError: { code: 'PATH_NOT_FOUND', message: 'Not there.' } }),
+        ctx,
+      ),
+    ).toEqual({ status: 'failed', code: 'PATH_NOT_FOUND', message: 'Not there.' });
+  });
+});

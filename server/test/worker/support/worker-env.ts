@@ -93,6 +93,7 @@ export async function createWorkerWorld(
       BACKUPS_REDIS_PREFIX: prefix,
       BACKUPS_NODE: node,
       BACKUPS_WORKER_PORT: '0',
+      BACKUPS_DOWNLOAD_PORT: '0',
       BACKUPS_DAILY_ENABLED: 'false',
       // indexing new backups is tested on its own (snapshot-index.test.ts)
       BACKUPS_INDEX_NEW_BACKUPS: 'false',

@@ -1,0 +1,214 @@
+// Measurement 6: downloads. Building a ZIP of a site's files through the api and the worker
+// (createDownload → COMPLETED: restic dump --archive zip, sha256, the link), against a bare
+// `restic dump --archive zip` of the same snapshot into a file; then fetching the archive
+// through the shipped nginx site from the worker's download server, against the same nginx
+// serving the same bytes as a static file. Repetitions interleaved; ratios per pair.
+import { createHash } from 'node:crypto';
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
+import { execa } from 'execa';
+import {
+  nginxMainConfig,
+  runNginx,
+  selfSignedCertificate,
+  writeAppSite,
+} from '../../server/test/support/loopback-nginx.js';
+import { freePort } from '../../server/test/support/sandbox.js';
+import { runApiJob, workerIdle } from './backup.js';
+import { type BenchWorld, WORKER_NODE } from './env.js';
+import type { Measurement } from './report.js';
+import type { BenchSite } from './site.js';
+import { now } from './stats.js';
+
+/** GET through nginx; resolves with the bytes' count and sha256 (streamed, not kept). */
+function fetchThrough(url: string, ca: Buffer): Promise<{ bytes: number; sha256: string }> {
+  return new Promise((resolve, reject) => {
+    const hash = createHash('sha256');
+    let bytes = 0;
+    https
+      .get(url, { ca, servername: 'backups.example.com' }, (res) => {
+        if (res.statusCode !== 200) reject(new Error(`${url}: HTTP ${res.statusCode}`));
+        res.on('data', (chunk: Buffer) => {
+          bytes += chunk.length;
+          hash.update(chunk);
+        });
+        res.on('end', () => resolve({ bytes, sha256: hash.digest('hex') }));
+        res.on('error', reject);
+      })
+      .on('error', reject);
+  });
+}
+
+export async function measureDownload(
+  world: BenchWorld,
+  site: BenchSite,
+  snapshotId: string,
+  reps: number,
+  log: (line: string) => void,
+): Promise<Measurement> {
+  const env = world.resticEnv(path.join(world.dataDir, 'repos', 'manual'));
+  const scratch = await mkdtemp(path.join(os.tmpdir(), 'bench-download-'));
+  await chmod(scratch, 0o755);
+  const build: number[] = [];
+  const bare: number[] = [];
+  const buildRatio: number[] = [];
+  const serve: number[] = [];
+  const statik: number[] = [];
+  const serveRatio: number[] = [];
+  const rssDuring: number[] = [];
+  const rssBefore: number[] = [];
+  let sizeBytes = 0;
+  let url = '';
+  let stopNginx = async () => {};
+  try {
+    await workerIdle(world);
+    const content = `${snapshotId}:${path.join(site.siteDir, 'wordpress')}`;
+    for (let i = 0; i < reps; i++) {
+      rssBefore.push((await world.rssKb()).rss / 1024);
+      // The api's memory while a build runs: sampled every 200 ms.
+      let peak = 0;
+      const sampler = setInterval(() => {
+        void world.rssKb().then((r) => (peak = Math.max(peak, r.rss / 1024)));
+      }, 200);
+      let ms: number;
+      let jobId: number;
+      try {
+        ({ ms, jobId } = await runApiJob(
+          world,
+          'mutation($s: ID!, $c: ID!) { createDownload(snapshotId: $s, format: ZIP, customerId: $c) { $JOB } }',
+          { s: snapshotId, c: String(site.customer.id) },
+          3600_000,
+        ));
+      } finally {
+        clearInterval(sampler);
+      }
+      rssDuring.push(peak);
+      const job = await world.job(jobId);
+      if (job.status !== 'completed')
+        throw new Error(`download job ${jobId} ${job.status}: ${job.errorMessage}`);
+      const t0 = now();
+      await execa(
+        'restic',
+        ['dump', '--archive', 'zip', '--target', path.join(scratch, 'bare.zip'), content, '/'],
+        { env },
+      );
+      const bareMs = now() - t0;
+      build.push(ms / 1000);
+      bare.push(bareMs / 1000);
+      buildRatio.push(ms / bareMs);
+      log(
+        `  build ${i + 1}: api+worker ${(ms / 1000).toFixed(2)} s, bare dump ${(bareMs / 1000).toFixed(2)} s`,
+      );
+      // Keep the newest link; the older archives go, so the customer stays under the live limit.
+      const link = await world.gql(
+        `query($id: ID!) { job(id: $id) { download { id url sizeBytes sha256 } } }`,
+        { id: String(jobId) },
+        world.adminToken,
+      );
+      const d = (
+        link.data as {
+          job: { download: { id: string; url: string; sizeBytes: number; sha256: string } };
+        }
+      ).job.download;
+      url = d.url;
+      sizeBytes = d.sizeBytes;
+      if (i < reps - 1) {
+        // The customer stays under the live limit: older archives are revoked and deleted.
+        await world.gql(
+          'mutation($id: ID!) { revokeDownload(id: $id) { __typename } }',
+          { id: d.id },
+          world.adminToken,
+        );
+        await world.worker.sweepDownloads();
+      }
+    }
+
+    // nginx: the shipped app site, its download location to the worker, the same archive as a
+    // static file of the app's folder.
+    const dist = path.join(scratch, 'dist');
+    await mkdir(dist, { mode: 0o755 });
+    await mkdir(path.join(scratch, 'tmp'));
+    await writeFile(path.join(dist, 'index.html'), '<!doctype html>');
+    const token = url.split('/').at(-1) as string;
+    const file = await world.sql(
+      `select file_name from \`${world.dbName}\`.downloads where token_hash = sha2('${token}', 256)`,
+    );
+    await copyFile(
+      path.join(world.dataDir, 'downloads', file.trim()),
+      path.join(dist, 'static.zip'),
+    );
+    await chmod(path.join(dist, 'static.zip'), 0o644);
+    await chmod(path.join(dist, 'index.html'), 0o644);
+    const certificate = await selfSignedCertificate(path.join(scratch, 'ssl'), {
+      commonName: 'backups.example.com',
+      altName: 'DNS:backups.example.com',
+    });
+    const httpsPort = await freePort();
+    const siteFile = await writeAppSite(scratch, {
+      httpsPort,
+      httpPort: await freePort(),
+      certificate,
+      dist,
+      apiPort: await freePort(),
+      downloads: { node: WORKER_NODE, port: world.worker.downloadPort },
+    });
+    const conf = path.join(scratch, 'nginx.conf');
+    await writeFile(conf, nginxMainConfig(scratch, [siteFile]));
+    ({ stop: stopNginx } = await runNginx(scratch, conf, httpsPort));
+    const caBytes = await readFile(certificate.cert);
+    const base = `https://127.0.0.1:${httpsPort}`;
+    const linkUrl = `${base}${new URL(url).pathname}`;
+    for (let i = 0; i < reps; i++) {
+      let t0 = now();
+      const viaWorker = await fetchThrough(linkUrl, caBytes);
+      const workerMs = now() - t0;
+      t0 = now();
+      const viaStatic = await fetchThrough(`${base}/static.zip`, caBytes);
+      const staticMs = now() - t0;
+      if (viaWorker.sha256 !== viaStatic.sha256 || viaWorker.bytes !== sizeBytes) {
+        throw new Error('the served archive differs from the file');
+      }
+      const mbps = (ms: number) => sizeBytes / 1e6 / (ms / 1000);
+      serve.push(mbps(workerMs));
+      statik.push(mbps(staticMs));
+      serveRatio.push(staticMs / workerMs);
+      log(
+        `  serve ${i + 1}: worker ${mbps(workerMs).toFixed(0)} MB/s, nginx static ${mbps(staticMs).toFixed(0)} MB/s`,
+      );
+    }
+  } finally {
+    await stopNginx();
+    await rm(scratch, { recursive: true, force: true });
+  }
+  return {
+    id: 10,
+    title: 'Downloads: building a ZIP, serving it through nginx',
+    setup: `site of ${site.files} files (${(site.filesBytes / 2 ** 20).toFixed(0)} MiB), archive ${(sizeBytes / 1e6).toFixed(1)} MB; createDownload(ZIP) through the api until COMPLETED vs bare restic dump --archive zip --target; GET of the link through the shipped nginx site (TLS) to the worker vs the same nginx serving the same file statically; ${reps} repetitions interleaved`,
+    figures: [
+      { name: 'build through api + worker', unit: 's', values: build },
+      { name: 'bare restic dump --archive zip', unit: 's', values: bare },
+      {
+        name: 'build / bare dump',
+        unit: 'x',
+        values: buildRatio,
+        target: '<= 1.2',
+        pass: Math.max(...buildRatio) <= 1.2,
+      },
+      { name: 'served by the worker through nginx', unit: 'MB/s', values: serve },
+      { name: 'nginx static file', unit: 'MB/s', values: statik },
+      {
+        name: 'worker speed / static speed',
+        unit: 'x',
+        values: serveRatio,
+        target: '>= 0.9',
+        pass: Math.min(...serveRatio) >= 0.9,
+      },
+      { name: 'api resident memory before a build', unit: 'MiB', values: rssBefore },
+      { name: 'api resident memory during a build (peak)', unit: 'MiB', values: rssDuring },
+    ],
+    limits:
+      'the build is restic dump itself plus a sha256 pass over the archive and the job round trip; serving is disk/page cache and TLS in nginx',
+  };
+}
