@@ -39,7 +39,10 @@ export function describeNode(s: NodeStatus, now = new Date()): string {
       ? `job ${run.jobId} ${run.status}${run.errorCode ? ` ${run.errorCode}` : ''}${run.finishedAt ? `, ${ago(run.finishedAt, now)} ago` : ''}`
       : 'none yet';
   lines.push(`  last restore drill: ${last(s.lastDrill)}`);
-  lines.push(`  last repository check: ${last(s.lastRepositoryCheck)}`);
+  const check = s.lastRepositoryCheck;
+  lines.push(
+    `  last repository check: ${check ? `${check.repository} ${check.outcome}${check.subset ? ` (data ${check.subset})` : ''}, ${ago(check.at, now)} ago` : 'none yet'}`,
+  );
   return lines.join('\n');
 }
 

@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/mariadb';
-import { nullableUtcDatetime } from '../db/raw.js';
+import { nullableUtcDatetime, utcDatetime } from '../db/raw.js';
 
 /**
  * What an operator asks of a hosting node, read from the database: the worker's metrics, the
@@ -175,11 +175,16 @@ export interface NodeStatus {
   daily: DailyRunReport;
   /** The newest VERIFY job of the node; null: none yet. */
   lastDrill: LastRun | null;
-  /**
-   * The last repository check. Checks keep no record in the database yet (repos:check prints,
-   * the worker's metrics count): null, "none yet", until a table of checks exists.
-   */
-  lastRepositoryCheck: LastRun | null;
+  /** The last repository check this node's worker ran (the audit log); null: none yet. */
+  lastRepositoryCheck: LastCheck | null;
+}
+
+/** A repository check as the audit log keeps it (worker/repository-check.ts). */
+export interface LastCheck {
+  repository: string;
+  outcome: string;
+  subset: string | null;
+  at: Date;
 }
 
 export interface StatusDeps {
@@ -194,7 +199,7 @@ export interface StatusDeps {
 export async function nodeStatus(deps: StatusDeps, node: string): Promise<NodeStatus> {
   const now = deps.now ?? new Date();
   const connection = deps.em.getConnection();
-  const [figures, alive, jobs, daily, running, [drill]] = await Promise.all([
+  const [figures, alive, jobs, daily, running, [drill], [check]] = await Promise.all([
     nodeFigures(deps.em, node, now),
     deps.workerAlive(node),
     deps.queueCounts(node, 'jobs'),
@@ -222,7 +227,16 @@ export async function nodeStatus(deps: StatusDeps, node: string): Promise<NodeSt
         where c.host = ? and j.kind = 'verify' order by j.id desc limit 1`,
       [node],
     ),
+    connection.execute<{ target_id: string | null; details: unknown; at: Stamp }[]>(
+      `select target_id, details, at from audit_events
+        where action = 'repository_checked' and actor_kind = 'operator' and actor_id = ?
+        order by id desc limit 1`,
+      [`worker:${node}`],
+    ),
   ]);
+  const checkDetails = (
+    typeof check?.details === 'string' ? JSON.parse(check.details) : (check?.details ?? {})
+  ) as { outcome?: unknown; subset?: unknown };
   return {
     node,
     workerAlive: alive,
@@ -248,6 +262,13 @@ export async function nodeStatus(deps: StatusDeps, node: string): Promise<NodeSt
           errorCode: drill.error_code,
         }
       : null,
-    lastRepositoryCheck: null,
+    lastRepositoryCheck: check
+      ? {
+          repository: check.target_id ?? '',
+          outcome: typeof checkDetails.outcome === 'string' ? checkDetails.outcome : 'unknown',
+          subset: typeof checkDetails.subset === 'string' ? checkDetails.subset : null,
+          at: utcDatetime(check.at as string | Date),
+        }
+      : null,
   };
 }

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditEvent } from '../../src/audit/audit-event.entity.js';
 import { ScriptRunner } from '../../src/executors/script-runner.js';
 import { createLogger } from '../../src/infra/logger.js';
+import { nodeStatus } from '../../src/ops/node-status.js';
 import { Alerts, alertStream } from '../../src/worker/alerts.js';
 import { JobMetrics } from '../../src/worker/metrics.js';
 import { checkRepositoryData, type RepositoryCheck } from '../../src/worker/repository-check.js';
@@ -49,7 +50,7 @@ describe('the rotating repository check', () => {
     scripts,
     logger: createLogger('check-test', 'silent'),
     em: world.db.orm.em.fork(),
-    actor: { kind: 'operator' as const, id: 'test' },
+    actor: { kind: 'operator' as const, id: `worker:${node}` },
     alerts,
   });
 
@@ -78,6 +79,21 @@ describe('the rotating repository check', () => {
       '3/4',
       '4/4',
     ]);
+    // the ops CLI's status shows the node's last check
+    const status = await nodeStatus(
+      {
+        em: world.db.orm.em.fork(),
+        workerAlive: async () => false,
+        queueCounts: async () => ({ waiting: 0, active: 0, delayed: 0 }),
+        dailyAt: '02:00',
+      },
+      node,
+    );
+    expect(status.lastRepositoryCheck).toMatchObject({
+      repository: 'daily',
+      outcome: 'ok',
+      subset: '4/4',
+    });
   });
 
   it('waits its turn: a repository whose lease another maintenance holds is not checked', async () => {
