@@ -81,6 +81,8 @@ restic_watchdog() {
   local n now delay signalled=0
   [[ $limit =~ ^[1-9][0-9]{0,5}$ ]] || limit=60
   while sleep 1; do
+    # the script that started it is gone (killed): nothing left to watch
+    kill -0 "$shell" 2>/dev/null || return 0
     n=$(grep -c 'returned error, retrying after' "$err" 2>/dev/null) || n=0
     now=$(date +%s)
     if ((n > seen)); then
@@ -117,7 +119,9 @@ restic_child() {
   shift
   : >"$TMP_DIR/restic.err"
   trap on_stall USR1
-  restic_watchdog "$TMP_DIR/restic.err" "$me" 3>&- &
+  # Without the script's lock descriptors (8: scratch folder, 9: the customer): a watchdog left
+  # by a killed script must not keep the customer locked.
+  restic_watchdog "$TMP_DIR/restic.err" "$me" 3>&- 8>&- 9>&- &
   watchdog=$!
   run_child "$RESTIC_BIN" "${RESTIC_GLOBAL_ARGS[@]}" --retry-lock "$RETRY_LOCK" "$@" >"$out" 2>"$TMP_DIR/restic.err" || rc=$?
   kill "$watchdog" 2>/dev/null

@@ -8,11 +8,13 @@ const newestFirst = (a: Job, b: Job) => b.createdAt.localeCompare(a.createdAt);
 /** A backup or restore: what touches the site, one at a time (checks and reads run beside). */
 export const touchesSite = (job: Pick<Job, 'kind'>) =>
   job.kind === 'BACKUP' || job.kind === 'RESTORE';
-const isActiveSiteJob = (job: Job) => touchesSite(job) && isActive(job);
+/** What the banner follows: the site's backup or restore, or a download being built. */
+const isActiveSiteJob = (job: Job) =>
+  (touchesSite(job) || job.kind === 'DOWNLOAD') && isActive(job);
 
 /**
- * The backup or restore running now: the live state of the one the page loaded, or any
- * active live one. A check of a backup (VERIFY) or reading one (INDEX) never counts.
+ * The backup, restore or download running now: the live state of the one the page loaded, or
+ * any active live one. A check of a backup (VERIFY) or reading one (INDEX) never counts.
  */
 export function currentJob(loaded: Job | null | undefined, live: LiveJobs): Job | null {
   if (loaded) {

@@ -148,11 +148,11 @@ describe.each(REPOSITORY_KINDS)('the worker runs jobs end to end (%s repository)
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
     expect((await fetch(`${base}/readyz`)).status).toBe(200);
     const metrics = await (await fetch(`${base}/metrics`)).text();
-    expect(metrics).toMatch(/^backups_jobs\{status="completed"\} 2$/m);
+    expect(metrics).toMatch(/^backups_jobs\{kind="restore",status="completed",node="[^"]+"\} 1$/m);
     expect(metrics).toMatch(
-      /^backups_job_duration_seconds_count\{kind="restore",status="completed"\} 1$/m,
+      /^backups_job_duration_seconds_count\{kind="restore",status="completed",node="[^"]+"\} 1$/m,
     );
-    expect(metrics).toMatch(/^backups_queue_depth\{state="waiting"\} 0$/m);
+    expect(metrics).toMatch(/^backups_queue_depth\{lane="jobs",state="waiting",node="[^"]+"\} 0$/m);
   });
 
   it('a cancelled pending job never runs', async () => {
