@@ -150,7 +150,7 @@ describe.each(REPOSITORY_KINDS)('the worker runs jobs end to end (%s repository)
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toMatch(/^backups_jobs\{kind="restore",status="completed",node="[^"]+"\} 1$/m);
     expect(metrics).toMatch(
-      /^backups_job_duration_seconds_count\{kind="restore",status="completed",node="[^"]+"\} 1$/m,
+      /^backups_job_duration_seconds_count\{(?=[^}]*kind="restore")(?=[^}]*status="completed")[^}]*\} 1$/m,
     );
     expect(metrics).toMatch(/^backups_queue_depth\{lane="jobs",state="waiting",node="[^"]+"\} 0$/m);
   });
