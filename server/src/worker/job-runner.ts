@@ -50,8 +50,8 @@ export interface JobRunnerDeps {
   alerts?: { raise(alert: Alert): Promise<void> };
   /** Called when a job's retention had to wait for a busy repository. */
   onRetentionDeferred?: (customerId: number, source: SnapshotSource) => void;
-  /** Called when a daily backup failed because the repository was unreachable. */
-  onDailyUnavailable?: (customerId: number) => void;
+  /** A job ended FAILED with this code (the worker decides what follows, e.g. a daily retry). */
+  onFailed?: (job: Pick<IBackupJob, 'kind' | 'source'>, customerId: number, code: string) => void;
 }
 
 /**
@@ -340,12 +340,7 @@ export class JobRunner {
       );
       await store.fail(ref, { code: outcome.code, message: outcome.message, detail });
       this.deps.metrics?.jobFailed(job.kind, outcome.code);
-      if (
-        job.kind === 'backup' &&
-        job.source === 'daily' &&
-        outcome.code === 'REPOSITORY_UNAVAILABLE'
-      )
-        this.deps.onDailyUnavailable?.(ref.customerId);
+      this.deps.onFailed?.(job, ref.customerId, outcome.code);
     }
     this.deps.metrics?.observe(job.kind, outcome.status, seconds());
     log.info({ status: outcome.status, seconds: seconds() }, 'job finished');

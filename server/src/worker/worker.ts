@@ -107,7 +107,12 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   });
   const runner = new JobRunner({
     onRetentionDeferred: (customerId, source) => retention.add(customerId, source),
-    onDailyUnavailable: (customerId) => schedule.retryLater(customerId),
+    // A daily backup that found the repository down is tried again in the schedule's next round.
+    onFailed: (job, customerId, code) => {
+      if (job.kind === 'backup' && job.source === 'daily' && code === 'REPOSITORY_UNAVAILABLE') {
+        schedule.retryLater(customerId);
+      }
+    },
     orm,
     store,
     scripts,
