@@ -46,46 +46,60 @@ export async function checkRate(deps: SignInDeps, ip: string | null, email: stri
   if (waits.length > 0) throw new RateLimitedError(Math.max(...waits));
 }
 
+export type AccountKind = 'customer' | 'staff';
+
 /**
- * Checks an email and password and opens a session. Every attempt, good or bad, is audited;
- * attempts are rate-limited per address and email, and per address.
+ * Checks an email and password against the account `find` returns, for customers and staff
+ * alike: the same input limits, rate limits, timing (an unknown email verifies a dummy hash) and
+ * audit of every failure. Returns the account; the caller opens its session.
+ */
+export async function verifySignIn<A extends { id: number; passwordHash?: string | null }>(
+  deps: SignInDeps,
+  input: SignInInput,
+  kind: AccountKind,
+  find: (email: string) => Promise<A | null>,
+): Promise<A> {
+  const email = input.email.trim().toLowerCase();
+  if (email.length === 0 || email.length > 254 || input.password.length > 1024) {
+    throw new InvalidInputError('Enter your email address and password.', 'email');
+  }
+  const failed = (reason: string, account: A | null) =>
+    recordAudit(deps.em, {
+      action: 'sign_in_failed',
+      actor: { kind: 'anonymous', id: null },
+      customerId: kind === 'customer' ? (account?.id ?? null) : null,
+      ip: input.ip,
+      details: { email, ...(kind === 'staff' ? { staff: true } : {}), reason },
+    });
+  try {
+    await checkRate(deps, input.ip, kind === 'staff' ? `staff:${email}` : email);
+  } catch (error) {
+    await failed('rate_limited', null);
+    throw error;
+  }
+  const account = await find(email);
+  const valid = await verifyPassword(
+    account?.passwordHash ?? (await unknownUserHash()),
+    input.password,
+  );
+  if (!account || !valid) {
+    await failed(account ? 'wrong_password' : 'unknown_email', account);
+    throw new InvalidCredentialsError();
+  }
+  return account;
+}
+
+/**
+ * Checks a customer's email and password and opens a session. Every attempt, good or bad, is
+ * audited; attempts are rate-limited per address and email, and per address.
  */
 export async function signIn(
   deps: SignInDeps,
   input: SignInInput,
 ): Promise<{ customer: ICustomer; token: string }> {
-  const email = input.email.trim().toLowerCase();
-  if (email.length === 0 || email.length > 254 || input.password.length > 1024) {
-    throw new InvalidInputError('Enter your email address and password.', 'email');
-  }
-  try {
-    await checkRate(deps, input.ip, email);
-  } catch (error) {
-    await recordAudit(deps.em, {
-      action: 'sign_in_failed',
-      actor: { kind: 'anonymous', id: null },
-      ip: input.ip,
-      details: { email, reason: 'rate_limited' },
-    });
-    throw error;
-  }
-
-  const customer = await deps.em
-    .fork()
-    .findOne(Customer, { email }, { populate: ['passwordHash'] });
-  const passwordHash = customer?.passwordHash ?? (await unknownUserHash());
-  const valid = await verifyPassword(passwordHash, input.password);
-  if (!customer || !valid) {
-    await recordAudit(deps.em, {
-      action: 'sign_in_failed',
-      actor: { kind: 'anonymous', id: null },
-      customerId: customer?.id ?? null,
-      ip: input.ip,
-      details: { email, reason: customer ? 'wrong_password' : 'unknown_email' },
-    });
-    throw new InvalidCredentialsError();
-  }
-
+  const customer = await verifySignIn(deps, input, 'customer', (email) =>
+    deps.em.fork().findOne(Customer, { email }, { populate: ['passwordHash'] }),
+  );
   const { token } = await createSession(deps.em, {
     customerId: customer.id,
     days: deps.config.BACKUPS_SESSION_DAYS,

@@ -1,10 +1,8 @@
-import { InvalidCredentialsError } from '../auth/auth-errors.js';
-import { secureCookies, sessionCookie } from '../auth/sessions.js';
+import { passwordSignInField } from '../auth/auth.schema.js';
 import { hasAdminRights } from '../auth/viewer.js';
 import { Customer, type ICustomer } from '../customers/customer.entity.js';
 import { CustomerRef } from '../customers/customer.schema.js';
 import { builder } from '../graphql/builder.js';
-import { InvalidInputError, RateLimitedError } from '../graphql/errors.js';
 import { GraphQLError } from '../graphql/graphql-runtime.js';
 import { parseId } from '../graphql/ids.js';
 import { knownNodes, type NodeStatus, nodeStatus } from '../ops/node-status.js';
@@ -31,32 +29,14 @@ const StaffSignInSuccess = builder
   .objectRef<{ staff: IStaffAccount }>('StaffSignInSuccess')
   .implement({ fields: (t) => ({ staff: t.field({ type: StaffRef, resolve: (p) => p.staff }) }) });
 
-builder.mutationField('staffSignIn', (t) =>
-  t.field({
-    type: StaffSignInSuccess,
-    description: "a support staff member's sign-in: sets the session cookie (for a day)",
-    args: {
-      email: t.arg.string({ required: true }),
-      password: t.arg.string({ required: true }),
-    },
-    errors: {
-      types: [InvalidCredentialsError, RateLimitedError, InvalidInputError],
-      directResult: true,
-      union: { name: 'StaffSignInResult' },
-    },
-    resolve: async (_root, args, ctx) => {
-      const { config } = ctx.services;
-      const { staff, token } = await staffSignIn(
-        { em: ctx.em, limiter: ctx.services.limiter, config },
-        { email: args.email, password: args.password, ip: ctx.ip, userAgent: ctx.userAgent },
-      );
-      ctx.setCookie(
-        sessionCookie(token, 86_400, { secure: secureCookies(config.BACKUPS_PUBLIC_URL) }),
-      );
-      return { staff };
-    },
-  }),
-);
+passwordSignInField({
+  name: 'staffSignIn',
+  union: 'StaffSignInResult',
+  description: "a support staff member's sign-in: sets the session cookie (for a day)",
+  type: StaffSignInSuccess,
+  cookieSeconds: () => 86_400,
+  check: staffSignIn,
+});
 
 builder.queryField('staffMe', (t) =>
   t.field({
