@@ -150,4 +150,33 @@ describe('support staff', () => {
       code: 'INVALID_INPUT',
     });
   });
+
+  it('the sixth staff sign-in for one email within a minute is RATE_LIMITED, even with the right password, and audited', async () => {
+    await addStaffAccount(db.orm.em, {
+      email: 'night-shift@hosting.example',
+      name: 'Night shift',
+      password: STAFF_PASSWORD,
+    });
+    for (let i = 0; i < 5; i++) {
+      const r = await api.gql(STAFF_SIGN_IN, {
+        email: 'night-shift@hosting.example',
+        password: 'x',
+      });
+      expect(r.data?.staffSignIn.code).toBe('INVALID_CREDENTIALS');
+    }
+    const limited = await api.gql(STAFF_SIGN_IN, {
+      email: 'night-shift@hosting.example',
+      password: STAFF_PASSWORD,
+    });
+    expect(limited.data?.staffSignIn).toEqual({
+      __typename: 'RateLimitedError',
+      code: 'RATE_LIMITED',
+    });
+    expect(limited.setCookies).toEqual([]);
+    expect((await auditRows(db.orm.em, 'sign_in_failed')).at(-1)?.details).toEqual({
+      email: 'night-shift@hosting.example',
+      staff: true,
+      reason: 'rate_limited',
+    });
+  });
 });
