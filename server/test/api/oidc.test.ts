@@ -28,11 +28,22 @@ describe('single sign-on through the hosting dashboard (a real OpenID provider o
   let apiBase: string;
   let linked: ICustomer;
   let unverified: ICustomer;
+  /** A customer the hosting company set up (customer:add), known by their account number. */
+  let panelMade: ICustomer;
+  /** Accounts whose id tokens come back wrong: each would be linked to `linked` if taken. */
+  const FORGED = {
+    'forged-nonce': 'nonce',
+    'forged-key': 'foreign-key',
+    'forged-expired': 'expired',
+    'forged-audience': 'audience',
+    'forged-issuer': 'issuer',
+  } as const;
 
   beforeAll(async () => {
     db = await createTestDatabase();
     linked = await buildCustomer(db.orm.em, { host: 'node-a' });
     unverified = await buildCustomer(db.orm.em, { host: 'node-a' });
+    panelMade = await buildCustomer(db.orm.em, { host: 'node-a' });
     providerPort = await freePort();
     const apiPort = await freePort();
     apiBase = `http://127.0.0.1:${apiPort}`;
@@ -51,13 +62,57 @@ describe('single sign-on through the hosting dashboard (a real OpenID provider o
           OIDC_ACCOUNTS: JSON.stringify({
             'dash-1': { email: linked.email, email_verified: true, name: 'Linked' },
             'dash-2': {
-              email: 'new-shop@example.test',
+              email: 'New-Shop@example.test',
               email_verified: true,
               name: 'New shop',
+              backups_account: '7001',
               backups_node: 'node-b',
+              backups_site_layout: 'volumes/files',
             },
             'dash-3': { email: unverified.email, email_verified: false },
             'dash-4': { email: 'stranger@example.test', email_verified: true },
+            // A node but no account: which site would be theirs?
+            'dash-5': {
+              email: 'no-site@example.test',
+              email_verified: true,
+              backups_node: 'node-b',
+            },
+            // The account of a customer set up by the hosting company, under another address.
+            'dash-6': {
+              email: 'owner@example.test',
+              email_verified: true,
+              backups_account: panelMade.id,
+              backups_node: 'node-a',
+            },
+            'dash-7': {
+              email: 'moved@example.test',
+              email_verified: true,
+              backups_account: String(panelMade.id),
+              backups_node: 'node-z',
+            },
+            'dash-8': {
+              email: 'nowhere@example.test',
+              email_verified: true,
+              backups_account: '7002',
+            },
+            'dash-9': {
+              email: linked.email,
+              email_verified: true,
+              backups_account: '7003',
+              backups_node: 'node-b',
+            },
+            'dash-10': {
+              email: 'odd@example.test',
+              email_verified: true,
+              backups_account: '1 or 1=1',
+              backups_node: 'node-b',
+            },
+            ...Object.fromEntries(
+              Object.entries(FORGED).map(([sub, tamper]) => [
+                sub,
+                { email: linked.email, email_verified: true, tamper },
+              ]),
+            ),
           }),
         },
       },
@@ -88,7 +143,11 @@ describe('single sign-on through the hosting dashboard (a real OpenID provider o
    * A browser through the flow: our start page, the provider's login form (the login typed is
    * the account), back to our callback. Returns the callback's answer and our cookies.
    */
-  async function signInThrough(login: string, tamper?: (callback: URL) => URL) {
+  async function signInThrough(
+    login: string,
+    tamper?: (callback: URL) => URL,
+    options: { deliver?: boolean } = {},
+  ) {
     const ours: Jar = new Map();
     const theirs: Jar = new Map();
     let response = await fetch(`${apiBase}/auth/oidc/start`, { redirect: 'manual' });
@@ -100,6 +159,9 @@ describe('single sign-on through the hosting dashboard (a real OpenID provider o
         let next = new URL(location, current);
         const isCallback = next.pathname === '/auth/oidc/callback';
         if (isCallback && tamper) next = tamper(next);
+        if (isCallback && options.deliver === false) {
+          return { response, cookies: ours, callback: next, body: '' };
+        }
         const jar = next.port === String(providerPort) ? theirs : ours;
         response = await fetch(next, { redirect: 'manual', headers: { cookie: header(jar) } });
         keep(jar, response);
@@ -132,6 +194,33 @@ describe('single sign-on through the hosting dashboard (a real OpenID provider o
   const whoAmI = async (cookies: Jar) =>
     (await api.gql('query { me { id email } }', {}, { cookie: header(cookies) })).data?.me;
 
+  const count = async (sql: string, params: unknown[] = []) =>
+    Number(
+      (await db.orm.em.getConnection().execute<{ n: number }[]>(sql, params))[0]?.n ?? Number.NaN,
+    );
+  const sessions = () => count('select count(*) as n from sessions');
+  const refusals = (reason: string) =>
+    count(
+      "select count(*) as n from audit_events where action = 'sign_in_failed' and json_value(details, '$.reason') = ?",
+      [reason],
+    );
+
+  /** The flow ends on our refusal page: 400, the words, no session row, no cookie, no link. */
+  async function expectRefused(
+    attempt: Promise<{ response: Response; cookies: Jar; body: string }>,
+    message: RegExp,
+    subject?: string,
+  ) {
+    const before = await sessions();
+    const { response, cookies, body } = await attempt;
+    expect(response.status).toBe(400);
+    expect(body).toMatch(message);
+    expect(await sessions()).toBe(before);
+    expect([...cookies.keys()]).not.toContain('backups_session');
+    expect(await whoAmI(cookies)).toBeNull();
+    if (subject) expect(await identities(subject)).toEqual([]);
+  }
+
   const identities = async (subject: string) =>
     db.orm.em
       .getConnection()
@@ -151,44 +240,119 @@ describe('single sign-on through the hosting dashboard (a real OpenID provider o
     expect((await whoAmI(again.cookies))?.id).toBe(String(linked.id));
   });
 
-  it('a customer the provider places on a node is created there at the first sign-in', async () => {
+  it("a new customer is created for the hosting account the provider names, on its node: that site's number, layout and a verified address", async () => {
+    const before = await sessions();
     const { response, cookies } = await signInThrough('dash-2');
     expect(response.status).toBe(302);
-    const me = await whoAmI(cookies);
-    expect(me?.email).toBe('new-shop@example.test');
+    expect(await sessions()).toBe(before + 1);
+    expect(await whoAmI(cookies)).toEqual({ id: '7001', email: 'new-shop@example.test' });
     const [row] = await db.orm.em
       .getConnection()
-      .execute<{ host: string; name: string }[]>('select host, name from customers where id = ?', [
-        Number(me?.id),
-      ]);
-    expect(row).toEqual({ host: 'node-b', name: 'New shop' });
+      .execute<{ host: string; name: string; site_layout: string }[]>(
+        'select host, name, site_layout from customers where id = 7001',
+      );
+    expect(row).toEqual({ host: 'node-b', name: 'New shop', site_layout: 'volumes/files' });
+    expect((await identities('dash-2')).map((r) => Number(r.customer_id))).toEqual([7001]);
+    expect(
+      await count(
+        "select count(*) as n from audit_events where action = 'customer_created' and customer_id = 7001",
+      ),
+    ).toBe(1);
+    // A customer like any other: a backup of their site is queued on their node.
+    const backup = await api.gql(
+      'mutation { createBackup(scope: BOTH) { __typename ... on CreateBackupSuccess { job { id } } } }',
+      {},
+      { cookie: header(cookies) },
+    );
+    expect(backup.data?.createBackup?.__typename).toBe('CreateBackupSuccess');
+    // No password signs them in.
+    const password = await api.gql(
+      'mutation { signIn(email: "new-shop@example.test", password: "!sso-only") { __typename } }',
+    );
+    expect(password.data?.signIn?.__typename).not.toBe('SignInSuccess');
   });
+
+  it('the account of a customer the hosting company set up is linked, whatever the address', async () => {
+    const { response, cookies } = await signInThrough('dash-6');
+    expect(response.status).toBe(302);
+    expect(await whoAmI(cookies)).toEqual({ id: String(panelMade.id), email: panelMade.email });
+    expect((await identities('dash-6')).map((r) => Number(r.customer_id))).toEqual([panelMade.id]);
+  });
+
+  it.each([
+    ['dash-5', /There is no backup account for no-site@example\.test/, 'unknown_customer'],
+    ['dash-7', /places your site on another server/, 'node_mismatch'],
+    ['dash-8', /did not say which server hosts your site/, 'no_node'],
+    ['dash-9', /belongs to another backup account/, 'email_taken'],
+    ['dash-10', /sent an account number we cannot use/, 'bad_claim'],
+  ])(
+    '%s: an account we cannot bind to a site is refused, nothing created',
+    async (login, message, reason) => {
+      const customers = await count('select count(*) as n from customers');
+      const refused = await refusals(reason);
+      await expectRefused(signInThrough(login), message, login);
+      expect(await count('select count(*) as n from customers')).toBe(customers);
+      expect(await refusals(reason)).toBe(refused + 1);
+    },
+  );
 
   it.each([
     ['dash-3', /did not confirm your e-mail address/],
     ['dash-4', /There is no backup account for stranger@example\.test/],
   ])('%s is refused with a clear message and no session', async (login, message) => {
-    const { response, cookies, body } = await signInThrough(login);
-    expect(response.status).toBe(400);
-    expect(body).toMatch(message);
-    expect(await whoAmI(cookies)).toBeNull();
-    expect(await identities(login)).toEqual([]);
+    await expectRefused(signInThrough(login), message, login);
+  });
+
+  it.each(Object.keys(FORGED))(
+    '%s: an id token gone wrong is refused by our client, no session, no link',
+    async (login) => {
+      const refused = await refusals('token_refused');
+      await expectRefused(
+        signInThrough(login),
+        /Hosting Dashboard did not confirm this sign-in/,
+        login,
+      );
+      expect(await refusals('token_refused')).toBe(refused + 1);
+    },
+  );
+
+  it('a callback carried to another browser (a cross-site link, no flow cookie, or its own) is refused; the flow stays usable by its own browser', async () => {
+    const stolen = await signInThrough('dash-1', undefined, { deliver: false });
+    const before = await sessions();
+    for (const cookie of ['', `backups_oidc_flow=${'x'.repeat(43)}`]) {
+      const other = await fetch(stolen.callback, {
+        redirect: 'manual',
+        headers: { cookie, 'sec-fetch-site': 'cross-site' },
+      });
+      expect(other.status).toBe(400);
+      expect(await other.text()).toMatch(/not started in this browser/);
+      expect(other.headers.getSetCookie().join(';')).not.toContain('backups_session=');
+    }
+    expect(await sessions()).toBe(before);
+    // The browser that started it still finishes its own sign-in.
+    const own = await fetch(stolen.callback, {
+      redirect: 'manual',
+      headers: { cookie: header(stolen.cookies) },
+    });
+    expect(own.status).toBe(302);
+    expect(await sessions()).toBe(before + 1);
   });
 
   it('a callback with another state is refused, no session made', async () => {
-    const { response, cookies, body } = await signInThrough('dash-1', (callback) => {
-      callback.searchParams.set('state', 'forged-state-value');
-      return callback;
-    });
-    expect(response.status).toBe(400);
-    expect(body).toMatch(/not started in this browser/);
-    expect(await whoAmI(cookies)).toBeNull();
+    await expectRefused(
+      signInThrough('dash-1', (callback) => {
+        callback.searchParams.set('state', 'forged-state-value');
+        return callback;
+      }),
+      /not started in this browser/,
+    );
   });
 
   it('a callback replayed is refused (its state was used), and an earlier code inside a fresh flow is refused by the provider', async () => {
     const first = await signInThrough('dash-1');
     expect(first.response.status).toBe(302);
     const code = first.callback.searchParams.get('code') ?? '';
+    const before = await sessions();
     // The same callback again: its state was used.
     const replay = await fetch(first.callback, {
       redirect: 'manual',
@@ -196,13 +360,14 @@ describe('single sign-on through the hosting dashboard (a real OpenID provider o
     });
     expect(replay.status).toBe(400);
     expect(await replay.text()).toMatch(/expired/);
+    expect(await sessions()).toBe(before);
     // The old code inside a new flow of this browser: the provider refuses it.
-    const reused = await signInThrough('dash-1', (callback) => {
-      callback.searchParams.set('code', code);
-      return callback;
-    });
-    expect(reused.response.status).toBe(400);
-    expect(reused.body).toMatch(/Hosting Dashboard did not confirm this sign-in/);
-    expect(await whoAmI(reused.cookies)).toBeNull();
+    await expectRefused(
+      signInThrough('dash-1', (callback) => {
+        callback.searchParams.set('code', code);
+        return callback;
+      }),
+      /Hosting Dashboard did not confirm this sign-in/,
+    );
   });
 });
