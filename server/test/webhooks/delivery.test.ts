@@ -89,7 +89,7 @@ describe('webhooks: the worker delivers signed events', () => {
     }
   }
 
-  it('a backup ends: the receiver gets job.completed exactly once, signed; another customer hears nothing', async () => {
+  it('a backup, then a restore of it, end: the receiver gets job.completed of each exactly once, signed; another customer hears nothing', async () => {
     const customer = await world.customer(node);
     const token = await customerToken(world.db.orm.em, customer);
     const mine = await receiver();
@@ -106,14 +106,30 @@ describe('webhooks: the worker delivers signed events', () => {
     const jobId = Number(created.data?.createBackup?.job?.id);
     const done = await world.waitForJob(jobId, ['completed', 'failed']);
     expect(done.status).toBe('completed');
-    await mine.waitFor(2);
+    const restoring = await api.gql(
+      `mutation($id: ID!) { restoreSnapshot(snapshotId: $id, scope: DATABASE, confirmation: "RESTORE") {
+        __typename ... on RestoreSnapshotSuccess { job { id } } ... on Error { message } } }`,
+      { id: done.snapshotId },
+      { token },
+    );
+    const restoreId = Number(restoring.data?.restoreSnapshot?.job?.id);
+    expect(restoreId, JSON.stringify(restoring)).toBeGreaterThan(0);
+    const restored = await world.waitForJob(restoreId, ['completed', 'failed']);
+    expect(restored.status, restored.errorMessage ?? '').toBe('completed');
+    await mine.waitFor(4);
     // Nothing is due any more, and a sweep queues nothing again.
     expect(await worker.webhooks.sweep()).toBe(0);
 
-    expect(mine.received.map((r) => r.problem)).toEqual([null, null]);
-    const completed = mine.received.filter((r) => r.verified?.type === 'job.completed');
-    expect(completed).toHaveLength(1);
-    expect(mine.received.filter((r) => r.verified?.type === 'job.started')).toHaveLength(1);
+    expect(mine.received.map((r) => r.problem)).toEqual([null, null, null, null]);
+    const of = (type: string, id: number) =>
+      mine.received.filter(
+        (r) => r.verified?.type === type && r.verified.data.job.id === String(id),
+      );
+    for (const id of [jobId, restoreId]) {
+      expect(of('job.started', id)).toHaveLength(1);
+      expect(of('job.completed', id)).toHaveLength(1);
+    }
+    const completed = of('job.completed', jobId);
     const job = completed[0]?.verified?.data.job;
     expect(job).toMatchObject({
       id: String(jobId),
@@ -124,6 +140,11 @@ describe('webhooks: the worker delivers signed events', () => {
       snapshotId: done.snapshotId,
       errorCode: null,
     });
+    expect(of('job.completed', restoreId)[0]?.verified?.data.job).toMatchObject({
+      kind: 'RESTORE',
+      status: 'COMPLETED',
+      snapshotId: done.snapshotId,
+    });
     expect(Object.keys(job ?? {})).not.toContain('errorDetail');
     expect(completed[0]?.headers['webhook-id']).toMatch(/^msg_\d+$/);
     expect(mine.received[0]?.body).not.toContain(mine.secret ?? 'no secret');
@@ -133,6 +154,8 @@ describe('webhooks: the worker delivers signed events', () => {
     const deliveries = log.data?.me?.webhooks?.[0]?.deliveries?.deliveries;
     expect(deliveries.map((d: { event: string }) => d.event).sort()).toEqual([
       'job.completed',
+      'job.completed',
+      'job.started',
       'job.started',
     ]);
     for (const d of deliveries) {
