@@ -37,11 +37,7 @@ async function mailKindOf(
  * Records the e-mail of `kind` about job `jobId` in `em`'s transaction, when the customer has
  * that e-mail switched on. The worker of the customer's node sends it (mail-deliverer.ts).
  */
-export async function recordMail(
-  em: EntityManager,
-  jobId: number,
-  kind: MailKind,
-): Promise<boolean> {
+async function recordMail(em: EntityManager, jobId: number, kind: MailKind): Promise<boolean> {
   const job = await em.findOneOrFail(BackupJob, jobId, { populate: ['customer'] });
   const customer = job.customer as ICustomer;
   if (!(await notificationSettings(em, customer.id))[kind]) return false;
