@@ -12,6 +12,7 @@ import {
 } from '../customers/customer.entity.js';
 import { createCustomer, EMAIL_ADDRESS } from '../customers/customer-service.js';
 import type { Logger } from '../infra/logger.js';
+import type { RateLimiter } from '../infra/rate-limit.js';
 import { createSession, secureCookies, sessionCookie } from './sessions.js';
 
 /** The paths of the sign-in through the hosting company's dashboard (an OpenID provider). */
@@ -25,6 +26,7 @@ export interface OidcDeps {
   config: Config;
   em: EntityManager;
   redis: Redis;
+  limiter: Pick<RateLimiter, 'hit'>;
   logger: Logger;
 }
 
@@ -91,12 +93,64 @@ function flowCookie(value: string, maxAge: number, cfg: Config): string {
   ].join('; ');
 }
 
+const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/** A page of ours that says why the sign-in did not go on, with a way back. */
+function refusalPage(res: ServerResponse, status: number, message: string, extra = {}): void {
+  const body = `<!doctype html><meta charset="utf-8"><title>Sign-in refused</title><p>${escapeHtml(message)}</p><p><a href="/">Back to sign-in</a></p>`;
+  res.writeHead(status, {
+    'content-type': 'text/html; charset=utf-8',
+    'cache-control': 'no-store',
+    ...extra,
+  });
+  res.end(body);
+}
+
+/**
+ * Each flow started keeps a few hundred bytes in Redis for ten minutes: an address may start
+ * as many as it may try passwords (BACKUPS_SIGNIN_LIMIT_PER_IP per window), no more.
+ */
+async function startAllowed(deps: OidcDeps, ip: string | null) {
+  const { config } = deps;
+  return deps.limiter.hit(
+    `oidc:start:${ip ?? 'unknown'}`,
+    config.BACKUPS_SIGNIN_LIMIT_PER_IP,
+    config.BACKUPS_RATE_WINDOW_SECONDS,
+  );
+}
+
+const unavailableMessage = (cfg: Config) =>
+  `Signing in with ${cfg.BACKUPS_OIDC_NAME} is not possible right now. Please try again in a few minutes, or sign in with your password.`;
+
+/** The provider could not be asked (down, or its discovery document is wrong). */
+function providerUnavailable(deps: OidcDeps, res: ServerResponse, error: unknown): void {
+  deps.logger.warn({ err: error }, 'the OpenID provider cannot be reached');
+  refusalPage(res, 503, unavailableMessage(deps.config));
+}
+
 /**
  * Starts the authorization code flow with PKCE: the verifier, state and nonce are kept in
  * Redis for ten minutes under the state, which a cookie also holds; then off to the provider.
  */
-export async function startOidc(deps: OidcDeps, res: ServerResponse): Promise<void> {
-  const config = await providerConfig(deps.config);
+export async function startOidc(
+  deps: OidcDeps,
+  res: ServerResponse,
+  ip: string | null = null,
+): Promise<void> {
+  const allowed = await startAllowed(deps, ip);
+  if (!allowed.allowed) {
+    refusalPage(res, 429, 'Too many sign-ins from here. Please wait a minute and try again.', {
+      'retry-after': String(allowed.retryAfterSeconds),
+    });
+    return;
+  }
+  let config: client.Configuration;
+  try {
+    config = await providerConfig(deps.config);
+  } catch (error) {
+    providerUnavailable(deps, res, error);
+    return;
+  }
   const verifier = client.randomPKCECodeVerifier();
   const state = client.randomState();
   const nonce = client.randomNonce();
@@ -331,7 +385,10 @@ export async function finishOidc(
       throw new OidcRefusedError('This sign-in has expired. Please try again.', 'state_unknown');
     }
     const { verifier, nonce } = JSON.parse(stored) as { verifier: string; nonce: string };
-    const config = await providerConfig(deps.config);
+    const config = await providerConfig(deps.config).catch((error: unknown) => {
+      deps.logger.warn({ err: error }, 'the OpenID provider cannot be reached');
+      throw new OidcRefusedError(unavailableMessage(deps.config), 'provider_unavailable');
+    });
     let claims: Claims | undefined;
     try {
       const tokens = await client.authorizationCodeGrant(config, current, {
@@ -381,12 +438,6 @@ export async function finishOidc(
       ip,
       details: { via: 'oidc', reason: error.reason },
     });
-    const body = `<!doctype html><meta charset="utf-8"><title>Sign-in refused</title><p>${error.message.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)}</p><p><a href="/">Back to sign-in</a></p>`;
-    res.writeHead(400, {
-      'content-type': 'text/html; charset=utf-8',
-      'set-cookie': clearFlow,
-      'cache-control': 'no-store',
-    });
-    res.end(body);
+    refusalPage(res, 400, error.message, { 'set-cookie': clearFlow });
   }
 }

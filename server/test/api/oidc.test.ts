@@ -1,10 +1,12 @@
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Config } from '../../src/config/config.js';
 import type { ICustomer } from '../../src/customers/customer.entity.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { buildCustomer } from '../support/factories.js';
-import { freePort } from '../support/sandbox.js';
+import { freePort, REDIS_URL } from '../support/sandbox.js';
 import { startTestApi, type TestApi } from './support/test-api.js';
 
 type Jar = Map<string, string>;
@@ -129,6 +131,8 @@ describe('single sign-on through the hosting dashboard (a real OpenID provider o
         BACKUPS_OIDC_CLIENT_SECRET: 'client-secret-of-backups',
         BACKUPS_OIDC_NAME: 'Hosting Dashboard',
         BACKUPS_OIDC_ALLOW_HTTP: true,
+        // This file signs in some thirty times a minute from one address.
+        BACKUPS_SIGNIN_LIMIT_PER_IP: 1000,
       },
     });
   });
@@ -369,5 +373,68 @@ describe('single sign-on through the hosting dashboard (a real OpenID provider o
       }),
       /Hosting Dashboard did not confirm this sign-in/,
     );
+  });
+
+  describe('the start of a sign-in', () => {
+    const flows = async (prefix: string) => {
+      const redis = new Redis(REDIS_URL);
+      try {
+        return (await redis.keys(`${prefix}:oidc:*`)).length;
+      } finally {
+        await redis.quit();
+      }
+    };
+    const startOn = async (config: Partial<Config>) => {
+      const other = await startTestApi({
+        db,
+        config: {
+          BACKUPS_API_PORT: await freePort(),
+          BACKUPS_OIDC_CLIENT_ID: 'backups',
+          BACKUPS_OIDC_CLIENT_SECRET: 'client-secret-of-backups',
+          BACKUPS_OIDC_NAME: 'Hosting Dashboard',
+          BACKUPS_OIDC_ALLOW_HTTP: true,
+          ...config,
+        },
+      });
+      const start = () => fetch(new URL('/auth/oidc/start', other.url), { redirect: 'manual' });
+      return { other, start };
+    };
+
+    it('is limited per address: over the limit it is answered 429 and keeps nothing', async () => {
+      const { other, start } = await startOn({
+        BACKUPS_OIDC_ISSUER: `http://127.0.0.1:${providerPort}`,
+        BACKUPS_SIGNIN_LIMIT_PER_IP: 2,
+      });
+      try {
+        const prefix = other.config.BACKUPS_REDIS_PREFIX;
+        expect((await start()).status).toBe(302);
+        expect((await start()).status).toBe(302);
+        expect(await flows(prefix)).toBe(2);
+        const over = await start();
+        expect(over.status).toBe(429);
+        expect(Number(over.headers.get('retry-after'))).toBeGreaterThan(0);
+        expect(await over.text()).toMatch(/Too many sign-ins from here/);
+        expect(over.headers.get('set-cookie')).toBeNull();
+        expect(await flows(prefix)).toBe(2);
+      } finally {
+        await other.stop();
+      }
+    });
+
+    it('with the provider down, says so in plain words (503) and keeps nothing', async () => {
+      const { other, start } = await startOn({
+        BACKUPS_OIDC_ISSUER: `http://127.0.0.1:${await freePort()}`,
+      });
+      try {
+        const answer = await start();
+        expect(answer.status).toBe(503);
+        expect(await answer.text()).toMatch(
+          /Signing in with Hosting Dashboard is not possible right now.*sign in with your password/,
+        );
+        expect(await flows(other.config.BACKUPS_REDIS_PREFIX)).toBe(0);
+      } finally {
+        await other.stop();
+      }
+    });
   });
 });
