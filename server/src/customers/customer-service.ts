@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/mariadb';
 import { hashPassword } from '../auth/passwords.js';
 import { Customer, type ICustomer, type SiteLayout } from './customer.entity.js';
@@ -20,8 +21,6 @@ export interface NewCustomer {
 export class CustomerInputError extends Error {}
 
 export const EMAIL_ADDRESS = /^[^\s@]{1,64}@[^\s@]{1,189}$/;
-/** A password hash no password verifies against. */
-const NO_PASSWORD = '!sso-only';
 
 export async function createCustomer(em: EntityManager, input: NewCustomer): Promise<ICustomer> {
   const email = input.email.trim().toLowerCase();
@@ -42,7 +41,9 @@ export async function createCustomer(em: EntityManager, input: NewCustomer): Pro
     ...(input.id === undefined ? {} : { id: input.id }),
     email,
     name: input.name.trim().slice(0, 200) || email,
-    passwordHash: input.password === null ? NO_PASSWORD : await hashPassword(input.password),
+    // No password: the hash of 32 random bytes nobody keeps. A real hash, so a password tried
+    // against this customer takes as long as against any other (no hint who has no password).
+    passwordHash: await hashPassword(input.password ?? randomBytes(32).toString('base64')),
     host: input.host,
     siteLayout: input.siteLayout ?? 'wordpress',
   });

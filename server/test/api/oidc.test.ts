@@ -269,11 +269,15 @@ describe('single sign-on through the hosting dashboard (a real OpenID provider o
       { cookie: header(cookies) },
     );
     expect(backup.data?.createBackup?.__typename).toBe('CreateBackupSuccess');
-    // No password signs them in.
+    // No password signs them in; what is stored is a real hash (of a password nobody has).
     const password = await api.gql(
-      'mutation { signIn(email: "new-shop@example.test", password: "!sso-only") { __typename } }',
+      'mutation { signIn(email: "new-shop@example.test", password: "a password of nobody") { __typename } }',
     );
-    expect(password.data?.signIn?.__typename).not.toBe('SignInSuccess');
+    expect(password.data?.signIn?.__typename).toBe('InvalidCredentialsError');
+    const [stored] = await db.orm.em
+      .getConnection()
+      .execute<{ password_hash: string }[]>('select password_hash from customers where id = 7001');
+    expect(stored?.password_hash).toMatch(/^\$argon2id\$/);
   });
 
   it('the account of a customer the hosting company set up is linked, whatever the address', async () => {
