@@ -319,6 +319,13 @@ async function createFromProvider(
  */
 async function customerFor(deps: OidcDeps, claims: Claims): Promise<ICustomer> {
   const em = deps.em.fork();
+  // customer_identities keeps up to 255 characters of each (OpenID's sub is at most 255 ASCII).
+  if (claims.iss.length > 255 || claims.sub.length > 255) {
+    throw new OidcRefusedError(
+      `${deps.config.BACKUPS_OIDC_NAME} sent an identity we cannot use. Please ask support.`,
+      'bad_claim',
+    );
+  }
   const linked = await linkedTo(em, claims);
   if (linked !== null) return em.findOneOrFail(Customer, linked);
   const said = assertionOf(deps.config, claims);

@@ -103,6 +103,7 @@ describe('single sign-on through the hosting dashboard (a real OpenID provider o
               backups_account: '7003',
               backups_node: 'node-b',
             },
+            ['x'.repeat(300)]: { email: 'long-sub@example.test', email_verified: true },
             'dash-10': {
               email: 'odd@example.test',
               email_verified: true,
@@ -288,21 +289,34 @@ describe('single sign-on through the hosting dashboard (a real OpenID provider o
   });
 
   it.each([
-    ['dash-5', /There is no backup account for no-site@example\.test/, 'unknown_customer'],
-    ['dash-7', /places your site on another server/, 'node_mismatch'],
-    ['dash-8', /did not say which server hosts your site/, 'no_node'],
-    ['dash-9', /belongs to another backup account/, 'email_taken'],
-    ['dash-10', /sent an account number we cannot use/, 'bad_claim'],
-  ])(
-    '%s: an account we cannot bind to a site is refused, nothing created',
-    async (login, message, reason) => {
-      const customers = await count('select count(*) as n from customers');
-      const refused = await refusals(reason);
-      await expectRefused(signInThrough(login), message, login);
-      expect(await count('select count(*) as n from customers')).toBe(customers);
-      expect(await refusals(reason)).toBe(refused + 1);
-    },
-  );
+    [
+      'a node, no account',
+      'dash-5',
+      /There is no backup account for no-site@example\.test/,
+      'unknown_customer',
+    ],
+    ['an account on another node', 'dash-7', /places your site on another server/, 'node_mismatch'],
+    ['a new account, no node', 'dash-8', /did not say which server hosts your site/, 'no_node'],
+    [
+      'a new account, an address in use',
+      'dash-9',
+      /belongs to another backup account/,
+      'email_taken',
+    ],
+    [
+      'an account that is not a number',
+      'dash-10',
+      /sent an account number we cannot use/,
+      'bad_claim',
+    ],
+    ['a sub of 300 characters', 'x'.repeat(300), /sent an identity we cannot use/, 'bad_claim'],
+  ])('%s: refused, nothing created', async (_case, login, message, reason) => {
+    const customers = await count('select count(*) as n from customers');
+    const refused = await refusals(reason);
+    await expectRefused(signInThrough(login), message, login);
+    expect(await count('select count(*) as n from customers')).toBe(customers);
+    expect(await refusals(reason)).toBe(refused + 1);
+  });
 
   it.each([
     ['dash-3', /did not confirm your e-mail address/],
