@@ -7,6 +7,7 @@ import { Migration20261202170000_downloads } from './Migration20261202170000_dow
 import { Migration20261202180000_snapshot_verifications } from './Migration20261202180000_snapshot_verifications.js';
 import { Migration20261202200000_staff_accounts } from './Migration20261202200000_staff_accounts.js';
 import { Migration20261202220000_webhooks } from './Migration20261202220000_webhooks.js';
+import { Migration20261203020000_webhook_audit } from './Migration20261203020000_webhook_audit.js';
 
 /** Every migration, in order. Listed explicitly so the same code runs from TS and from JS. */
 export const migrationsList: MigrationObject[] = [
@@ -24,4 +25,8 @@ export const migrationsList: MigrationObject[] = [
     class: Migration20261202200000_staff_accounts,
   },
   { name: 'Migration20261202220000_webhooks', class: Migration20261202220000_webhooks },
+  {
+    name: 'Migration20261203020000_webhook_audit',
+    class: Migration20261203020000_webhook_audit,
+  },
 ];

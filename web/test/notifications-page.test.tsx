@@ -5,7 +5,14 @@ import type { NotificationSettings, Webhook } from '../src/graphql/documents';
 import { NotificationsPage } from '../src/pages/Notifications';
 import { createFakeApi } from './fake-api';
 
-const EVENTS = ['job.started', 'job.completed', 'job.failed', 'backup.verified'];
+const EVENTS = [
+  'job.started',
+  'job.completed',
+  'job.failed',
+  'backup.verified',
+  'verification.failed',
+  'download.ready',
+];
 
 function setup(initialHooks: Webhook[]) {
   let settings: NotificationSettings = {
@@ -81,6 +88,36 @@ const billing: Webhook = {
   },
 };
 
+const drills: Webhook = {
+  id: 'h3',
+  url: 'https://status.example.com/in',
+  events: ['backup.verified', 'verification.failed', 'download.ready'],
+  createdAt: '2026-03-05T08:00:00Z',
+  deliveries: {
+    hasMore: false,
+    deliveries: [
+      {
+        id: 'd20',
+        event: 'verification.failed',
+        status: 'DELIVERED',
+        attempt: 1,
+        statusCode: 200,
+        createdAt: '2026-03-06T03:10:00Z',
+        nextRetryAt: null,
+      },
+      {
+        id: 'd21',
+        event: 'download.ready',
+        status: 'FAILED',
+        attempt: 11,
+        statusCode: 500,
+        createdAt: '2026-03-06T09:00:00Z',
+        nextRetryAt: null,
+      },
+    ],
+  },
+};
+
 describe('Notifications page', () => {
   it('switches an e-mail off with one click and says it is saved', async () => {
     const user = userEvent.setup();
@@ -127,8 +164,8 @@ describe('Notifications page', () => {
 
     await user.clear(screen.getByLabelText('Address'));
     await user.type(screen.getByLabelText('Address'), 'https://crm.example.com/in');
-    await user.click(screen.getByRole('checkbox', { name: 'job.failed' }));
-    await user.click(screen.getByRole('checkbox', { name: 'job.started' }));
+    await user.click(screen.getByRole('checkbox', { name: /^job\.failed:/ }));
+    await user.click(screen.getByRole('checkbox', { name: /^job\.started:/ }));
     await user.click(screen.getByRole('button', { name: 'Add webhook' }));
     expect(api.callsOf('CreateWebhook')[1]?.variables).toEqual({
       url: 'https://crm.example.com/in',
@@ -147,5 +184,77 @@ describe('Notifications page', () => {
       screen.getByRole('button', { name: 'Delete the webhook https://crm.example.com/in' }),
     );
     expect(await screen.findByText('No webhooks yet.')).toBeVisible();
+  });
+
+  it('offers the drill and download events in plain words and subscribes a hook to them', async () => {
+    const user = userEvent.setup();
+    const api = setup([]);
+    await screen.findByText('No webhooks yet.');
+    const verified = screen.getByRole('checkbox', {
+      name: 'backup.verified: a backup passed its test restore',
+    });
+    const failed = screen.getByRole('checkbox', {
+      name: 'verification.failed: a backup failed its test restore',
+    });
+    const ready = screen.getByRole('checkbox', {
+      name: 'download.ready: a download is ready to fetch',
+    });
+    for (const box of [verified, failed, ready]) expect(box).not.toBeChecked();
+    await user.type(screen.getByLabelText('Address'), 'https://status.example.com/in');
+    // Only the new events: the default two are taken off.
+    await user.click(screen.getByRole('checkbox', { name: /^job\.completed:/ }));
+    await user.click(screen.getByRole('checkbox', { name: /^job\.failed:/ }));
+    for (const box of [verified, failed, ready]) await user.click(box);
+    await user.click(screen.getByRole('button', { name: 'Add webhook' }));
+    expect(api.callsOf('CreateWebhook')[0]?.variables).toEqual({
+      url: 'https://status.example.com/in',
+      events: ['backup.verified', 'verification.failed', 'download.ready'],
+    });
+    expect(
+      await screen.findByText('backup.verified, verification.failed, download.ready'),
+    ).toBeVisible();
+  });
+
+  it('shows deliveries of a failed drill and of a download, and sends the failed one again', async () => {
+    const user = userEvent.setup();
+    const api = setup([drills]);
+    const log = await screen.findByRole('table', {
+      name: 'Deliveries to https://status.example.com/in',
+    });
+    const [, drill, download] = within(log).getAllByRole('row');
+    if (!drill || !download) throw new Error('two delivery rows expected');
+    expect(drill).toHaveTextContent('verification.failed');
+    expect(drill).toHaveTextContent('Delivered');
+    expect(within(drill).getAllByRole('cell')[4]).toHaveTextContent('200');
+    expect(download).toHaveTextContent('download.ready');
+    expect(download).toHaveTextContent('Failed');
+    expect(within(download).getAllByRole('cell')[3]).toHaveTextContent('11');
+    expect(within(download).getAllByRole('cell')[5]).toHaveTextContent('–');
+    await user.click(within(download).getByRole('button', { name: 'Send download.ready again' }));
+    expect(api.callsOf('RedeliverWebhook')[0]?.variables).toEqual({ deliveryId: 'd21' });
+  });
+
+  it('switches off the e-mail about a failed test restore, and only that one', async () => {
+    const user = userEvent.setup();
+    const api = setup([]);
+    const box = await screen.findByRole('checkbox', {
+      name: 'A test restore of one of my backups failed',
+    });
+    expect(box).toBeChecked();
+    await user.click(box);
+    expect(api.callsOf('UpdateNotificationSettings')[0]?.variables).toEqual({
+      drillFailed: false,
+    });
+    expect(await screen.findByText('Saved.')).toBeVisible();
+    expect(
+      screen.getByRole('checkbox', { name: 'A test restore of one of my backups failed' }),
+    ).not.toBeChecked();
+    for (const other of [
+      'A restore of my site finished',
+      'A restore of my site failed',
+      'My daily backup failed twice in a row',
+    ]) {
+      expect(screen.getByRole('checkbox', { name: other })).toBeChecked();
+    }
   });
 });

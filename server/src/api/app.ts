@@ -153,8 +153,8 @@ export function buildApp(options: BuildAppOptions): ApiApp {
   }
 
   const oidcDeps = () => {
-    const { orm, redis } = current();
-    return { config, em: orm.em.fork() as EntityManager, redis, logger };
+    const { orm, redis, limiter } = current();
+    return { config, em: orm.em.fork() as EntityManager, redis, limiter, logger };
   };
   // nginx lets only the machine itself reach /metrics (deploy/nginx); the api listens on
   // loopback by default.
@@ -185,7 +185,7 @@ export function buildApp(options: BuildAppOptions): ApiApp {
             : route === 'graphql'
               ? handleGraphql(req, res)
               : config.BACKUPS_OIDC_ISSUER && pathname === OIDC_START_PATH
-                ? startOidc(oidcDeps(), res)
+                ? startOidc(oidcDeps(), res, clientAddress(req, config.BACKUPS_TRUST_PROXY))
                 : config.BACKUPS_OIDC_ISSUER && pathname === OIDC_CALLBACK_PATH
                   ? finishOidc(oidcDeps(), req, res, clientAddress(req, config.BACKUPS_TRUST_PROXY))
                   : Promise.resolve(serveWebApp(req, res, config.BACKUPS_WEB_DIR));

@@ -18,6 +18,8 @@ export const AUDIT_ACTIONS = [
   'download_created',
   'download_fetched',
   'download_revoked',
+  'webhook_created',
+  'webhook_deleted',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -156,8 +156,16 @@ function schemaFor(dataDir: string) {
     BACKUPS_OIDC_CLIENT_SECRET: z.string().default(''),
     /** What the sign-in button says: "Sign in with <name>". */
     BACKUPS_OIDC_NAME: z.string().default('your hosting dashboard'),
-    /** The id token claim that names the node hosting a customer not yet known here. */
-    BACKUPS_OIDC_NODE_CLAIM: z.string().default('backups_node'),
+    /**
+     * The id token claim naming the customer's hosting account: the number their site is kept
+     * under (customer-<N>, database customer_<N>). A customer not known here is created for
+     * that site on the node BACKUPS_OIDC_NODE_CLAIM names.
+     */
+    BACKUPS_OIDC_ACCOUNT_CLAIM: z.string().min(1).default('backups_account'),
+    /** The id token claim naming the node hosting a customer not yet known here. */
+    BACKUPS_OIDC_NODE_CLAIM: z.string().min(1).default('backups_node'),
+    /** The id token claim naming a new customer's site layout (wordpress, volumes/files). */
+    BACKUPS_OIDC_LAYOUT_CLAIM: z.string().min(1).default('backups_site_layout'),
     /** Talk to an http:// provider (tests on loopback only). */
     BACKUPS_OIDC_ALLOW_HTTP: bool.default(false),
     // Downloads (DESIGN.md §11): built by the worker into its node's folder (never a site's),

@@ -61,6 +61,16 @@ export type RunningFields = Partial<
   >
 >;
 
+/**
+ * An event of the job's own kind (a drill's verdict, a download ready), recorded for the
+ * webhooks, with the e-mail it means, in the same transaction as the job's end.
+ */
+export interface Announcement {
+  event: WebhookEvent;
+  /** Merged into the payload's data beside the job (a verification, a download). */
+  data?: Record<string, unknown>;
+}
+
 export interface Failure {
   code: string;
   /** For the customer. */
@@ -142,6 +152,7 @@ export class JobStore {
     from: readonly JobStatus[],
     data: Partial<IBackupJob>,
     event?: WebhookEvent,
+    announcements: readonly Announcement[] = [],
   ): Promise<boolean> {
     const where = { id: ref.id, status: { $in: [...from] } };
     if (!event) {
@@ -151,8 +162,13 @@ export class JobStore {
     }
     const messages = await this.em().transactional(async (em) => {
       if ((await em.nativeUpdate(BackupJob, where, data)) === 0) return null;
-      await recordJobMail(em, ref.id, event);
-      return recordJobEvent(em, ref.id, event);
+      const queued: QueuedMessage[] = [];
+      const all: readonly Announcement[] = [{ event }, ...announcements];
+      for (const { event: name, data: extra } of all) {
+        await recordJobMail(em, ref.id, name);
+        queued.push(...(await recordJobEvent(em, ref.id, name, extra)));
+      }
+      return queued;
     });
     if (messages === null) return false;
     await this.publish(ref);
@@ -325,8 +341,15 @@ export class JobStore {
     return this.transition(ref, ['running'], fields);
   }
 
-  /** The job is done (its script may still be at its housekeeping: see settle). */
-  complete(ref: JobRef, fields: RunningFields = {}): Promise<boolean> {
+  /**
+   * The job is done (its script may still be at its housekeeping: see settle). `announcements`
+   * (its task's events, e.g. backup.verified) are recorded with job.completed.
+   */
+  complete(
+    ref: JobRef,
+    fields: RunningFields = {},
+    announcements: readonly Announcement[] = [],
+  ): Promise<boolean> {
     return this.transition(
       ref,
       ['running'],
@@ -339,10 +362,16 @@ export class JobStore {
         finishedAt: new Date(),
       },
       'job.completed',
+      announcements,
     );
   }
 
-  fail(ref: JobRef, failure: Failure): Promise<boolean> {
+  /** The job failed; `announcements` (e.g. verification.failed) are recorded with job.failed. */
+  fail(
+    ref: JobRef,
+    failure: Failure,
+    announcements: readonly Announcement[] = [],
+  ): Promise<boolean> {
     return this.transition(
       ref,
       ['running'],
@@ -357,6 +386,7 @@ export class JobStore {
         settledAt: new Date(),
       },
       'job.failed',
+      announcements,
     );
   }
 

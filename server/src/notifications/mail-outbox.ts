@@ -6,12 +6,14 @@ import type { MailKind } from './mail-kinds.js';
 import { renderMail } from './mail-templates.js';
 import { notificationSettings } from './notification-settings.js';
 
-/** Which e-mail, if any, a job's event is (a drill's is recorded by its task: recordMail). */
+/** Which e-mail, if any, a job's event is. */
 async function mailKindOf(
   em: EntityManager,
   job: IBackupJob,
   event: WebhookEvent,
 ): Promise<MailKind | null> {
+  // A backup that failed its drill (not a drill that could not judge: that is job.failed alone).
+  if (event === 'verification.failed') return 'drill_failed';
   if (job.kind === 'restore' && event === 'job.completed') return 'restore_completed';
   if (job.kind === 'restore' && event === 'job.failed') return 'restore_failed';
   if (job.kind === 'backup' && job.source === 'daily' && event === 'job.failed') {
@@ -35,11 +37,7 @@ async function mailKindOf(
  * Records the e-mail of `kind` about job `jobId` in `em`'s transaction, when the customer has
  * that e-mail switched on. The worker of the customer's node sends it (mail-deliverer.ts).
  */
-export async function recordMail(
-  em: EntityManager,
-  jobId: number,
-  kind: MailKind,
-): Promise<boolean> {
+async function recordMail(em: EntityManager, jobId: number, kind: MailKind): Promise<boolean> {
   const job = await em.findOneOrFail(BackupJob, jobId, { populate: ['customer'] });
   const customer = job.customer as ICustomer;
   if (!(await notificationSettings(em, customer.id))[kind]) return false;
@@ -67,7 +65,7 @@ export async function recordMail(
   return true;
 }
 
-/** The job store's hook: the e-mail a job's change means, in the change's transaction. */
+/** The job store's hook: the e-mail a job's event means, in the change's transaction. */
 export async function recordJobMail(
   em: EntityManager,
   jobId: number,

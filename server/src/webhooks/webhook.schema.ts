@@ -193,7 +193,7 @@ builder.mutationField('createWebhook', (t) =>
         config.BACKUPS_RATE_WINDOW_SECONDS,
       );
       if (!decision.allowed) throw new RateLimitedError(decision.retryAfterSeconds);
-      return createWebhook(ctx.em, config, ctx.viewer, args);
+      return createWebhook(ctx.em, config, ctx.viewer, args, { ip: ctx.ip });
     },
   }),
 );
@@ -205,7 +205,7 @@ builder.mutationField('deleteWebhook', (t) =>
     authScopes: { signedIn: true },
     resolve: (_root, args, ctx) => {
       if (!ctx.viewer) throw forbidden();
-      return deleteWebhook(ctx.em, ctx.viewer, String(args.id));
+      return deleteWebhook(ctx.em, ctx.viewer, String(args.id), { ip: ctx.ip });
     },
   }),
 );

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { type EntityManager, LockMode } from '@mikro-orm/mariadb';
+import { recordAudit } from '../audit/audit.js';
 import { actorOf, hasAdminRights, type Viewer, viewerCustomerId } from '../auth/viewer.js';
 import type { Config } from '../config/config.js';
 import { Customer } from '../customers/customer.entity.js';
@@ -16,6 +17,42 @@ export interface WebhookRequest {
   url: string;
   events: readonly string[];
   customerId?: string | number | null;
+}
+
+/** Where a request came from, for the audit log. */
+export interface RequestOrigin {
+  ip: string | null;
+}
+
+/**
+ * How the audit log names a hook's target: scheme, host and path, never the query or user
+ * info (integrators put tokens there).
+ */
+function auditedTarget(url: string): string {
+  const parsed = new URL(url);
+  return `${parsed.protocol}//${parsed.host}${parsed.pathname}`.slice(0, 300);
+}
+
+async function auditHook(
+  em: EntityManager,
+  action: 'webhook_created' | 'webhook_deleted',
+  viewer: Viewer,
+  hook: IWebhook,
+  origin: RequestOrigin,
+): Promise<void> {
+  const customerId = hook.customer ? Number(hook.customer.id) : null;
+  await recordAudit(em, {
+    action,
+    actor: actorOf(viewer),
+    customerId,
+    targetId: hook.id,
+    ip: origin.ip,
+    details: {
+      url: auditedTarget(hook.url),
+      events: hook.events.split(','),
+      ...(customerId === null ? { allCustomers: true } : {}),
+    },
+  });
 }
 
 /** Hooks a viewer manages: a customer's own (not the hosting company's), every one for admins. */
@@ -52,6 +89,7 @@ export async function createWebhook(
   cfg: Config,
   viewer: Viewer | null,
   request: WebhookRequest,
+  origin: RequestOrigin = { ip: null },
 ): Promise<{ webhook: IWebhook; secret: string }> {
   if (!viewer) throw unauthenticated();
   let customerId: number | null;
@@ -111,19 +149,26 @@ export async function createWebhook(
     await tem.flush();
     return hook;
   });
+  await auditHook(em, 'webhook_created', viewer, webhook, origin);
   return { webhook, secret };
 }
 
-/** Deletes a hook the viewer manages (its undelivered messages go with it). */
+/** Deletes a hook the viewer manages (its undelivered messages go with it), audited. */
 export async function deleteWebhook(
   em: EntityManager,
   viewer: Viewer,
   idArg: string,
+  origin: RequestOrigin = { ip: null },
 ): Promise<boolean> {
   const id = parseId(idArg);
   if (id === null) return false;
-  const removed = await em.fork().nativeDelete(Webhook, { id, ...manageableWhere(viewer) });
-  return removed > 0;
+  const fork = em.fork();
+  const hook = await fork.findOne(Webhook, { id, ...manageableWhere(viewer) });
+  if (!hook) return false;
+  // Two deletions at once: the one that removed the row audits it.
+  if ((await fork.nativeDelete(Webhook, { id: hook.id })) === 0) return false;
+  await auditHook(em, 'webhook_deleted', viewer, hook, origin);
+  return true;
 }
 
 /** A message of a hook the viewer manages; null otherwise (never a hint that it exists). */

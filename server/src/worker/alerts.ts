@@ -2,7 +2,10 @@ import type { Redis } from 'ioredis';
 import type { Logger } from '../infra/logger.js';
 import type { Alert } from '../jobs/tasks/task.js';
 
-/** The stream a webhook delivery (DESIGN.md §14) reads alerts from, oldest first. */
+/**
+ * The stream operators' tools read alerts from, oldest first. (Customers' integrators hear of a
+ * failed drill through the verification.failed webhook, recorded with the job's end.)
+ */
 export const alertStream = (prefix: string) => `${prefix}:alerts`;
 
 /**

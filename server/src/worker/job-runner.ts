@@ -15,7 +15,7 @@ import type { Logger } from '../infra/logger.js';
 import { type IBackupJob, type JobStatus, SITE_KINDS } from '../jobs/job.entity.js';
 import { JobInProgressError } from '../jobs/job-errors.js';
 import { customerMessage } from '../jobs/job-messages.js';
-import type { JobRef, JobStore, RunningFields } from '../jobs/job-store.js';
+import type { Announcement, JobRef, JobStore, RunningFields } from '../jobs/job-store.js';
 import { taskFor } from '../jobs/tasks/index.js';
 import {
   type Alert,
@@ -181,6 +181,8 @@ export class JobRunner {
     let phase: string | null = null;
     let progress = 0;
     let completedAt: number | null = null;
+    // Events of the task's kind, recorded with the job's end (a handed-back job drops them).
+    const announcements: Announcement[] = [];
     const ctx: TaskContext = {
       job,
       config: this.deps.config as Config,
@@ -199,10 +201,14 @@ export class JobRunner {
         await writer.close();
         completedAt = Date.now();
         Object.assign(job, fields, { status: 'completed' });
-        await store.complete(ref, fields);
+        await store.complete(ref, fields, announcements.splice(0));
         const seconds = (completedAt - started) / 1000;
         this.deps.metrics?.observe(job.kind, 'completed', seconds);
         log.info({ status: 'completed', seconds }, 'job finished; housekeeping continues');
+      },
+      announce: (announcement) => {
+        if (completedAt === null) announcements.push(announcement);
+        else log.warn({ event: announcement.event }, 'an event after the job ended: dropped');
       },
       attachUndoPoint: async (snapshotId) => {
         job.safetySnapshotId = snapshotId;
@@ -325,7 +331,7 @@ export class JobRunner {
 
     const outcome = task.outcome(result, ctx);
     if (outcome.status === 'completed') {
-      await store.complete(ref, outcome.fields);
+      await store.complete(ref, outcome.fields, announcements);
       await store.settle(ref);
     } else {
       const detail = tail(result.stderrTail);
@@ -338,7 +344,11 @@ export class JobRunner {
         },
         'job failed',
       );
-      await store.fail(ref, { code: outcome.code, message: outcome.message, detail });
+      await store.fail(
+        ref,
+        { code: outcome.code, message: outcome.message, detail },
+        announcements,
+      );
       this.deps.metrics?.jobFailed(job.kind, outcome.code);
       this.deps.onFailed?.(job, ref.customerId, outcome.code);
     }

@@ -215,6 +215,56 @@ describe('webhooks through the api: bad targets refused, each customer sees only
     expect(adminDeletes.data?.deleteWebhook).toBe(true);
   });
 
+  it('making and deleting a hook is audited (who, the target without its query, from where); a refused one, or another customer deleting it, is not', async () => {
+    const [dave, daveToken] = await customerWithToken();
+    const [, eveToken] = await customerWithToken();
+    const audits = async () =>
+      db.orm.em.getConnection().execute<
+        {
+          action: string;
+          actor_kind: string;
+          target_id: string;
+          ip: string | null;
+          details: string;
+        }[]
+      >(
+        "select action, actor_kind, target_id, ip, details from audit_events where customer_id = ? and action like 'webhook%' order by id",
+        [dave.id],
+      );
+    const refused = await api.gql(
+      CREATE,
+      { url: 'https://10.0.0.1/hook', events: ['job.failed'] },
+      { token: daveToken },
+    );
+    expect(refused.data?.createWebhook.code).toBe('INVALID_INPUT');
+    const created = await api.gql(
+      CREATE,
+      { url: `${PUBLIC}/in?token=s3cret`, events: ['job.failed', 'download.ready'] },
+      { token: daveToken },
+    );
+    const id = String(created.data?.createWebhook.webhook.id);
+    const remove = 'mutation($id: ID!) { deleteWebhook(id: $id) }';
+    expect((await api.gql(remove, { id }, { token: eveToken })).data?.deleteWebhook).toBe(false);
+    expect(await audits()).toHaveLength(1);
+    expect((await api.gql(remove, { id }, { token: daveToken })).data?.deleteWebhook).toBe(true);
+    expect((await api.gql(remove, { id }, { token: daveToken })).data?.deleteWebhook).toBe(false);
+
+    const rows = await audits();
+    expect(rows.map((r) => [r.action, r.actor_kind, r.target_id])).toEqual([
+      ['webhook_created', 'token', id],
+      ['webhook_deleted', 'token', id],
+    ]);
+    for (const row of rows) {
+      expect(row.ip).toMatch(/127\.0\.0\.1/);
+      const details = typeof row.details === 'string' ? JSON.parse(row.details) : row.details;
+      expect(details).toEqual({
+        url: 'https://93.184.216.34/hooks/in',
+        events: ['job.failed', 'download.ready'],
+      });
+    }
+    expect(JSON.stringify(rows)).not.toContain('s3cret');
+  });
+
   it('refuses anyone not signed in', async () => {
     const result = await api.gql(CREATE, { url: PUBLIC, events: ['job.failed'] });
     expect(result.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');

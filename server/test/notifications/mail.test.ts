@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ICustomer } from '../../src/customers/customer.entity.js';
 import { BackupJob, type JobKind } from '../../src/jobs/job.entity.js';
+import type { Announcement } from '../../src/jobs/job-store.js';
 import type { SnapshotSource } from '../../src/snapshots/snapshot-scope.js';
 import { startTestApi, type TestApi } from '../api/support/test-api.js';
 import { adminToken, buildCustomer, buildJob, customerToken } from '../support/factories.js';
@@ -37,18 +38,23 @@ describe('e-mail notifications, sent by the worker through a real SMTP server', 
     kind: JobKind,
     source: SnapshotSource,
     outcome: 'completed' | 'failed',
+    announcements: Announcement[] = [],
   ): Promise<number> {
     const job = await buildJob(world.db.orm.em, customer, { kind, status: 'pending' });
     await world.db.orm.em.fork().nativeUpdate(BackupJob, { id: job.id }, { source });
     await world.store.claim(job.id);
     const ref = { id: job.id, customerId: customer.id };
-    if (outcome === 'completed') await world.store.complete(ref);
+    if (outcome === 'completed') await world.store.complete(ref, {}, announcements);
     else {
-      await world.store.fail(ref, {
-        code: 'DISK_FULL',
-        message: 'There is not enough free space for the restore.',
-        detail: 'password=hunter2 in a log line',
-      });
+      await world.store.fail(
+        ref,
+        {
+          code: 'DISK_FULL',
+          message: 'There is not enough free space for the restore.',
+          detail: 'password=hunter2 in a log line',
+        },
+        announcements,
+      );
     }
     return job.id;
   }
@@ -107,6 +113,31 @@ describe('e-mail notifications, sent by the worker through a real SMTP server', 
     // A manual backup failing is no such news.
     await endJob(customer, 'backup', 'manual', 'failed');
     expect((await mailRows(customer)).map((r) => r.kind)).toEqual(['daily_failed_twice']);
+  });
+
+  it('a backup failing its drill sends "A test restore ... failed"; a drill that could not judge, or one switched off, sends nothing', async () => {
+    const customer = await buildCustomer(world.db.orm.em, { host: node });
+    const failedDrill: Announcement[] = [{ event: 'verification.failed' }];
+    // The storage was busy: FAILED without a verdict, no news for the customer.
+    await endJob(customer, 'verify', 'daily', 'failed');
+    const before = (await smtp.messages()).length;
+    await endJob(customer, 'verify', 'daily', 'failed', failedDrill);
+    const mail = (await smtp.waitFor(before + 1))[before];
+    expect(mail).toMatchObject({
+      to: [customer.email],
+      subject: 'A test restore of one of your backups failed',
+    });
+    expect(mail?.text).toContain('Your site was not touched.');
+    expect(mail?.text).toContain('failed at');
+    expect(mail?.text).not.toContain('hunter2');
+    const off = await api.gql(
+      'mutation { updateNotificationSettings(drillFailed: false) { ... on NotificationSettings { drillFailed } } }',
+      {},
+      { token: await customerToken(world.db.orm.em, customer) },
+    );
+    expect(off.data?.updateNotificationSettings).toEqual({ drillFailed: false });
+    await endJob(customer, 'verify', 'daily', 'failed', failedDrill);
+    expect((await mailRows(customer)).map((r) => r.kind)).toEqual(['drill_failed']);
   });
 
   it('nothing is sent for what the customer switched off', async () => {

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ICustomer } from '../../src/customers/customer.entity.js';
 import { WebhookMessage } from '../../src/webhooks/webhook.entity.js';
@@ -7,18 +7,9 @@ import { startTestApi, type TestApi } from '../api/support/test-api.js';
 import { buildCustomer, buildJob, customerToken } from '../support/factories.js';
 import { freePort } from '../support/sandbox.js';
 import { createWorkerWorld, type WorkerWorld } from '../worker/support/worker-env.js';
-import { type Receiver, startReceiver } from './support/receiver.js';
+import { LOOPBACK_HOOKS as HOOKS, type Receiver, startReceiver } from './support/receiver.js';
 
-const KEY = randomBytes(32).toString('hex');
-/** Loopback receivers over http, retries in fractions of a second (the third waits 3 s). */
-const HOOKS = {
-  BACKUPS_WEBHOOK_KEY: KEY,
-  BACKUPS_WEBHOOK_ALLOW_HTTP: 'true',
-  BACKUPS_WEBHOOK_ALLOW_ADDRESSES: '127.0.0.0/8',
-  BACKUPS_WEBHOOK_RETRY_SECONDS: '0.2,0.2,3,0.2',
-  BACKUPS_WEBHOOK_TIMEOUT_SECONDS: '2',
-  BACKUPS_WEBHOOK_SWEEP_SECONDS: '0.5',
-};
+const KEY = HOOKS.BACKUPS_WEBHOOK_KEY;
 
 const CREATE = `mutation($url: String!, $events: [String!]!) {
   createWebhook(url: $url, events: $events) {
@@ -52,6 +43,7 @@ describe('webhooks: the worker delivers signed events', () => {
         BACKUPS_WEBHOOK_KEY: KEY,
         BACKUPS_WEBHOOK_ALLOW_HTTP: true,
         BACKUPS_WEBHOOK_ALLOW_ADDRESSES: '127.0.0.0/8',
+        BACKUPS_DOWNLOAD_KEY_FILE: path.join(world.scriptsEnv.dataDir, 'download-link.key'),
       },
     });
   });
@@ -97,7 +89,7 @@ describe('webhooks: the worker delivers signed events', () => {
     }
   }
 
-  it('a backup ends: the receiver gets job.completed exactly once, signed; another customer hears nothing', async () => {
+  it('a backup, then a restore of it, end: the receiver gets job.completed of each exactly once, signed; another customer hears nothing', async () => {
     const customer = await world.customer(node);
     const token = await customerToken(world.db.orm.em, customer);
     const mine = await receiver();
@@ -114,14 +106,30 @@ describe('webhooks: the worker delivers signed events', () => {
     const jobId = Number(created.data?.createBackup?.job?.id);
     const done = await world.waitForJob(jobId, ['completed', 'failed']);
     expect(done.status).toBe('completed');
-    await mine.waitFor(2);
+    const restoring = await api.gql(
+      `mutation($id: ID!) { restoreSnapshot(snapshotId: $id, scope: DATABASE, confirmation: "RESTORE") {
+        __typename ... on RestoreSnapshotSuccess { job { id } } ... on Error { message } } }`,
+      { id: done.snapshotId },
+      { token },
+    );
+    const restoreId = Number(restoring.data?.restoreSnapshot?.job?.id);
+    expect(restoreId, JSON.stringify(restoring)).toBeGreaterThan(0);
+    const restored = await world.waitForJob(restoreId, ['completed', 'failed']);
+    expect(restored.status, restored.errorMessage ?? '').toBe('completed');
+    await mine.waitFor(4);
     // Nothing is due any more, and a sweep queues nothing again.
     expect(await worker.webhooks.sweep()).toBe(0);
 
-    expect(mine.received.map((r) => r.problem)).toEqual([null, null]);
-    const completed = mine.received.filter((r) => r.verified?.type === 'job.completed');
-    expect(completed).toHaveLength(1);
-    expect(mine.received.filter((r) => r.verified?.type === 'job.started')).toHaveLength(1);
+    expect(mine.received.map((r) => r.problem)).toEqual([null, null, null, null]);
+    const of = (type: string, id: number) =>
+      mine.received.filter(
+        (r) => r.verified?.type === type && r.verified.data.job.id === String(id),
+      );
+    for (const id of [jobId, restoreId]) {
+      expect(of('job.started', id)).toHaveLength(1);
+      expect(of('job.completed', id)).toHaveLength(1);
+    }
+    const completed = of('job.completed', jobId);
     const job = completed[0]?.verified?.data.job;
     expect(job).toMatchObject({
       id: String(jobId),
@@ -132,6 +140,11 @@ describe('webhooks: the worker delivers signed events', () => {
       snapshotId: done.snapshotId,
       errorCode: null,
     });
+    expect(of('job.completed', restoreId)[0]?.verified?.data.job).toMatchObject({
+      kind: 'RESTORE',
+      status: 'COMPLETED',
+      snapshotId: done.snapshotId,
+    });
     expect(Object.keys(job ?? {})).not.toContain('errorDetail');
     expect(completed[0]?.headers['webhook-id']).toMatch(/^msg_\d+$/);
     expect(mine.received[0]?.body).not.toContain(mine.secret ?? 'no secret');
@@ -141,6 +154,8 @@ describe('webhooks: the worker delivers signed events', () => {
     const deliveries = log.data?.me?.webhooks?.[0]?.deliveries?.deliveries;
     expect(deliveries.map((d: { event: string }) => d.event).sort()).toEqual([
       'job.completed',
+      'job.completed',
+      'job.started',
       'job.started',
     ]);
     for (const d of deliveries) {
@@ -151,6 +166,51 @@ describe('webhooks: the worker delivers signed events', () => {
         nextRetryAt: null,
       });
     }
+  });
+
+  it('a download is built: download.ready arrives once, signed, naming the archive the job shows', async () => {
+    const customer = await world.customer(node);
+    const token = await customerToken(world.db.orm.em, customer);
+    const backup = await world.runJob({
+      customer,
+      kind: 'backup',
+      scope: 'both',
+      source: 'manual',
+    });
+    expect(backup.status).toBe('completed');
+    const mine = await receiver();
+    await hook(token, mine, ['download.ready']);
+    const asked = await api.gql(
+      `mutation($id: ID!) { createDownload(snapshotId: $id, paths: [], database: true, format: TAR_GZ) {
+        __typename ... on CreateDownloadSuccess { job { id } } ... on Error { message } } }`,
+      { id: backup.snapshotId },
+      { token },
+    );
+    const jobId = Number(asked.data?.createDownload?.job?.id);
+    expect(jobId, JSON.stringify(asked)).toBeGreaterThan(0);
+    const done = await world.waitForJob(jobId, ['completed', 'failed']);
+    expect(done.status, done.errorMessage ?? '').toBe('completed');
+    await mine.waitFor(1);
+    expect(await worker.webhooks.sweep()).toBe(0);
+    expect(mine.received).toHaveLength(1);
+    const [event] = mine.received;
+    expect(event?.problem).toBeNull();
+    expect(event?.verified?.type).toBe('download.ready');
+    const shown = await api.gql(
+      'query($id: ID!) { job(id: $id) { download { sizeBytes sha256 format expiresAt } } }',
+      { id: String(jobId) },
+      { token },
+    );
+    const download = shown.data?.job?.download;
+    expect(event?.verified?.data.job).toMatchObject({ id: String(jobId), status: 'COMPLETED' });
+    expect(event?.verified?.data.download).toMatchObject({
+      format: 'TAR_GZ',
+      sizeBytes: download.sizeBytes,
+      sha256: download.sha256,
+      expiresAt: download.expiresAt,
+    });
+    // The link is the api's to show: a receiver never gets the token.
+    expect(event?.body).not.toContain('/downloads/');
   });
 
   it('the receiver is down for three attempts, then up: delivered on the fourth, the log shows all four; redelivered on request', async () => {

@@ -81,6 +81,42 @@ describe('the ops command line', () => {
     expect(bad.exitCode).toBe(1);
     expect(bad.stderr).toMatch(/not an email address/);
     expect(await world.db.orm.em.fork().count(Customer, { name: 'X' })).toBe(0);
+
+    // The hosting platform's own number: the site customer-<id> is theirs.
+    const numbered = await cliWithInput(
+      'long enough password',
+      'customer:add',
+      '--email',
+      'numbered@example.test',
+      '--name',
+      'Numbered',
+      '--id',
+      '8123',
+      '--password-file',
+      '-',
+    );
+    expect(numbered.exitCode, numbered.stderr).toBe(0);
+    expect(JSON.parse(numbered.stdout)).toMatchObject({ id: 8123 });
+    expect((await world.db.orm.em.fork().findOneOrFail(Customer, 8123)).email).toBe(
+      'numbered@example.test',
+    );
+    for (const id of ['0', '1.5', '12abc']) {
+      const refused = await cliWithInput(
+        'long enough password',
+        'customer:add',
+        '--email',
+        `id-${id}@example.test`,
+        '--name',
+        'Bad id',
+        '--id',
+        id,
+        '--password-file',
+        '-',
+      );
+      expect(refused.exitCode).not.toBe(0);
+      expect(refused.stderr).toMatch(/--id must be a positive number/);
+    }
+    expect(await world.db.orm.em.fork().count(Customer, { name: 'Bad id' })).toBe(0);
   });
 
   it('creates an admin token shown once and stored only as a hash, and revokes it', async () => {

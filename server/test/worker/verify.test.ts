@@ -14,6 +14,13 @@ import { DailySchedule } from '../../src/worker/daily-schedule.js';
 import { newestSnapshot } from '../../src/worker/weekly-drills.js';
 import { dbManifest, exists, filesManifest, sql } from '../executors/support/harness.js';
 import { REDIS_URL } from '../support/sandbox.js';
+import { type SmtpServer, startSmtpServer } from '../support/smtp.js';
+import {
+  hookFor,
+  LOOPBACK_HOOKS,
+  type Receiver,
+  startReceiver,
+} from '../webhooks/support/receiver.js';
 import { createWorkerWorld, type WorkerWorld } from './support/worker-env.js';
 
 const serverDir = path.resolve(import.meta.dirname, '../..');
@@ -25,6 +32,20 @@ describe('restore drills (VERIFY jobs) in the worker', () => {
   /** How long the drills' `restic restore --verify` sleeps before it starts (a file). */
   let slowFile: string;
   const node = 'node-v';
+  /** The customer's webhook receiver and the SMTP server the worker sends e-mail through. */
+  let receiver: Receiver;
+  let smtp: SmtpServer;
+  const announcing = () => ({
+    ...LOOPBACK_HOOKS,
+    BACKUPS_SMTP_URL: smtp.url,
+    BACKUPS_MAIL_FROM: 'backups@hosting.example',
+    BACKUPS_MAIL_SWEEP_SECONDS: '0.2',
+  });
+  /** What the receiver heard of one job: event names, in order. */
+  const heard = (jobId: number) =>
+    receiver.received
+      .filter((r) => r.verified?.data.job.id === String(jobId))
+      .map((r) => r.verified?.type);
 
   beforeAll(async () => {
     tools = await mkdtemp(path.join(tmpdir(), 'verify-tools-'));
@@ -38,8 +59,17 @@ describe('restore drills (VERIFY jobs) in the worker', () => {
     await chmod(wrapper, 0o755);
     world = await createWorkerWorld({ BACKUPS_RESTIC_BIN: wrapper });
     customer = await world.customer(node);
+    smtp = await startSmtpServer(world.scriptsEnv.dataDir);
+    receiver = await startReceiver();
+    await hookFor(world.db.orm.em, world.config(node, announcing()), customer, receiver, [
+      'backup.verified',
+      'verification.failed',
+      'job.failed',
+    ]);
   });
   afterAll(async () => {
+    await receiver?.close();
+    await smtp?.stop();
     await world?.destroy();
     await rm(tools, { recursive: true, force: true });
   });
@@ -86,9 +116,9 @@ describe('restore drills (VERIFY jobs) in the worker', () => {
     }
   };
 
-  it('a good snapshot: VERIFIED with files, bytes, tables and a restore time; the live site byte-identical', async () => {
+  it('a good snapshot: VERIFIED with files, bytes, tables and a restore time; the live site byte-identical; backup.verified announced', async () => {
     await writeFile(slowFile, '0');
-    const worker = await world.startWorker(node);
+    const worker = await world.startWorker(node, announcing());
     backup = await world.runJob({ customer, kind: 'backup', scope: 'both', source: 'manual' });
     expect(backup.status).toBe('completed');
     await writeFile(path.join(site(), 'wordpress/index.php'), 'changed after the backup');
@@ -111,10 +141,26 @@ describe('restore drills (VERIFY jobs) in the worker', () => {
     expect(await exists(path.join(site(), '.maintenance'))).toBe(false);
     expect(await exists(sandbox())).toBe(false);
     expect(await scratch()).toBe('');
+    await receiver.waitFor(1);
+    expect(heard(job.id)).toEqual(['backup.verified']);
+    const [event] = receiver.received;
+    expect(event?.problem).toBeNull();
+    expect(event?.verified?.data.verification).toEqual({
+      snapshotId: backup.snapshotId,
+      source: 'MANUAL',
+      status: 'VERIFIED',
+      verifiedAt: v?.verifiedAt.toISOString(),
+      restoreSeconds: Number(v?.restoreSeconds),
+      files: v?.files,
+      bytes: Number(v?.bytes),
+      tables: 4,
+      problem: null,
+    });
+    expect(await smtp.messages()).toEqual([]);
     await worker.stop();
   });
 
-  it('a dump cut short: the job FAILED "the database dump is incomplete", a FAILED verification, an alert', async () => {
+  it('a dump cut short: the job FAILED "the database dump is incomplete", a FAILED verification, an alert, verification.failed and the e-mail', async () => {
     const dumpDir = path.join(world.scriptsEnv.dataDir, 'cut', `customer-${customer.id}`);
     await mkdir(dumpDir, { recursive: true });
     const dump = path.join(dumpDir, `customer_${customer.id}.sql`);
@@ -130,7 +176,8 @@ describe('restore drills (VERIFY jobs) in the worker', () => {
       .map((l) => JSON.parse(l) as { message_type: string; snapshot_id?: string })
       .find((l) => l.message_type === 'summary')?.snapshot_id as string;
     const redis = new Redis(REDIS_URL);
-    const worker = await world.startWorker(node);
+    const worker = await world.startWorker(node, announcing());
+    const before = receiver.received.length;
     try {
       const job = await world.runJob({
         customer,
@@ -159,6 +206,22 @@ describe('restore drills (VERIFY jobs) in the worker', () => {
       expect(metrics).toMatch(
         /^backups_verification_failed_total\{kind="drill",node="[^"]+"\} 1$/m,
       );
+      // Both events, recorded in the transaction that failed the job.
+      await receiver.waitFor(before + 2);
+      expect(heard(job.id).sort()).toEqual(['job.failed', 'verification.failed']);
+      const failed = receiver.received.find((r) => r.verified?.type === 'verification.failed');
+      expect(failed?.problem).toBeNull();
+      expect(failed?.verified?.data.verification).toMatchObject({
+        snapshotId: cut,
+        status: 'FAILED',
+        problem: expect.stringMatching(/^The database dump is incomplete/),
+      });
+      const [mail] = await smtp.waitFor(1);
+      expect(mail).toMatchObject({
+        to: [customer.email],
+        subject: 'A test restore of one of your backups failed',
+      });
+      expect(mail?.text).toMatch(/failed at .* UTC: The database dump is incomplete/);
     } finally {
       await redis.quit();
       await worker.stop();

@@ -22,6 +22,16 @@ const SWITCHES: { key: Switch; label: string }[] = [
   { key: 'drillFailed', label: 'A test restore of one of my backups failed' },
 ];
 
+/** What each event means, in the customer's words (the api's list is the source of names). */
+const EVENT_WORDS: Record<string, string> = {
+  'job.started': 'a backup, restore or download started',
+  'job.completed': 'one finished',
+  'job.failed': 'one failed',
+  'backup.verified': 'a backup passed its test restore',
+  'verification.failed': 'a backup failed its test restore',
+  'download.ready': 'a download is ready to fetch',
+};
+
 const STATUS_WORDS: Record<string, string> = {
   PENDING: 'Waiting to be retried',
   DELIVERED: 'Delivered',
@@ -173,6 +183,9 @@ export function NotificationsPage() {
                           }
                         />
                         <code>{name}</code>
+                        <Show when={EVENT_WORDS[name]}>
+                          {(words) => <span class="muted">: {words()}</span>}
+                        </Show>
                       </label>
                     )}
                   </For>

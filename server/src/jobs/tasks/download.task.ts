@@ -14,7 +14,9 @@ import { type Task, TaskRefusal } from './task.js';
  * in this node's download folder; the task reads what was asked from the job's downloads row,
  * refuses before building when the customer is at their limits, and when the script names the
  * archive it built, the row gets the file, size, sha256 and expiry and the job is COMPLETED
- * (its BackupJob.download is the link).
+ * (its BackupJob.download is the link), with download.ready announced in the same transaction.
+ * The event names the archive but not its link: only the api holds the link key
+ * (download-links.ts), so a receiver reads the link from `job(id) { download { url } }`.
  */
 export const downloadTask: Task = {
   kind: 'download',
@@ -88,6 +90,18 @@ export const downloadTask: Task = {
         customerId: ctx.job.customer.id,
         targetId: download.id,
         details: { jobId: ctx.job.id, sizeBytes: event.size, sha256: event.sha256, expiresAt },
+      });
+      ctx.announce({
+        event: 'download.ready',
+        data: {
+          download: {
+            id: String(download.id),
+            format: download.format.toUpperCase(),
+            sizeBytes: event.size,
+            sha256: event.sha256,
+            expiresAt: expiresAt.toISOString(),
+          },
+        },
       });
       await ctx.complete({ bytesDone: event.size, bytesTotal: event.size });
     }

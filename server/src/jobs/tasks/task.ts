@@ -6,7 +6,7 @@ import type { Logger } from '../../infra/logger.js';
 import type { SnapshotSource } from '../../snapshots/snapshot-scope.js';
 import type { IBackupJob, JobKind } from '../job.entity.js';
 import type { QueueLane } from '../job-queue.js';
-import type { JobRef, NewJob, RunningFields } from '../job-store.js';
+import type { Announcement, JobRef, NewJob, RunningFields } from '../job-store.js';
 
 /** The part of the job's overall progress (0..1) each phase covers, by phase name. */
 export type PhaseWeights = Readonly<Record<string, readonly [number, number]>>;
@@ -52,6 +52,11 @@ export interface TaskContext {
   write(fields: RunningFields): Promise<void>;
   /** The job is done: COMPLETED now, with these fields; the script may go on. */
   complete(fields?: RunningFields): Promise<void>;
+  /**
+   * An event of this kind for the webhooks (and the e-mail it means), recorded in the same
+   * transaction as the job's end, whichever it is (complete, or the failure the script ends in).
+   */
+  announce(announcement: Announcement): void;
   /** A restore's undo point, on the row whatever its status. */
   attachUndoPoint(snapshotId: string): Promise<void>;
   /** Retention that could not get the repository: applied later by the worker. */

@@ -1,3 +1,4 @@
+import type { ISnapshotVerification } from '../../snapshots/verification.entity.js';
 import { recordVerification } from '../../snapshots/verifications.js';
 import { failureOf, succeeded } from './failure.js';
 import type { Task } from './task.js';
@@ -8,7 +9,9 @@ import type { Task } from './task.js';
  * is recorded in snapshot_verifications. A backup that failed its drill is an alert, and the
  * job is FAILED with the problem in the customer's words; a drill that could not judge
  * (storage busy, interrupted) is FAILED without a verdict. Drills wait in the daily lane and
- * give way to the customer's own backup or restore.
+ * give way to the customer's own backup or restore. The verdict is announced with the job's end
+ * (backup.verified with job.completed, verification.failed with job.failed, and then the
+ * customer's drill_failed e-mail), in the same transaction.
  */
 export const verifyTask: Task = {
   kind: 'verify',
@@ -35,7 +38,7 @@ export const verifyTask: Task = {
       ctx.log.warn({ snapshot: event.snapshot }, 'a verdict on another snapshot: ignored');
       return;
     }
-    await recordVerification(ctx.em, {
+    const verdict = await recordVerification(ctx.em, {
       customerId: ctx.ref.customerId,
       source: job.source,
       jobId: job.id,
@@ -45,9 +48,14 @@ export const verifyTask: Task = {
       { status: event.status, restoreSeconds: event.restoreSeconds, problem: event.problem },
       'drill verdict',
     );
+    const data = { verification: verificationPayload(verdict) };
     // Verified: the job is done; removing the sandbox is the script's housekeeping.
-    if (event.status === 'verified') await ctx.complete();
+    if (event.status === 'verified') {
+      ctx.announce({ event: 'backup.verified', data });
+      await ctx.complete();
+    }
     if (event.status === 'failed') {
+      ctx.announce({ event: 'verification.failed', data });
       await ctx.alert({
         type: 'verification_failed',
         customerId: ctx.ref.customerId,
@@ -64,3 +72,18 @@ export const verifyTask: Task = {
   recovery: { script: 'customer-verify', args: (customerId) => ['--recover', String(customerId)] },
   yieldsToSiteJobs: true,
 };
+
+/** What a webhook receiver is told of a drill's verdict (the figures Snapshot.verification has). */
+function verificationPayload(v: ISnapshotVerification) {
+  return {
+    snapshotId: v.snapshotId,
+    source: v.source.toUpperCase(),
+    status: v.status.toUpperCase(),
+    verifiedAt: new Date(v.verifiedAt).toISOString(),
+    restoreSeconds: v.restoreSeconds == null ? null : Number(v.restoreSeconds),
+    files: v.files ?? null,
+    bytes: v.bytes == null ? null : Number(v.bytes),
+    tables: v.tables ?? null,
+    problem: v.problem ?? null,
+  };
+}

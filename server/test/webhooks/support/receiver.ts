@@ -1,13 +1,50 @@
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { EntityManager } from '@mikro-orm/mariadb';
 import { Webhook } from 'standardwebhooks';
+import type { Config } from '../../../src/config/config.js';
+import type { ICustomer } from '../../../src/customers/customer.entity.js';
+import { createWebhook } from '../../../src/webhooks/webhooks.js';
+
+/**
+ * A worker's configuration for receivers on loopback over http, retries in fractions of a
+ * second (the third waits 3 s). The api needs the same key to make hooks.
+ */
+export const LOOPBACK_HOOKS = {
+  BACKUPS_WEBHOOK_KEY: randomBytes(32).toString('hex'),
+  BACKUPS_WEBHOOK_ALLOW_HTTP: 'true',
+  BACKUPS_WEBHOOK_ALLOW_ADDRESSES: '127.0.0.0/8',
+  BACKUPS_WEBHOOK_RETRY_SECONDS: '0.2,0.2,3,0.2',
+  BACKUPS_WEBHOOK_TIMEOUT_SECONDS: '2',
+  BACKUPS_WEBHOOK_SWEEP_SECONDS: '0.5',
+};
+
+/**
+ * The customer's own hook to `receiver` for `events`, made as their API token would make it
+ * (createWebhook, every check included); the receiver learns its secret.
+ */
+export async function hookFor(
+  em: EntityManager,
+  config: Config,
+  customer: ICustomer,
+  receiver: Receiver,
+  events: string[],
+): Promise<void> {
+  const viewer = { kind: 'token' as const, customerId: customer.id, tokenId: 0 };
+  const { secret } = await createWebhook(em, config, viewer, { url: receiver.url, events });
+  receiver.secret = secret;
+}
 
 export interface Received {
   headers: Record<string, string>;
   body: string;
   /** The payload when its signature verified with the hook's secret (the spec's library). */
-  verified: { type: string; data: { job: Record<string, unknown> } } | null;
+  verified: {
+    type: string;
+    data: { job: Record<string, unknown> } & Record<string, Record<string, unknown>>;
+  } | null;
   /** Why it did not verify. */
   problem: string | null;
 }
