@@ -163,7 +163,9 @@ async function main(): Promise<number> {
       }
       if (options.only.has(8)) {
         log('--- 8. Restore drill');
-        report.measurements.push(await measureDrill(w, site, snapshotId, restoreReps, log));
+        report.measurements.push(
+          await measureDrill(w, site, snapshotId, restoreReps, log, options.quick),
+        );
       }
       if (options.only.has(10)) {
         log('--- 10. Downloads');
