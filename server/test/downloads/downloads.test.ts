@@ -412,4 +412,55 @@ describe('downloads', () => {
     const listed = await api.gql(`{ me { downloads { url } } }`, {}, { cookie: cookieA });
     expect(listed.data?.me.downloads).toEqual([]);
   });
+
+  it('an indexed backup answers for its paths: one it does not hold is INVALID_INPUT and nothing is queued or made; one it holds is built', async () => {
+    const backup = await world.runJob({
+      customer: a,
+      kind: 'backup',
+      scope: 'files',
+      source: 'manual',
+    });
+    expect(backup.status, backup.errorMessage ?? '').toBe('completed');
+    const snapshotId = backup.snapshotId as string;
+    const index = await world.runJob({
+      customer: a,
+      kind: 'index',
+      scope: 'files',
+      source: 'manual',
+      snapshotId,
+    });
+    expect(index.status, index.errorMessage ?? '').toBe('completed');
+    const downloads = () =>
+      sql(`select count(*) from \`${world.db.name}\`.downloads where customer_id = ${a.id}`);
+    const jobsBefore = await jobCount(a);
+    const downloadsBefore = await downloads();
+
+    const refused = await createDownload(
+      cookieA,
+      `snapshotId: "${snapshotId}", paths: ["wp-content", "wp-content-old/index.php"], format: TAR_GZ`,
+    );
+    expect(refused).toEqual({
+      __typename: 'InvalidInputError',
+      code: 'INVALID_INPUT',
+      message: 'This backup has no "wp-content-old/index.php".',
+    });
+    expect(await jobCount(a)).toBe(jobsBefore);
+    expect(await downloads()).toBe(downloadsBefore);
+
+    const accepted = await createDownload(
+      cookieA,
+      `snapshotId: "${snapshotId}", paths: ["index.php"], format: TAR_GZ`,
+    );
+    const job = await finishedJob(accepted.job?.id as string);
+    expect(job.status, job.errorMessage ?? '').toBe('COMPLETED');
+    const dir = await mkdtemp(path.join(prefix, 'indexed-'));
+    await execa('tar', ['-xzf', '-', '-C', dir], {
+      input: (await get(job.download?.url as string)).body,
+    });
+    const site = path.join(world.scriptsEnv.customersRoot, `customer-${a.id}`, 'wordpress');
+    expect(await readdir(dir)).toEqual(['index.php']);
+    expect(await readFile(path.join(dir, 'index.php'))).toEqual(
+      await readFile(path.join(site, 'index.php')),
+    );
+  });
 });
