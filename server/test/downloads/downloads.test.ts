@@ -463,4 +463,50 @@ describe('downloads', () => {
       await readFile(path.join(site, 'index.php')),
     );
   });
+
+  it('a download is accepted and built while a restore is on (it only reads the repository); a backup is still refused then', async () => {
+    // Room for one more live archive.
+    const live = await api.gql(`{ me { downloads { id } } }`, {}, { cookie: cookieA });
+    for (const { id } of (live.data?.me.downloads ?? []) as { id: string }[]) {
+      await api.gql(
+        `mutation($id: ID!) { revokeDownload(id: $id) { __typename } }`,
+        { id },
+        {
+          cookie: cookieA,
+        },
+      );
+    }
+    const status = (id: string) =>
+      sql(`select status from \`${world.db.name}\`.backup_jobs where id = ${id}`);
+    const restored = await api.gql(
+      `mutation { restoreSnapshot(snapshotId: "${snapshotA}", scope: FILES, confirmation: "RESTORE") {
+        __typename ... on RestoreSnapshotSuccess { job { id } } ... on Error { code message } } }`,
+      {},
+      { cookie: cookieA },
+    );
+    expect(restored.data?.restoreSnapshot.__typename).toBe('RestoreSnapshotSuccess');
+    const restoreId = restored.data?.restoreSnapshot.job.id as string;
+
+    const download = await createDownload(
+      cookieA,
+      `snapshotId: "${snapshotA}", paths: ["wp-content"], format: TAR_GZ`,
+    );
+    expect(download.__typename).toBe('CreateDownloadSuccess');
+    // The restore was still on when the download was accepted.
+    expect(['pending', 'running']).toContain(await status(restoreId));
+    const backup = await api.gql(
+      `mutation { createBackup(scope: FILES) { __typename ... on Error { code } } }`,
+      {},
+      { cookie: cookieA },
+    );
+    expect(backup.data?.createBackup).toEqual({
+      __typename: 'JobInProgressError',
+      code: 'JOB_IN_PROGRESS',
+    });
+
+    const built = await finishedJob(download.job?.id as string);
+    expect(built.status, built.errorMessage ?? '').toBe('COMPLETED');
+    const restore = await world.waitForJob(Number(restoreId), ['completed', 'failed']);
+    expect(restore.status, restore.errorMessage ?? '').toBe('completed');
+  });
 });
