@@ -23,7 +23,9 @@ import type { Figure, Measurement } from './report.js';
 import { mapLimit, now, spread } from './stats.js';
 
 export interface LayoutSize {
-  /** Rounds of doubling the 16 real snapshots: the shared repository holds 16 * 2^rounds. */
+  /** Real backups of tiny sites the shared repository starts from. */
+  base: number;
+  /** Rounds of doubling the real snapshots: the shared repository holds base * 2^rounds. */
   doublings: number;
   reps: number;
   /** Similar sites backed up for the storage figures. */
@@ -37,6 +39,7 @@ export interface LayoutSize {
 const KiB = 1024;
 const MiB = 2 ** 20;
 export const LAYOUT_FULL: LayoutSize = {
+  base: 16,
   doublings: 9,
   reps: 3,
   sites: 50,
@@ -44,14 +47,14 @@ export const LAYOUT_FULL: LayoutSize = {
   uniqueBytes: 512 * KiB,
 };
 export const LAYOUT_QUICK: LayoutSize = {
+  base: 6,
   doublings: 4,
   reps: 1,
-  sites: 4,
+  sites: 3,
   coreBytes: 1 * MiB,
   uniqueBytes: 64 * KiB,
 };
 
-const BASE = 16;
 const KEEP = 5;
 const GROUP = 100;
 const CUSTOMERS = 10_000;
@@ -101,7 +104,7 @@ export async function measureLayout(
   await init(other);
   const others = path.join(root, 'others');
   await mapLimit(
-    Array.from({ length: BASE }, (_, i) => i + 1),
+    Array.from({ length: size.base }, (_, i) => i + 1),
     2,
     async (c) => {
       const site = path.join(others, `customer-${c}`, 'wordpress');
@@ -368,7 +371,7 @@ export async function measureLayout(
   return {
     id: 11,
     title: 'Repository layout at 10,000 customers: shared, per group of 100, per customer',
-    setup: `MEASURED: a shared repository of ${counts.shared} snapshots (${BASE} real backups of tiny sites, then ${size.doublings} rounds of restic tag + restic copy doubling them), a group's of ${counts.group} (99 other customers x ${KEEP}, copied from it, plus the measured customer's), a customer's own of ${counts.customer}; a tiny customer (2 files) with ${KEEP} snapshots in each, and a neighbour (another tiny customer, in the same repository except per customer) with ${KEEP} too; ${size.reps} repetitions, the layouts interleaved (order rotated). Per repetition and layout: restic backup of the tiny site, restic forget --keep-last ${KEEP} of that customer (one to remove), scripts/customer-backup <id> files (restic backup + the retention), a neighbour's backup alone and then started once the restic prune of the repository holds its lock (--retry-lock), scripts/backup-repository manual snapshots (the catalog sync's listing). Storage: ${size.sites} similar sites (identical ${(size.coreBytes / MiB).toFixed(0)} MiB core of random files, ${(size.uniqueBytes / KiB).toFixed(0)} KiB own uploads each) backed up into 1, ${groups} and ${size.sites} repositories, du of the repositories. Setup ${setupSeconds.toFixed(0)} s. The figures with ${KINDS.map((k) => counts[k]).join(' / ')} snapshots are measured; everything at 10,000 customers below is extrapolated and says so.`,
+    setup: `MEASURED: a shared repository of ${counts.shared} snapshots (${size.base} real backups of tiny sites, then ${size.doublings} rounds of restic tag + restic copy doubling them), a group's of ${counts.group} (99 other customers x ${KEEP}, copied from it, plus the measured customer's), a customer's own of ${counts.customer}; a tiny customer (2 files) with ${KEEP} snapshots in each, and a neighbour (another tiny customer, in the same repository except per customer) with ${KEEP} too; ${size.reps} repetitions, the layouts interleaved (order rotated). Per repetition and layout: restic backup of the tiny site, restic forget --keep-last ${KEEP} of that customer (one to remove), scripts/customer-backup <id> files (restic backup + the retention), a neighbour's backup alone and then started once the restic prune of the repository holds its lock (--retry-lock), scripts/backup-repository manual snapshots (the catalog sync's listing). Storage: ${size.sites} similar sites (identical ${(size.coreBytes / MiB).toFixed(0)} MiB core of random files, ${(size.uniqueBytes / KiB).toFixed(0)} KiB own uploads each) backed up into 1, ${groups} and ${size.sites} repositories, du of the repositories. Setup ${setupSeconds.toFixed(0)} s. The figures with ${KINDS.map((k) => counts[k]).join(' / ')} snapshots are measured; everything at 10,000 customers below is extrapolated and says so.`,
     figures,
     notes: extrapolated,
     limits: `restic reads every snapshot file of the repository in each command (from the local cache here, warm), so a backup's fixed time, forget's lock and the listing grow with the snapshot count; prune here is a floor, because the copied snapshots share a few trees and blobs (a real shared repository's index holds every site's data). A local folder on a shared 2-core machine: sftp:/rest: add a round trip per file read (measurement 7). The neighbour waits behind the prune only where it shares the repository.`,
