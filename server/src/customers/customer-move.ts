@@ -44,7 +44,7 @@ export interface MoveResult {
  * the old node's queues for the new node's, in the same lanes. Refused while a job of theirs
  * runs or its script is still at its housekeeping (a restore's undo point, retention): that
  * script runs on the old node, under its lock, and would race the new node's next job. The
- * customer's row is locked while their jobs are checked, so a job claimed meanwhile is either
+ * customer's jobs and row are locked while they are checked, so a job claimed meanwhile is either
  * seen running here or, claimed after the commit, refused by the old node's worker (JobStore.claim
  * reads the customer's node in the same statement). Snapshot rows do not change: they name a
  * repository by kind, and the new node's worker reads its own configured repositories.
@@ -74,6 +74,16 @@ export async function moveCustomer(
     );
   }
   const { from, pending } = await deps.em.fork().transactional(async (em) => {
+    // The job rows first, then the customer's: the order a worker's claim locks them in (the
+    // job, then the customer its statement reads), so the two wait for each other, never deadlock.
+    const jobs = await em.find(
+      BackupJob,
+      {
+        customer: customerId,
+        $or: [{ status: { $in: ['pending', 'running'] } }, { settledAt: null }],
+      },
+      { lockMode: LockMode.PESSIMISTIC_WRITE, orderBy: { id: 'asc' } },
+    );
     const customer = await em.findOne(Customer, customerId, {
       lockMode: LockMode.PESSIMISTIC_WRITE,
     });
@@ -83,14 +93,6 @@ export async function moveCustomer(
     if (customer.host === to) {
       throw new CustomerMoveError('SAME_NODE', `customer ${customerId} is already on node ${to}`);
     }
-    const jobs = await em.find(
-      BackupJob,
-      {
-        customer: customerId,
-        $or: [{ status: { $in: ['pending', 'running'] } }, { settledAt: null }],
-      },
-      { lockMode: LockMode.PESSIMISTIC_WRITE, orderBy: { id: 'asc' } },
-    );
     const busy = jobs.find((j) => j.status !== 'pending');
     if (busy) {
       const what =

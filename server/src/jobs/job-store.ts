@@ -343,15 +343,18 @@ export class JobStore {
   async claim(jobId: number, node?: string): Promise<IBackupJob | null> {
     const em = this.em();
     const messages = await em.transactional(async (tem) => {
-      const claimed = await tem.nativeUpdate(
-        BackupJob,
-        {
-          id: jobId,
-          status: 'pending',
-          ...(node === undefined ? {} : { customer: { host: node } }),
-        },
-        { status: 'running', startedAt: new Date(), heartbeatAt: new Date(), progress: 0 },
-      );
+      // One statement whose WHERE tests the row's own status (two entries of one job never
+      // both claim it) and the customer's node.
+      const qb = tem
+        .createQueryBuilder(BackupJob)
+        .update({ status: 'running', startedAt: new Date(), heartbeatAt: new Date(), progress: 0 })
+        .where({ id: jobId, status: 'pending' });
+      if (node !== undefined) {
+        qb.andWhere('backup_jobs.customer_id in (select c.id from customers c where c.host = ?)', [
+          node,
+        ]);
+      }
+      const claimed = (await qb.execute('run')).affectedRows;
       return claimed === 0 ? null : recordJobEvent(tem, jobId, 'job.started');
     });
     if (messages === null) return null;
