@@ -214,6 +214,26 @@ describe('customer-verify: a restore drill beside the live site', () => {
     expect(await readdir(t.customersRoot)).not.toContain('.verify');
   });
 
+  it("--recover-all leaves alone another node's drill on the same database server: its scratch database and account stay", async () => {
+    // a customer whose site is on another node (not under this node's sites), drilling now
+    const other = A + 7;
+    await sql(`CREATE DATABASE customer_${other}__verify`);
+    await sql(`CREATE TABLE customer_${other}__verify.t (id int)`);
+    await sql(`CREATE USER 'backups_verify_${other}'@'localhost' IDENTIFIED BY 'x'`);
+    try {
+      const r = await run(t, 'customer-verify', ['--recover-all']);
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(r.events).toEqual([]);
+      expect(await sql(`SHOW TABLES FROM customer_${other}__verify`)).toBe('t');
+      expect(
+        await sql(`SELECT COUNT(*) FROM mysql.global_priv WHERE User = 'backups_verify_${other}'`),
+      ).toBe('1');
+    } finally {
+      await sql(`DROP DATABASE IF EXISTS customer_${other}__verify`);
+      await sql(`DROP USER IF EXISTS 'backups_verify_${other}'@'localhost'`);
+    }
+  });
+
   it('refuses bad arguments with exit 2 and no side effect', async () => {
     for (const args of [
       [],
