@@ -329,7 +329,8 @@ export async function createBenchWorld(log: (line: string) => void): Promise<Ben
                 at: Number(entry.at),
               });
             } else if (Number(entry.level) >= 40) {
-              const detail = entry.err ?? entry.line ?? '';
+              // a failed job's script stderr (its tail) says why
+              const detail = entry.err ?? entry.line ?? entry.stderr ?? '';
               log(
                 `worker: ${String(entry.msg)} ${typeof detail === 'string' ? detail : JSON.stringify(detail)}`,
               );
