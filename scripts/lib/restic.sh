@@ -182,6 +182,43 @@ restic_stream() {
   return "$rc"
 }
 
+# What ssh says when it refuses a host whose key is not the one on record (changed, or none).
+HOST_KEY_REFUSED='Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|No [A-Z0-9-]+ host key is known|Host key for .* has changed'
+HOST_KEY_MESSAGE="The backup storage could not prove it is the real one: its identity (SSH host key) does not match the one on record, so nothing was sent to it and your site was not changed. The hosting team has to check the backup host."
+
+# sftp_host_key_refused: whether ssh itself refuses the sftp repository's host for its key.
+# restic passes ssh's own words on only when they come before it gives up on the session, and
+# about one run in five they come too late ("unable to start the sftp session" alone), so a
+# session that could not start is asked again of ssh, which writes its words before it ends.
+# Same host, user, port and config as restic's ssh; BatchMode: never asks, never accepts a key.
+sftp_host_key_refused() {
+  [[ $RESTIC_REPOSITORY == sftp:* ]] || return 1
+  grep -qiE 'unable to start the sftp session|ssh command exited' "$TMP_DIR/restic.err" 2>/dev/null || return 1
+  local target=${RESTIC_REPOSITORY#sftp:} host user="" port=""
+  if [[ $target == //* ]]; then
+    # sftp://[user@]host[:port]//path
+    target=${target#//}
+    target=${target%%/*}
+    if [[ $target == *@* ]]; then user=${target%%@*} target=${target#*@}; fi
+    if [[ $target =~ ^(.*):([0-9]+)$ ]]; then target=${BASH_REMATCH[1]} port=${BASH_REMATCH[2]}; fi
+    host=${target#[}
+    host=${host%]}
+  else
+    # sftp:[user@]host:/path
+    host=${target%%:*}
+    if [[ $host == *@* ]]; then user=${host%%@*} host=${host#*@}; fi
+  fi
+  [[ -n $host ]] || return 1
+  local -a args=(-o BatchMode=yes -o ConnectTimeout=15)
+  [[ -z ${BACKUPS_SSH_CONFIG:-} ]] || args+=(-F "$BACKUPS_SSH_CONFIG")
+  [[ -z $port ]] || args+=(-p "$port")
+  [[ -z $user ]] || args+=(-l "$user")
+  # no input: once in, the sftp server sees its end at once and stops
+  run_child timeout 30 ssh "${args[@]}" -s -- "$host" sftp </dev/null >/dev/null 2>"$TMP_DIR/ssh-probe.err" || true
+  cat -- "$TMP_DIR/ssh-probe.err" >&2
+  grep -qiE "$HOST_KEY_REFUSED" "$TMP_DIR/ssh-probe.err"
+}
+
 # restic_fail <status> <default code> <message>: map restic's exit status to
 # an error event and our exit status. Never returns.
 restic_fail() {
@@ -190,8 +227,8 @@ restic_fail() {
   if ((STALLED)); then
     die REPOSITORY_UNAVAILABLE "$EXIT_UNAVAILABLE" "The backup storage stopped answering, so this was stopped; nothing was changed. It will work again once the storage is back."
   fi
-  if grep -qiE 'Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|No [A-Z0-9-]+ host key is known' "$TMP_DIR/restic.err" 2>/dev/null; then
-    die REPOSITORY_UNAVAILABLE "$EXIT_UNAVAILABLE" "The backup storage did not prove its identity (its SSH host key is not the one on record), so nothing was sent to it. An operator must check the backup host."
+  if grep -qiE "$HOST_KEY_REFUSED" "$TMP_DIR/restic.err" 2>/dev/null || sftp_host_key_refused; then
+    die REPOSITORY_UNAVAILABLE "$EXIT_UNAVAILABLE" "$HOST_KEY_MESSAGE"
   fi
   if grep -qiE 'x509: certificate|tls: failed to verify' "$TMP_DIR/restic.err" 2>/dev/null; then
     die REPOSITORY_UNAVAILABLE "$EXIT_UNAVAILABLE" "The backup storage did not prove its identity (its TLS certificate is not trusted), so nothing was sent to it. An operator must check the backup host."
