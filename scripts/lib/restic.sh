@@ -319,3 +319,43 @@ apply_retention() {
     safety) restic_forget "customer-$customer,safety" --keep-last "$SAFETY_KEEP" ;;
   esac
 }
+
+# apply_retention_all <manual|daily|safety>: the retention of every customer in a shared
+# repository, the maintainer's: one listing, apply_retention's policy worked out for all of
+# them at once (lib/retention.jq, which says why restic cannot group so itself), and one
+# `restic forget <ids>` per BACKUPS_RETENTION_BATCH snapshots (default 1000): the exclusive
+# lock is taken once per batch, not once per customer. After each forget call, one
+# {"type":"retention","customer":N,"removed":[...]} per customer it removed snapshots of.
+# Removing chosen ids is safe against snapshots added meanwhile: a newer snapshot only ever
+# lets more of the older ones go.
+apply_retention_all() {
+  local kind=$1 last=0 days=0 rc=0 batch=${BACKUPS_RETENTION_BATCH:-1000} plan removed=0 calls=0
+  local -a ids
+  [[ $batch =~ ^[1-9][0-9]{0,5}$ ]] || die INVALID_ARGUMENT "$EXIT_INVALID" "BACKUPS_RETENTION_BATCH must be a number of snapshots (1 to 999999)."
+  case $kind in
+    manual) last=$((10#$MANUAL_KEEP)) ;;
+    safety) last=$((10#$SAFETY_KEEP)) ;;
+    daily) days=$((10#$DAILY_KEEP_DAYS)) ;;
+  esac
+  if ((last == 0 && days == 0)); then
+    # restic refuses a forget without a policy too ("no policy was specified")
+    log "No retention policy for $kind (its keep setting is 0): nothing removed"
+    die "$DEFAULT_ERR_CODE" "$EXIT_FAILED" "Old backups could not be removed."
+  fi
+  restic_run "$TMP_DIR/all.json" snapshots --json --tag "$kind" || rc=$?
+  ((rc == 0)) || restic_fail "$rc" "$DEFAULT_ERR_CODE" "The backups could not be listed."
+  plan="$TMP_DIR/retention-plan.json"
+  jq -c -f "$LIB_DIR/retention.jq" --arg kind "$kind" --argjson last "$last" --argjson days "$days" \
+    --argjson chunk "$batch" "$TMP_DIR/all.json" >"$plan" ||
+    die "$DEFAULT_ERR_CODE" "$EXIT_FAILED" "The backup list could not be read."
+  while IFS= read -r line; do
+    mapfile -t ids < <(jq -r '.[].remove[]' <<<"$line")
+    rc=0
+    # ids that are gone already (another pass) are ignored by restic
+    restic_run "$TMP_DIR/forget.out" forget "${ids[@]}" || rc=$?
+    ((rc == 0)) || restic_fail "$rc" "$DEFAULT_ERR_CODE" "Old backups could not be removed."
+    jq -c '.[] | {type: "retention", customer, removed: .remove}' <<<"$line" >&3
+    removed=$((removed + ${#ids[@]})) calls=$((calls + 1))
+  done <"$plan"
+  log "Retention of every customer's $kind snapshots: $removed removed in $calls forget call(s)"
+}
