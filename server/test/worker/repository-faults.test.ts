@@ -133,6 +133,9 @@ describe('a rest-server that stops mid-job', () => {
     expect(retried).toBeDefined();
     const after = await world.waitForJob(retried?.id ?? 0, ['completed', 'failed']);
     expect(after.status, after.errorMessage ?? '').toBe('completed');
+    // its housekeeping (retention) still talks to the server after COMPLETED: let it end
+    // before the folders go (a lock written meanwhile failed the clean-up)
+    await world.customerIdle(customer.id);
   });
 });
 
