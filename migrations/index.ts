@@ -8,6 +8,7 @@ import { Migration20261202180000_snapshot_verifications } from './Migration20261
 import { Migration20261202200000_staff_accounts } from './Migration20261202200000_staff_accounts.js';
 import { Migration20261202220000_webhooks } from './Migration20261202220000_webhooks.js';
 import { Migration20261203020000_webhook_audit } from './Migration20261203020000_webhook_audit.js';
+import { Migration20261203110000_customer_move_audit } from './Migration20261203110000_customer_move_audit.js';
 
 /** Every migration, in order. Listed explicitly so the same code runs from TS and from JS. */
 export const migrationsList: MigrationObject[] = [
@@ -28,5 +29,9 @@ export const migrationsList: MigrationObject[] = [
   {
     name: 'Migration20261203020000_webhook_audit',
     class: Migration20261203020000_webhook_audit,
+  },
+  {
+    name: 'Migration20261203110000_customer_move_audit',
+    class: Migration20261203110000_customer_move_audit,
   },
 ];

@@ -239,6 +239,35 @@ async function pacedLoad(
   };
 }
 
+/**
+ * Measurement 1's paced listing load, for another measurement to run beside its own work (a
+ * drill must not starve the api): `customers` catalog customers of 35 rows, `clients`
+ * clients with a token each, through the bench's api.
+ */
+export async function listingLoad(
+  world: BenchWorld,
+  customers: number,
+  clients: number,
+): Promise<{ paced(rate: number, seconds: number): Promise<number[]> }> {
+  const ids = await fillCatalog(world, customers);
+  const tokens = await mapLimit(
+    Array.from(
+      { length: clients },
+      (_, i) => ids[Math.floor((i * ids.length) / clients)] as number,
+    ),
+    8,
+    (id) => world.customerToken(id),
+  );
+  await httpLoad(world.api.pool, tokens, clients, 1);
+  return {
+    async paced(rate, seconds) {
+      const load = await pacedLoad(world.api.pool, tokens, clients, rate, seconds);
+      if (load.errors) throw new Error(`${load.errors} listing requests failed`);
+      return load.latencies;
+    },
+  };
+}
+
 export async function measureCatalog(
   world: BenchWorld,
   size: CatalogSize,

@@ -8,6 +8,7 @@ import { CATALOG_FULL, CATALOG_QUICK, measureCatalog } from './catalog.js';
 import { measureDownload } from './download.js';
 import { measureDrill } from './drill.js';
 import { type BenchWorld, cleanupAll, createBenchWorld, PROJECT_DIR } from './env.js';
+import { LAYOUT_FULL, LAYOUT_QUICK, measureLayout } from './layout.js';
 import { measurePartialRestore } from './partial-restore.js';
 import { measureProgress, PROGRESS_FULL, PROGRESS_QUICK } from './progress.js';
 import { measureQueue, QUEUE_FULL, QUEUE_QUICK } from './queue.js';
@@ -27,10 +28,10 @@ const USAGE = `Usage: pnpm --filter @backups/bench start [-- options]
   --only 1,2,5   run only these measurements
                  (1 catalog listing, 2 progress delivery, 3 backup, 4 restore, 5 queue,
                   6 restoring one file, 7 sftp and rest-server repositories, 8 restore drill,
-                  9 browsing a backup, 10 downloads)
+                  9 browsing a backup, 10 downloads, 11 repository layout at 10,000 customers)
   --help`;
 
-const MAX_MEASUREMENT = 10;
+const MAX_MEASUREMENT = 11;
 
 interface Options {
   quick: boolean;
@@ -38,7 +39,7 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const options: Options = { quick: false, only: new Set([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]) };
+  const options: Options = { quick: false, only: new Set([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]) };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? '';
     if (arg === '--') continue;
@@ -118,6 +119,11 @@ async function main(): Promise<number> {
       'Browsing a backup: indexing and folder listings',
       (w) => measureBrowse(w, options.quick ? BROWSE_QUICK : BROWSE_FULL, log),
     ]);
+    steps.push([
+      11,
+      'Repository layout at 10,000 customers',
+      (w) => measureLayout(w, options.quick ? LAYOUT_QUICK : LAYOUT_FULL, log),
+    ]);
     const siteSteps = async (w: BenchWorld): Promise<void> => {
       if (!wantsSite(options)) return;
       const backupReps = options.quick ? 2 : 3;
@@ -163,7 +169,9 @@ async function main(): Promise<number> {
       }
       if (options.only.has(8)) {
         log('--- 8. Restore drill');
-        report.measurements.push(await measureDrill(w, site, snapshotId, restoreReps, log));
+        report.measurements.push(
+          await measureDrill(w, site, snapshotId, restoreReps, log, options.quick),
+        );
       }
       if (options.only.has(10)) {
         log('--- 10. Downloads');

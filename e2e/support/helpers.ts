@@ -238,14 +238,17 @@ export async function documentMark(page: Page): Promise<string | undefined> {
   return page.evaluate(() => (window as unknown as { __e2eMark?: string }).__e2eMark);
 }
 
-/** Records the banner's text on every change (a MutationObserver inside the page). */
-export async function recordBanner(page: Page): Promise<void> {
-  await page.evaluate(() => {
+/**
+ * Records the banner's text on every change (a MutationObserver inside the page): the job's
+ * banner, or with `download-banner` the banner of a download being built.
+ */
+export async function recordBanner(page: Page, id = 'job-banner'): Promise<void> {
+  await page.evaluate((bannerId) => {
     const w = window as unknown as { __bannerTexts?: string[] };
     w.__bannerTexts = [];
     const texts = w.__bannerTexts;
     const read = () => {
-      const el = document.getElementById('job-banner');
+      const el = document.getElementById(bannerId);
       const text = el ? (el.textContent ?? '').replace(/\s+/g, ' ').trim() : '(none)';
       if (texts[texts.length - 1] !== text) texts.push(text);
     };
@@ -256,7 +259,7 @@ export async function recordBanner(page: Page): Promise<void> {
       characterData: true,
       attributes: true,
     });
-  });
+  }, id);
 }
 
 export async function bannerTexts(page: Page): Promise<string[]> {

@@ -50,8 +50,10 @@ dump_database() {
 #   to it.
 # A line switching to, creating or dropping another database is left as it is: the server
 # refuses it to the import account and the import stops.
+# It execs awk: run it only in the background, as import_neutralised does (then $! is awk
+# itself, so stopping it stops the filter, not a subshell that would leave awk behind).
 neutralise_dump() {
-  LC_ALL=C awk -v db="$1" -v hints="$4" '
+  LC_ALL=C exec awk -v db="$1" -v hints="$4" '
     BEGIN {
       header = 1; use_live = "USE `" db "`;"; plain = " " db "."; quoted = " `" db "`."
       def = "`([^`]|``)*`@`([^`]|``)*`"
@@ -165,6 +167,29 @@ import_dump() {
   cat -- "$TMP_DIR/import.err" >&2
   return "$rc"
 }
+# import_neutralised <db> <live db> <dump> <fifo> <hints>: the dump through neutralise_dump,
+# streamed by a fifo into import_dump (no copy on disk); fails if either failed. An import
+# that stopped, even before it opened the pipe (a signal between its fork and its open), lets
+# the filter go: it is stopped and given a reader, never left blocked on the pipe, which would
+# hold the script's output and the customer's lock after the script had gone.
+import_neutralised() {
+  local db=$1 live=$2 dump=$3 fifo=$4 hints=$5 rc=0 filter_rc=0 filter unblock
+  rm -f -- "$fifo"
+  mkfifo -m 0600 -- "$fifo"
+  neutralise_dump "$live" "$dump" "$fifo" "$hints" 3>&- &
+  filter=$!
+  import_dump "$db" "$fifo" || rc=$?
+  if ((rc != 0)); then
+    kill -TERM "$filter" 2>/dev/null || true
+    # opening a fifo read-write never blocks: a writer still waiting for a reader has one
+    exec {unblock}<>"$fifo"
+    exec {unblock}<&-
+  fi
+  _wait_pid "$filter" || filter_rc=$?
+  rm -f -- "$fifo"
+  ((rc == 0 && filter_rc == 0))
+}
+
 # True when the server refused the import account something outside the scratch database.
 import_reached_outside() { grep -q "denied to user '$(import_account)'" -- "$TMP_DIR/import.err" 2>/dev/null; }
 

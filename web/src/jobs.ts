@@ -8,13 +8,13 @@ const newestFirst = (a: Job, b: Job) => b.createdAt.localeCompare(a.createdAt);
 /** A backup or restore: what touches the site, one at a time (checks and reads run beside). */
 export const touchesSite = (job: Pick<Job, 'kind'>) =>
   job.kind === 'BACKUP' || job.kind === 'RESTORE';
-/** What the banner follows: the site's backup or restore, or a download being built. */
-const isActiveSiteJob = (job: Job) =>
-  (touchesSite(job) || job.kind === 'DOWNLOAD') && isActive(job);
+const isActiveSiteJob = (job: Job) => touchesSite(job) && isActive(job);
+const isActiveDownload = (job: Job) => job.kind === 'DOWNLOAD' && isActive(job);
 
 /**
- * The backup, restore or download running now: the live state of the one the page loaded, or
- * any active live one. A check of a backup (VERIFY) or reading one (INDEX) never counts.
+ * The backup or restore running now: the live state of the one the page loaded, or any active
+ * live one. Only these block another backup or restore (DESIGN.md §10): a download, a check
+ * of a backup (VERIFY) and reading one (INDEX) only read the repository and never count.
  */
 export function currentJob(loaded: Job | null | undefined, live: LiveJobs): Job | null {
   if (loaded) {
@@ -22,6 +22,18 @@ export function currentJob(loaded: Job | null | undefined, live: LiveJobs): Job 
     if (isActiveSiteJob(latest)) return latest;
   }
   return Object.values(live).filter(isActiveSiteJob).sort(newestFirst)[0] ?? null;
+}
+
+/**
+ * The download being built now (at most one per customer, DESIGN.md §10), from the jobs the
+ * page loaded with their live changes applied, or any active live one. It has a banner of its
+ * own and blocks only another download, never a backup or restore.
+ */
+export function currentDownload(loaded: readonly Job[], live: LiveJobs): Job | null {
+  const latest = loaded.map((job) => live[job.id] ?? job);
+  const ids = new Set(loaded.map((job) => job.id));
+  const added = Object.values(live).filter((job) => !ids.has(job.id));
+  return [...added, ...latest].filter(isActiveDownload).sort(newestFirst)[0] ?? null;
 }
 
 /** The job history as loaded, with live changes applied and new jobs added on top. */

@@ -273,8 +273,14 @@ describe('backups page', () => {
       database: false,
       format: 'ZIP',
     });
-    const banner = await screen.findByRole('status', { name: 'Current job' });
+    const banner = await screen.findByRole('status', { name: 'Download being prepared' });
     expect(banner).toHaveTextContent('Preparing your download');
+    expect(banner).toHaveFocus();
+    // Building a download only reads the repository: backups and restores stay open.
+    expect(screen.getByRole('button', { name: 'Create backup' })).toBeEnabled();
+    expect(within(manual).getByRole('button', { name: /^Restore the backup of/ })).toBeEnabled();
+    // One download is built at a time.
+    expect(within(manual).getByRole('button', { name: /^Download the backup of/ })).toBeDisabled();
 
     api.pushJob({ ...building, status: 'RUNNING', phase: 'BUILDING', progress: 0.5 });
     expect(banner).toHaveTextContent('Building your download…');
@@ -289,6 +295,60 @@ describe('backups page', () => {
     expect(link).toHaveAttribute('download', ready.fileName);
     expect(list).toHaveTextContent('3.0 MB');
     expect(list).toHaveTextContent('c0'.repeat(32));
+  });
+
+  it('builds the archive in the format chosen, and a backup running does not hold a download back', async () => {
+    const user = userEvent.setup();
+    const snapshot = buildSnapshot({ scope: 'FILES' });
+    const backup = buildJob({ kind: 'BACKUP', status: 'RUNNING', phase: 'UPLOADING' });
+    const building = buildJob({ kind: 'DOWNLOAD', scope: 'FILES', status: 'PENDING', phase: null });
+    const { api } = setup(
+      { manual: [snapshot], activeJob: backup, jobs: [backup] },
+      {
+        CreateDownload: () => ({
+          createDownload: { __typename: 'CreateDownloadSuccess', job: building },
+        }),
+      },
+    );
+    const manual = await screen.findByRole('list', { name: 'Manual backups' });
+    expect(await screen.findByRole('status', { name: 'Current job' })).toHaveTextContent(
+      'Creating a backup',
+    );
+    expect(within(manual).getByRole('button', { name: /^Restore the backup of/ })).toBeDisabled();
+    const formats = screen.getByRole('group', { name: 'Format of new downloads' });
+    expect(within(formats).getByRole('radio', { name: 'ZIP' })).toBeChecked();
+    await user.click(within(formats).getByRole('radio', { name: 'TAR.GZ' }));
+
+    await user.click(within(manual).getByRole('button', { name: /^Download the backup of/ }));
+    await user.click(screen.getByRole('menuitem', { name: 'Files only' }));
+    expect(api.callsOf('CreateDownload')[0]?.variables).toEqual({
+      snapshotId: snapshot.id,
+      paths: null,
+      database: false,
+      format: 'TAR_GZ',
+    });
+    // Both are followed, each in its own banner.
+    expect(
+      await screen.findByRole('status', { name: 'Download being prepared' }),
+    ).toHaveTextContent('Preparing your download');
+    expect(screen.getByRole('status', { name: 'Current job' })).toHaveTextContent(
+      'Creating a backup',
+    );
+  });
+
+  it('shows a download still being built after a reload, from the jobs the page loaded', async () => {
+    const building = buildJob({
+      kind: 'DOWNLOAD',
+      scope: 'FILES',
+      status: 'RUNNING',
+      phase: 'BUILDING',
+      progress: 0.3,
+    });
+    setup({ manual: [buildSnapshot({ scope: 'FILES' })], jobs: [building] });
+    const banner = await screen.findByRole('status', { name: 'Download being prepared' });
+    expect(banner).toHaveTextContent('Building your download…');
+    expect(screen.queryByRole('status', { name: 'Current job' })).not.toBeInTheDocument();
+    expect(screen.getByRole('button', { name: 'Create backup' })).toBeEnabled();
   });
 
   it('asks for the database alone with no paths, and deletes a download on request', async () => {

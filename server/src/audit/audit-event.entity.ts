@@ -20,6 +20,7 @@ export const AUDIT_ACTIONS = [
   'download_revoked',
   'webhook_created',
   'webhook_deleted',
+  'customer_moved',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -1,9 +1,30 @@
 import { readFile } from 'node:fs/promises';
 import { text } from 'node:stream/consumers';
 import { type Command, InvalidArgumentError } from 'commander';
+import { recordAudit } from '../audit/audit.js';
 import { config } from '../config/config.js';
+import { CustomerMoveError, moveCustomer } from '../customers/customer-move.js';
 import { createCustomer } from '../customers/customer-service.js';
-import { audit, withOrm } from './context.js';
+import { knownNodes } from '../ops/node-status.js';
+import { audit, operator, positiveInt, withOrm, withServices } from './context.js';
+
+/** restic locations that are a folder of the node itself (not sftp:, rest:, s3:, ...). */
+const nodeLocal = (location: string) => location.startsWith('/') || location.startsWith('local:');
+
+/** What the move means for the customer's existing snapshots, per repository. */
+function repositoryNotes(to: string): string[] {
+  const cfg = config();
+  const repositories = [
+    ['manual', cfg.BACKUPS_MANUAL_REPOSITORY],
+    ['daily', cfg.BACKUPS_DAILY_REPOSITORY],
+    ['undo points', cfg.BACKUPS_SAFETY_REPOSITORY || cfg.BACKUPS_MANUAL_REPOSITORY],
+  ] as const;
+  return repositories.map(([kind, location]) =>
+    nodeLocal(location)
+      ? `${kind}: ${location} is a folder on each node: its snapshots cannot follow to ${to} (unless that path is the same shared storage there). ${to}'s next catalog sync shows only what its own ${kind} repository holds for the customer; copy the customer's snapshots first (restic copy --tag customer-<id>) to keep them`
+      : `${kind}: ${location} is remote storage: where ${to}'s worker uses this same location, the customer's snapshots and catalog rows stay as they are; where ${to} has a repository of its own (one per node), they cannot follow and ${to}'s next catalog sync drops them (restic copy them first)`,
+  );
+}
 
 export function customerCommands(program: Command): void {
   program
@@ -54,5 +75,55 @@ export function customerCommands(program: Command): void {
             JSON.stringify({ id: customer.id, email: customer.email, host: customer.host }),
           );
         }),
+    );
+
+  program
+    .command('customer:move')
+    .description(
+      "move a customer to another hosting node: their pending jobs move to that node's queues; refused while one of their jobs runs",
+    )
+    .requiredOption('--customer <id>', 'the customer', positiveInt)
+    .requiredOption('--to <node>', 'the node that serves the site from now on (its BACKUPS_NODE)')
+    .action((opts: { customer: number; to: string }) =>
+      withServices(async ({ orm, redis, jobs }) => {
+        const cfg = config();
+        try {
+          const result = await moveCustomer(
+            {
+              em: orm.em,
+              jobs,
+              nodeKnown: async (node) =>
+                (await knownNodes(orm.em.fork())).includes(node) ||
+                (await redis.exists(`${cfg.BACKUPS_REDIS_PREFIX}:worker:${node}`)) === 1,
+            },
+            opts.customer,
+            opts.to,
+          );
+          await recordAudit(orm.em, {
+            action: 'customer_moved',
+            actor: { kind: 'operator', id: operator() },
+            customerId: result.customerId,
+            targetId: result.to,
+            details: { from: result.from, to: result.to, jobs: result.moved.map((j) => j.id) },
+          });
+          const workerAlive =
+            (await redis.exists(`${cfg.BACKUPS_REDIS_PREFIX}:worker:${result.to}`)) === 1;
+          console.log(
+            [
+              `customer ${result.customerId} moved from ${result.from} to ${result.to}`,
+              result.moved.length
+                ? `pending jobs now queued on ${result.to}: ${result.moved.map((j) => `${j.id} (${j.kind})`).join(', ')}`
+                : 'no pending jobs',
+              ...(workerAlive
+                ? []
+                : [`the worker of ${result.to} is not running: the jobs wait until it starts`]),
+              ...repositoryNotes(result.to),
+            ].join('\n'),
+          );
+        } catch (error) {
+          if (error instanceof CustomerMoveError) throw new Error(error.message);
+          throw error;
+        }
+      }),
     );
 }

@@ -5,7 +5,7 @@ import {
 } from '@mikro-orm/mariadb';
 import type BeeQueue from 'bee-queue';
 import type { Redis } from 'ioredis';
-import type { ICustomer } from '../customers/customer.entity.js';
+import { Customer, type ICustomer } from '../customers/customer.entity.js';
 import { recordJobMail } from '../notifications/mail-outbox.js';
 import type { SnapshotSource } from '../snapshots/snapshot-scope.js';
 import type { WebhookEvent } from '../webhooks/webhook-events.js';
@@ -204,7 +204,9 @@ export class JobStore {
     }
     const ref = { id: job.id, customerId: input.customer.id };
     try {
-      await enqueueJob(this.queue(input.customer.host, laneOf(job)), job.id);
+      // The customer's node as it is now that the row exists: a customer:move committed since
+      // `input.customer` was read has queued the customer's pending jobs, but not this one.
+      await enqueueJob(this.queue(await this.hostOf(input.customer), laneOf(job)), job.id);
     } catch (error) {
       await this.transition(
         ref,
@@ -224,6 +226,11 @@ export class JobStore {
     }
     await this.publish(ref);
     return job;
+  }
+
+  private async hostOf(customer: ICustomer): Promise<string> {
+    const row = await this.em().findOne(Customer, customer.id, { fields: ['host'] });
+    return row?.host ?? customer.host;
   }
 
   private async insert(input: NewJob): Promise<IBackupJob> {
@@ -309,15 +316,45 @@ export class JobStore {
     return { job, cancelled };
   }
 
-  /** The worker takes a PENDING job: RUNNING. Null when it is no longer PENDING. */
-  async claim(jobId: number): Promise<IBackupJob | null> {
+  /**
+   * A moved customer's pending jobs (customer:move has changed their node): off the old node's
+   * queues, onto the new node's, each in its lane. Enqueueing is idempotent (the row id is the
+   * queue id); an entry the old queue still holds under another id (a drill's later run) is
+   * skipped by the old node's worker (claim). The rows do not change.
+   */
+  async requeue(
+    jobs: readonly Pick<IBackupJob, 'id' | 'kind' | 'source'>[],
+    from: string,
+    to: string,
+  ): Promise<void> {
+    for (const job of jobs) {
+      const lane = laneOf(job);
+      await this.queue(from, lane).removeJob(String(job.id));
+      await enqueueJob(this.queue(to, lane), job.id);
+    }
+  }
+
+  /**
+   * The worker takes a PENDING job: RUNNING. Null when it is no longer PENDING, or when its
+   * customer no longer lives on `node` (moved by customer:move: a queue entry left on the old
+   * node's queue is skipped there; the move queued the job on the new node). The customer's
+   * node is read in the same statement, so a move committed before it is always seen.
+   */
+  async claim(jobId: number, node?: string): Promise<IBackupJob | null> {
     const em = this.em();
     const messages = await em.transactional(async (tem) => {
-      const claimed = await tem.nativeUpdate(
-        BackupJob,
-        { id: jobId, status: 'pending' },
-        { status: 'running', startedAt: new Date(), heartbeatAt: new Date(), progress: 0 },
-      );
+      // One statement whose WHERE tests the row's own status (two entries of one job never
+      // both claim it) and the customer's node.
+      const qb = tem
+        .createQueryBuilder(BackupJob)
+        .update({ status: 'running', startedAt: new Date(), heartbeatAt: new Date(), progress: 0 })
+        .where({ id: jobId, status: 'pending' });
+      if (node !== undefined) {
+        qb.andWhere('backup_jobs.customer_id in (select c.id from customers c where c.host = ?)', [
+          node,
+        ]);
+      }
+      const claimed = (await qb.execute('run')).affectedRows;
       return claimed === 0 ? null : recordJobEvent(tem, jobId, 'job.started');
     });
     if (messages === null) return null;

@@ -107,7 +107,8 @@ export class JobRunner {
   async run(jobId: number, shutdown?: AbortSignal): Promise<JobStatus | null> {
     const { store } = this.deps;
     let signal = shutdown;
-    const job = await store.claim(jobId);
+    // Only while the customer lives on this node (a moved customer's stale entry is skipped).
+    const job = await store.claim(jobId, this.deps.config.BACKUPS_NODE);
     if (!job) return null;
     const task = taskFor(job.kind);
     const ref: JobRef = { id: job.id, customerId: job.customer.id };

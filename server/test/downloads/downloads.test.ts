@@ -412,4 +412,101 @@ describe('downloads', () => {
     const listed = await api.gql(`{ me { downloads { url } } }`, {}, { cookie: cookieA });
     expect(listed.data?.me.downloads).toEqual([]);
   });
+
+  it('an indexed backup answers for its paths: one it does not hold is INVALID_INPUT and nothing is queued or made; one it holds is built', async () => {
+    const backup = await world.runJob({
+      customer: a,
+      kind: 'backup',
+      scope: 'files',
+      source: 'manual',
+    });
+    expect(backup.status, backup.errorMessage ?? '').toBe('completed');
+    const snapshotId = backup.snapshotId as string;
+    const index = await world.runJob({
+      customer: a,
+      kind: 'index',
+      scope: 'files',
+      source: 'manual',
+      snapshotId,
+    });
+    expect(index.status, index.errorMessage ?? '').toBe('completed');
+    const downloads = () =>
+      sql(`select count(*) from \`${world.db.name}\`.downloads where customer_id = ${a.id}`);
+    const jobsBefore = await jobCount(a);
+    const downloadsBefore = await downloads();
+
+    const refused = await createDownload(
+      cookieA,
+      `snapshotId: "${snapshotId}", paths: ["wp-content", "wp-content-old/index.php"], format: TAR_GZ`,
+    );
+    expect(refused).toEqual({
+      __typename: 'InvalidInputError',
+      code: 'INVALID_INPUT',
+      message: 'This backup has no "wp-content-old/index.php".',
+    });
+    expect(await jobCount(a)).toBe(jobsBefore);
+    expect(await downloads()).toBe(downloadsBefore);
+
+    const accepted = await createDownload(
+      cookieA,
+      `snapshotId: "${snapshotId}", paths: ["index.php"], format: TAR_GZ`,
+    );
+    const job = await finishedJob(accepted.job?.id as string);
+    expect(job.status, job.errorMessage ?? '').toBe('COMPLETED');
+    const dir = await mkdtemp(path.join(prefix, 'indexed-'));
+    await execa('tar', ['-xzf', '-', '-C', dir], {
+      input: (await get(job.download?.url as string)).body,
+    });
+    const site = path.join(world.scriptsEnv.customersRoot, `customer-${a.id}`, 'wordpress');
+    expect(await readdir(dir)).toEqual(['index.php']);
+    expect(await readFile(path.join(dir, 'index.php'))).toEqual(
+      await readFile(path.join(site, 'index.php')),
+    );
+  });
+
+  it('a download is accepted and built while a restore is on (it only reads the repository); a backup is still refused then', async () => {
+    // Room for one more live archive.
+    const live = await api.gql(`{ me { downloads { id } } }`, {}, { cookie: cookieA });
+    for (const { id } of (live.data?.me.downloads ?? []) as { id: string }[]) {
+      await api.gql(
+        `mutation($id: ID!) { revokeDownload(id: $id) { __typename } }`,
+        { id },
+        {
+          cookie: cookieA,
+        },
+      );
+    }
+    const status = (id: string) =>
+      sql(`select status from \`${world.db.name}\`.backup_jobs where id = ${id}`);
+    const restored = await api.gql(
+      `mutation { restoreSnapshot(snapshotId: "${snapshotA}", scope: FILES, confirmation: "RESTORE") {
+        __typename ... on RestoreSnapshotSuccess { job { id } } ... on Error { code message } } }`,
+      {},
+      { cookie: cookieA },
+    );
+    expect(restored.data?.restoreSnapshot.__typename).toBe('RestoreSnapshotSuccess');
+    const restoreId = restored.data?.restoreSnapshot.job.id as string;
+
+    const download = await createDownload(
+      cookieA,
+      `snapshotId: "${snapshotA}", paths: ["wp-content"], format: TAR_GZ`,
+    );
+    expect(download.__typename).toBe('CreateDownloadSuccess');
+    // The restore was still on when the download was accepted.
+    expect(['pending', 'running']).toContain(await status(restoreId));
+    const backup = await api.gql(
+      `mutation { createBackup(scope: FILES) { __typename ... on Error { code } } }`,
+      {},
+      { cookie: cookieA },
+    );
+    expect(backup.data?.createBackup).toEqual({
+      __typename: 'JobInProgressError',
+      code: 'JOB_IN_PROGRESS',
+    });
+
+    const built = await finishedJob(download.job?.id as string);
+    expect(built.status, built.errorMessage ?? '').toBe('COMPLETED');
+    const restore = await world.waitForJob(Number(restoreId), ['completed', 'failed']);
+    expect(restore.status, restore.errorMessage ?? '').toBe('completed');
+  });
 });

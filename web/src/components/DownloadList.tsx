@@ -4,12 +4,19 @@ import type { Download } from '../graphql/documents';
 
 export interface DownloadListProps {
   downloads: readonly Download[];
+  /** The list's accessible name; "Your downloads" by default. */
+  label?: string;
   revoking?: boolean;
   onRevoke: (download: Download) => void;
 }
 
 function contents(download: Download): string {
-  const files = download.paths === null ? 'Files' : download.paths.length > 0 ? 'Chosen files' : '';
+  const files =
+    download.paths === null
+      ? 'Files'
+      : download.paths.length > 0
+        ? `${download.paths.length} chosen file${download.paths.length === 1 ? '' : 's'} or folder${download.paths.length === 1 ? '' : 's'}`
+        : '';
   if (files && download.database) return `${files} and database`;
   return files || 'Database';
 }
@@ -21,7 +28,7 @@ export function DownloadList(props: DownloadListProps) {
       when={props.downloads.length > 0}
       fallback={<p class="empty">No downloads. Choose Download on a backup to make one.</p>}
     >
-      <ul class="download-list" aria-label="Your downloads">
+      <ul class="download-list" aria-label={props.label ?? 'Your downloads'}>
         <For each={props.downloads}>
           {(download) => (
             <li class="download">

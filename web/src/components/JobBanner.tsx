@@ -3,14 +3,18 @@ import { formatBytes, formatTimeLeft, phaseWords, SCOPE_WORDS } from '../format'
 import type { Job } from '../graphql/documents';
 
 export const JOB_BANNER_ID = 'job-banner';
+/** A download is built beside a backup or restore: it has a banner of its own. */
+export const DOWNLOAD_BANNER_ID = 'download-banner';
 
 /** Keyboard focus goes to the banner when the control that started a job becomes disabled. */
-export function focusJobBanner() {
-  document.getElementById(JOB_BANNER_ID)?.focus();
+export function focusJobBanner(id: string = JOB_BANNER_ID) {
+  document.getElementById(id)?.focus();
 }
 
 export interface JobBannerProps {
   job: Job;
+  /** The download's banner: its own id and name, beside the backup's or restore's. */
+  download?: boolean;
   cancelling?: boolean;
   onCancel?: () => void;
 }
@@ -37,11 +41,11 @@ export function JobBanner(props: JobBannerProps) {
 
   return (
     <section
-      id={JOB_BANNER_ID}
+      id={props.download ? DOWNLOAD_BANNER_ID : JOB_BANNER_ID}
       class="banner"
       role="status"
       aria-live="polite"
-      aria-label="Current job"
+      aria-label={props.download ? 'Download being prepared' : 'Current job'}
       tabIndex={-1}
     >
       <div class="banner-head">

@@ -286,6 +286,12 @@ export const BrowseSnapshotQuery = graphql(
   query BrowseSnapshot($id: ID!) {
     me {
       id
+      activeJob {
+        ...JobFields
+      }
+      jobs(limit: 10) {
+        ...JobFields
+      }
       snapshot(id: $id) {
         ...SnapshotFields
         indexed

@@ -1,13 +1,15 @@
 import { createMutation, createQuery } from '@urql/solid';
 import { createEffect, createSignal, on, onCleanup, Show } from 'solid-js';
 import { useAppClient } from '../app-context';
+import { ArchiveFormatChoice } from '../components/ArchiveFormatChoice';
 import { BackupForm } from '../components/BackupForm';
 import { DownloadList } from '../components/DownloadList';
-import { focusJobBanner, JobBanner } from '../components/JobBanner';
+import { DOWNLOAD_BANNER_ID, focusJobBanner, JobBanner } from '../components/JobBanner';
 import { JobHistory } from '../components/JobHistory';
 import { RestoreDialog, type RestoreRequest } from '../components/RestoreDialog';
 import { SnapshotList } from '../components/SnapshotList';
 import {
+  type ArchiveFormat,
   type BackupScope,
   BackupsPageQuery,
   CancelJobMutation,
@@ -21,7 +23,7 @@ import {
   VerifySnapshotMutation,
 } from '../graphql/documents';
 import { failureMessage, queryErrorMessage } from '../graphql/results';
-import { currentJob, mergeJobs } from '../jobs';
+import { currentDownload, currentJob, mergeJobs } from '../jobs';
 import { useLiveJobs } from '../live-jobs';
 
 export function BackupsPage() {
@@ -53,7 +55,10 @@ export function BackupsPage() {
   // After the live connection comes back, catch up on what happened while it was away.
   onCleanup(app.onReconnect(refresh));
 
+  // A backup or restore blocks another one; a download only reads the repository, so it
+  // blocks only another download (DESIGN.md §10) and has a banner of its own.
   const active = () => currentJob(page.data?.me?.activeJob, live);
+  const building = () => currentDownload(page.data?.me?.jobs ?? [], live);
   const history = () => mergeJobs(page.data?.me?.jobs ?? [], live);
 
   const [createState, createBackup] = createMutation(CreateBackupMutation);
@@ -123,13 +128,14 @@ export function BackupsPage() {
   };
 
   const [downloadState, createDownload] = createMutation(CreateDownloadMutation);
+  const [format, setFormat] = createSignal<ArchiveFormat>('ZIP');
   const onDownload = async (snapshot: Snapshot, scope: BackupScope) => {
     // The whole site (paths null) and/or the database; chosen files come from the browser.
     const result = await createDownload({
       snapshotId: snapshot.id,
       paths: scope === 'DATABASE' ? [] : null,
       database: scope !== 'FILES',
-      format: 'ZIP',
+      format: format(),
     });
     const payload = result.data?.createDownload;
     const message = failureMessage(result.error, payload);
@@ -138,7 +144,7 @@ export function BackupsPage() {
       return;
     }
     if (payload?.__typename === 'CreateDownloadSuccess') onJobChanged(payload.job);
-    focusJobBanner();
+    focusJobBanner(DOWNLOAD_BANNER_ID);
   };
   const [revokeState, revokeDownload] = createMutation(RevokeDownloadMutation);
   const onRevoke = async (download: Download) => {
@@ -149,6 +155,7 @@ export function BackupsPage() {
   };
 
   const jobRunning = () => active() !== null;
+  const downloadDisabled = () => building() !== null || downloadState.fetching;
   const me = () => page.data?.me;
 
   return (
@@ -160,6 +167,16 @@ export function BackupsPage() {
         {(job) => (
           <JobBanner
             job={job()}
+            cancelling={cancelState.fetching}
+            onCancel={() => onCancel(job())}
+          />
+        )}
+      </Show>
+      <Show when={building()}>
+        {(job) => (
+          <JobBanner
+            job={job()}
+            download
             cancelling={cancelState.fetching}
             onCancel={() => onCancel(job())}
           />
@@ -218,7 +235,7 @@ export function BackupsPage() {
                 restoreDisabled={jobRunning()}
                 onRestore={(snapshot, scope, trigger) => openRestore({ snapshot, scope, trigger })}
                 onVerify={onVerify}
-                downloadDisabled={jobRunning() || downloadState.fetching}
+                downloadDisabled={downloadDisabled()}
                 onDownload={onDownload}
               />
             </section>
@@ -235,7 +252,7 @@ export function BackupsPage() {
                 restoreDisabled={jobRunning()}
                 onRestore={(snapshot, scope, trigger) => openRestore({ snapshot, scope, trigger })}
                 onVerify={onVerify}
-                downloadDisabled={jobRunning() || downloadState.fetching}
+                downloadDisabled={downloadDisabled()}
                 onDownload={onDownload}
               />
             </section>
@@ -256,7 +273,7 @@ export function BackupsPage() {
                 restoreDisabled={jobRunning()}
                 onRestore={(snapshot, scope, trigger) => openRestore({ snapshot, scope, trigger })}
                 onVerify={onVerify}
-                downloadDisabled={jobRunning() || downloadState.fetching}
+                downloadDisabled={downloadDisabled()}
                 onDownload={onDownload}
               />
             </section>
@@ -266,6 +283,11 @@ export function BackupsPage() {
                 <h2 id="downloads-title">Downloads</h2>
                 <span class="muted">Links work for 24 hours</span>
               </div>
+              <ArchiveFormatChoice
+                legend="Format of new downloads"
+                value={format()}
+                onChange={setFormat}
+              />
               <DownloadList
                 downloads={customer().downloads}
                 revoking={revokeState.fetching}

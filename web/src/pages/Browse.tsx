@@ -1,24 +1,31 @@
 import { createMutation, createQuery } from '@urql/solid';
 import { createEffect, createSignal, For, on, onCleanup, Show } from 'solid-js';
 import { useAppClient } from '../app-context';
+import { ArchiveFormatChoice } from '../components/ArchiveFormatChoice';
+import { DownloadList } from '../components/DownloadList';
+import { JobBanner } from '../components/JobBanner';
 import { RestoreDialog, type RestoreRequest } from '../components/RestoreDialog';
 import { snapshotName } from '../components/snapshot-name';
 import { formatBytes, formatDateTime, isActive, phaseWords } from '../format';
 import {
+  type ArchiveFormat,
   type BackupScope,
   BrowseSnapshotQuery,
   ChangesQuery,
+  CreateDownloadMutation,
+  type Download,
   type Entry,
   FolderQuery,
   IndexSnapshotMutation,
   type Job,
   RestoreSnapshotMutation,
+  RevokeDownloadMutation,
   SearchQuery,
   TablesQuery,
 } from '../graphql/documents';
 import type { ResultOf } from '../graphql/graphql';
 import { failureMessage, queryErrorMessage } from '../graphql/results';
-import { currentJob } from '../jobs';
+import { currentDownload, currentJob } from '../jobs';
 import { useLiveJobs } from '../live-jobs';
 import { ROUTE_HREF } from '../route';
 
@@ -35,8 +42,9 @@ type Changes = NonNullable<
 
 /**
  * One backup's files, folders and tables, from its index (DESIGN.md §10): a folder at a time,
- * a name search, what changed since the previous backup, and "Restore selected" for the
- * chosen paths and tables through the same typed-RESTORE dialog as a full restore.
+ * a name search, what changed since the previous backup, "Restore selected" for the chosen
+ * paths and tables through the same typed-RESTORE dialog as a full restore, and "Download
+ * selected" for the chosen paths as a ZIP or TAR.GZ (DESIGN.md §11), built live on this page.
  */
 export function BrowsePage(props: { snapshotId: string }) {
   const app = useAppClient();
@@ -156,7 +164,8 @@ export function BrowsePage(props: { snapshotId: string }) {
     else next.delete(value);
     return next;
   };
-  const active = () => currentJob(null, jobs.live);
+  // Only a backup or restore blocks a restore; a download being built never does (§10).
+  const active = () => currentJob(page.data?.me?.activeJob, jobs.live);
   const [restoreRequest, setRestoreRequest] = createSignal<RestoreRequest | null>(null);
   const [restoreState, restoreSnapshot] = createMutation(RestoreSnapshotMutation);
   const [restoreError, setRestoreError] = createSignal<string | null>(null);
@@ -197,6 +206,53 @@ export function BrowsePage(props: { snapshotId: string }) {
     if (payload?.__typename === 'RestoreSnapshotSuccess') jobs.jobChanged(payload.job);
     // The restore's progress is on the backups page, with every other job.
     window.location.hash = ROUTE_HREF.backups;
+  };
+
+  // --- download of the selection ---------------------------------------------------------------
+  const [format, setFormat] = createSignal<ArchiveFormat>('ZIP');
+  const [withDatabase, setWithDatabase] = createSignal(false);
+  const [downloadState, createDownload] = createMutation(CreateDownloadMutation);
+  const [downloadError, setDownloadError] = createSignal<string | null>(null);
+  const [downloadJobId, setDownloadJobId] = createSignal<string | null>(null);
+  const [readyDownload, setReadyDownload] = createSignal<Download | null>(null);
+  // The download being built: the one started here, or one the customer started elsewhere.
+  const buildingDownload = () => currentDownload(page.data?.me?.jobs ?? [], jobs.live);
+  const downloadable = () =>
+    chosenPaths().size > 0 || (withDatabase() && snapshot()?.scope !== 'FILES');
+  const onDownloadSelected = async () => {
+    const current = snapshot();
+    if (!current || !downloadable()) return;
+    setDownloadError(null);
+    setReadyDownload(null);
+    const database = withDatabase() && current.scope !== 'FILES';
+    const result = await createDownload({
+      snapshotId: current.id,
+      // Files chosen: only those; none: the database alone (never the whole site from here).
+      paths: [...chosenPaths()].sort(),
+      database,
+      format: format(),
+    });
+    const payload = result.data?.createDownload;
+    const message = failureMessage(result.error, payload);
+    if (message) return setDownloadError(message);
+    if (payload?.__typename !== 'CreateDownloadSuccess') return;
+    setDownloadJobId(payload.job.id);
+    jobs.jobChanged(payload.job);
+  };
+  onCleanup(
+    jobs.onJobEnded((job) => {
+      if (job.id !== downloadJobId()) return;
+      if (job.status === 'COMPLETED' && job.download) setReadyDownload(job.download);
+      else if (job.status !== 'COMPLETED')
+        setDownloadError(job.errorMessage ?? 'The download could not be prepared.');
+    }),
+  );
+  const [revokeState, revokeDownload] = createMutation(RevokeDownloadMutation);
+  const onRevoke = async (download: Download) => {
+    const result = await revokeDownload({ id: download.id });
+    const message = failureMessage(result.error, result.data?.revokeDownload);
+    if (message) return setDownloadError(message);
+    setReadyDownload(null);
   };
 
   const crumbs = () => {
@@ -510,18 +566,70 @@ export function BrowsePage(props: { snapshotId: string }) {
               </Show>
             </section>
 
-            <section class="restore-bar" aria-label="Restore the selection">
+            <section class="card" aria-labelledby="download-title">
+              <h2 id="download-title">Download the selection</h2>
+              <Show when={current().scope !== 'DATABASE'}>
+                <ArchiveFormatChoice value={format()} onChange={setFormat} />
+              </Show>
+              <Show when={current().scope !== 'FILES'}>
+                <label class="radio">
+                  <input
+                    type="checkbox"
+                    checked={withDatabase()}
+                    onChange={(event) => setWithDatabase(event.currentTarget.checked)}
+                  />
+                  <span>
+                    Add the database <span class="muted">(all its tables, as one .sql file)</span>
+                  </span>
+                </label>
+              </Show>
+              <Show when={buildingDownload()}>{(job) => <JobBanner job={job()} download />}</Show>
+              <Show when={downloadError()}>
+                <p class="form-error" role="alert">
+                  {downloadError()}
+                </p>
+              </Show>
+              <Show when={readyDownload()}>
+                {(ready) => (
+                  <>
+                    <p role="status">
+                      Your download is ready. It is also listed under Downloads on the backups page.
+                    </p>
+                    <DownloadList
+                      label="Your download of the selection"
+                      downloads={[ready()]}
+                      revoking={revokeState.fetching}
+                      onRevoke={onRevoke}
+                    />
+                  </>
+                )}
+              </Show>
+            </section>
+
+            <section class="restore-bar" aria-label="Your selection">
               <span role="status">
                 {chosenPaths().size} files or folders, {chosenTables().size} tables selected
               </span>
-              <button
-                type="button"
-                class="button danger"
-                disabled={!selectedScope() || active() !== null}
-                onClick={onRestoreSelected}
-              >
-                Restore selected
-              </button>
+              <span class="snapshot-actions">
+                <button
+                  type="button"
+                  class="button secondary"
+                  disabled={
+                    !downloadable() || buildingDownload() !== null || downloadState.fetching
+                  }
+                  onClick={onDownloadSelected}
+                >
+                  Download selected
+                </button>
+                <button
+                  type="button"
+                  class="button danger"
+                  disabled={!selectedScope() || active() !== null}
+                  onClick={onRestoreSelected}
+                >
+                  Restore selected
+                </button>
+              </span>
             </section>
           </Show>
         )}

@@ -99,7 +99,7 @@ export async function createWorkerWorld(
       BACKUPS_INDEX_NEW_BACKUPS: 'false',
       BACKUPS_HEARTBEAT_SECONDS: '1',
       BACKUPS_SHUTDOWN_GRACE_SECONDS: '5',
-      BACKUPS_LOG_LEVEL: 'warn',
+      BACKUPS_LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
       ...Object.fromEntries(
         Object.entries(options.repositories?.env ?? {}).filter(([k]) => k.startsWith('BACKUPS_')),
       ),
