@@ -182,6 +182,43 @@ restic_stream() {
   return "$rc"
 }
 
+# What ssh says when it refuses a host whose key is not the one on record (changed, or none).
+HOST_KEY_REFUSED='Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|No [A-Z0-9-]+ host key is known|Host key for .* has changed'
+HOST_KEY_MESSAGE="The backup storage could not prove it is the real one: its identity (SSH host key) does not match the one on record, so nothing was sent to it and your site was not changed. The hosting team has to check the backup host."
+
+# sftp_host_key_refused: whether ssh itself refuses the sftp repository's host for its key.
+# restic passes ssh's own words on only when they come before it gives up on the session, and
+# about one run in five they come too late ("unable to start the sftp session" alone), so a
+# session that could not start is asked again of ssh, which writes its words before it ends.
+# Same host, user, port and config as restic's ssh; BatchMode: never asks, never accepts a key.
+sftp_host_key_refused() {
+  [[ $RESTIC_REPOSITORY == sftp:* ]] || return 1
+  grep -qiE 'unable to start the sftp session|ssh command exited' "$TMP_DIR/restic.err" 2>/dev/null || return 1
+  local target=${RESTIC_REPOSITORY#sftp:} host user="" port=""
+  if [[ $target == //* ]]; then
+    # sftp://[user@]host[:port]//path
+    target=${target#//}
+    target=${target%%/*}
+    if [[ $target == *@* ]]; then user=${target%%@*} target=${target#*@}; fi
+    if [[ $target =~ ^(.*):([0-9]+)$ ]]; then target=${BASH_REMATCH[1]} port=${BASH_REMATCH[2]}; fi
+    host=${target#[}
+    host=${host%]}
+  else
+    # sftp:[user@]host:/path
+    host=${target%%:*}
+    if [[ $host == *@* ]]; then user=${host%%@*} host=${host#*@}; fi
+  fi
+  [[ -n $host ]] || return 1
+  local -a args=(-o BatchMode=yes -o ConnectTimeout=15)
+  [[ -z ${BACKUPS_SSH_CONFIG:-} ]] || args+=(-F "$BACKUPS_SSH_CONFIG")
+  [[ -z $port ]] || args+=(-p "$port")
+  [[ -z $user ]] || args+=(-l "$user")
+  # no input: once in, the sftp server sees its end at once and stops
+  run_child timeout 30 ssh "${args[@]}" -s -- "$host" sftp </dev/null >/dev/null 2>"$TMP_DIR/ssh-probe.err" || true
+  cat -- "$TMP_DIR/ssh-probe.err" >&2
+  grep -qiE "$HOST_KEY_REFUSED" "$TMP_DIR/ssh-probe.err"
+}
+
 # restic_fail <status> <default code> <message>: map restic's exit status to
 # an error event and our exit status. Never returns.
 restic_fail() {
@@ -190,8 +227,8 @@ restic_fail() {
   if ((STALLED)); then
     die REPOSITORY_UNAVAILABLE "$EXIT_UNAVAILABLE" "The backup storage stopped answering, so this was stopped; nothing was changed. It will work again once the storage is back."
   fi
-  if grep -qiE 'Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|No [A-Z0-9-]+ host key is known' "$TMP_DIR/restic.err" 2>/dev/null; then
-    die REPOSITORY_UNAVAILABLE "$EXIT_UNAVAILABLE" "The backup storage did not prove its identity (its SSH host key is not the one on record), so nothing was sent to it. An operator must check the backup host."
+  if grep -qiE "$HOST_KEY_REFUSED" "$TMP_DIR/restic.err" 2>/dev/null || sftp_host_key_refused; then
+    die REPOSITORY_UNAVAILABLE "$EXIT_UNAVAILABLE" "$HOST_KEY_MESSAGE"
   fi
   if grep -qiE 'x509: certificate|tls: failed to verify' "$TMP_DIR/restic.err" 2>/dev/null; then
     die REPOSITORY_UNAVAILABLE "$EXIT_UNAVAILABLE" "The backup storage did not prove its identity (its TLS certificate is not trusted), so nothing was sent to it. An operator must check the backup host."
@@ -281,4 +318,44 @@ apply_retention() {
     daily) restic_forget "customer-$customer,daily" --keep-within "${DAILY_KEEP_DAYS}d" ;;
     safety) restic_forget "customer-$customer,safety" --keep-last "$SAFETY_KEEP" ;;
   esac
+}
+
+# apply_retention_all <manual|daily|safety>: the retention of every customer in a shared
+# repository, the maintainer's: one listing, apply_retention's policy worked out for all of
+# them at once (lib/retention.jq, which says why restic cannot group so itself), and one
+# `restic forget <ids>` per BACKUPS_RETENTION_BATCH snapshots (default 1000): the exclusive
+# lock is taken once per batch, not once per customer. After each forget call, one
+# {"type":"retention","customer":N,"removed":[...]} per customer it removed snapshots of.
+# Removing chosen ids is safe against snapshots added meanwhile: a newer snapshot only ever
+# lets more of the older ones go.
+apply_retention_all() {
+  local kind=$1 last=0 days=0 rc=0 batch=${BACKUPS_RETENTION_BATCH:-1000} plan removed=0 calls=0
+  local -a ids
+  [[ $batch =~ ^[1-9][0-9]{0,5}$ ]] || die INVALID_ARGUMENT "$EXIT_INVALID" "BACKUPS_RETENTION_BATCH must be a number of snapshots (1 to 999999)."
+  case $kind in
+    manual) last=$((10#$MANUAL_KEEP)) ;;
+    safety) last=$((10#$SAFETY_KEEP)) ;;
+    daily) days=$((10#$DAILY_KEEP_DAYS)) ;;
+  esac
+  if ((last == 0 && days == 0)); then
+    # restic refuses a forget without a policy too ("no policy was specified")
+    log "No retention policy for $kind (its keep setting is 0): nothing removed"
+    die "$DEFAULT_ERR_CODE" "$EXIT_FAILED" "Old backups could not be removed."
+  fi
+  restic_run "$TMP_DIR/all.json" snapshots --json --tag "$kind" || rc=$?
+  ((rc == 0)) || restic_fail "$rc" "$DEFAULT_ERR_CODE" "The backups could not be listed."
+  plan="$TMP_DIR/retention-plan.json"
+  jq -c -f "$LIB_DIR/retention.jq" --arg kind "$kind" --argjson last "$last" --argjson days "$days" \
+    --argjson chunk "$batch" "$TMP_DIR/all.json" >"$plan" ||
+    die "$DEFAULT_ERR_CODE" "$EXIT_FAILED" "The backup list could not be read."
+  while IFS= read -r line; do
+    mapfile -t ids < <(jq -r '.[].remove[]' <<<"$line")
+    rc=0
+    # ids that are gone already (another pass) are ignored by restic
+    restic_run "$TMP_DIR/forget.out" forget "${ids[@]}" || rc=$?
+    ((rc == 0)) || restic_fail "$rc" "$DEFAULT_ERR_CODE" "Old backups could not be removed."
+    jq -c '.[] | {type: "retention", customer, removed: .remove}' <<<"$line" >&3
+    removed=$((removed + ${#ids[@]})) calls=$((calls + 1))
+  done <"$plan"
+  log "Retention of every customer's $kind snapshots: $removed removed in $calls forget call(s)"
 }

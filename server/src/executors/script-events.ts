@@ -32,6 +32,8 @@ export const ScriptEvent = z.discriminatedUnion('type', [
   z.object({
     type: z.literal('retention'),
     removed: z.array(hex64).default([]),
+    // the maintainer's retention of a shared repository: whose snapshots these were
+    customer: z.number().int().positive().optional(),
     deferred: z.boolean().optional(),
     // the repository is append-only for this node: the maintainer applies retention
     appendOnly: z.boolean().optional(),

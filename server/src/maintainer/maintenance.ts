@@ -4,7 +4,6 @@ import type { ScriptRunner } from '../executors/script-runner.js';
 import type { Logger } from '../infra/logger.js';
 import { forgetSnapshots } from '../snapshots/catalog.js';
 import type { SnapshotSource } from '../snapshots/snapshot-scope.js';
-import { readTags } from '../snapshots/snapshot-tags.js';
 
 export interface MaintenanceDeps {
   orm: MikroORM;
@@ -18,32 +17,39 @@ export interface MaintenanceDeps {
 export interface MaintenanceReport {
   /** Snapshots forgotten, per source. */
   removed: Record<SnapshotSource, number>;
-  /** Customers whose retention failed (retried at the next pass). */
-  failed: { source: SnapshotSource; customerId: number; message: string }[];
+  /**
+   * Retention that failed (retried at the next pass): of one customer in a repository of its
+   * own, or of a shared repository (customerId null; what its earlier batches removed stays
+   * removed, in the catalog too).
+   */
+  failed: { source: SnapshotSource; customerId: number | null; message: string }[];
   pruned: SnapshotSource[];
   checked: { source: SnapshotSource; ok: boolean }[];
 }
 
 const SOURCES: SnapshotSource[] = ['manual', 'daily', 'safety'];
 
-/** The customers that have snapshots of this source in its (shared) repository, from the tags. */
-async function customersIn(deps: MaintenanceDeps, source: SnapshotSource): Promise<number[]> {
-  const ids = new Set<number>();
-  const result = await deps.scripts.run('backup-repository', [source, 'snapshots'], {
-    onLine: (line) => {
-      const entry = JSON.parse(line) as { type?: string; tags?: string[] };
-      if (entry.type !== 'entry') return;
-      const facts = readTags(entry.tags ?? []);
-      if (facts.customerId !== null && facts.source === source) ids.add(facts.customerId);
+/** What one run of `backup-repository <source> retention [--customer N]` removed, by customer. */
+async function runRetention(
+  deps: MaintenanceDeps,
+  source: SnapshotSource,
+  customerId?: number,
+): Promise<{ removed: Map<number, string[]>; error: string | null }> {
+  const removed = new Map<number, string[]>();
+  const args = [source, 'retention', ...(customerId ? ['--customer', String(customerId)] : [])];
+  const result = await deps.scripts.run('backup-repository', args, {
+    onEvent: (event) => {
+      if (event.type !== 'retention') return;
+      // a shared repository's events name the customer; a customer's own repository's do not
+      const owner = customerId ?? event.customer;
+      if (owner === undefined) return;
+      removed.set(owner, [...(removed.get(owner) ?? []), ...event.removed]);
     },
-    timeoutMs: 30 * 60_000,
+    timeoutMs: 6 * 3600_000,
   });
-  if (result.exitCode !== 0) {
-    throw new Error(
-      `listing the ${source} repository failed: ${result.lastError?.message ?? result.stderrTail.slice(-300)}`,
-    );
-  }
-  return [...ids].sort((a, b) => a - b);
+  const error =
+    result.exitCode === 0 ? null : (result.lastError?.message ?? `exit ${result.exitCode}`);
+  return { removed, error };
 }
 
 /**
@@ -51,7 +57,10 @@ async function customersIn(deps: MaintenanceDeps, source: SnapshotSource): Promi
  * repository (the policy of scripts/lib/restic.sh apply_retention: 5 manual, 3 undo points,
  * 30 days of dailies), the forgotten snapshots removed from the catalog; with `prune`, each
  * repository pruned and checked. The nodes' credentials are append-only, so this is the only
- * place old backups ever leave a repository.
+ * place old backups ever leave a repository. A shared repository's retention is one script
+ * run for all its customers (one listing, a forget call per batch of snapshots: the
+ * exclusive lock is taken a few times, not once per customer); a repository of one customer
+ * is that customer's run.
  */
 export async function runMaintenance(
   deps: MaintenanceDeps,
@@ -65,33 +74,17 @@ export async function runMaintenance(
   };
   for (const source of SOURCES) {
     const perCustomer = deps.perCustomer?.has(source) ?? false;
-    const customers = perCustomer
+    const runs = perCustomer
       ? (await deps.orm.em.fork().find(Customer, {}, { fields: ['id'] })).map((c) => c.id)
-      : await customersIn(deps, source);
-    for (const customerId of customers) {
-      const removed: string[] = [];
-      const result = await deps.scripts.run(
-        'backup-repository',
-        [source, 'retention', '--customer', String(customerId)],
-        {
-          onEvent: (event) => {
-            if (event.type === 'retention') removed.push(...event.removed);
-          },
-          timeoutMs: 30 * 60_000,
-        },
-      );
-      if (result.exitCode !== 0) {
-        const message = result.lastError?.message ?? `exit ${result.exitCode}`;
-        report.failed.push({ source, customerId, message });
-        deps.logger.error({ source, customerId, message }, 'retention failed');
-        continue;
+      : [undefined];
+    for (const customerId of runs) {
+      const { removed, error } = await runRetention(deps, source, customerId);
+      for (const [owner, ids] of removed)
+        report.removed[source] += await forgetSnapshots(deps.orm.em.fork(), owner, source, ids);
+      if (error !== null) {
+        report.failed.push({ source, customerId: customerId ?? null, message: error });
+        deps.logger.error({ source, customerId, message: error }, 'retention failed');
       }
-      report.removed[source] += await forgetSnapshots(
-        deps.orm.em.fork(),
-        customerId,
-        source,
-        removed,
-      );
     }
   }
   // safety snapshots live in the manual repository unless configured apart; pruning the
