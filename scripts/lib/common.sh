@@ -35,7 +35,14 @@ emit() {
   shift
   jq -nc "$program" "$@" >&3
 }
-emit_phase() { emit '{type:"phase",phase:$p}' --arg p "$1"; }
+# A phase name is a constant of the scripts ([A-Z_]): printed as is, without starting a jq.
+emit_phase() {
+  if [[ $1 =~ ^[A-Z_]{1,40}$ ]]; then
+    printf '{"type":"phase","phase":"%s"}\n' "$1" >&3
+  else
+    emit '{type:"phase",phase:$p}' --arg p "$1"
+  fi
+}
 now_ms() { date +%s%3N; }
 
 # die <CODE> <exit status> <message a customer can read>

@@ -143,7 +143,12 @@ restic_run() {
 # emit_restic_exit <command> <status>: how a restic run ended, for the worker's metrics
 # (exit codes 3, 10, 11, 12 tell unreadable files, a missing repository, a lock, a password).
 emit_restic_exit() {
-  emit '{type:"restic",command:$c,code:($rc|tonumber)}' --arg c "$1" --arg rc "$2" || true
+  if [[ $1 =~ ^[a-z-]{1,20}$ && $2 =~ ^(0|[1-9][0-9]{0,2})$ ]]; then
+    # A restic command and a status: printed as is, without starting a jq.
+    printf '{"type":"restic","command":"%s","code":%s}\n' "$1" "$2" >&3 || true
+  else
+    emit '{type:"restic",command:$c,code:($rc|tonumber)}' --arg c "$1" --arg rc "$2" || true
+  fi
 }
 
 # restic_stream <raw output file> <args...>: like restic_run, and every status

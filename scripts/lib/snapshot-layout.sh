@@ -82,17 +82,23 @@ verify_snapshot() {
     restic_run "$out" snapshots --json "$SNAPSHOT" || rc=$?
   fi
   ((rc == 0)) || restic_fail "$rc" RESTORE_FAILED "The backup list could not be read."
-  # An ambiguous prefix resolves to nothing: treated as not found.
-  if [[ "$(jq -s 'map(length) | add // 0' "$out")" != 1 ]] || ! jq -e --arg p "$SNAPSHOT" '.[0].id | startswith($p)' "$out" >/dev/null; then
-    die SNAPSHOT_NOT_FOUND "$EXIT_REFUSED" "This backup was not found."
-  fi
-  SNAP_JSON="$(jq -c '.[0]' "$out")"
-  FULL_ID="$(jq -r '.id' <<<"$SNAP_JSON")"
+  # One jq for every fact of the snapshot's line (each jq start costs tens of ms): the line,
+  # its id, whether it is tagged for this customer and kind, whether it is a legacy one
+  # (original plan: no customer tag at all). None when it is not exactly one snapshot whose
+  # id starts with the one asked for: an ambiguous prefix resolves to nothing, not found.
   local tags_ok legacy
-  tags_ok="$(jq -r --arg c "customer-$CUSTOMER" --arg k "$KIND" \
-    '(.tags // []) as $t | ($t | index($c)) != null and ($t | index($k)) != null' <<<"$SNAP_JSON")"
-  # Legacy daily snapshots (original plan) carry no customer tag at all.
-  legacy="$(jq -r '[(.tags // [])[] | select(startswith("customer-"))] | length == 0' <<<"$SNAP_JSON")"
+  local -a facts=()
+  jq -sj --arg p "$SNAPSHOT" --arg c "customer-$CUSTOMER" --arg k "$KIND" '
+    if (map(length) | add // 0) == 1
+      and (.[0][0].id | if type == "string" then startswith($p) else false end) then
+      .[0][0] | (.tags // []) as $t
+      | (tojson, .id, (($t | index($c)) != null and ($t | index($k)) != null),
+         ([$t[] | select(startswith("customer-"))] | length == 0))
+      | tostring, "\u0000"
+    else empty end' "$out" >"$TMP_DIR/snapshot.facts"
+  mapfile -d '' -t facts <"$TMP_DIR/snapshot.facts"
+  ((${#facts[@]} == 4)) || die SNAPSHOT_NOT_FOUND "$EXIT_REFUSED" "This backup was not found."
+  SNAP_JSON=${facts[0]} FULL_ID=${facts[1]} tags_ok=${facts[2]} legacy=${facts[3]}
   if [[ $tags_ok == true ]]; then
     # Tagged for this customer, so it holds this customer's folders only: one
     # listing of all of it tells where the content and the dump are and how

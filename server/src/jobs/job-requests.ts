@@ -11,7 +11,12 @@ import {
   unauthenticated,
 } from '../graphql/errors.js';
 import { parseId } from '../graphql/ids.js';
-import { findCustomerSnapshot, SNAPSHOT_ID_PATTERN } from '../snapshots/catalog-read.js';
+import {
+  findCustomerSnapshot,
+  findCustomerSnapshotView,
+  SNAPSHOT_ID_PATTERN,
+  type SnapshotView,
+} from '../snapshots/catalog-read.js';
 import { indexedPaths, listTables, PATHS_MAX, pathProblem } from '../snapshots/index-read.js';
 import type { ISnapshot } from '../snapshots/snapshot.entity.js';
 import { asBackupScope, asSnapshotSource } from '../snapshots/snapshot-scope.js';
@@ -312,19 +317,35 @@ export async function requestIndex(
   }
 }
 
-/** A snapshot id as a customer names it, in their own catalog: INVALID_INPUT, NOT_FOUND. */
-export async function customerSnapshot(
-  scope: Pick<RequestScope, 'em'>,
-  customerId: number,
-  snapshotId: string,
-): Promise<ISnapshot> {
+function checkSnapshotId(snapshotId: string): void {
   if (!SNAPSHOT_ID_PATTERN.test(snapshotId)) {
     throw new InvalidInputError(
       'A snapshot id is 8 to 64 characters of 0-9 and a-f.',
       'snapshotId',
     );
   }
+}
+
+/** A snapshot id as a customer names it, in their own catalog: INVALID_INPUT, NOT_FOUND. */
+export async function customerSnapshot(
+  scope: Pick<RequestScope, 'em'>,
+  customerId: number,
+  snapshotId: string,
+): Promise<ISnapshot> {
+  checkSnapshotId(snapshotId);
   const snapshot = await findCustomerSnapshot(scope.em, customerId, snapshotId);
+  if (!snapshot) throw new NotFoundError('There is no such backup.');
+  return snapshot;
+}
+
+/** customerSnapshot for reads (GraphQL's Snapshot fields): a plain row, no entity. */
+export async function customerSnapshotView(
+  scope: Pick<RequestScope, 'em'>,
+  customerId: number,
+  snapshotId: string,
+): Promise<SnapshotView> {
+  checkSnapshotId(snapshotId);
+  const snapshot = await findCustomerSnapshotView(scope.em, customerId, snapshotId);
   if (!snapshot) throw new NotFoundError('There is no such backup.');
   return snapshot;
 }

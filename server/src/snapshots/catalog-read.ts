@@ -83,7 +83,11 @@ export async function listSnapshots(
     `${parts.map(([sql]) => sql).join(' union all ')} order by time desc, id desc`,
     parts.flatMap(([, bindings]) => bindings),
   );
-  return rows.map((row) => ({
+  return rows.map((row) => shownView(row, customerId));
+}
+
+function shownView(row: ShownRow, customerId: number): SnapshotView {
+  return {
     customerId,
     id: row.id,
     customer: { id: row.customer_id },
@@ -96,7 +100,26 @@ export async function listSnapshots(
     time: utcDatetime(row.time),
     label: row.label,
     sizeBytes: row.size_bytes === null ? null : Number(row.size_bytes),
-  }));
+  };
+}
+
+/**
+ * findCustomerSnapshot for the read paths (browsing: every folder a customer opens starts
+ * here): the same row, as one SQL string and a plain view, no entity hydration.
+ */
+export async function findCustomerSnapshotView(
+  em: EntityManager,
+  customerId: number,
+  idOrPrefix: string,
+): Promise<SnapshotView | null> {
+  const full = idOrPrefix.length === 64;
+  const rows = await em
+    .getConnection()
+    .execute<ShownRow[]>(
+      `select ${SHOWN_COLUMNS} where customer_id = ? and ${full ? 'snapshot_id = ?' : 'snapshot_id like ?'} limit 2`,
+      [customerId, full ? idOrPrefix : `${idOrPrefix}%`],
+    );
+  return rows.length === 1 && rows[0] ? shownView(rows[0], customerId) : null;
 }
 
 /**

@@ -114,26 +114,37 @@ export async function isFolder(em: EntityManager, rowId: number, path: string): 
   return rows[0]?.type === 'dir';
 }
 
-/** One page of a folder: folders first, then by name (keyset on the folder index). */
+/**
+ * One page of a folder: folders first, then by name (keyset on the folder index), or null when
+ * the index has no such folder. One round trip when the page has entries: the folder's own row
+ * is checked in the same statement; only an empty page asks again whether the folder exists.
+ */
 export async function listFolder(
   em: EntityManager,
   rowId: number,
   folder: string,
   first: number,
   after: Cursor | null,
-): Promise<EntryPage> {
+): Promise<EntryPage | null> {
   const bindings: unknown[] = [rowId, pathHash(folder)];
   let keyset = '';
   if (after) {
     keyset = `and (kind_rank > ? or (kind_rank = ? and (name > ? or (name = ? and path_hash > ?))))`;
     bindings.push(after.rank, after.rank, after.name, after.name, after.hash);
   }
+  let exists = '';
+  if (folder !== '') {
+    exists = `and exists (select 1 from snapshot_entries f
+      where f.snapshot_row_id = ? and f.path_hash = ? and f.type = 'dir')`;
+    bindings.push(rowId, pathHash(folder));
+  }
   const rows = await em.getConnection().execute<EntryRow[]>(
     `select ${ENTRY_COLUMNS} from snapshot_entries
-     where snapshot_row_id = ? and parent_hash = ? ${keyset}
+     where snapshot_row_id = ? and parent_hash = ? ${keyset} ${exists}
      order by kind_rank, name, path_hash limit ${first + 1}`,
     bindings,
   );
+  if (rows.length === 0 && !(await isFolder(em, rowId, folder))) return null;
   const page = rows.slice(0, first);
   const last = page.at(-1);
   return {

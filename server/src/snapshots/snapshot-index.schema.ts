@@ -5,14 +5,18 @@ import { GraphQLError } from '../graphql/graphql-runtime.js';
 import { BackupJob } from '../jobs/job.entity.js';
 import { BackupJobRef } from '../jobs/job.schema.js';
 import { JobInProgressError } from '../jobs/job-errors.js';
-import { customerSnapshot, type IndexRequest, requestIndex } from '../jobs/job-requests.js';
+import {
+  customerSnapshot,
+  customerSnapshotView,
+  type IndexRequest,
+  requestIndex,
+} from '../jobs/job-requests.js';
 import { previousSnapshot, type SnapshotView } from './catalog-read.js';
 import {
   type ChangesView,
   compareIndexes,
   decodeCursor,
   type EntryPage,
-  isFolder,
   listFolder,
   listTables,
   pathProblem,
@@ -152,11 +156,10 @@ builder.objectFields(SnapshotRef, (t) => ({
       const after = args.after ? decodeCursor(args.after) : null;
       if (args.after && !after)
         throw fieldError('INVALID_INPUT', 'That is not a cursor of this list.');
-      if (!(await isFolder(ctx.em, s.id, folder))) {
-        throw fieldError('NOT_FOUND', 'This backup has no such folder.');
-      }
+      const page = await listFolder(ctx.em, s.id, folder, first, after);
+      if (!page) throw fieldError('NOT_FOUND', 'This backup has no such folder.');
       await touchIndex(ctx.em, s.id, s.indexReadAt);
-      return listFolder(ctx.em, s.id, folder, first, after);
+      return page;
     },
   }),
   search: t.field({
@@ -225,7 +228,7 @@ builder.objectField(CustomerRef, 'snapshot', (t) =>
     args: { id: t.arg.id({ required: true }) },
     resolve: async (customer, args, ctx) => {
       try {
-        return await customerSnapshot(ctx, customer.id, String(args.id));
+        return await customerSnapshotView(ctx, customer.id, String(args.id));
       } catch (error) {
         if (error instanceof InvalidInputError) throw fieldError('INVALID_INPUT', error.message);
         if (error instanceof NotFoundError) throw fieldError('NOT_FOUND', error.message);
