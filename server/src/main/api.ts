@@ -1,10 +1,13 @@
-import cluster from 'node:cluster';
+import cluster, { type Worker } from 'node:cluster';
+import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import { config } from '../config/config.js';
 import { createLogger } from '../infra/logger.js';
 
 const cfg = config();
 const METRICS_ASK = 'backups:metrics-ask';
 const METRICS_ANSWER = 'backups:metrics-answer';
+const METRICS_DUMP = 'backups:metrics-dump';
+const METRICS_DUMP_ANSWER = 'backups:metrics-dump-answer';
 const logger = createLogger('api', cfg.BACKUPS_LOG_LEVEL);
 
 /** On the first SIGTERM or SIGINT: `stop`, then exit 0 (1 if it failed). */
@@ -43,18 +46,50 @@ if (cfg.BACKUPS_API_PROCESSES > 1 && cluster.isPrimary) {
     });
   };
   for (let i = 0; i < cfg.BACKUPS_API_PROCESSES; i++) fork();
-  // /metrics reaches one process (the port is shared): it asks here for all of theirs together.
+  // /metrics reaches one process (the port is shared): it asks here for all of theirs together,
+  // summed by prom-client's AggregatorRegistry.aggregate. Only processes that listen are asked:
+  // one still starting (a replacement, or the second on a loaded host) has no registry to answer
+  // from, and waiting for it made /metrics fail with 500 until it was up.
   const { AggregatorRegistry } = await import('prom-client');
-  const aggregator = new AggregatorRegistry();
+  const listening = new Set<number>();
+  cluster.on('listening', (child) => listening.add(child.id));
+  cluster.on('exit', (child) => listening.delete(child.id));
+  let asked = 0;
+  const metricsOf = (child: Worker) =>
+    new Promise<MetricObjectWithValues<MetricValue<string>>[] | null>((resolve) => {
+      const id = ++asked;
+      const timer = setTimeout(() => done(null), 5_000);
+      const onMessage = (message: { type?: string; id?: number; metrics?: unknown }) => {
+        if (message?.type === METRICS_DUMP_ANSWER && message.id === id)
+          done(message.metrics as MetricObjectWithValues<MetricValue<string>>[]);
+      };
+      const done = (metrics: MetricObjectWithValues<MetricValue<string>>[] | null) => {
+        clearTimeout(timer);
+        child.off('message', onMessage);
+        resolve(metrics);
+      };
+      child.on('message', onMessage);
+      child.send({ type: METRICS_DUMP, id });
+    });
   cluster.on('message', (child, message: { type?: string; id?: number }) => {
     if (message?.type !== METRICS_ASK) return;
-    aggregator.clusterMetrics().then(
-      (body) => child.send({ type: METRICS_ANSWER, id: message.id, body }),
-      (error: unknown) => {
-        logger.warn({ err: error }, 'the api processes did not report their metrics');
-        child.send({ type: METRICS_ANSWER, id: message.id, body: null });
-      },
+    const children = Object.values(cluster.workers ?? {}).filter(
+      (c): c is Worker => c !== undefined && listening.has(c.id),
     );
+    Promise.all(children.map(metricsOf))
+      .then(async (answers) => {
+        const silent = answers.filter((a) => a === null).length;
+        if (silent) logger.warn({ silent }, 'api processes that did not report their metrics');
+        const metrics = answers.filter((a) => a !== null);
+        return metrics.length ? AggregatorRegistry.aggregate(metrics).metrics() : null;
+      })
+      .then(
+        (body) => child.send({ type: METRICS_ANSWER, id: message.id, body }),
+        (error: unknown) => {
+          logger.warn({ err: error }, 'the api processes did not report their metrics');
+          child.send({ type: METRICS_ANSWER, id: message.id, body: null });
+        },
+      );
   });
   stopOn('the api processes', async () => {
     stopping = true;
@@ -79,10 +114,14 @@ if (cfg.BACKUPS_API_PROCESSES > 1 && cluster.isPrimary) {
     metricsText: inCluster ? clusterMetricsText : undefined,
   });
   if (inCluster) {
-    const { AggregatorRegistry } = await import('prom-client');
-    // Making one is what makes this process answer the primary's requests for its metrics.
-    new AggregatorRegistry();
-    AggregatorRegistry.setRegistries([app.metrics.registry]);
+    // The primary's request for this process's metrics (to sum them with the others').
+    process.on('message', (message: { type?: string; id?: number }) => {
+      if (message?.type !== METRICS_DUMP) return;
+      app.metrics.registry.getMetricsAsJSON().then(
+        (metrics) => process.send?.({ type: METRICS_DUMP_ANSWER, id: message.id, metrics }),
+        () => process.send?.({ type: METRICS_DUMP_ANSWER, id: message.id, metrics: null }),
+      );
+    });
   }
   await app.start();
   stopOn('the api', () => app.stop());
