@@ -83,13 +83,17 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   });
   const alerts = new Alerts({ redis, prefix, logger, metrics });
   const retention = new DeferredRetention({ orm, scripts, logger });
-  const queues = {
-    jobs: workerQueue({ redisUrl: cfg.BACKUPS_REDIS_URL, prefix }, node, 'jobs'),
-    daily: workerQueue({ redisUrl: cfg.BACKUPS_REDIS_URL, prefix }, node, 'daily'),
-    index: workerQueue({ redisUrl: cfg.BACKUPS_REDIS_URL, prefix }, node, 'index'),
-    downloads: workerQueue({ redisUrl: cfg.BACKUPS_REDIS_URL, prefix }, node, 'downloads'),
+  const queueOptions = {
+    redisUrl: cfg.BACKUPS_REDIS_URL,
+    prefix,
+    onError: (error: Error) => logger.error({ err: error }, 'queue error'),
   };
-  const queueOptions = { redisUrl: cfg.BACKUPS_REDIS_URL, prefix };
+  const queues = {
+    jobs: workerQueue(queueOptions, node, 'jobs'),
+    daily: workerQueue(queueOptions, node, 'daily'),
+    index: workerQueue(queueOptions, node, 'index'),
+    downloads: workerQueue(queueOptions, node, 'downloads'),
+  };
   const hooks = webhookQueue(queueOptions, node, true);
   const deliveries = deliveryQueues(queueOptions, { node, queue: hooks });
   // The worker creates jobs only on its own node (the daily schedule).
@@ -135,14 +139,10 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
       all.reduce((total, health) => total + health[key], 0);
     return { waiting: sum('waiting'), active: sum('active'), delayed: sum('delayed') };
   };
-  for (const q of Object.values(queues)) {
-    await q.ready();
-    q.on('error', (error) => logger.error({ err: error }, 'queue error'));
-  }
+  for (const q of Object.values(queues)) await q.ready();
 
   await recoverNode({ orm, store, node, queues, scripts, logger });
   await hooks.ready();
-  hooks.on('error', (error) => logger.error({ err: error }, 'webhook queue error'));
   const deliverer = new WebhookDeliverer({ orm, config: cfg, logger, node, queue: hooks });
   deliverer.start();
   const mail = cfg.BACKUPS_SMTP_URL
