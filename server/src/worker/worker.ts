@@ -60,6 +60,9 @@ export interface WorkerHandle {
  * The worker of one hosting node: holds the node's lease (one worker per node), recovers what
  * a previous worker left, then takes jobs from the node's queue and runs the daily schedule.
  */
+/** How often the queues' stalled entries are looked for (Bee-Queue's stallInterval). */
+const STALL_CHECK_MS = 10_000;
+
 export async function startWorker(options: WorkerOptions): Promise<WorkerHandle> {
   const cfg = options.config;
   const logger = options.logger ?? createLogger('worker', cfg.BACKUPS_LOG_LEVEL);
@@ -102,6 +105,8 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     redis,
     prefix,
     deliveries,
+    onWriteRetry: (error, attempt) =>
+      logger.warn({ err: error, attempt }, 'the database is away: a job write is tried again'),
     queues: {
       for: (host, lane) => {
         if (host !== node) throw new Error(`the worker of ${node} does not queue for ${host}`);
@@ -140,6 +145,15 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     return { waiting: sum('waiting'), active: sum('active'), delayed: sum('delayed') };
   };
   for (const q of Object.values(queues)) await q.ready();
+  // An entry a worker had taken but not finished when it was killed stays in Bee-Queue's
+  // active list: queueing its job again at recovery adds nothing (same id), so a job PENDING
+  // then was never run. The stall check puts such entries back (the row decides: a job is
+  // claimed only while PENDING, so nothing runs twice).
+  for (const q of Object.values(queues)) {
+    q.checkStalledJobs(STALL_CHECK_MS, (error) => {
+      if (error) logger.warn({ err: error }, 'the stalled-jobs check failed');
+    });
+  }
 
   await recoverNode({ orm, store, node, queues, scripts, logger });
   await hooks.ready();
