@@ -247,9 +247,12 @@ async function main(): Promise<number> {
           track.site.token,
         );
         const payload = Object.values(r.data ?? {})[0] as
-          | { __typename: string; job?: { id: string } | null; code?: string }
+          | { __typename: string; started?: { id: string } | null; code?: string }
           | undefined;
-        if (payload?.__typename?.endsWith('Success') && payload.job) return Number(payload.job.id);
+        if (payload?.__typename?.endsWith('Success') && payload.started) {
+          return Number(payload.started.id);
+        }
+        if (payload?.__typename === 'IndexSnapshotSuccess') return null; // indexed already
         const why = payload?.code ?? r.errors?.[0]?.message?.slice(0, 80) ?? `HTTP ${r.status}`;
         requestFailures[`${kind}: ${why}`] = (requestFailures[`${kind}: ${why}`] ?? 0) + 1;
         return null;
@@ -301,7 +304,7 @@ async function main(): Promise<number> {
           id = await request(
             kind,
             t,
-            'mutation { createBackup(scope: BOTH, label: "chaos") { $JOB ... on CreateBackupSuccess { job { id } } } }',
+            'mutation { createBackup(scope: BOTH, label: "chaos") { $JOB ... on CreateBackupSuccess { started: job { id } } } }',
             {},
           );
         } else {
@@ -338,7 +341,7 @@ async function main(): Promise<number> {
         const id = await request(
           kind,
           t,
-          'mutation($s: ID!) { restoreSnapshot(snapshotId: $s, scope: BOTH, confirmation: "RESTORE") { $JOB ... on RestoreSnapshotSuccess { job { id } } } }',
+          'mutation($s: ID!) { restoreSnapshot(snapshotId: $s, scope: BOTH, confirmation: "RESTORE") { $JOB ... on RestoreSnapshotSuccess { started: job { id } } } }',
           { s: snap.id },
         );
         if (id === null) return;
@@ -365,7 +368,7 @@ async function main(): Promise<number> {
         let info: GqlSnapshot | undefined;
         try {
           const r = await world.gql(
-            'query($s: ID!) { me { snapshot(id: $s) { indexed scope entries(path: "wordpress") { entries { path type } } tables { name } } } }',
+            'query($s: ID!) { me { snapshot(id: $s) { indexed scope entries(path: "") { entries { path type } } tables { name } } } }',
             { s: snap.id },
             site.token,
           );
@@ -378,7 +381,7 @@ async function main(): Promise<number> {
           const id = await request(
             'index',
             t,
-            'mutation($s: ID!) { indexSnapshot(snapshotId: $s) { $JOB ... on IndexSnapshotSuccess { job { id } } } }',
+            'mutation($s: ID!) { indexSnapshot(snapshotId: $s) { $JOB ... on IndexSnapshotSuccess { started: job { id } } } }',
             { s: snap.id },
           );
           if (id !== null)
@@ -402,7 +405,7 @@ async function main(): Promise<number> {
           id = await request(
             kind,
             t,
-            'mutation($s: ID!, $t: [String!]) { restoreSnapshot(snapshotId: $s, scope: DATABASE, tables: $t, confirmation: "RESTORE") { $JOB ... on RestoreSnapshotSuccess { job { id } } } }',
+            'mutation($s: ID!, $t: [String!]) { restoreSnapshot(snapshotId: $s, scope: DATABASE, tables: $t, confirmation: "RESTORE") { $JOB ... on RestoreSnapshotSuccess { started: job { id } } } }',
             { s: snap.id, t: tables },
           );
           expected = composeRestore(before, snap.state, { tables });
@@ -411,10 +414,14 @@ async function main(): Promise<number> {
           id = await request(
             kind,
             t,
-            'mutation($s: ID!, $p: [String!]) { restoreSnapshot(snapshotId: $s, scope: FILES, paths: $p, confirmation: "RESTORE") { $JOB ... on RestoreSnapshotSuccess { job { id } } } }',
+            'mutation($s: ID!, $p: [String!]) { restoreSnapshot(snapshotId: $s, scope: FILES, paths: $p, confirmation: "RESTORE") { $JOB ... on RestoreSnapshotSuccess { started: job { id } } } }',
             { s: snap.id, p: paths },
           );
-          expected = composeRestore(before, snap.state, { files: paths });
+          // the index's paths are relative to the content folder or to the site folder
+          const inSite = paths.map((p) =>
+            snap.state.files.has(`wordpress/${p}`) ? `wordpress/${p}` : p,
+          );
+          expected = composeRestore(before, snap.state, { files: inSite });
         }
         if (id === null) return;
         const job: TrackedJob = {
@@ -434,10 +441,10 @@ async function main(): Promise<number> {
       }
       const mutation =
         kind === 'index'
-          ? 'mutation($s: ID!) { indexSnapshot(snapshotId: $s) { $JOB ... on IndexSnapshotSuccess { job { id } } } }'
+          ? 'mutation($s: ID!) { indexSnapshot(snapshotId: $s) { $JOB ... on IndexSnapshotSuccess { started: job { id } } } }'
           : kind === 'verify'
-            ? 'mutation($s: ID!) { verifySnapshot(snapshotId: $s) { $JOB ... on VerifySnapshotSuccess { job { id } } } }'
-            : `mutation($s: ID!) { createDownload(snapshotId: $s, database: ${rng.chance(0.5)}, format: ${rng.chance(0.5) ? 'ZIP' : 'TAR_GZ'}) { $JOB ... on CreateDownloadSuccess { job { id } } } }`;
+            ? 'mutation($s: ID!) { verifySnapshot(snapshotId: $s) { $JOB ... on VerifySnapshotSuccess { started: job { id } } } }'
+            : `mutation($s: ID!) { createDownload(snapshotId: $s, database: ${rng.chance(0.5)}, format: ${rng.chance(0.5) ? 'ZIP' : 'TAR_GZ'}) { $JOB ... on CreateDownloadSuccess { started: job { id } } } }`;
       const id = await request(kind, t, mutation, { s: snap.id });
       if (id !== null)
         track({

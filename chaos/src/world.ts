@@ -187,6 +187,8 @@ export async function createWorld(options: { customers: number; log: Log; stagin
 
   // --- jobs the chaos run makes itself (the daily backups: the schedule's, not the api's)
   const redis = createRedis(redisServer.url, 'chaos');
+  // Redis is stopped on purpose: its client reconnects by itself
+  redis.on('error', () => undefined);
   cleanups.push(async () => redis.disconnect());
   const queues = new QueueRegistry({ redisUrl: redisServer.url, prefix: 'chaos' });
   cleanups.push(() => Promise.race([queues.close(), new Promise((r) => setTimeout(r, 3000))]));
@@ -284,6 +286,8 @@ export async function createWorld(options: { customers: number; log: Log; stagin
     BACKUPS_SHUTDOWN_GRACE_SECONDS: '5',
     BACKUPS_HEARTBEAT_SECONDS: '5',
     BACKUPS_STALE_AFTER_SECONDS: '30',
+    // a drill the customer's own backup or restore stopped runs again soon, not in 10 minutes
+    BACKUPS_VERIFY_RETRY_SECONDS: '15',
   };
   const ok = (url: string) => async () =>
     (await fetch(url, { signal: AbortSignal.timeout(2000) }).catch(() => null))?.ok === true;
