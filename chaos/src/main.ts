@@ -628,7 +628,12 @@ async function main(): Promise<number> {
     while (Date.now() < runUntil && !interrupted) {
       tick++;
       // about one request a second (many draws find the customer busy or without a backup)
-      for (let i = 0; i < 2; i++) await act().catch((e: unknown) => log(`act: ${String(e)}`));
+      // at most a dozen jobs open at a time: worker concurrency 2 must keep up, or the settle
+      // period would be spent on a backlog
+      for (let i = 0; i < 2; i++) {
+        if ([...jobs.values()].filter((j) => !j.done).length >= 12) break;
+        await act().catch((e: unknown) => log(`act: ${String(e)}`));
+      }
       if (tick % 2 === 0) await followJobs();
       if (tick % 7 === 0) await checkVisibility(rng.pick(world.sites)).catch(() => 0);
       await sleep(1000);
@@ -638,7 +643,7 @@ async function main(): Promise<number> {
     await faults.restoreAll();
 
     // --- settle: everything up, every job to its end
-    const settleUntil = Date.now() + (options.quick ? 6 : 15) * 60_000;
+    const settleUntil = Date.now() + (options.quick ? 6 : 8) * 60_000;
     for (;;) {
       await followJobs();
       const open = [...jobs.values()].filter((j) => !j.done);
