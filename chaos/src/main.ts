@@ -288,15 +288,33 @@ async function main(): Promise<number> {
       ]);
       const siteJob = ['backup', 'daily', 'restore', 'partial-restore', 'undo'].includes(kind);
       if (siteJob && t.busy) return;
+      if (!t.current) {
+        // an edit of the run's own was cut short by a fault: the site as it is now is a state
+        // the run made, so it is known (read while no site job of the run's is under way)
+        if (t.busy) return;
+        try {
+          t.current = await readSiteState(world.db, site.dir, site.id);
+          t.known.set(stateKey(t.current), t.current);
+        } catch {
+          return;
+        }
+      }
       const own = snapshotsOf(site.id);
       if (kind === 'backup' || kind === 'daily') {
         // the site changes between backups: every snapshot holds a state of its own
         try {
           await editSite(world.db, site.dir, site.id, ++t.editSerial);
+        } catch {
+          // MariaDB down (the files may be edited already): measured again before the next job
+          t.current = undefined;
+          return;
+        }
+        try {
           t.current = await readSiteState(world.db, site.dir, site.id);
           t.known.set(stateKey(t.current), t.current);
         } catch {
-          return; // MariaDB down: another time
+          t.current = undefined;
+          return;
         }
         const before = t.current;
         let id: number | null = null;
