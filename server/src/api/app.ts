@@ -215,14 +215,13 @@ export function buildApp(options: BuildAppOptions): ApiApp {
       const pubSub: JobPubSub = createPubSub({
         eventTarget: createRedisEventTarget({ publishClient: redis, subscribeClient: subscriber }),
       });
-      const queues = new QueueRegistry({
+      const queueOptions = {
         redisUrl: config.BACKUPS_REDIS_URL,
         prefix: config.BACKUPS_REDIS_PREFIX,
-      });
-      const deliveries = deliveryQueues({
-        redisUrl: config.BACKUPS_REDIS_URL,
-        prefix: config.BACKUPS_REDIS_PREFIX,
-      });
+        onError: (error: Error) => logger.warn({ err: error }, 'queue error'),
+      };
+      const queues = new QueueRegistry(queueOptions);
+      const deliveries = deliveryQueues(queueOptions);
       services = {
         config,
         orm,

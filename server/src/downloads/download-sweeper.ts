@@ -41,6 +41,29 @@ export async function sweepDownloads(deps: SweeperDeps, now = new Date()): Promi
     const info = await stat(full).catch(() => null);
     if (info && info.mtimeMs < staleBefore) await rm(full, { recursive: true, force: true });
   }
+  // An archive whose row never became READY (the worker was killed, or the database was away,
+  // between the build and the row) once its job has ended: nobody can fetch it.
+  const archives = new Map<number, string>();
+  for (const name of entries) {
+    const id = /^download-(\d+)\./.exec(name)?.[1];
+    if (id) archives.set(Number(id), name);
+  }
+  if (archives.size > 0) {
+    const rows = await em.find(
+      Download,
+      { id: { $in: [...archives.keys()] } },
+      { populate: ['job'], fields: ['id', 'status', 'node', 'job.status'] },
+    );
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    for (const [id, name] of archives) {
+      const row = byId.get(id);
+      if (row && row.node !== config.BACKUPS_NODE) continue;
+      const jobActive = row && ['pending', 'running'].includes(String(row.job.status));
+      if (row && (row.status === 'ready' || jobActive)) continue;
+      await rm(path.join(config.BACKUPS_DOWNLOAD_DIR, name), { force: true });
+      logger.info({ download: id }, 'an archive without a ready download deleted');
+    }
+  }
   return gone.length;
 }
 

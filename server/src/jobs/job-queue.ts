@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import BeeQueue from 'bee-queue';
 import type { IBackupJob } from './job.entity.js';
 import { taskFor } from './tasks/index.js';
@@ -10,7 +11,55 @@ export interface QueuedJob {
 export interface QueueOptions {
   redisUrl: string;
   prefix: string;
+  /**
+   * Told of the errors a queue's Redis connection emits while Redis is away (it reconnects by
+   * itself); default: none, the calls that fail meanwhile reject anyway.
+   */
+  onError?: (error: Error) => void;
 }
+
+/**
+ * Bee-Queue emits 'error' on the queue when its Redis connection fails (Redis stopped or
+ * restarted), again at every reconnect attempt. An 'error' event nobody listens to is thrown
+ * by Node and ends the process: the api, the CLI and the worker died with Redis. Every queue
+ * gets its listener when it is made, before anything can fail.
+ */
+export function listenForErrors<Q extends BeeQueue>(
+  queue: Q,
+  options: Pick<QueueOptions, 'onError'>,
+): Q {
+  queue.on('error', (error) => options.onError?.(error));
+  // A Redis that was restarted has lost the queue's Lua scripts (Bee-Queue loads them once,
+  // at ready, and calls them by sha): every later call would fail with NOSCRIPT. They are
+  // loaded again at each reconnect; enqueueJob retries a call that raced the reload.
+  void queue.ready().then(
+    () =>
+      clientOf(queue)?.on('ready', () => {
+        reloadScripts(queue).catch((error: Error) => options.onError?.(error));
+      }),
+    () => undefined,
+  );
+  return queue;
+}
+
+// Bee-Queue's own script loader (SCRIPT EXISTS, then SCRIPT LOAD of the missing ones).
+const beeLua = createRequire(import.meta.url)('bee-queue/lib/lua/index.js') as {
+  buildCache(client: unknown): Promise<unknown>;
+};
+
+interface RedisClientLike {
+  on(event: 'ready', fn: () => void): unknown;
+}
+
+const clientOf = (queue: BeeQueue): RedisClientLike | undefined =>
+  (queue as unknown as { client?: RedisClientLike }).client;
+
+function reloadScripts(queue: BeeQueue): Promise<unknown> {
+  const client = clientOf(queue);
+  return client ? beeLua.buildCache(client) : Promise.resolve();
+}
+
+const isNoScript = (error: unknown) => error instanceof Error && /NOSCRIPT/.test(error.message);
 
 /**
  * Each hosting node has two queues: `jobs` for what customers, integrators and operators ask
@@ -44,7 +93,7 @@ export function producerQueue(
   host: string,
   lane: QueueLane = 'jobs',
 ): BeeQueue<QueuedJob> {
-  return new BeeQueue<QueuedJob>(queueName(host, lane), {
+  const queue = new BeeQueue<QueuedJob>(queueName(host, lane), {
     prefix: options.prefix,
     redis: redisSettings(options.redisUrl),
     isWorker: false,
@@ -54,6 +103,7 @@ export function producerQueue(
     removeOnSuccess: true,
     removeOnFailure: true,
   });
+  return listenForErrors(queue, options);
 }
 
 /** The worker's side of a node's queue. */
@@ -62,7 +112,7 @@ export function workerQueue(
   host: string,
   lane: QueueLane = 'jobs',
 ): BeeQueue<QueuedJob> {
-  return new BeeQueue<QueuedJob>(queueName(host, lane), {
+  const queue = new BeeQueue<QueuedJob>(queueName(host, lane), {
     prefix: options.prefix,
     redis: redisSettings(options.redisUrl),
     isWorker: true,
@@ -73,6 +123,7 @@ export function workerQueue(
     removeOnFailure: true,
     stallInterval: 10_000,
   });
+  return listenForErrors(queue, options);
 }
 
 /**
@@ -80,7 +131,21 @@ export function workerQueue(
  * Redis flush, a retry) never runs it twice.
  */
 export async function enqueueJob(queue: BeeQueue<QueuedJob>, jobId: number): Promise<void> {
-  await queue.createJob({ jobId }).setId(String(jobId)).save();
+  await withScripts(queue, () => queue.createJob({ jobId }).setId(String(jobId)).save());
+}
+
+/**
+ * Runs a call of the queue's that uses its scripts; when Redis was restarted and the scripts
+ * are not loaded again yet (NOSCRIPT), loads them and runs it once more.
+ */
+export async function withScripts<T>(queue: BeeQueue, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    if (!isNoScript(error)) throw error;
+    await reloadScripts(queue);
+    return call();
+  }
 }
 
 /** A cache of producer queues, one per host. */

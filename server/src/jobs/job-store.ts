@@ -11,6 +11,7 @@ import type { SnapshotSource } from '../snapshots/snapshot-scope.js';
 import type { WebhookEvent } from '../webhooks/webhook-events.js';
 import { type QueuedMessage, recordJobEvent } from '../webhooks/webhook-outbox.js';
 import type { DeliveryQueues } from '../webhooks/webhook-queue.js';
+import { retryWhileDisconnected } from './db-retry.js';
 import {
   ACTIVE_STATUSES,
   BackupJob,
@@ -107,6 +108,14 @@ export interface JobStoreDeps {
    * when Redis fails) the delivering worker's sweep finds them: an event is never lost.
    */
   deliveries?: DeliveryQueues;
+  /**
+   * How long the writes that start and end a job (claim, complete, fail, hand back, undo
+   * point, settle) keep trying while the database cannot be reached (db-retry.ts); default
+   * 10 minutes, 0: not retried.
+   */
+  retryWritesForMs?: number;
+  /** Told of each such write that is tried again. */
+  onWriteRetry?: (error: unknown, attempt: number) => void;
 }
 
 const UNQUEUED_MESSAGE = 'The job could not be queued. Try again in a few minutes.';
@@ -135,6 +144,17 @@ export class JobStore {
 
   private em(): EntityManager {
     return this.deps.orm.em.fork() as EntityManager;
+  }
+
+  /** A write that starts or ends a job: tried again while the database is away. */
+  private lasting<T>(write: () => Promise<T>): Promise<T> {
+    const forMs = this.deps.retryWritesForMs ?? 600_000;
+    if (forMs <= 0) return write();
+    return retryWhileDisconnected(write, {
+      forMs,
+      onRetry: this.deps.onWriteRetry,
+      probe: () => this.em().getConnection().execute('select 1'),
+    });
   }
 
   private publish(ref: JobRef): Promise<void> {
@@ -341,6 +361,10 @@ export class JobStore {
    * node is read in the same statement, so a move committed before it is always seen.
    */
   async claim(jobId: number, node?: string): Promise<IBackupJob | null> {
+    return this.lasting(() => this.claimOnce(jobId, node));
+  }
+
+  private async claimOnce(jobId: number, node?: string): Promise<IBackupJob | null> {
     const em = this.em();
     const messages = await em.transactional(async (tem) => {
       // One statement whose WHERE tests the row's own status (two entries of one job never
@@ -387,19 +411,21 @@ export class JobStore {
     fields: RunningFields = {},
     announcements: readonly Announcement[] = [],
   ): Promise<boolean> {
-    return this.transition(
-      ref,
-      ['running'],
-      {
-        progress: 1,
-        phase: null,
-        etaSeconds: null,
-        ...fields,
-        status: 'completed',
-        finishedAt: new Date(),
-      },
-      'job.completed',
-      announcements,
+    return this.lasting(() =>
+      this.transition(
+        ref,
+        ['running'],
+        {
+          progress: 1,
+          phase: null,
+          etaSeconds: null,
+          ...fields,
+          status: 'completed',
+          finishedAt: new Date(),
+        },
+        'job.completed',
+        announcements,
+      ),
     );
   }
 
@@ -409,36 +435,40 @@ export class JobStore {
     failure: Failure,
     announcements: readonly Announcement[] = [],
   ): Promise<boolean> {
-    return this.transition(
-      ref,
-      ['running'],
-      {
-        status: 'failed',
-        phase: null,
-        etaSeconds: null,
-        errorCode: failure.code,
-        errorMessage: failure.message,
-        errorDetail: scrub(failure.detail),
-        finishedAt: new Date(),
-        settledAt: new Date(),
-      },
-      'job.failed',
-      announcements,
+    return this.lasting(() =>
+      this.transition(
+        ref,
+        ['running'],
+        {
+          status: 'failed',
+          phase: null,
+          etaSeconds: null,
+          errorCode: failure.code,
+          errorMessage: failure.message,
+          errorDetail: scrub(failure.detail),
+          finishedAt: new Date(),
+          settledAt: new Date(),
+        },
+        'job.failed',
+        announcements,
+      ),
     );
   }
 
   /** The worker stops before the job's script ran, or after it rolled back: PENDING again. */
   handBack(ref: JobRef): Promise<boolean> {
-    return this.transition(ref, ['running'], {
-      status: 'pending',
-      phase: null,
-      progress: 0,
-      bytesDone: null,
-      bytesTotal: null,
-      etaSeconds: null,
-      startedAt: null,
-      heartbeatAt: null,
-    });
+    return this.lasting(() =>
+      this.transition(ref, ['running'], {
+        status: 'pending',
+        phase: null,
+        progress: 0,
+        bytesDone: null,
+        bytesTotal: null,
+        etaSeconds: null,
+        startedAt: null,
+        heartbeatAt: null,
+      }),
+    );
   }
 
   /**
@@ -465,10 +495,12 @@ export class JobStore {
    * Only a restore of that customer is touched (recovery reads both from a snapshot's tags).
    */
   async attachUndoPoint(ref: JobRef, snapshotId: string): Promise<boolean> {
-    const changed = await this.em().nativeUpdate(
-      BackupJob,
-      { id: ref.id, customer: ref.customerId, kind: 'restore' },
-      { safetySnapshotId: snapshotId },
+    const changed = await this.lasting(() =>
+      this.em().nativeUpdate(
+        BackupJob,
+        { id: ref.id, customer: ref.customerId, kind: 'restore' },
+        { safetySnapshotId: snapshotId },
+      ),
     );
     if (changed > 0) await this.publish(ref);
     return changed > 0;
@@ -479,10 +511,12 @@ export class JobStore {
    * (an undo point the repository did not take yet is attached later by the recovery sweep).
    */
   async settle(ref: JobRef): Promise<void> {
-    const changed = await this.em().nativeUpdate(
-      BackupJob,
-      { id: ref.id, settledAt: null, status: { $nin: [...ACTIVE_STATUSES] } },
-      { settledAt: new Date() },
+    const changed = await this.lasting(() =>
+      this.em().nativeUpdate(
+        BackupJob,
+        { id: ref.id, settledAt: null, status: { $nin: [...ACTIVE_STATUSES] } },
+        { settledAt: new Date() },
+      ),
     );
     if (changed > 0) await this.publish(ref);
   }

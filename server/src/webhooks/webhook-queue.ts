@@ -1,5 +1,5 @@
 import BeeQueue from 'bee-queue';
-import type { QueueOptions } from '../jobs/job-queue.js';
+import { listenForErrors, type QueueOptions, withScripts } from '../jobs/job-queue.js';
 import type { QueuedMessage } from './webhook-outbox.js';
 
 /** What a queued delivery carries: the outbox row's id (the row is the truth). */
@@ -17,7 +17,7 @@ export function webhookQueue(
   node: string,
   isWorker: boolean,
 ): BeeQueue<QueuedDelivery> {
-  return new BeeQueue<QueuedDelivery>(webhookQueueName(node), {
+  const queue = new BeeQueue<QueuedDelivery>(webhookQueueName(node), {
     prefix: options.prefix,
     redis: { url: options.redisUrl },
     isWorker,
@@ -30,6 +30,7 @@ export function webhookQueue(
     removeOnFailure: true,
     stallInterval: 30_000,
   });
+  return listenForErrors(queue, options);
 }
 
 /**
@@ -42,9 +43,11 @@ export async function enqueueDelivery(
   attempt: number,
   at?: Date,
 ): Promise<void> {
-  const job = queue.createJob({ messageId }).setId(`${messageId}-${attempt}`);
-  if (at && at.getTime() > Date.now()) job.delayUntil(at);
-  await job.save();
+  await withScripts(queue, () => {
+    const job = queue.createJob({ messageId }).setId(`${messageId}-${attempt}`);
+    if (at && at.getTime() > Date.now()) job.delayUntil(at);
+    return job.save();
+  });
 }
 
 /** Where the job store and the api queue deliveries: a producer queue per node. */

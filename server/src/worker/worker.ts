@@ -60,6 +60,9 @@ export interface WorkerHandle {
  * The worker of one hosting node: holds the node's lease (one worker per node), recovers what
  * a previous worker left, then takes jobs from the node's queue and runs the daily schedule.
  */
+/** How often the queues' stalled entries are looked for (Bee-Queue's stallInterval). */
+const STALL_CHECK_MS = 10_000;
+
 export async function startWorker(options: WorkerOptions): Promise<WorkerHandle> {
   const cfg = options.config;
   const logger = options.logger ?? createLogger('worker', cfg.BACKUPS_LOG_LEVEL);
@@ -83,13 +86,17 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   });
   const alerts = new Alerts({ redis, prefix, logger, metrics });
   const retention = new DeferredRetention({ orm, scripts, logger });
-  const queues = {
-    jobs: workerQueue({ redisUrl: cfg.BACKUPS_REDIS_URL, prefix }, node, 'jobs'),
-    daily: workerQueue({ redisUrl: cfg.BACKUPS_REDIS_URL, prefix }, node, 'daily'),
-    index: workerQueue({ redisUrl: cfg.BACKUPS_REDIS_URL, prefix }, node, 'index'),
-    downloads: workerQueue({ redisUrl: cfg.BACKUPS_REDIS_URL, prefix }, node, 'downloads'),
+  const queueOptions = {
+    redisUrl: cfg.BACKUPS_REDIS_URL,
+    prefix,
+    onError: (error: Error) => logger.error({ err: error }, 'queue error'),
   };
-  const queueOptions = { redisUrl: cfg.BACKUPS_REDIS_URL, prefix };
+  const queues = {
+    jobs: workerQueue(queueOptions, node, 'jobs'),
+    daily: workerQueue(queueOptions, node, 'daily'),
+    index: workerQueue(queueOptions, node, 'index'),
+    downloads: workerQueue(queueOptions, node, 'downloads'),
+  };
   const hooks = webhookQueue(queueOptions, node, true);
   const deliveries = deliveryQueues(queueOptions, { node, queue: hooks });
   // The worker creates jobs only on its own node (the daily schedule).
@@ -98,6 +105,8 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     redis,
     prefix,
     deliveries,
+    onWriteRetry: (error, attempt) =>
+      logger.warn({ err: error, attempt }, 'the database is away: a job write is tried again'),
     queues: {
       for: (host, lane) => {
         if (host !== node) throw new Error(`the worker of ${node} does not queue for ${host}`);
@@ -135,14 +144,19 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
       all.reduce((total, health) => total + health[key], 0);
     return { waiting: sum('waiting'), active: sum('active'), delayed: sum('delayed') };
   };
+  for (const q of Object.values(queues)) await q.ready();
+  // An entry a worker had taken but not finished when it was killed stays in Bee-Queue's
+  // active list: queueing its job again at recovery adds nothing (same id), so a job PENDING
+  // then was never run. The stall check puts such entries back (the row decides: a job is
+  // claimed only while PENDING, so nothing runs twice).
   for (const q of Object.values(queues)) {
-    await q.ready();
-    q.on('error', (error) => logger.error({ err: error }, 'queue error'));
+    q.checkStalledJobs(STALL_CHECK_MS, (error) => {
+      if (error) logger.warn({ err: error }, 'the stalled-jobs check failed');
+    });
   }
 
   await recoverNode({ orm, store, node, queues, scripts, logger });
   await hooks.ready();
-  hooks.on('error', (error) => logger.error({ err: error }, 'webhook queue error'));
   const deliverer = new WebhookDeliverer({ orm, config: cfg, logger, node, queue: hooks });
   deliverer.start();
   const mail = cfg.BACKUPS_SMTP_URL

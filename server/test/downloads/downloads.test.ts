@@ -509,4 +509,17 @@ describe('downloads', () => {
     const restore = await world.waitForJob(Number(restoreId), ['completed', 'failed']);
     expect(restore.status, restore.errorMessage ?? '').toBe('completed');
   });
+
+  it('an archive whose download never became ready is deleted; a building one is kept', async () => {
+    // found by the chaos soak: the database was away when the build ended, the job FAILED and
+    // its archive stayed in the folder, fetchable by nobody
+    const downloadDir = path.join(world.scriptsEnv.dataDir, 'downloads');
+    const orphan = path.join(downloadDir, 'download-987654321.zip');
+    const building = path.join(downloadDir, '.download-987654322.zip.part');
+    await writeFile(orphan, 'an archive nobody can fetch');
+    await writeFile(building, 'a build under way');
+    await worker.sweepDownloads();
+    await expect(lstat(orphan)).rejects.toThrow(/ENOENT/);
+    expect((await lstat(building)).isFile()).toBe(true);
+  });
 });

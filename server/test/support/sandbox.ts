@@ -212,10 +212,16 @@ export async function clearRedisPrefix(prefix: string, redis?: Redis): Promise<v
 /** The site's own database account, as a hosting company gives one: rights on its database alone. */
 export const siteAccount = (id: number) => `'site_${id}'@'localhost'`;
 
-/** customer_<id> with a few tables, odd bytes, a view and a trigger, and the site's account. */
-export async function createCustomerDatabase(id: number): Promise<void> {
+/**
+ * customer_<id> with a few tables, odd bytes, a view and a trigger, and the site's account;
+ * `run` runs the statements as root (default: sql(), on the system server).
+ */
+export async function createCustomerDatabase(
+  id: number,
+  run: (statement: string) => Promise<unknown> = sql,
+): Promise<void> {
   const db = `customer_${id}`;
-  await sql(`DROP DATABASE IF EXISTS ${db}; CREATE DATABASE ${db} CHARACTER SET utf8mb4;
+  await run(`DROP DATABASE IF EXISTS ${db}; CREATE DATABASE ${db} CHARACTER SET utf8mb4;
     CREATE USER IF NOT EXISTS ${siteAccount(id)} ACCOUNT LOCK;
     GRANT ALL PRIVILEGES ON \`customer\\_${id}\`.* TO ${siteAccount(id)};
     CREATE TABLE ${db}.posts (id INT AUTO_INCREMENT PRIMARY KEY, title VARCHAR(200), body TEXT);

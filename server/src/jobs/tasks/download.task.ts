@@ -1,13 +1,17 @@
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
 import { recordAudit } from '../../audit/audit.js';
-import { archiveExtension, Download } from '../../downloads/download.entity.js';
+import { archiveExtension, Download, type IDownload } from '../../downloads/download.entity.js';
 import {
   downloadAllowance,
   liveLimitMessage,
   quotaMessage,
 } from '../../downloads/download-limits.js';
+import type { ScriptEvent } from '../../executors/script-events.js';
 import { scriptScope } from '../../snapshots/snapshot-scope.js';
+import { retryWhileDisconnected } from '../db-retry.js';
 import { failureOf, succeeded } from './failure.js';
-import { type Task, TaskRefusal } from './task.js';
+import { type Task, type TaskContext, TaskRefusal } from './task.js';
 
 /**
  * DOWNLOAD: scripts/customer-download builds an archive of the customer's part of a snapshot
@@ -72,25 +76,19 @@ export const downloadTask: Task = {
     if (event.type === 'archive') {
       const now = new Date();
       const expiresAt = new Date(now.getTime() + ctx.config.BACKUPS_DOWNLOAD_HOURS * 3600_000);
-      const em = ctx.em.fork();
-      const download = await em.findOneOrFail(Download, { job: ctx.job.id });
-      em.assign(download, {
-        status: 'ready',
-        fileName: event.file,
-        downloadName: event.name,
-        sizeBytes: event.size,
-        sha256: event.sha256,
-        readyAt: now,
-        expiresAt,
-      });
-      await em.flush();
-      await recordAudit(em, {
-        action: 'download_created',
-        actor: { kind: 'operator', id: `worker:${ctx.config.BACKUPS_NODE}` },
-        customerId: ctx.job.customer.id,
-        targetId: download.id,
-        details: { jobId: ctx.job.id, sizeBytes: event.size, sha256: event.sha256, expiresAt },
-      });
+      // The archive is on disk: its row must learn of it, also across a database restart
+      // (db-retry.ts), or the file is deleted, never left behind without a live download.
+      let download: IDownload;
+      try {
+        download = await retryWhileDisconnected(() => recordArchive(event, ctx, now, expiresAt), {
+          probe: () => ctx.em.fork().getConnection().execute('select 1'),
+        });
+      } catch (error) {
+        await rm(path.join(ctx.config.BACKUPS_DOWNLOAD_DIR, path.basename(event.file)), {
+          force: true,
+        });
+        throw error;
+      }
       ctx.announce({
         event: 'download.ready',
         data: {
@@ -111,3 +109,32 @@ export const downloadTask: Task = {
     return failureOf(result, 'DOWNLOAD_FAILED');
   },
 };
+
+/** The download's row READY with its archive, and the audit line (one attempt). */
+async function recordArchive(
+  event: Extract<ScriptEvent, { type: 'archive' }>,
+  ctx: TaskContext,
+  now: Date,
+  expiresAt: Date,
+): Promise<IDownload> {
+  const em = ctx.em.fork();
+  const download = await em.findOneOrFail(Download, { job: ctx.job.id });
+  em.assign(download, {
+    status: 'ready',
+    fileName: event.file,
+    downloadName: event.name,
+    sizeBytes: event.size,
+    sha256: event.sha256,
+    readyAt: now,
+    expiresAt,
+  });
+  await em.flush();
+  await recordAudit(em, {
+    action: 'download_created',
+    actor: { kind: 'operator', id: `worker:${ctx.config.BACKUPS_NODE}` },
+    customerId: ctx.job.customer.id,
+    targetId: download.id,
+    details: { jobId: ctx.job.id, sizeBytes: event.size, sha256: event.sha256, expiresAt },
+  });
+  return download;
+}
