@@ -413,16 +413,12 @@ export class JobRunner {
         return { exitCode: 1, timedOut: false, aborted: false, lastError: null, stderrTail: '' };
       }
       if (result.exitCode > 128) {
-        const recovered = await recoverSite(
-          this.deps.scripts,
-          customerId,
-          recordRecoveredUndoPoints(this.deps),
-        );
+        const recovered = await this.recoverOnce(customerId);
         log.warn(
           { exitCode: result.exitCode, recovered: recovered.exitCode },
           'script killed: site recovered',
         );
-        if (recovered.exitCode !== 0) recoveryNeeded = true;
+        recoveryNeeded = recovered.stillNeeded;
       }
       if (recoveryNeeded) await this.recoverUntilWhole(customerId, log, signal);
       return result;
@@ -430,6 +426,19 @@ export class JobRunner {
       scriptEnded();
       if (this.customerScripts.get(customerId) === ended) this.customerScripts.delete(customerId);
     }
+  }
+
+  /** One `customer-restore --recover`; `stillNeeded` when it could not make the site whole. */
+  private async recoverOnce(
+    customerId: number,
+  ): Promise<{ exitCode: number; stillNeeded: boolean; stderrTail: string }> {
+    const record = recordRecoveredUndoPoints(this.deps);
+    let stillNeeded = false;
+    const result = await recoverSite(this.deps.scripts, customerId, async (event) => {
+      if (event.type === 'recovery_needed') stillNeeded = true;
+      await record(event);
+    });
+    return { exitCode: result.exitCode, stillNeeded, stderrTail: result.stderrTail };
   }
 
   /**
@@ -449,13 +458,14 @@ export class JobRunner {
         log.error('the site is still in maintenance: its recovery is left to the next start');
         return;
       }
-      const recovered = await recoverSite(
-        this.deps.scripts,
-        customerId,
-        recordRecoveredUndoPoints(this.deps),
-      );
-      if (recovered.exitCode === 0) {
-        log.warn({ attempt }, 'the failed restore is undone: the site is whole and open');
+      const recovered = await this.recoverOnce(customerId);
+      if (!recovered.stillNeeded) {
+        // Whole again (a recovery can fail after that, e.g. storing the undo point while the
+        // safety repository is away: the catalog sync's recovery finishes it later).
+        log.warn(
+          { attempt, exitCode: recovered.exitCode },
+          'the failed restore is undone: the site is whole',
+        );
         return;
       }
       log.error(
