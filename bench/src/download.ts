@@ -3,9 +3,7 @@
 // `restic dump --archive zip` of the same snapshot into a file; then fetching the archive
 // through the shipped nginx site from the worker's download server, against the same nginx
 // serving the same bytes as a static file. Repetitions interleaved; ratios per pair.
-import { createHash } from 'node:crypto';
-import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import https from 'node:https';
+import { chmod, copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -22,23 +20,30 @@ import type { Measurement } from './report.js';
 import type { BenchSite } from './site.js';
 import { now } from './stats.js';
 
-/** GET through nginx; resolves with the bytes' count and sha256 (streamed, not kept). */
-function fetchThrough(url: string, ca: Buffer): Promise<{ bytes: number; sha256: string }> {
-  return new Promise((resolve, reject) => {
-    const hash = createHash('sha256');
-    let bytes = 0;
-    https
-      .get(url, { ca, servername: 'backups.example.com' }, (res) => {
-        if (res.statusCode !== 200) reject(new Error(`${url}: HTTP ${res.statusCode}`));
-        res.on('data', (chunk: Buffer) => {
-          bytes += chunk.length;
-          hash.update(chunk);
-        });
-        res.on('end', () => resolve({ bytes, sha256: hash.digest('hex') }));
-        res.on('error', reject);
-      })
-      .on('error', reject);
-  });
+/**
+ * GET through nginx by curl, the bytes hashed on their way by openssl (never kept): the count
+ * and the sha256. The client is a process of its own, as a customer's browser is: in this
+ * process its TLS and hashing shared one thread with the worker's download server it measures
+ * (the worker runs in the bench's process), which then waited for its own client.
+ */
+async function fetchThrough(
+  url: string,
+  ca: string,
+  port: number,
+): Promise<{ bytes: number; sha256: string }> {
+  const { stdout, stderr } = await execa(
+    'bash',
+    [
+      '-c',
+      'set -o pipefail; curl -sS --fail --cacert "$1" --resolve "backups.example.com:$2:127.0.0.1" -w "%{stderr}%{size_download}" -o - "$3" | openssl dgst -sha256 -r',
+      'fetch',
+      ca,
+      String(port),
+      url,
+    ],
+    { stripFinalNewline: true },
+  );
+  return { bytes: Number(stderr.trim()), sha256: stdout.split(' ')[0] ?? '' };
 }
 
 export async function measureDownload(
@@ -60,6 +65,7 @@ export async function measureDownload(
   const rssDuring: number[] = [];
   const rssBefore: number[] = [];
   let sizeBytes = 0;
+  let linkSha256 = '';
   let url = '';
   let stopNginx = async () => {};
   try {
@@ -74,8 +80,9 @@ export async function measureDownload(
       }, 200);
       let ms: number;
       let jobId: number;
+      let phases: Record<string, number>;
       try {
-        ({ ms, jobId } = await runApiJob(
+        ({ ms, jobId, phases } = await runApiJob(
           world,
           'mutation($s: ID!, $c: ID!) { createDownload(snapshotId: $s, format: ZIP, customerId: $c) { $JOB } }',
           { s: snapshotId, c: String(site.customer.id) },
@@ -99,7 +106,9 @@ export async function measureDownload(
       bare.push(bareMs / 1000);
       buildRatio.push(ms / bareMs);
       log(
-        `  build ${i + 1}: api+worker ${(ms / 1000).toFixed(2)} s, bare dump ${(bareMs / 1000).toFixed(2)} s`,
+        `  build ${i + 1}: api+worker ${(ms / 1000).toFixed(2)} s (${Object.entries(phases)
+          .map(([phase, t]) => `${phase} ${(t / 1000).toFixed(2)}`)
+          .join(', ')}), bare dump ${(bareMs / 1000).toFixed(2)} s`,
       );
       // Keep the newest link; the older archives go, so the customer stays under the live limit.
       const link = await world.gql(
@@ -114,6 +123,7 @@ export async function measureDownload(
       ).job.download;
       url = d.url;
       sizeBytes = d.sizeBytes;
+      linkSha256 = d.sha256;
       if (i < reps - 1) {
         // The customer stays under the live limit: older archives are revoked and deleted.
         await world.gql(
@@ -157,17 +167,23 @@ export async function measureDownload(
     const conf = path.join(scratch, 'nginx.conf');
     await writeFile(conf, nginxMainConfig(scratch, [siteFile]));
     ({ stop: stopNginx } = await runNginx(scratch, conf, httpsPort));
-    const caBytes = await readFile(certificate.cert);
-    const base = `https://127.0.0.1:${httpsPort}`;
+    const base = `https://backups.example.com:${httpsPort}`;
     const linkUrl = `${base}${new URL(url).pathname}`;
-    for (let i = 0; i < reps; i++) {
+    // A fetch takes seconds where a build takes a minute: more of them, for a median that
+    // holds against the other work on a shared machine.
+    const serveReps = Math.max(reps, 5);
+    for (let i = 0; i < serveReps; i++) {
       let t0 = now();
-      const viaWorker = await fetchThrough(linkUrl, caBytes);
+      const viaWorker = await fetchThrough(linkUrl, certificate.cert, httpsPort);
       const workerMs = now() - t0;
       t0 = now();
-      const viaStatic = await fetchThrough(`${base}/static.zip`, caBytes);
+      const viaStatic = await fetchThrough(`${base}/static.zip`, certificate.cert, httpsPort);
       const staticMs = now() - t0;
-      if (viaWorker.sha256 !== viaStatic.sha256 || viaWorker.bytes !== sizeBytes) {
+      if (
+        viaWorker.sha256 !== linkSha256 ||
+        viaStatic.sha256 !== linkSha256 ||
+        viaWorker.bytes !== sizeBytes
+      ) {
         throw new Error('the served archive differs from the file');
       }
       const mbps = (ms: number) => sizeBytes / 1e6 / (ms / 1000);
@@ -185,7 +201,7 @@ export async function measureDownload(
   return {
     id: 10,
     title: 'Downloads: building a ZIP, serving it through nginx',
-    setup: `site of ${site.files} files (${(site.filesBytes / 2 ** 20).toFixed(0)} MiB), archive ${(sizeBytes / 1e6).toFixed(1)} MB; createDownload(ZIP) through the api until COMPLETED vs bare restic dump --archive zip --target; GET of the link through the shipped nginx site (TLS) to the worker vs the same nginx serving the same file statically; ${reps} repetitions interleaved`,
+    setup: `site of ${site.files} files (${(site.filesBytes / 2 ** 20).toFixed(0)} MiB), archive ${(sizeBytes / 1e6).toFixed(1)} MB; createDownload(ZIP) through the api until COMPLETED vs bare restic dump --archive zip --target; GET of the link by curl (its own process, bytes hashed by openssl on the way) through the shipped nginx site (TLS) to the worker vs the same nginx serving the same file statically; ${reps} builds and ${Math.max(reps, 5)} fetches of each, interleaved`,
     figures: [
       { name: 'build through api + worker', unit: 's', values: build },
       { name: 'bare restic dump --archive zip', unit: 's', values: bare },
@@ -209,6 +225,6 @@ export async function measureDownload(
       { name: 'api resident memory during a build (peak)', unit: 'MiB', values: rssDuring },
     ],
     limits:
-      'the build is restic dump itself plus a sha256 pass over the archive and the job round trip; serving is disk/page cache and TLS in nginx',
+      'the build is restic dump itself (Deflate of incompressible files, one core) plus the listing that checks the snapshot and sizes the download, and the job round trip; the sha256 is taken while the archive is written. Serving: nginx TLS, curl and the worker share 2 cores; the worker copies the bytes from the page cache to the socket nginx reads',
   };
 }

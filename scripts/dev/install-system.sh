@@ -87,6 +87,9 @@ main() {
   command -v rsync >/dev/null 2>&1 || pkgs+=(rsync)
   command -v jq >/dev/null 2>&1 || pkgs+=(jq)
   command -v curl >/dev/null 2>&1 || pkgs+=(curl)
+  # customer-download: zip packs chosen paths; openssl hashes archives (SHA instructions)
+  command -v zip >/dev/null 2>&1 || pkgs+=(zip)
+  command -v openssl >/dev/null 2>&1 || pkgs+=(openssl)
   # promtool checks and unit-tests the alert rules (deploy/prometheus)
   command -v promtool >/dev/null 2>&1 || pkgs+=(prometheus)
   if ((${#pkgs[@]})); then

@@ -79,6 +79,14 @@ const archiveEvent = (events: Event[]) =>
     | (Event & { file: string; name: string; size: number; sha256: string })
     | undefined;
 
+/** The archive event names the file's own size and sha256 (what a customer checks it by). */
+async function expectNamesItsFile(events: Event[], file: string): Promise<void> {
+  const bytes = await readFile(file);
+  const archive = archiveEvent(events);
+  expect(archive?.size).toBe(bytes.length);
+  expect(archive?.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
+}
+
 async function unpack(file: string): Promise<string> {
   const dir = await mkdtemp(path.join(unpackRoot, 'x-'));
   if (file.endsWith('.zip')) await execa('unzip', ['-q', file, '-d', dir]);
@@ -158,6 +166,7 @@ describe('customer-download', () => {
       'wp-content-1/plugins-2\0',
     );
     expect(r.exitCode, r.stderr).toBe(0);
+    await expectNamesItsFile(r.events, path.join(downloads, 'folder.zip'));
     const got = await contents(await unpack(path.join(downloads, 'folder.zip')));
     const want = new Map(
       [...backedUp].filter(([p]) => p === 'wp-content-1' || p.startsWith('wp-content-1/plugins-2')),
@@ -181,6 +190,7 @@ describe('customer-download', () => {
     expect(archiveEvent(r.events)?.name).toMatch(
       new RegExp(`^customer_${A}-\\d{4}-\\d{2}-\\d{2}\\.sql\\.gz$`),
     );
+    await expectNamesItsFile(r.events, path.join(downloads, 'db.sql.gz'));
     const dump = await execa('gunzip', ['-c', path.join(downloads, 'db.sql.gz')], {
       encoding: 'buffer',
       stripFinalNewline: false,
@@ -217,6 +227,7 @@ describe('customer-download', () => {
       'both.tar.gz',
     ]);
     expect(r.exitCode, r.stderr).toBe(0);
+    await expectNamesItsFile(r.events, path.join(downloads, 'both.tar.gz'));
     const got = await contents(await unpack(path.join(downloads, 'both.tar.gz')));
     const sqlName = [...got.keys()].find((k) => k.endsWith('.sql')) as string;
     expect(sqlName).toMatch(new RegExp(`^customer_${A}-\\d{4}-\\d{2}-\\d{2}\\.sql$`));
