@@ -101,10 +101,18 @@ export function buildApp(options: BuildAppOptions): ApiApp {
       body = read.body;
     }
     const { Headers, Request } = yoga.fetchAPI;
-    const headers = new Headers();
-    for (const [name, value] of Object.entries(req.headers)) {
-      if (Array.isArray(value)) for (const v of value) headers.append(name, v);
-      else if (value !== undefined) headers.set(name, value);
+    // Node has already joined a request's repeated headers (Cookie with "; ", the others with
+    // ", "), so its object is the header list as it is: whatwg-node reads it lazily, without
+    // building a map per request. Only Set-Cookie (never sent by browsers) comes as an array.
+    let headers: InstanceType<typeof Headers> | Record<string, string>;
+    if (req.headers['set-cookie'] === undefined) headers = req.headers as Record<string, string>;
+    else {
+      const copied = new Headers();
+      for (const [name, value] of Object.entries(req.headers)) {
+        if (Array.isArray(value)) for (const v of value) copied.append(name, v);
+        else if (value !== undefined) copied.set(name, value);
+      }
+      headers = copied;
     }
     const abort = new AbortController();
     // Only a client that goes away before its answer is complete aborts the operation: 'close'
