@@ -125,7 +125,10 @@ export function buildApp(options: BuildAppOptions): ApiApp {
       new Request(`http://localhost${req.url ?? GRAPHQL_PATH}`, {
         method,
         headers,
-        body: body ? new Uint8Array(body) : undefined,
+        // A view of the bytes read, not a copy.
+        body: body
+          ? new Uint8Array(body.buffer as ArrayBuffer, body.byteOffset, body.byteLength)
+          : undefined,
         signal: abort.signal,
       }),
       {
@@ -141,12 +144,13 @@ export function buildApp(options: BuildAppOptions): ApiApp {
     const cookies = [...response.headers.getSetCookie(), ...responseCookies];
     if (cookies.length > 0) outHeaders['set-cookie'] = cookies;
     // GraphQL over HTTP answers are single JSON documents (no @defer; subscriptions, which
-    // yoga would stream, are refused over HTTP: yoga.ts): one buffer, so the headers and the
-    // body leave in one write.
-    const payload = response.body ? Buffer.from(await response.arrayBuffer()) : undefined;
-    if (payload) outHeaders['content-length'] = String(payload.length);
+    // yoga would stream, are refused over HTTP: yoga.ts): the text as yoga made it (reading
+    // `response.body` would build a stream over a copy first), sent with the headers in one
+    // write.
+    const text = await response.text();
+    if (text !== '') outHeaders['content-length'] = String(Buffer.byteLength(text));
     res.writeHead(response.status, outHeaders);
-    res.end(payload);
+    res.end(text === '' ? undefined : text);
   }
 
   async function ready(): Promise<boolean> {
