@@ -101,10 +101,18 @@ export function buildApp(options: BuildAppOptions): ApiApp {
       body = read.body;
     }
     const { Headers, Request } = yoga.fetchAPI;
-    const headers = new Headers();
-    for (const [name, value] of Object.entries(req.headers)) {
-      if (Array.isArray(value)) for (const v of value) headers.append(name, v);
-      else if (value !== undefined) headers.set(name, value);
+    // Node has already joined a request's repeated headers (Cookie with "; ", the others with
+    // ", "), so its object is the header list as it is: whatwg-node reads it lazily, without
+    // building a map per request. Only Set-Cookie (never sent by browsers) comes as an array.
+    let headers: InstanceType<typeof Headers> | Record<string, string>;
+    if (req.headers['set-cookie'] === undefined) headers = req.headers as Record<string, string>;
+    else {
+      const copied = new Headers();
+      for (const [name, value] of Object.entries(req.headers)) {
+        if (Array.isArray(value)) for (const v of value) copied.append(name, v);
+        else if (value !== undefined) copied.set(name, value);
+      }
+      headers = copied;
     }
     const abort = new AbortController();
     // Only a client that goes away before its answer is complete aborts the operation: 'close'
@@ -117,7 +125,10 @@ export function buildApp(options: BuildAppOptions): ApiApp {
       new Request(`http://localhost${req.url ?? GRAPHQL_PATH}`, {
         method,
         headers,
-        body: body ? new Uint8Array(body) : undefined,
+        // A view of the bytes read, not a copy.
+        body: body
+          ? new Uint8Array(body.buffer as ArrayBuffer, body.byteOffset, body.byteLength)
+          : undefined,
         signal: abort.signal,
       }),
       {
@@ -133,12 +144,13 @@ export function buildApp(options: BuildAppOptions): ApiApp {
     const cookies = [...response.headers.getSetCookie(), ...responseCookies];
     if (cookies.length > 0) outHeaders['set-cookie'] = cookies;
     // GraphQL over HTTP answers are single JSON documents (no @defer; subscriptions, which
-    // yoga would stream, are refused over HTTP: yoga.ts): one buffer, so the headers and the
-    // body leave in one write.
-    const payload = response.body ? Buffer.from(await response.arrayBuffer()) : undefined;
-    if (payload) outHeaders['content-length'] = String(payload.length);
+    // yoga would stream, are refused over HTTP: yoga.ts): the text as yoga made it (reading
+    // `response.body` would build a stream over a copy first), sent with the headers in one
+    // write.
+    const text = await response.text();
+    if (text !== '') outHeaders['content-length'] = String(Buffer.byteLength(text));
     res.writeHead(response.status, outHeaders);
-    res.end(payload);
+    res.end(text === '' ? undefined : text);
   }
 
   async function ready(): Promise<boolean> {

@@ -19,7 +19,8 @@ export const builder = new SchemaBuilder<{
   };
   Scalars: {
     ID: { Input: string; Output: string | number };
-    DateTime: { Input: Date; Output: Date };
+    /** Output: a Date, or a string already ISO-8601 in UTC (the catalog listing's). */
+    DateTime: { Input: Date; Output: Date | string };
     Bytes: { Input: number; Output: number };
   };
 }>({

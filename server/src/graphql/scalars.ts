@@ -3,7 +3,8 @@ import { GraphQLError, Kind } from './graphql-runtime.js';
 
 builder.scalarType('DateTime', {
   description: 'ISO-8601 date and time, in UTC',
-  serialize: (value) => value.toISOString(),
+  // A string is already ISO-8601 in UTC (catalog-read.ts hands the listing's times so).
+  serialize: (value) => (typeof value === 'string' ? value : value.toISOString()),
   parseValue: (value) => {
     const date = typeof value === 'string' ? new Date(value) : null;
     if (!date || Number.isNaN(date.getTime())) throw new GraphQLError('Expected an ISO-8601 date');

@@ -30,7 +30,7 @@ SnapshotRef.implement({
     shortId: t.exposeString('shortId'),
     source: t.field({ type: SnapshotSourceEnum, resolve: (s) => asSnapshotSource(s.source) }),
     scope: t.field({ type: BackupScopeEnum, resolve: (s) => asBackupScope(s.scope) }),
-    createdAt: t.field({ type: 'DateTime', resolve: (s) => s.time }),
+    createdAt: t.field({ type: 'DateTime', resolve: (s) => s.timeIso ?? s.time }),
     label: t.exposeString('label', { nullable: true }),
     sizeBytes: t.field({
       type: 'Bytes',
