@@ -127,10 +127,14 @@ locate_in_snapshot() {
 }
 
 # locate_in <listing>: sets SNAP_CONTENT, SNAP_CONTENT_REL, SNAP_DUMP, SNAP_DUMP_SIZE.
+# The rule reads folders and dumps alone (layout_nodes): the other lines, most of a whole
+# snapshot's listing, are left out by grep before jq parses any (a superset: every folder's
+# line holds "type":"dir", every dump's its name as is, restic writing both without escapes).
 locate_in() {
   local -a found=()
+  grep -F -e '"type":"dir"' -e '"name":"customer_' -- "$1" >"$TMP_DIR/layout-lines" || (($? == 1))
   layout_jq "$SNAP_JSON" "$CUSTOMER" 'layout_nodes($only) | located($P; $legacy; $only)
-    | (.content, .rel, .dump, (.dump_size | tostring)) | ., "\u0000"' -n -j "$1" >"$TMP_DIR/located"
+    | (.content, .rel, .dump, (.dump_size | tostring)) | ., "\u0000"' -n -j "$TMP_DIR/layout-lines" >"$TMP_DIR/located"
   mapfile -d '' -t found <"$TMP_DIR/located"
   SNAP_CONTENT=${found[0]} SNAP_CONTENT_REL=${found[1]} SNAP_DUMP=${found[2]} SNAP_DUMP_SIZE=${found[3]}
 }
@@ -142,4 +146,16 @@ check_scope_present() {
   if wants_db "$SCOPE" && [[ -z $SNAP_DUMP ]]; then
     die SNAPSHOT_NOT_FOUND "$EXIT_REFUSED" "This backup does not contain the site's database."
   fi
+}
+
+# path_keys: reads absolute paths (NUL-separated) on stdin and prints, a line each, the text
+# restic's JSON listing starts a node's line with for that path: "path":"<path as Go encodes
+# it> (no closing quote: a prefix of the path and of everything below it). Go escapes &, < and
+# > (and U+2028/9) where jq does not; a path whose key still differs (control characters)
+# finds no line, which callers check: grep with these keys only narrows what jq then reads
+# exactly, and a quote inside a value is always escaped, so a key never matches elsewhere.
+path_keys() {
+  jq -Rs -r 'split("\u0000")[] | select(. != "") | "\"path\":" + (tojson | rtrimstr("\"")
+    | gsub("&"; "\\u0026") | gsub("<"; "\\u003c") | gsub(">"; "\\u003e")
+    | gsub("\u2028"; "\\u2028") | gsub("\u2029"; "\\u2029"))'
 }

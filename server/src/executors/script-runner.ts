@@ -2,7 +2,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { execa, type ResultPromise } from 'execa';
 import type { Logger } from '../infra/logger.js';
-import { type JobScriptEvent, parseScriptEvent } from './script-events.js';
+import { type JobScriptEvent, LISTING_END, parseScriptEvent } from './script-events.js';
 
 /** Exit codes shared with the scripts (see their header comments). */
 export const SCRIPT_EXIT = {
@@ -35,6 +35,12 @@ export interface RunOptions {
   onEvent?: (event: JobScriptEvent) => void | Promise<void>;
   /** Every stdout line that is not a job event (listings print their own lines). */
   onLine?: (line: string) => void;
+  /**
+   * Each line of a listing the script passes through (after a listing event, up to the line
+   * LISTING_END), as the tool printed it; none of them is parsed as an event. Awaited, so a
+   * slow consumer slows the reading (the pipe then holds the script back), never memory.
+   */
+  onListing?: (line: string) => void | Promise<void>;
   /** After this many ms the script gets SIGTERM (it rolls back and exits 6). */
   timeoutMs?: number;
   /** After SIGTERM, how long to wait before SIGKILL. */
@@ -101,7 +107,19 @@ export class ScriptRunner {
       : null;
     const events = (async () => {
       if (!lines) return;
+      let listing = false;
       for await (const line of lines) {
+        if (listing) {
+          if (line === LISTING_END) listing = false;
+          else if (run.onListing) {
+            try {
+              await run.onListing(line);
+            } catch (error) {
+              log.error({ err: error }, 'handling a listing line failed');
+            }
+          }
+          continue;
+        }
         const event = parseScriptEvent(line);
         if (!event) {
           if (!line.trim()) continue;
@@ -116,6 +134,10 @@ export class ScriptRunner {
         }
         if (event.type === 'restic') {
           this.options.observer?.resticExited(event.command, event.code);
+          continue;
+        }
+        if (event.type === 'listing') {
+          listing = true;
           continue;
         }
         if (event.type === 'lock_wait') {

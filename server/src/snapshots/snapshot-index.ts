@@ -39,11 +39,48 @@ export interface IndexEntry {
   mode: number;
 }
 
+/**
+ * One line of restic's `ls --json` (as customer-index passes them through) as an entry of the
+ * index: a node below `root` (the content folder's path in the snapshot), its path made
+ * relative to it; null for any other line.
+ */
+export function entryOfListingLine(line: string, root: string): IndexEntry | null {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(line);
+  } catch {
+    return null;
+  }
+  if (typeof parsed !== 'object' || parsed === null) return null;
+  const node = parsed as Record<string, unknown>;
+  const prefix = `${root}/`;
+  if (node.struct_type !== 'node' || typeof node.path !== 'string') return null;
+  if (root === '' || !node.path.startsWith(prefix) || node.path.length === prefix.length) {
+    return null;
+  }
+  const type: EntryType =
+    node.type === 'file' || node.type === 'dir' || node.type === 'symlink' ? node.type : 'other';
+  const size = typeof node.size === 'number' && node.size >= 0 ? node.size : 0;
+  const mode = node.mode;
+  return {
+    path: node.path.slice(prefix.length),
+    type,
+    size: type === 'file' ? size : null,
+    mtime: typeof node.mtime === 'string' ? node.mtime : null,
+    mode: typeof mode === 'number' && Number.isInteger(mode) && mode >= 0 ? mode : 0,
+  };
+}
+
 /** InnoDB keeps a name of 255 characters in the folder index; a file name is at most 255 bytes. */
 const NAME_MAX = 255;
 const PATH_MAX = 4096;
 const TABLE_NAME_MAX = 64;
 const BATCH = 1000;
+/**
+ * Batches sent at once, each on its own connection: the server works on one while it parses
+ * the next (measured on 20,000 entries: one at a time 1.3-2.5 s, two 0.5-1.1 s).
+ */
+const IN_FLIGHT = 2;
 
 function mysqlTime(value: string | null): Date | null {
   if (!value) return null;
@@ -58,7 +95,8 @@ function mysqlTime(value: string | null): Date | null {
  */
 export class SnapshotIndexWriter {
   private batch: unknown[][] = [];
-  private inflight: Promise<unknown> = Promise.resolve();
+  private inflight: Promise<void>[] = [];
+  private failure: unknown = null;
   private readonly tables = new Map<string, number>();
   private count = 0;
   private skipped = 0;
@@ -119,20 +157,41 @@ export class SnapshotIndexWriter {
   private async send(): Promise<void> {
     const rows = this.batch;
     this.batch = [];
-    await this.inflight;
+    while (this.inflight.length >= IN_FLIGHT) await this.inflight.shift();
+    this.throwIfFailed();
     if (rows.length === 0) return;
-    this.inflight = this.em.getConnection().execute(
-      `insert into snapshot_entries (snapshot_row_id, path_hash, parent_hash, kind_rank, name,
-           path, type, size_bytes, mtime, mode) values ${rows.map(() => '(?,?,?,?,?,?,?,?,?,?)').join(',')}
-         on duplicate key update type = values(type)`,
-      rows.flat(),
+    // Its failure is kept (and thrown by the next send or finish), never left unhandled.
+    this.inflight.push(
+      this.em
+        .getConnection()
+        .execute(
+          `insert into snapshot_entries (snapshot_row_id, path_hash, parent_hash, kind_rank, name,
+             path, type, size_bytes, mtime, mode) values ${rows.map(() => '(?,?,?,?,?,?,?,?,?,?)').join(',')}
+           on duplicate key update type = values(type)`,
+          rows.flat(),
+        )
+        .then(
+          () => undefined,
+          (error: unknown) => {
+            this.failure ??= error;
+          },
+        ),
     );
+  }
+
+  private async drain(): Promise<void> {
+    await Promise.all(this.inflight.splice(0));
+    this.throwIfFailed();
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure !== null) throw this.failure;
   }
 
   /** Writes what is left and marks the catalog row indexed. */
   async finish(contentFolder: string | null): Promise<{ entries: number; skipped: number }> {
     await this.send();
-    await this.inflight;
+    await this.drain();
     const connection = this.em.getConnection();
     const tables = [...this.tables];
     for (let i = 0; i < tables.length; i += BATCH) {

@@ -1,5 +1,5 @@
 import { findCatalogRow } from '../../snapshots/catalog-read.js';
-import { SnapshotIndexWriter } from '../../snapshots/snapshot-index.js';
+import { entryOfListingLine, SnapshotIndexWriter } from '../../snapshots/snapshot-index.js';
 import type { IBackupJob } from '../job.entity.js';
 import { customerMessage } from '../job-messages.js';
 import { failureOf, succeeded } from './failure.js';
@@ -8,6 +8,8 @@ import type { Outcome, Task } from './task.js';
 interface IndexState {
   writer: SnapshotIndexWriter | null;
   content: string;
+  /** The content folder's path in the snapshot: the listing's paths are made relative to it. */
+  root: string;
   expected: number;
   lastWrite: number;
   broken: boolean;
@@ -19,7 +21,15 @@ const states = new WeakMap<IBackupJob, IndexState>();
 function stateOf(job: IBackupJob): IndexState {
   let state = states.get(job);
   if (!state) {
-    state = { writer: null, content: '', expected: 0, lastWrite: 0, broken: false, done: false };
+    state = {
+      writer: null,
+      content: '',
+      root: '',
+      expected: 0,
+      lastWrite: 0,
+      broken: false,
+      done: false,
+    };
     states.set(job, state);
   }
   return state;
@@ -29,8 +39,9 @@ const LISTING: readonly [number, number] = [0.05, 0.9];
 
 /**
  * INDEX: scripts/customer-index lists what the snapshot holds of the customer (one restic ls,
- * only their folder of a legacy daily snapshot) and the dump's tables; they are stored as the
- * catalog row's index, which is marked indexed only once whole. It only reads the repository:
+ * only their folder of a legacy daily snapshot; restic's own lines, passed through) and the
+ * dump's tables; they are stored as the catalog row's index, which is marked indexed only once
+ * whole. It only reads the repository:
  * it runs in its own lane, beside the customer's backup or restore, never waiting for them.
  */
 export const indexTask: Task = {
@@ -58,25 +69,9 @@ export const indexTask: Task = {
           if (!row) throw new Error('the snapshot is no longer in the catalog');
           state.writer = new SnapshotIndexWriter(ctx.em, row.id);
           state.content = event.content;
+          state.root = event.root;
           state.expected = event.entries;
           await state.writer.begin();
-          break;
-        }
-        case 'entry': {
-          if (!state.writer) throw new Error('an entry before the index event');
-          await state.writer.add({
-            path: event.path,
-            type: event.entry,
-            size: event.size,
-            mtime: event.mtime,
-            mode: event.mode,
-          });
-          const now = Date.now();
-          if (now - state.lastWrite >= 500 && state.expected > 0) {
-            state.lastWrite = now;
-            const fraction = Math.min(1, state.writer.entries / state.expected);
-            await ctx.write({ progress: LISTING[0] + (LISTING[1] - LISTING[0]) * fraction });
-          }
           break;
         }
         case 'table':
@@ -93,6 +88,26 @@ export const indexTask: Task = {
         }
         default:
           break;
+      }
+    } catch (error) {
+      state.broken = true;
+      ctx.log.error({ err: error }, 'the index could not be stored');
+    }
+  },
+  async onListing(line, ctx) {
+    const state = stateOf(ctx.job);
+    if (state.broken) return;
+    try {
+      if (!state.writer) throw new Error('a listing before the index event');
+      // The script passes only the nodes below the root; anything else is not stored.
+      const entry = entryOfListingLine(line, state.root);
+      if (!entry) return;
+      await state.writer.add(entry);
+      const now = Date.now();
+      if (now - state.lastWrite >= 500 && state.expected > 0) {
+        state.lastWrite = now;
+        const fraction = Math.min(1, state.writer.entries / state.expected);
+        await ctx.write({ progress: LISTING[0] + (LISTING[1] - LISTING[0]) * fraction });
       }
     } catch (error) {
       state.broken = true;

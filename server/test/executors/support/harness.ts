@@ -5,6 +5,8 @@ import { createHash } from 'node:crypto';
 import { lstat, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
+import { LISTING_END } from '../../../src/executors/script-events.js';
+import { entryOfListingLine, type IndexEntry } from '../../../src/snapshots/snapshot-index.js';
 import {
   createDataDir,
   type DataDir,
@@ -61,9 +63,39 @@ export async function destroyTestEnv(t: TestEnv | undefined): Promise<void> {
 /** Events about the run itself (how restic ended, lock waits): the worker's metrics read them. */
 const RUN_EVENTS = new Set(['restic', 'lock_wait']);
 
-/** The job's events (phases, progress, snapshots, errors...), without the run's own. */
+/**
+ * The job's events (phases, progress, snapshots, errors...), without the run's own and without
+ * a listing passed through (listedEntries reads it).
+ */
 export function parseEvents(stdout: string): Event[] {
-  return parseAllEvents(stdout).filter((e) => !RUN_EVENTS.has(String(e.type)));
+  const from = stdout.indexOf('\n{"type":"listing"}\n');
+  const to = stdout.indexOf(`\n${LISTING_END}\n`);
+  const events =
+    from >= 0 && to > from
+      ? stdout.slice(0, from) + stdout.slice(to + LISTING_END.length + 1)
+      : stdout;
+  return parseAllEvents(events).filter((e) => !RUN_EVENTS.has(String(e.type)));
+}
+
+/**
+ * What customer-index's output gives the worker to store: the lines of its listing (between
+ * the listing event and LISTING_END) read as the worker reads them, relative to the root the
+ * index event names. Every listed line must be an entry below that root.
+ */
+export function listedEntries(stdout: string): IndexEntry[] {
+  const lines = stdout.split('\n');
+  const index = lines
+    .map((l) => (l.startsWith('{"type":"index"') ? JSON.parse(l) : null))
+    .find(Boolean);
+  const from = lines.indexOf('{"type":"listing"}');
+  const to = lines.indexOf(LISTING_END);
+  if (!index || from < 0 || to < from) throw new Error('no listing in the output');
+  return lines.slice(from + 1, to).map((line) => {
+    const entry = entryOfListingLine(line, String(index.root));
+    if (!entry)
+      throw new Error(`a listed line that is no entry below the root: ${line.slice(0, 200)}`);
+    return entry;
+  });
 }
 
 export function parseAllEvents(stdout: string): Event[] {
