@@ -61,6 +61,22 @@ list_layout() {
   done
 }
 
+# snapshot_facts <file of snapshot arrays>: every fact of the snapshot's line, NUL-separated
+# (one jq: each jq start costs tens of ms): the line, its id, whether it is tagged for this
+# customer and kind, whether it is a legacy one (original plan: no customer tag at all).
+# Nothing when it is not exactly one snapshot whose id starts with the one asked for (an
+# ambiguous prefix resolves to nothing: not found).
+snapshot_facts() {
+  jq -sj --arg p "$SNAPSHOT" --arg c "customer-$CUSTOMER" --arg k "$KIND" '
+    if (map(length) | add // 0) == 1
+      and (.[0][0].id | if type == "string" then startswith($p) else false end) then
+      .[0][0] | (.tags // []) as $t
+      | (tojson, .id, (($t | index($c)) != null and ($t | index($k)) != null),
+         ([$t[] | select(startswith("customer-"))] | length == 0))
+      | tostring, "\u0000"
+    else empty end' "$1"
+}
+
 # Resolves the (prefix) id and checks ownership: tags customer-N and the kind, or (daily) a
 # legacy snapshot without customer tags that holds this customer's content folder or dump.
 verify_snapshot() {
@@ -69,7 +85,8 @@ verify_snapshot() {
     # Manual and safety snapshots are owned by tags only (never legacy ones holding
     # every site), so one listing of the snapshot gives everything: its own line
     # first (id, tags, paths), then its content (one restic start instead of two).
-    restic_run "$TMP_DIR/ls.json" ls --json "$SNAPSHOT" || rc=$?
+    # (customer-index sets SNAPSHOT_LISTER to a restic_run that streams the listing on.)
+    "${SNAPSHOT_LISTER:-restic_run}" "$TMP_DIR/ls.json" ls --json "$SNAPSHOT" || rc=$?
     if ((rc != 0)); then
       check_interrupted
       if grep -qE 'no matching ID found|multiple IDs with prefix' "$TMP_DIR/restic.err"; then
@@ -82,20 +99,9 @@ verify_snapshot() {
     restic_run "$out" snapshots --json "$SNAPSHOT" || rc=$?
   fi
   ((rc == 0)) || restic_fail "$rc" RESTORE_FAILED "The backup list could not be read."
-  # One jq for every fact of the snapshot's line (each jq start costs tens of ms): the line,
-  # its id, whether it is tagged for this customer and kind, whether it is a legacy one
-  # (original plan: no customer tag at all). None when it is not exactly one snapshot whose
-  # id starts with the one asked for: an ambiguous prefix resolves to nothing, not found.
   local tags_ok legacy
   local -a facts=()
-  jq -sj --arg p "$SNAPSHOT" --arg c "customer-$CUSTOMER" --arg k "$KIND" '
-    if (map(length) | add // 0) == 1
-      and (.[0][0].id | if type == "string" then startswith($p) else false end) then
-      .[0][0] | (.tags // []) as $t
-      | (tojson, .id, (($t | index($c)) != null and ($t | index($k)) != null),
-         ([$t[] | select(startswith("customer-"))] | length == 0))
-      | tostring, "\u0000"
-    else empty end' "$out" >"$TMP_DIR/snapshot.facts"
+  snapshot_facts "$out" >"$TMP_DIR/snapshot.facts"
   mapfile -d '' -t facts <"$TMP_DIR/snapshot.facts"
   ((${#facts[@]} == 4)) || die SNAPSHOT_NOT_FOUND "$EXIT_REFUSED" "This backup was not found."
   SNAP_JSON=${facts[0]} FULL_ID=${facts[1]} tags_ok=${facts[2]} legacy=${facts[3]}

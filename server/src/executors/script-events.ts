@@ -60,10 +60,16 @@ export const ScriptEvent = z.discriminatedUnion('type', [
     tables: z.number().int().nonnegative().nullish(),
     problem: z.string().max(2000).nullish(),
   }),
-  // customer-index: what a snapshot holds of the customer (root: the content folder's path in
-  // the snapshot), then the listing: restic's own lines of the nodes below root, passed
-  // through between a listing event and a line {"type":"listing_end"} (the script runner
-  // hands them to RunOptions.onListing unparsed), then the dump's tables.
+  // customer-index: the listing, restic's own lines passed through between a listing event
+  // and a line {"type":"listing_end"} (the script runner hands them to RunOptions.onListing
+  // unparsed): nodes below the roots (the folders that can be the content folder, best first),
+  // while restic still lists; then which root is the content folder (index: only the nodes
+  // below it are stored, relative to it), then the dump's tables.
+  z.object({
+    type: z.literal('listing'),
+    roots: z.array(z.string().min(1).max(4096)).max(64),
+    estimate: z.number().int().nonnegative().nullish(),
+  }),
   z.object({
     type: z.literal('index'),
     content: z.string().max(64),
@@ -71,7 +77,6 @@ export const ScriptEvent = z.discriminatedUnion('type', [
     entries: z.number().int().nonnegative(),
     dump: z.boolean(),
   }),
-  z.object({ type: z.literal('listing') }),
   z.object({ type: z.literal('table'), name: z.string().min(1), size: z.number().nonnegative() }),
   // customer-download: the archive it built, in the node's download folder.
   z.object({
@@ -88,7 +93,7 @@ export const ScriptEvent = z.discriminatedUnion('type', [
 
 export type ScriptEvent = z.infer<typeof ScriptEvent>;
 /** The events that are about the run, not the job: the script runner keeps them. */
-export type RunEvent = Extract<ScriptEvent, { type: 'restic' | 'lock_wait' | 'listing' }>;
+export type RunEvent = Extract<ScriptEvent, { type: 'restic' | 'lock_wait' }>;
 export type JobScriptEvent = Exclude<ScriptEvent, RunEvent>;
 export type SnapshotEvent = Extract<ScriptEvent, { type: 'snapshot' }>;
 export type VerificationEvent = Extract<ScriptEvent, { type: 'verification' }>;

@@ -109,7 +109,10 @@ export class ScriptRunner {
       if (!lines) return;
       let listing = false;
       for await (const line of lines) {
-        if (listing) {
+        // Inside a listing, only a line that starts as an event does is read as one (restic's
+        // own lines start with {"name":); the others are the listing's, passed on unparsed.
+        const event = !listing || line.startsWith('{"type":"') ? parseScriptEvent(line) : null;
+        if (listing && !event) {
           if (line === LISTING_END) listing = false;
           else if (run.onListing) {
             try {
@@ -120,7 +123,6 @@ export class ScriptRunner {
           }
           continue;
         }
-        const event = parseScriptEvent(line);
         if (!event) {
           if (!line.trim()) continue;
           if (run.onLine) {
@@ -136,10 +138,7 @@ export class ScriptRunner {
           this.options.observer?.resticExited(event.command, event.code);
           continue;
         }
-        if (event.type === 'listing') {
-          listing = true;
-          continue;
-        }
+        if (event.type === 'listing') listing = true;
         if (event.type === 'lock_wait') {
           this.options.observer?.waitedForLock('script', event.seconds);
           continue;

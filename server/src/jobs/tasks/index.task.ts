@@ -1,15 +1,25 @@
 import { findCatalogRow } from '../../snapshots/catalog-read.js';
-import { entryOfListingLine, SnapshotIndexWriter } from '../../snapshots/snapshot-index.js';
+import {
+  entryBelow,
+  isBelow,
+  type ListedNode,
+  parseListingLine,
+  SnapshotIndexWriter,
+} from '../../snapshots/snapshot-index.js';
 import type { IBackupJob } from '../job.entity.js';
 import { customerMessage } from '../job-messages.js';
 import { failureOf, succeeded } from './failure.js';
-import type { Outcome, Task } from './task.js';
+import type { Outcome, Task, TaskContext } from './task.js';
 
 interface IndexState {
   writer: SnapshotIndexWriter | null;
   content: string;
-  /** The content folder's path in the snapshot: the listing's paths are made relative to it. */
-  root: string;
+  /** The folders that can be the content folder, best first (the listing event's). */
+  roots: string[];
+  /** The root whose entries are stored as they come: the first one a listed node is below. */
+  storing: string | null;
+  /** Nodes below another root, kept until the index event says which root it is. */
+  held: ListedNode[];
   expected: number;
   lastWrite: number;
   broken: boolean;
@@ -24,7 +34,9 @@ function stateOf(job: IBackupJob): IndexState {
     state = {
       writer: null,
       content: '',
-      root: '',
+      roots: [],
+      storing: null,
+      held: [],
       expected: 0,
       lastWrite: 0,
       broken: false,
@@ -35,13 +47,26 @@ function stateOf(job: IBackupJob): IndexState {
   return state;
 }
 
+/** The catalog row's writer, its old index removed (once, at the listing or the index event). */
+async function writerOf(state: IndexState, ctx: TaskContext): Promise<SnapshotIndexWriter> {
+  if (state.writer) return state.writer;
+  const row = await findCatalogRow(ctx.em, ctx.ref.customerId, ctx.job.snapshotId ?? '');
+  if (!row) throw new Error('the snapshot is no longer in the catalog');
+  const writer = new SnapshotIndexWriter(ctx.em, row.id);
+  await writer.begin();
+  state.writer = writer;
+  return writer;
+}
+
 const LISTING: readonly [number, number] = [0.05, 0.9];
 
 /**
  * INDEX: scripts/customer-index lists what the snapshot holds of the customer (one restic ls,
- * only their folder of a legacy daily snapshot; restic's own lines, passed through) and the
- * dump's tables; they are stored as the catalog row's index, which is marked indexed only once
- * whole. It only reads the repository:
+ * only their folder of a legacy daily snapshot; restic's own lines, passed on while restic
+ * lists) and the dump's tables; they are stored as the catalog row's index, which is marked
+ * indexed only once whole. The entries of the first root a listed node is below are stored as
+ * they come (almost always the content folder: a site has one); should the index event name
+ * another, they are removed and that root's, held meanwhile, stored. It only reads the repository:
  * it runs in its own lane, beside the customer's backup or restore, never waiting for them.
  */
 export const indexTask: Task = {
@@ -64,14 +89,25 @@ export const indexTask: Task = {
     if (state.broken) return;
     try {
       switch (event.type) {
+        case 'listing':
+          await writerOf(state, ctx);
+          state.roots = event.roots;
+          state.expected = event.estimate ?? 0;
+          break;
         case 'index': {
-          const row = await findCatalogRow(ctx.em, ctx.ref.customerId, ctx.job.snapshotId ?? '');
-          if (!row) throw new Error('the snapshot is no longer in the catalog');
-          state.writer = new SnapshotIndexWriter(ctx.em, row.id);
+          const writer = await writerOf(state, ctx);
           state.content = event.content;
-          state.root = event.root;
-          state.expected = event.entries;
-          await state.writer.begin();
+          // The content folder is known now: entries stored of another root go, the held
+          // ones of this root are stored.
+          if (state.storing !== event.root) {
+            if (state.storing !== null) await writer.reset();
+            for (const node of state.held) {
+              const entry = entryBelow(node, event.root);
+              if (entry) await writer.add(entry);
+            }
+          }
+          state.storing = event.root;
+          state.held = [];
           break;
         }
         case 'table':
@@ -98,10 +134,15 @@ export const indexTask: Task = {
     const state = stateOf(ctx.job);
     if (state.broken) return;
     try {
-      if (!state.writer) throw new Error('a listing before the index event');
-      // The script passes only the nodes below the root; anything else is not stored.
-      const entry = entryOfListingLine(line, state.root);
-      if (!entry) return;
+      if (!state.writer) throw new Error('a listing line before the listing event');
+      const node = parseListingLine(line);
+      if (!node) return;
+      state.storing ??= state.roots.find((root) => isBelow(node, root)) ?? null;
+      const entry = state.storing === null ? null : entryBelow(node, state.storing);
+      if (!entry) {
+        state.held.push(node);
+        return;
+      }
       await state.writer.add(entry);
       const now = Date.now();
       if (now - state.lastWrite >= 500 && state.expected > 0) {
