@@ -13,6 +13,8 @@ import type { Outcome, Task, TaskContext } from './task.js';
 
 interface IndexState {
   writer: SnapshotIndexWriter | null;
+  /** The writer being made (the catalog row found, its old index removed). */
+  ready: Promise<SnapshotIndexWriter> | null;
   content: string;
   /** The folders that can be the content folder, best first (the listing event's). */
   roots: string[];
@@ -33,6 +35,7 @@ function stateOf(job: IBackupJob): IndexState {
   if (!state) {
     state = {
       writer: null,
+      ready: null,
       content: '',
       roots: [],
       storing: null,
@@ -47,15 +50,21 @@ function stateOf(job: IBackupJob): IndexState {
   return state;
 }
 
-/** The catalog row's writer, its old index removed (once, at the listing or the index event). */
-async function writerOf(state: IndexState, ctx: TaskContext): Promise<SnapshotIndexWriter> {
-  if (state.writer) return state.writer;
-  const row = await findCatalogRow(ctx.em, ctx.ref.customerId, ctx.job.snapshotId ?? '');
-  if (!row) throw new Error('the snapshot is no longer in the catalog');
-  const writer = new SnapshotIndexWriter(ctx.em, row.id);
-  await writer.begin();
-  state.writer = writer;
-  return writer;
+/**
+ * The catalog row's writer, its old index removed. Started before the script (prepare): the
+ * removal of an old index (as many rows again) overlaps restic's start instead of delaying the
+ * first insert.
+ */
+function writerOf(state: IndexState, ctx: TaskContext): Promise<SnapshotIndexWriter> {
+  state.ready ??= (async () => {
+    const row = await findCatalogRow(ctx.em, ctx.ref.customerId, ctx.job.snapshotId ?? '');
+    if (!row) throw new Error('the snapshot is no longer in the catalog');
+    const writer = new SnapshotIndexWriter(ctx.em, row.id);
+    await writer.begin();
+    state.writer = writer;
+    return writer;
+  })();
+  return state.ready;
 }
 
 const LISTING: readonly [number, number] = [0.05, 0.9];
@@ -76,6 +85,11 @@ export const indexTask: Task = {
   args(job) {
     if (!job.snapshotId) throw new Error(`index job ${job.id} has no snapshot id`);
     return [String(job.customer.id), job.snapshotId, job.source, '--job', String(job.id)];
+  },
+  async prepare(ctx) {
+    // Awaited at the listing event; a failure then breaks the index (never unhandled here).
+    writerOf(stateOf(ctx.job), ctx).catch(() => undefined);
+    return { args: indexTask.args(ctx.job) };
   },
   timeoutMs: (config) => config.BACKUPS_INDEX_TIMEOUT_SECONDS * 1000,
   lane: () => 'index',
