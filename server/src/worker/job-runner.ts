@@ -200,6 +200,12 @@ export class JobRunner {
         return completedAt !== null;
       },
       write: async (fields: RunningFields) => {
+        // A task's progress joins the runner's: the bar never goes back, whoever moved it
+        // (an index's listing comes while the script is still VERIFYING).
+        if (typeof fields.progress === 'number') {
+          progress = Math.max(progress, fields.progress);
+          fields = { ...fields, progress };
+        }
         Object.assign(job, fields);
         await writer.write(fields, true);
       },
