@@ -39,8 +39,13 @@ _branch_exit() {
   set +e
   trap '' TERM INT
   if [[ -n $CHILD_PID ]]; then kill -TERM "$CHILD_PID" 2>/dev/null; _wait_child; fi
-  jq -nc --argjson rc "$rc" --arg c "$ERR_CODE" --arg m "$ERR_MESSAGE" \
-    '{rc: $rc, code: $c, message: $m}' >"$TMP_DIR/outcome.tmp" && mv -- "$TMP_DIR/outcome.tmp" "$TMP_DIR/outcome"
+  if ((rc == 0)) && [[ -z $ERR_CODE && -z $ERR_MESSAGE ]]; then
+    # Success, the usual end: the bytes jq -nc gives, without starting one.
+    printf '{"rc":0,"code":"","message":""}\n' >"$TMP_DIR/outcome.tmp"
+  else
+    jq -nc --argjson rc "$rc" --arg c "$ERR_CODE" --arg m "$ERR_MESSAGE" \
+      '{rc: $rc, code: $c, message: $m}' >"$TMP_DIR/outcome.tmp"
+  fi && mv -- "$TMP_DIR/outcome.tmp" "$TMP_DIR/outcome"
   exit "$rc"
 }
 
@@ -75,6 +80,10 @@ _branch_outcome() {
     check_interrupted
     exit "$EXIT_FAILED"
   fi
+  local first=""
+  IFS= read -r first <"$file" || true
+  # rc comes first in the outcome: a branch that ended well is known without a jq.
+  [[ $first == '{"rc":0,'* ]] && return 0
   rc="$(jq -r '.rc' "$file")"
   ((rc == 0)) && return 0
   code="$(jq -r '.code' "$file")"

@@ -260,6 +260,31 @@ check_chosen_paths() {
   for record in "${CHOSEN_PATHS[@]}"; do
     [[ $record == R:* ]] && printf '%s\0' "${record:2}"
   done >"$TMP_DIR/chosen-in-snapshot"
+  # jq reads only the lines of the chosen paths and what is below them (grep by their keys,
+  # snapshot-layout.sh path_keys): parsing every line of a large snapshot took seconds. Should
+  # a path be missing from them (restic encoding a name otherwise than the key), the whole
+  # listing is read before the path is refused.
+  local -a chosen_abs=()
+  for record in "${CHOSEN_PATHS[@]}"; do
+    [[ $record == R:* ]] && chosen_abs+=("$SNAP_CONTENT/${record:2}")
+  done
+  if ((${#chosen_abs[@]} > 0)); then
+    printf '%s\0' "${chosen_abs[@]}" | path_keys >"$TMP_DIR/chosen-keys"
+    grep -F -f "$TMP_DIR/chosen-keys" -- "$listing" >"$TMP_DIR/chosen.json" || (($? == 1))
+  else
+    : >"$TMP_DIR/chosen.json"
+  fi
+  chosen_in "$TMP_DIR/chosen.json"
+  if ((found[1] > 0)); then chosen_in "$listing"; fi
+  if ((found[1] > 0)); then
+    die PATH_NOT_FOUND "$EXIT_REFUSED" "This backup does not contain $(shown "${found[2]}") in the site's files; nothing was changed."
+  fi
+  PARTIAL_BYTES=${found[0]}
+}
+
+# chosen_in <listing>: sets the caller's found (the chosen files' bytes, how many chosen paths
+# are missing, the first of them).
+chosen_in() {
   jq -n -j --arg c "$SNAP_CONTENT/" --rawfile chosen "$TMP_DIR/chosen-in-snapshot" '
     ($chosen | split("\u0000") | map(select(. != ""))) as $want
     | ($want | map({key: ., value: true}) | from_entries) as $set
@@ -272,12 +297,8 @@ check_chosen_paths() {
              | if any(range(1; ($parts | length) + 1); $set[$parts[0:.] | join("/")]) then .bytes += ($n.size // 0) else . end
            else . end)
     | . as $r | [$want[] | select($r.found[.] | not)] as $missing
-    | "\($r.bytes)\u0000\($missing | length)\u0000\($missing[0] // "")\u0000"' "$listing" >"$TMP_DIR/chosen-found"
+    | "\($r.bytes)\u0000\($missing | length)\u0000\($missing[0] // "")\u0000"' "$1" >"$TMP_DIR/chosen-found"
   mapfile -d '' -t found <"$TMP_DIR/chosen-found"
-  if ((found[1] > 0)); then
-    die PATH_NOT_FOUND "$EXIT_REFUSED" "This backup does not contain $(shown "${found[2]}") in the site's files; nothing was changed."
-  fi
-  PARTIAL_BYTES=${found[0]}
 }
 
 # live_unit <path>: the unit of a chosen path on the live site (LIVE_ROOT), as

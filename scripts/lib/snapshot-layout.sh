@@ -61,6 +61,22 @@ list_layout() {
   done
 }
 
+# snapshot_facts <file of snapshot arrays>: every fact of the snapshot's line, NUL-separated
+# (one jq: each jq start costs tens of ms): the line, its id, whether it is tagged for this
+# customer and kind, whether it is a legacy one (original plan: no customer tag at all).
+# Nothing when it is not exactly one snapshot whose id starts with the one asked for (an
+# ambiguous prefix resolves to nothing: not found).
+snapshot_facts() {
+  jq -sj --arg p "$SNAPSHOT" --arg c "customer-$CUSTOMER" --arg k "$KIND" '
+    if (map(length) | add // 0) == 1
+      and (.[0][0].id | if type == "string" then startswith($p) else false end) then
+      .[0][0] | (.tags // []) as $t
+      | (tojson, .id, (($t | index($c)) != null and ($t | index($k)) != null),
+         ([$t[] | select(startswith("customer-"))] | length == 0))
+      | tostring, "\u0000"
+    else empty end' "$1"
+}
+
 # Resolves the (prefix) id and checks ownership: tags customer-N and the kind, or (daily) a
 # legacy snapshot without customer tags that holds this customer's content folder or dump.
 verify_snapshot() {
@@ -69,7 +85,8 @@ verify_snapshot() {
     # Manual and safety snapshots are owned by tags only (never legacy ones holding
     # every site), so one listing of the snapshot gives everything: its own line
     # first (id, tags, paths), then its content (one restic start instead of two).
-    restic_run "$TMP_DIR/ls.json" ls --json "$SNAPSHOT" || rc=$?
+    # (customer-index sets SNAPSHOT_LISTER to a restic_run that streams the listing on.)
+    "${SNAPSHOT_LISTER:-restic_run}" "$TMP_DIR/ls.json" ls --json "$SNAPSHOT" || rc=$?
     if ((rc != 0)); then
       check_interrupted
       if grep -qE 'no matching ID found|multiple IDs with prefix' "$TMP_DIR/restic.err"; then
@@ -82,20 +99,9 @@ verify_snapshot() {
     restic_run "$out" snapshots --json "$SNAPSHOT" || rc=$?
   fi
   ((rc == 0)) || restic_fail "$rc" RESTORE_FAILED "The backup list could not be read."
-  # One jq for every fact of the snapshot's line (each jq start costs tens of ms): the line,
-  # its id, whether it is tagged for this customer and kind, whether it is a legacy one
-  # (original plan: no customer tag at all). None when it is not exactly one snapshot whose
-  # id starts with the one asked for: an ambiguous prefix resolves to nothing, not found.
   local tags_ok legacy
   local -a facts=()
-  jq -sj --arg p "$SNAPSHOT" --arg c "customer-$CUSTOMER" --arg k "$KIND" '
-    if (map(length) | add // 0) == 1
-      and (.[0][0].id | if type == "string" then startswith($p) else false end) then
-      .[0][0] | (.tags // []) as $t
-      | (tojson, .id, (($t | index($c)) != null and ($t | index($k)) != null),
-         ([$t[] | select(startswith("customer-"))] | length == 0))
-      | tostring, "\u0000"
-    else empty end' "$out" >"$TMP_DIR/snapshot.facts"
+  snapshot_facts "$out" >"$TMP_DIR/snapshot.facts"
   mapfile -d '' -t facts <"$TMP_DIR/snapshot.facts"
   ((${#facts[@]} == 4)) || die SNAPSHOT_NOT_FOUND "$EXIT_REFUSED" "This backup was not found."
   SNAP_JSON=${facts[0]} FULL_ID=${facts[1]} tags_ok=${facts[2]} legacy=${facts[3]}
@@ -127,10 +133,14 @@ locate_in_snapshot() {
 }
 
 # locate_in <listing>: sets SNAP_CONTENT, SNAP_CONTENT_REL, SNAP_DUMP, SNAP_DUMP_SIZE.
+# The rule reads folders and dumps alone (layout_nodes): the other lines, most of a whole
+# snapshot's listing, are left out by grep before jq parses any (a superset: every folder's
+# line holds "type":"dir", every dump's its name as is, restic writing both without escapes).
 locate_in() {
   local -a found=()
+  grep -F -e '"type":"dir"' -e '"name":"customer_' -- "$1" >"$TMP_DIR/layout-lines" || (($? == 1))
   layout_jq "$SNAP_JSON" "$CUSTOMER" 'layout_nodes($only) | located($P; $legacy; $only)
-    | (.content, .rel, .dump, (.dump_size | tostring)) | ., "\u0000"' -n -j "$1" >"$TMP_DIR/located"
+    | (.content, .rel, .dump, (.dump_size | tostring)) | ., "\u0000"' -n -j "$TMP_DIR/layout-lines" >"$TMP_DIR/located"
   mapfile -d '' -t found <"$TMP_DIR/located"
   SNAP_CONTENT=${found[0]} SNAP_CONTENT_REL=${found[1]} SNAP_DUMP=${found[2]} SNAP_DUMP_SIZE=${found[3]}
 }
@@ -142,4 +152,16 @@ check_scope_present() {
   if wants_db "$SCOPE" && [[ -z $SNAP_DUMP ]]; then
     die SNAPSHOT_NOT_FOUND "$EXIT_REFUSED" "This backup does not contain the site's database."
   fi
+}
+
+# path_keys: reads absolute paths (NUL-separated) on stdin and prints, a line each, the text
+# restic's JSON listing starts a node's line with for that path: "path":"<path as Go encodes
+# it> (no closing quote: a prefix of the path and of everything below it). Go escapes &, < and
+# > (and U+2028/9) where jq does not; a path whose key still differs (control characters)
+# finds no line, which callers check: grep with these keys only narrows what jq then reads
+# exactly, and a quote inside a value is always escaped, so a key never matches elsewhere.
+path_keys() {
+  jq -Rs -r 'split("\u0000")[] | select(. != "") | "\"path\":" + (tojson | rtrimstr("\"")
+    | gsub("&"; "\\u0026") | gsub("<"; "\\u003c") | gsub(">"; "\\u003e")
+    | gsub("\u2028"; "\\u2028") | gsub("\u2029"; "\\u2029"))'
 }

@@ -8,11 +8,13 @@
 # branch before the swap; store_undo_point runs after it, and from --recover.
 #
 # Reads: SCOPE, CUSTOMER, LIVE_DB, PREVIOUS_DB, JOURNAL (journal.sh), JOURNAL_DIR, UNDO_DIR,
-#   UNDO_DUMP, TMP_DIR.
+#   UNDO_DUMP, TMP_DIR, READ_REPOSITORY and READ_PASSWORD_FILE (customer-restore: the
+#   repository the snapshot was read from).
 # Sets: SAFETY_MADE (1 once an undo point was stored by this run: its retention is due),
 #   LAST_SNAPSHOT_ID, BACKUP_EXCLUDE, PROGRESS_PHASE; the journal's STEP and UNDO.
 
-# Branch "undo": a check that the safety repository opens. The undo point itself is
+# Branch "undo": a check that the safety repository opens (done already when it is the
+# repository the snapshot was read from). The undo point itself is
 # made after the swap from what the swap moved aside (the content folder, the tables
 # in customer_N__previous): exactly what was replaced, and the site does not wait for it.
 prepare_undo_point() {
@@ -22,6 +24,11 @@ prepare_undo_point() {
   fi
   local rc=0
   resolve_repository safety "$CUSTOMER"
+  # The repository the snapshot was just read from, with the same password file (the
+  # default: undo points beside the manual backups): this run has opened it already.
+  if [[ $RESTIC_REPOSITORY == "${READ_REPOSITORY:-}" && $RESTIC_PASSWORD_FILE == "${READ_PASSWORD_FILE:-}" ]]; then
+    return 0
+  fi
   restic_run "$TMP_DIR/config.json" cat config || rc=$?
   ((rc == 0)) || restic_fail "$rc" RESTORE_FAILED "The backup storage for the undo point could not be opened."
   check_interrupted

@@ -63,21 +63,22 @@ export const ScriptEvent = z.discriminatedUnion('type', [
     tables: z.number().int().nonnegative().nullish(),
     problem: z.string().max(2000).nullish(),
   }),
-  // customer-index: what a snapshot holds of the customer (paths relative to the content
-  // folder; mode as restic prints it), then the dump's tables.
+  // customer-index: the listing, restic's own lines passed through between a listing event
+  // and a line {"type":"listing_end"} (the script runner hands them to RunOptions.onListing
+  // unparsed): nodes below the roots (the folders that can be the content folder, best first),
+  // while restic still lists; then which root is the content folder (index: only the nodes
+  // below it are stored, relative to it), then the dump's tables.
+  z.object({
+    type: z.literal('listing'),
+    roots: z.array(z.string().min(1).max(4096)).max(64),
+    estimate: z.number().int().nonnegative().nullish(),
+  }),
   z.object({
     type: z.literal('index'),
     content: z.string().max(64),
+    root: z.string().max(4096),
     entries: z.number().int().nonnegative(),
     dump: z.boolean(),
-  }),
-  z.object({
-    type: z.literal('entry'),
-    path: z.string().min(1),
-    entry: z.enum(['file', 'dir', 'symlink', 'other']),
-    size: z.number().nonnegative().nullable(),
-    mtime: z.string().nullable(),
-    mode: z.number().int().nonnegative(),
   }),
   z.object({ type: z.literal('table'), name: z.string().min(1), size: z.number().nonnegative() }),
   // customer-download: the archive it built, in the node's download folder.
@@ -94,12 +95,14 @@ export const ScriptEvent = z.discriminatedUnion('type', [
 ]);
 
 export type ScriptEvent = z.infer<typeof ScriptEvent>;
-/** The events that are about the run, not the job: they go to the runner's observer. */
+/** The events that are about the run, not the job: the script runner keeps them. */
 export type RunEvent = Extract<ScriptEvent, { type: 'restic' | 'lock_wait' }>;
 export type JobScriptEvent = Exclude<ScriptEvent, RunEvent>;
 export type SnapshotEvent = Extract<ScriptEvent, { type: 'snapshot' }>;
 export type VerificationEvent = Extract<ScriptEvent, { type: 'verification' }>;
-export type EntryEvent = Extract<ScriptEvent, { type: 'entry' }>;
+
+/** The line that ends a listing a script passes through (see the listing event). */
+export const LISTING_END = '{"type":"listing_end"}';
 
 /** Parses one stdout line; null for a line that is not a known event. */
 export function parseScriptEvent(line: string): ScriptEvent | null {

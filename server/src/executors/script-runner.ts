@@ -2,7 +2,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { execa, type ResultPromise } from 'execa';
 import type { Logger } from '../infra/logger.js';
-import { type JobScriptEvent, parseScriptEvent } from './script-events.js';
+import { type JobScriptEvent, LISTING_END, parseScriptEvent } from './script-events.js';
 
 /** Exit codes shared with the scripts (see their header comments). */
 export const SCRIPT_EXIT = {
@@ -35,6 +35,12 @@ export interface RunOptions {
   onEvent?: (event: JobScriptEvent) => void | Promise<void>;
   /** Every stdout line that is not a job event (listings print their own lines). */
   onLine?: (line: string) => void;
+  /**
+   * Each line of a listing the script passes through (after a listing event, up to the line
+   * LISTING_END), as the tool printed it; none of them is parsed as an event. Awaited, so a
+   * slow consumer slows the reading (the pipe then holds the script back), never memory.
+   */
+  onListing?: (line: string) => void | Promise<void>;
   /** After this many ms the script gets SIGTERM (it rolls back and exits 6). */
   timeoutMs?: number;
   /** After SIGTERM, how long to wait before SIGKILL. */
@@ -101,8 +107,22 @@ export class ScriptRunner {
       : null;
     const events = (async () => {
       if (!lines) return;
+      let listing = false;
       for await (const line of lines) {
-        const event = parseScriptEvent(line);
+        // Inside a listing, only a line that starts as an event does is read as one (restic's
+        // own lines start with {"name":); the others are the listing's, passed on unparsed.
+        const event = !listing || line.startsWith('{"type":"') ? parseScriptEvent(line) : null;
+        if (listing && !event) {
+          if (line === LISTING_END) listing = false;
+          else if (run.onListing) {
+            try {
+              await run.onListing(line);
+            } catch (error) {
+              log.error({ err: error }, 'handling a listing line failed');
+            }
+          }
+          continue;
+        }
         if (!event) {
           if (!line.trim()) continue;
           if (run.onLine) {
@@ -118,6 +138,7 @@ export class ScriptRunner {
           this.options.observer?.resticExited(event.command, event.code);
           continue;
         }
+        if (event.type === 'listing') listing = true;
         if (event.type === 'lock_wait') {
           this.options.observer?.waitedForLock('script', event.seconds);
           continue;

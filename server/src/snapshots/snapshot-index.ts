@@ -39,11 +39,67 @@ export interface IndexEntry {
   mode: number;
 }
 
+/** A node of restic's `ls --json` listing: its path in the snapshot and what the index keeps. */
+export interface ListedNode {
+  path: string;
+  type: EntryType;
+  size: number | null;
+  mtime: string | null;
+  mode: number;
+}
+
+/** One line of restic's `ls --json` (as customer-index passes them on); null if not a node. */
+export function parseListingLine(line: string): ListedNode | null {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(line);
+  } catch {
+    return null;
+  }
+  if (typeof parsed !== 'object' || parsed === null) return null;
+  const node = parsed as Record<string, unknown>;
+  if (node.struct_type !== 'node' || typeof node.path !== 'string') return null;
+  const type: EntryType =
+    node.type === 'file' || node.type === 'dir' || node.type === 'symlink' ? node.type : 'other';
+  const size = typeof node.size === 'number' && node.size >= 0 ? node.size : 0;
+  const mode = node.mode;
+  return {
+    path: node.path,
+    type,
+    size: type === 'file' ? size : null,
+    mtime: typeof node.mtime === 'string' ? node.mtime : null,
+    mode: typeof mode === 'number' && Number.isInteger(mode) && mode >= 0 ? mode : 0,
+  };
+}
+
+/** Whether a node is below a folder of the snapshot (not the folder itself). */
+export function isBelow(node: ListedNode, root: string): boolean {
+  return root !== '' && node.path.length > root.length + 1 && node.path.startsWith(`${root}/`);
+}
+
+/** A node below `root` (the content folder's path in the snapshot) as an index entry. */
+export function entryBelow(node: ListedNode, root: string): IndexEntry | null {
+  if (!isBelow(node, root)) return null;
+  return { ...node, path: node.path.slice(root.length + 1) };
+}
+
+/** One listing line as an index entry below `root`; null for any other line. */
+export function entryOfListingLine(line: string, root: string): IndexEntry | null {
+  const node = parseListingLine(line);
+  return node && entryBelow(node, root);
+}
+
 /** InnoDB keeps a name of 255 characters in the folder index; a file name is at most 255 bytes. */
 const NAME_MAX = 255;
 const PATH_MAX = 4096;
 const TABLE_NAME_MAX = 64;
 const BATCH = 1000;
+/**
+ * Batches sent at once, each on its own connection of the pool (10): the server works on some
+ * while the next is parsed (measured on 20,000 entries on a loaded 2-core machine: one at a
+ * time 1.2-2.5 s, two 1.2-1.5 s, four 0.6-1.0 s).
+ */
+const IN_FLIGHT = 3;
 
 function mysqlTime(value: string | null): Date | null {
   if (!value) return null;
@@ -58,7 +114,8 @@ function mysqlTime(value: string | null): Date | null {
  */
 export class SnapshotIndexWriter {
   private batch: unknown[][] = [];
-  private inflight: Promise<unknown> = Promise.resolve();
+  private inflight: Promise<void>[] = [];
+  private failure: unknown = null;
   private readonly tables = new Map<string, number>();
   private count = 0;
   private skipped = 0;
@@ -70,6 +127,15 @@ export class SnapshotIndexWriter {
 
   get entries(): number {
     return this.count;
+  }
+
+  /** Forgets every entry written or waiting (the entries were of another folder). */
+  async reset(): Promise<void> {
+    this.batch = [];
+    await this.drain();
+    await removeIndexRows(this.em, this.snapshotRowId);
+    this.count = 0;
+    this.skipped = 0;
   }
 
   /** Removes what an earlier (evicted, or interrupted) index left. */
@@ -119,20 +185,41 @@ export class SnapshotIndexWriter {
   private async send(): Promise<void> {
     const rows = this.batch;
     this.batch = [];
-    await this.inflight;
+    while (this.inflight.length >= IN_FLIGHT) await this.inflight.shift();
+    this.throwIfFailed();
     if (rows.length === 0) return;
-    this.inflight = this.em.getConnection().execute(
-      `insert into snapshot_entries (snapshot_row_id, path_hash, parent_hash, kind_rank, name,
-           path, type, size_bytes, mtime, mode) values ${rows.map(() => '(?,?,?,?,?,?,?,?,?,?)').join(',')}
-         on duplicate key update type = values(type)`,
-      rows.flat(),
+    // Its failure is kept (and thrown by the next send or finish), never left unhandled.
+    this.inflight.push(
+      this.em
+        .getConnection()
+        .execute(
+          `insert into snapshot_entries (snapshot_row_id, path_hash, parent_hash, kind_rank, name,
+             path, type, size_bytes, mtime, mode) values ${rows.map(() => '(?,?,?,?,?,?,?,?,?,?)').join(',')}
+           on duplicate key update type = values(type)`,
+          rows.flat(),
+        )
+        .then(
+          () => undefined,
+          (error: unknown) => {
+            this.failure ??= error;
+          },
+        ),
     );
+  }
+
+  private async drain(): Promise<void> {
+    await Promise.all(this.inflight.splice(0));
+    this.throwIfFailed();
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure !== null) throw this.failure;
   }
 
   /** Writes what is left and marks the catalog row indexed. */
   async finish(contentFolder: string | null): Promise<{ entries: number; skipped: number }> {
     await this.send();
-    await this.inflight;
+    await this.drain();
     const connection = this.em.getConnection();
     const tables = [...this.tables];
     for (let i = 0; i < tables.length; i += BATCH) {

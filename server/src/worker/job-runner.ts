@@ -31,6 +31,12 @@ import { overallProgress } from './progress.js';
 import { ProgressWriter } from './progress-writer.js';
 import { recordRecoveredUndoPoints } from './undo-points.js';
 
+/** What the runner hears of a task's script: its events, and the lines of a listing it passes. */
+interface ScriptHandlers {
+  onEvent: (event: ScriptEvent) => Promise<void>;
+  onListing?: (line: string) => Promise<void>;
+}
+
 export interface JobRunnerDeps {
   orm: MikroORM;
   store: JobStore;
@@ -195,6 +201,12 @@ export class JobRunner {
         return completedAt !== null;
       },
       write: async (fields: RunningFields) => {
+        // A task's progress joins the runner's: the bar never goes back, whoever moved it
+        // (an index's listing comes while the script is still VERIFYING).
+        if (typeof fields.progress === 'number') {
+          progress = Math.max(progress, fields.progress);
+          fields = { ...fields, progress };
+        }
         Object.assign(job, fields);
         await writer.write(fields, true);
       },
@@ -275,6 +287,10 @@ export class JobRunner {
       await task.onEvent(event, ctx);
     };
 
+    const onListing = task.onListing
+      ? (line: string) => task.onListing?.(line, ctx) ?? Promise.resolve()
+      : undefined;
+
     let prepared: PreparedScript;
     try {
       prepared = task.prepare ? await task.prepare(ctx) : { args: task.args(job) };
@@ -292,7 +308,7 @@ export class JobRunner {
 
     let result: ScriptResult;
     try {
-      result = await this.runScript(task, job, prepared, onEvent, log, signal);
+      result = await this.runScript(task, job, prepared, { onEvent, onListing }, log, signal);
     } finally {
       clearInterval(heartbeat);
     }
@@ -368,15 +384,15 @@ export class JobRunner {
     task: Task,
     job: IBackupJob,
     prepared: PreparedScript,
-    onEvent: (event: ScriptEvent) => Promise<void>,
+    handlers: ScriptHandlers,
     log: Logger,
     signal: AbortSignal | undefined,
   ): Promise<ScriptResult> {
-    if (task.readsOnly) return this.runReader(task, job, prepared, onEvent, log, signal);
+    if (task.readsOnly) return this.runReader(task, job, prepared, handlers, log, signal);
     const customerId = job.customer.id;
     // A drill neither waits for the customer's other scripts nor holds them up: it works in a
     // sandbox, scratch database and account of its own, and gives way when stopped.
-    if (task.yieldsToSiteJobs) return this.runAlone(task, job, prepared, onEvent, log, signal);
+    if (task.yieldsToSiteJobs) return this.runAlone(task, job, prepared, handlers, log, signal);
     const previous = this.customerScripts.get(customerId);
     let scriptEnded: () => void = () => undefined;
     const ended = new Promise<void>((resolve) => {
@@ -400,9 +416,10 @@ export class JobRunner {
         result = await this.withArgFiles(task, job, prepared.args, (args) =>
           this.deps.scripts.run(task.script, args, {
             input: prepared.input,
+            ...handlers,
             onEvent: async (event) => {
               if (event.type === 'recovery_needed') recoveryNeeded = true;
-              await onEvent(event);
+              await handlers.onEvent(event);
             },
             signal,
             timeoutMs: task.timeoutMs(this.deps.config as Config),
@@ -507,7 +524,7 @@ export class JobRunner {
     task: Task,
     job: IBackupJob,
     prepared: PreparedScript,
-    onEvent: (event: ScriptEvent) => Promise<void>,
+    handlers: ScriptHandlers,
     log: Logger,
     signal: AbortSignal | undefined,
   ): Promise<ScriptResult> {
@@ -515,7 +532,7 @@ export class JobRunner {
       return await this.withArgFiles(task, job, prepared.args, (args) =>
         this.deps.scripts.run(task.script, args, {
           input: prepared.input,
-          onEvent,
+          ...handlers,
           signal,
           timeoutMs: task.timeoutMs(this.deps.config as Config),
         }),
@@ -531,14 +548,14 @@ export class JobRunner {
     task: Task,
     job: IBackupJob,
     prepared: PreparedScript,
-    onEvent: (event: ScriptEvent) => Promise<void>,
+    handlers: ScriptHandlers,
     log: Logger,
     signal: AbortSignal | undefined,
   ): Promise<ScriptResult> {
     if (signal?.aborted) {
       return { exitCode: 0, timedOut: false, aborted: true, lastError: null, stderrTail: '' };
     }
-    const result = await this.runReader(task, job, prepared, onEvent, log, signal);
+    const result = await this.runReader(task, job, prepared, handlers, log, signal);
     if (result.exitCode > 128 && task.recovery) {
       const recovered = await this.deps.scripts.run(
         task.recovery.script,

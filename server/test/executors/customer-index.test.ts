@@ -8,6 +8,7 @@ import {
   destroyTestEnv,
   dropCustomerDatabases,
   errorCode,
+  listedEntries,
   randomCustomerId,
   run,
   snapshotEvent,
@@ -57,21 +58,25 @@ describe('customer-index', () => {
     const r = await run(t, 'customer-index', [String(A), snapshotOfB, 'manual']);
     expect(r.exitCode).toBe(3);
     expect(errorCode(r.events)).toBe('SNAPSHOT_NOT_OWNED');
-    expect(r.events.filter((e) => e.type === 'entry' || e.type === 'table')).toEqual([]);
+    expect(r.stdout).not.toContain('"struct_type":"node"');
+    expect(r.events.filter((e) => e.type === 'index' || e.type === 'table')).toEqual([]);
   });
 
   it("lists its own snapshot's files relative to the content folder and the dump's tables by their names", async () => {
     const r = await run(t, 'customer-index', [String(B), snapshotOfB.slice(0, 8), 'manual']);
     expect(r.exitCode, r.stderr).toBe(0);
     const index = r.events.find((e) => e.type === 'index');
-    const entries = r.events.filter((e) => e.type === 'entry');
+    const entries = listedEntries(r.stdout);
     expect(index).toMatchObject({ content: 'wordpress', dump: true, entries: entries.length });
+    expect(String(index?.root)).toMatch(new RegExp(`/customer-${B}/wordpress$`));
     expect(entries.map((e) => e.path)).toContain('wp-content-4/plugins-5/file-6.php');
     expect(entries.find((e) => e.path === 'image.bin')).toMatchObject({
-      entry: 'file',
+      type: 'file',
       size: 65_536,
     });
-    expect(entries.every((e) => !String(e.path).startsWith('/'))).toBe(true);
+    // listedEntries refuses any listed line that is not below the root (the site around the
+    // content folder, the dump): only the content folder's nodes are passed to the worker.
+    expect(entries.every((e) => !e.path.startsWith('/'))).toBe(true);
     const tables = r.events.filter((e) => e.type === 'table');
     expect(tables.map((e) => e.name).sort()).toEqual([
       'audit',

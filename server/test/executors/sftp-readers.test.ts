@@ -13,6 +13,7 @@ import {
   createTestEnv,
   destroyTestEnv,
   dropCustomerDatabases,
+  listedEntries,
   randomCustomerId,
   run,
   snapshotEvent,
@@ -45,7 +46,7 @@ describe('reading a backup on an sftp repository', () => {
   it("customer-index lists the snapshot's files and the dump's tables", async () => {
     const r = await run(t, 'customer-index', [String(customer), snapshot, 'manual']);
     expect(r.exitCode, r.stderr).toBe(0);
-    const paths = r.events.filter((e) => e.type === 'entry').map((e) => e.path);
+    const paths = listedEntries(r.stdout).map((e) => e.path);
     expect(paths).toContain('wp-content-4/plugins-5/file-6.php');
     const tables = r.events.filter((e) => e.type === 'table').map((e) => e.name);
     expect(tables).toEqual(expect.arrayContaining(['media', 'options', 'posts']));

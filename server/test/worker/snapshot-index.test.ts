@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { chmod, lstat, mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -131,6 +131,35 @@ describe('indexing a snapshot (INDEX jobs)', () => {
     expect(stored.some((e) => e.path.startsWith('/') || e.path.includes('customer-'))).toBe(false);
     // The dump's tables (the view post_titles is not a table).
     expect(await tables(row.id)).toEqual(['audit', 'media', 'options', 'posts']);
+  });
+
+  it('a site holding both wordpress/ and volumes/files/ is indexed by its wordpress folder alone, though the listing passes volumes/files first', async () => {
+    const site = path.join(world.scriptsEnv.customersRoot, `customer-${customer.id}`);
+    const volumes = path.join(site, 'volumes/files/deep');
+    await mkdir(volumes, { recursive: true });
+    await writeFile(path.join(volumes, 'in-volumes.txt'), 'not the content folder');
+    try {
+      const backup = await world.runJob({
+        customer,
+        kind: 'backup',
+        scope: 'files',
+        source: 'manual',
+      });
+      expect(backup.status, backup.errorMessage ?? '').toBe('completed');
+      const index = await waitForIndexJob(backup.snapshotId ?? '');
+      expect(index.status, index.errorMessage ?? '').toBe('completed');
+      const row = await em().findOneOrFail(Snapshot, {
+        customer: customer.id,
+        snapshotId: backup.snapshotId ?? '',
+      });
+      expect(row.contentFolder).toBe('wordpress');
+      const stored = (await entries(row.id)).map((e) => e.path);
+      const onDisk = [...(await walk(path.join(site, 'wordpress'))).keys()];
+      expect(stored).toEqual(onDisk.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
+      expect(row.indexEntries).toBe(onDisk.length);
+    } finally {
+      await rm(path.join(site, 'volumes'), { recursive: true, force: true });
+    }
   });
 
   it("a legacy daily snapshot of several sites gives customer A only A's files and tables", async () => {

@@ -5,6 +5,13 @@ import { createHash } from 'node:crypto';
 import { lstat, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
+import { LISTING_END } from '../../../src/executors/script-events.js';
+import {
+  entryBelow,
+  type IndexEntry,
+  isBelow,
+  parseListingLine,
+} from '../../../src/snapshots/snapshot-index.js';
 import {
   createDataDir,
   type DataDir,
@@ -61,9 +68,46 @@ export async function destroyTestEnv(t: TestEnv | undefined): Promise<void> {
 /** Events about the run itself (how restic ended, lock waits): the worker's metrics read them. */
 const RUN_EVENTS = new Set(['restic', 'lock_wait']);
 
-/** The job's events (phases, progress, snapshots, errors...), without the run's own. */
+/**
+ * The job's events (phases, progress, snapshots, errors...), without the run's own and without
+ * the lines of a listing passed through (listedEntries reads them).
+ */
 export function parseEvents(stdout: string): Event[] {
-  return parseAllEvents(stdout).filter((e) => !RUN_EVENTS.has(String(e.type)));
+  const kept: string[] = [];
+  let listing = false;
+  for (const line of stdout.split('\n')) {
+    if (line === LISTING_END) listing = false;
+    else if (!listing || line.startsWith('{"type":"')) kept.push(line);
+    if (line.startsWith('{"type":"listing",')) listing = true;
+  }
+  return parseAllEvents(kept.join('\n')).filter((e) => !RUN_EVENTS.has(String(e.type)));
+}
+
+/**
+ * What customer-index's output gives the worker to store: the listed nodes below the root the
+ * index event names, relative to it, read as the worker reads them. A listed line that is not
+ * a node below one of the listing event's roots fails the test (the script passes on nothing
+ * else).
+ */
+export function listedEntries(stdout: string): IndexEntry[] {
+  const lines = stdout.split('\n');
+  const from = lines.findIndex((l) => l.startsWith('{"type":"listing",'));
+  const to = lines.indexOf(LISTING_END);
+  const index = lines.find((l) => l.startsWith('{"type":"index",'));
+  if (from < 0 || to < from || !index) throw new Error('no listing in the output');
+  const roots = (JSON.parse(lines[from] ?? '{}') as { roots: string[] }).roots;
+  const root = String((JSON.parse(index) as { root: string }).root);
+  const entries: IndexEntry[] = [];
+  for (const line of lines.slice(from + 1, to)) {
+    if (line.startsWith('{"type":"')) continue;
+    const node = parseListingLine(line);
+    if (!node || !roots.some((r) => isBelow(node, r))) {
+      throw new Error(`a listed line that is no node below a root: ${line.slice(0, 200)}`);
+    }
+    const entry = entryBelow(node, root);
+    if (entry) entries.push(entry);
+  }
+  return entries;
 }
 
 export function parseAllEvents(stdout: string): Event[] {
