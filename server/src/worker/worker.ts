@@ -26,7 +26,7 @@ import { DeferredRetention } from './deferred-retention.js';
 import { startHealthServer } from './health-server.js';
 import { JobRunner, workerScratch } from './job-runner.js';
 import { JobMetrics } from './metrics.js';
-import { finishLeftoverRestores, recoverNode } from './recovery.js';
+import { finishLeftoverRestores, recoverNode, removeLeftoverDrills } from './recovery.js';
 import { checkRepositoryData, checkSubset } from './repository-check.js';
 import { maintainRepository } from './repository-maintenance.js';
 
@@ -200,9 +200,11 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     );
     return syncCatalog({ orm, scripts, logger, node, perCustomer: perCustomerSources(cfg) });
   };
-  // Every later sync first finishes leftover restores (recoverNode has just done so at start).
+  // Every later sync first finishes leftover restores and removes leftover drills (a clean-up
+  // that met a database server down for long); recoverNode has just done so at start.
   const sync = async () => {
     if (!stopping) await finishLeftoverRestores({ orm, store, scripts, logger });
+    if (!stopping) await removeLeftoverDrills({ scripts, logger });
     return syncOnly();
   };
   if (options.syncOnStart !== false) {
