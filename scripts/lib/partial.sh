@@ -627,18 +627,24 @@ swap_chosen_tables() {
 # The RENAME is atomic: its first table tells whether it ran.
 undo_chosen_tables() {
   [[ -f $JOURNAL_DIR/tables.plan ]] || return 0
-  local first renamed=0
+  # Run under errexit (undo_swap_checked): a count that fails stops the undo, it never reads
+  # as "not renamed".
+  local first renamed=0 count
   first="$(grep -m 1 '^O:' "$JOURNAL_DIR/tables.plan" || true)"
   if [[ -n $first ]]; then
-    [[ "$(db_query "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '$PREVIOUS_DB' AND TABLE_NAME = '${first:2}'")" == 1 ]] && renamed=1
+    count="$(db_query "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '$PREVIOUS_DB' AND TABLE_NAME = '${first:2}'")"
+    if ((count == 1)); then renamed=1; fi
   else
     first="$(grep -m 1 '^I:' "$JOURNAL_DIR/tables.plan" || true)"
-    [[ -n $first ]] && [[ "$(db_query "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '$SCRATCH_DB' AND TABLE_NAME = '${first:2}'")" == 0 ]] && renamed=1
+    if [[ -n $first ]]; then
+      count="$(db_query "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '$SCRATCH_DB' AND TABLE_NAME = '${first:2}'")"
+      if ((count == 0)); then renamed=1; fi
+    fi
   fi
   drop_table_triggers "$LIVE_DB" "$(plan_list I)"
   drop_table_triggers "$LIVE_DB" "$(plan_list O)"
   if ((renamed)); then
-    db_exists "$SCRATCH_DB" || db_query "CREATE DATABASE \`$SCRATCH_DB\`"
+    db_query "CREATE DATABASE IF NOT EXISTS \`$SCRATCH_DB\`"
     rename_plan back
   fi
   apply_objects "$LIVE_DB" "$JOURNAL_DIR/live-triggers.json" --exact

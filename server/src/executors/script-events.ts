@@ -41,6 +41,9 @@ export const ScriptEvent = z.discriminatedUnion('type', [
   z.object({ type: z.literal('maintenance'), on: z.boolean(), at: z.number().optional() }),
   z.object({ type: z.literal('error'), code: z.string().max(64), message: z.string().max(2000) }),
   z.object({ type: z.literal('recovered'), action: z.string() }),
+  // customer-restore could not undo a failed switch-over (say, the database server went away
+  // meanwhile): the site stays in maintenance, stopped, until `--recover` succeeds.
+  z.object({ type: z.literal('recovery_needed') }),
   // For the worker's metrics only (the script runner keeps them from the tasks): how each
   // restic run ended, and how long the script waited for the customer's lock.
   z.object({

@@ -1,5 +1,6 @@
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { MikroORM } from '@mikro-orm/mariadb';
 import type { Config } from '../config/config.js';
 import { projectRoot } from '../config/paths.js';
@@ -394,11 +395,15 @@ export class JobRunner {
         // The worker stopped meanwhile: the job goes back to PENDING, its script never ran.
         return { exitCode: 0, timedOut: false, aborted: true, lastError: null, stderrTail: '' };
       }
+      let recoveryNeeded = false;
       try {
         result = await this.withArgFiles(task, job, prepared.args, (args) =>
           this.deps.scripts.run(task.script, args, {
             input: prepared.input,
-            onEvent,
+            onEvent: async (event) => {
+              if (event.type === 'recovery_needed') recoveryNeeded = true;
+              await onEvent(event);
+            },
             signal,
             timeoutMs: task.timeoutMs(this.deps.config as Config),
           }),
@@ -408,20 +413,66 @@ export class JobRunner {
         return { exitCode: 1, timedOut: false, aborted: false, lastError: null, stderrTail: '' };
       }
       if (result.exitCode > 128) {
-        const recovered = await recoverSite(
-          this.deps.scripts,
-          customerId,
-          recordRecoveredUndoPoints(this.deps),
-        );
+        const recovered = await this.recoverOnce(customerId);
         log.warn(
           { exitCode: result.exitCode, recovered: recovered.exitCode },
           'script killed: site recovered',
         );
+        recoveryNeeded = recovered.stillNeeded;
       }
+      if (recoveryNeeded) await this.recoverUntilWhole(customerId, log, signal);
       return result;
     } finally {
       scriptEnded();
       if (this.customerScripts.get(customerId) === ended) this.customerScripts.delete(customerId);
+    }
+  }
+
+  /** One `customer-restore --recover`; `stillNeeded` when it could not make the site whole. */
+  private async recoverOnce(
+    customerId: number,
+  ): Promise<{ exitCode: number; stillNeeded: boolean; stderrTail: string }> {
+    const record = recordRecoveredUndoPoints(this.deps);
+    let stillNeeded = false;
+    const result = await recoverSite(this.deps.scripts, customerId, async (event) => {
+      if (event.type === 'recovery_needed') stillNeeded = true;
+      await record(event);
+    });
+    return { exitCode: result.exitCode, stillNeeded, stderrTail: result.stderrTail };
+  }
+
+  /**
+   * A restore that could not undo its switch-over left the site in maintenance, part old and
+   * part new (its database server went away, say): `customer-restore --recover` is retried,
+   * with backoff, until the site is whole and open again. The customer's next scripts wait
+   * (the caller holds their chain); a worker that stops meanwhile leaves the journal to the
+   * recovery at its next start.
+   */
+  private async recoverUntilWhole(
+    customerId: number,
+    log: Logger,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    for (let attempt = 1, delayMs = 500; ; attempt++, delayMs = Math.min(delayMs * 2, 8_000)) {
+      if (signal?.aborted) {
+        log.error('the site is still in maintenance: its recovery is left to the next start');
+        return;
+      }
+      const recovered = await this.recoverOnce(customerId);
+      if (!recovered.stillNeeded) {
+        // Whole again (a recovery can fail after that, e.g. storing the undo point while the
+        // safety repository is away: the catalog sync's recovery finishes it later).
+        log.warn(
+          { attempt, exitCode: recovered.exitCode },
+          'the failed restore is undone: the site is whole',
+        );
+        return;
+      }
+      log.error(
+        { attempt, exitCode: recovered.exitCode, stderr: tail(recovered.stderrTail) },
+        'the failed restore could not be undone yet; the site stays in maintenance',
+      );
+      await sleep(delayMs, undefined, { signal }).catch(() => undefined);
     }
   }
 

@@ -3,7 +3,6 @@
 // stale sweep called it interrupted). The job store talks to MariaDB through a TCP relay of
 // the test's own, which is closed (connections refused, open ones cut) and opened again: the
 // system server itself is never stopped.
-import net from 'node:net';
 import { MikroORM } from '@mikro-orm/mariadb';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,42 +13,19 @@ import { BackupJob } from '../../src/jobs/job.entity.js';
 import { JobStore } from '../../src/jobs/job-store.js';
 import { buildCustomer, buildJob } from '../support/factories.js';
 import { createTestDatabase, freePort, REDIS_URL, type TestDatabase } from '../support/sandbox.js';
+import { TcpRelay } from '../support/tcp-relay.js';
 
 let db: TestDatabase;
 let relayOrm: MikroORM;
 let redis: Redis;
 let port: number;
-let relay: net.Server | undefined;
-const sockets = new Set<net.Socket>();
-
-async function openRelay(): Promise<void> {
-  relay = net.createServer((client) => {
-    const upstream = net.connect(3306, '127.0.0.1');
-    sockets.add(client).add(upstream);
-    const drop = () => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('error', drop).on('close', drop);
-    upstream.on('error', drop).on('close', drop);
-    client.pipe(upstream).pipe(client);
-  });
-  const server = relay;
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', () => resolve()));
-}
-
-async function closeRelay(): Promise<void> {
-  const server = relay;
-  relay = undefined;
-  for (const s of sockets) s.destroy();
-  sockets.clear();
-  if (server) await new Promise((resolve) => server.close(() => resolve(undefined)));
-}
+let relay: TcpRelay;
 
 beforeAll(async () => {
   db = await createTestDatabase();
   port = await freePort();
-  await openRelay();
+  relay = new TcpRelay(port);
+  await relay.open();
   const cfg = { ...parseConfig({}), BACKUPS_DB_NAME: db.name, BACKUPS_DB_PORT: port };
   relayOrm = await MikroORM.init({ ...ormOptions(cfg), ensureDatabase: false });
   redis = new Redis(REDIS_URL);
@@ -57,7 +33,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await relayOrm?.close(true);
-  await closeRelay();
+  await relay?.close();
   redis?.disconnect();
   await db?.drop();
 });
@@ -74,7 +50,7 @@ describe('a job ends while the database is away', () => {
       retryWritesForMs: 60_000,
       onWriteRetry: (_e, attempt) => retries.push(attempt),
     });
-    await closeRelay();
+    await relay.close();
     const completing = store.complete(
       { id: job.id, customerId: customer.id },
       {
@@ -82,7 +58,7 @@ describe('a job ends while the database is away', () => {
       },
     );
     await new Promise((r) => setTimeout(r, 3000));
-    await openRelay();
+    await relay.open();
     expect(await completing).toBe(true);
     expect(retries.length).toBeGreaterThan(0);
     const row = await db.orm.em.fork().findOneOrFail(BackupJob, job.id);
@@ -94,7 +70,7 @@ describe('a job ends while the database is away', () => {
     const customer = await buildCustomer(db.orm.em);
     const job = await buildJob(db.orm.em, customer, { status: 'running' });
     const store = new JobStore({ orm: relayOrm, redis, prefix: 't', retryWritesForMs: 0 });
-    await closeRelay();
+    await relay.close();
     try {
       const error = await store
         .fail(
@@ -110,7 +86,7 @@ describe('a job ends while the database is away', () => {
         );
       expect(error).toBeInstanceOf(Error);
     } finally {
-      await openRelay();
+      await relay.open();
     }
     const row = await db.orm.em.fork().findOneOrFail(BackupJob, job.id);
     expect(row.status).toBe('running');
