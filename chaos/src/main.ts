@@ -597,9 +597,13 @@ async function main(): Promise<number> {
         const up = world.api.running && faults.apiAnsweredSinceStart;
         report.api.probes++;
         const site = world.sites[report.api.probes % world.sites.length] as Site;
+        let why = '';
         const answered = await world.gql('{ me { id } }', {}, site.token, 10_000).then(
           () => true,
-          () => false,
+          (e: Error & { cause?: { code?: string; message?: string } }) => {
+            why = [e.message, e.cause?.code ?? e.cause?.message].filter(Boolean).join(': ');
+            return false;
+          },
         );
         if (answered) {
           report.api.answered++;
@@ -608,7 +612,7 @@ async function main(): Promise<number> {
           report.api.unansweredWhileUp++;
           violate(
             'api answered',
-            `no answer to a probe at ${((t0 - started) / 1000).toFixed(0)} s while the api process was up`,
+            `no answer to a probe at ${((t0 - started) / 1000).toFixed(0)} s while the api process was up (${why}, after ${Date.now() - t0} ms)`,
           );
         } else {
           report.api.downSeconds++;
