@@ -108,8 +108,8 @@ export class FaultInjector {
    * A script's child of the worker by command name, waited for up to waitMs, looked for every
    * pollMs. A mariadb client lives for well under a second with the run's small databases (a
    * dump, a drill's or restore's import): looked for every 8 s at 250 ms, it was almost never
-   * there (the fault had no target in a whole 30-minute run), so it is waited for longer and
-   * looked for more often.
+   * there (the fault had no target in a whole 30-minute run), so it is waited for longer (60 s;
+   * --quick: 20 s of its 2 minutes) and looked for more often.
    */
   private async childOfWorker(
     names: string[],
@@ -144,7 +144,7 @@ export class FaultInjector {
         const pid =
           type === 'kill-restic'
             ? await this.childOfWorker(names)
-            : await this.childOfWorker(names, 60_000, 50);
+            : await this.childOfWorker(names, this.options.quick ? 20_000 : 60_000, 50);
         if (!pid) return null;
         try {
           process.kill(pid, 'SIGKILL');
