@@ -104,16 +104,26 @@ export class FaultInjector {
     }
   }
 
-  /** A script's child of the worker by command name, waited for up to 8 s. */
-  private async childOfWorker(names: string[]): Promise<number | undefined> {
-    const until = Date.now() + 8000;
+  /**
+   * A script's child of the worker by command name, waited for up to waitMs, looked for every
+   * pollMs. A mariadb client lives for well under a second with the run's small databases (a
+   * dump, a drill's or restore's import): looked for every 8 s at 250 ms, it was almost never
+   * there (the fault had no target in a whole 30-minute run), so it is waited for longer (60 s;
+   * --quick: 20 s of its 2 minutes) and looked for more often.
+   */
+  private async childOfWorker(
+    names: string[],
+    waitMs = 8000,
+    pollMs = 250,
+  ): Promise<number | undefined> {
+    const until = Date.now() + waitMs;
     while (Date.now() < until) {
       const pid = this.world.worker.pid;
       if (pid) {
         const found = (await descendants(pid)).filter((p) => names.includes(p.comm));
         if (found.length > 0) return this.rng.pick(found).pid;
       }
-      await sleep(250);
+      await sleep(pollMs);
     }
     return undefined;
   }
@@ -131,7 +141,10 @@ export class FaultInjector {
       case 'kill-mariadb-client': {
         const names =
           type === 'kill-restic' ? ['restic'] : ['mariadb', 'mariadb-dump', 'mysqldump', 'mysql'];
-        const pid = await this.childOfWorker(names);
+        const pid =
+          type === 'kill-restic'
+            ? await this.childOfWorker(names)
+            : await this.childOfWorker(names, this.options.quick ? 20_000 : 60_000, 50);
         if (!pid) return null;
         try {
           process.kill(pid, 'SIGKILL');

@@ -14,6 +14,7 @@
 #   PARTIAL_FILES/PARTIAL_TABLES  1 when only chosen paths/tables are restored (partial.sh)
 #   UNDO       uploading from the start of the undo point's upload; stored once it is
 #              in the safety repository
+#   UNDONE     1 once a rollback put everything back (only the clean-up may be left)
 
 declare -A JOURNAL=()
 
@@ -48,7 +49,7 @@ journal_read() {
   [[ -f $file ]] || return 1
   while IFS='=' read -r key value; do
     case $key in
-      STEP | SCOPE | CONTENT | HAD_LIVE | STOPPED | LIVE_TABLES | RESTORED_TABLES | CUSTOMER | KIND | JOB | UNDO | PARTIAL_FILES | PARTIAL_TABLES) JOURNAL[$key]=$value ;;
+      STEP | SCOPE | CONTENT | HAD_LIVE | STOPPED | LIVE_TABLES | RESTORED_TABLES | CUSTOMER | KIND | JOB | UNDO | UNDONE | PARTIAL_FILES | PARTIAL_TABLES) JOURNAL[$key]=$value ;;
     esac
   done <"$file"
   return 0

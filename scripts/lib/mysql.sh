@@ -10,6 +10,28 @@ db_client() { mariadb --defaults-extra-file="$DB_DEFAULTS_FILE" "$@"; }
 # db_query <sql>: batch, no headers, raw values.
 db_query() { db_client --batch --skip-column-names --raw -e "$1"; }
 
+# db_patient <command...>: a clean-up statement (db_query, db_client ...) that outlasts a
+# restart of the database server: tried again every 2 s while the server does not answer
+# (client errors 2002/2003/2006/2013: no socket, refused, gone, lost), for up to
+# BACKUPS_DB_WAIT_SECONDS (default 30). Without it, a scratch database, import account or
+# sandbox database whose DROP met a restarting server stayed behind for good.
+db_patient() {
+  local limit=${BACKUPS_DB_WAIT_SECONDS:-30} rc err
+  [[ $limit =~ ^[0-9]{1,4}$ ]] || limit=30
+  local until=$((SECONDS + limit))
+  while :; do
+    rc=0
+    { err=$("$@" 2>&1 1>&5); } 5>&1 || rc=$?
+    ((rc == 0)) && return 0
+    if [[ $err =~ ERROR\ (2002|2003|2006|2013) ]] && ((SECONDS < until)); then
+      sleep 2
+      continue
+    fi
+    printf '%s\n' "$err" >&2
+    return "$rc"
+  done
+}
+
 db_exists() {
   [[ "$(db_query "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '$1'")" == 1 ]]
 }
@@ -151,11 +173,14 @@ create_import_account() {
   # The worker's settings (socket or host, port, TLS), then this account's name and password.
   printf '!include %s\n[client]\nuser=%s\npassword=%s\n' "$DB_DEFAULTS_FILE" "$user" "$password" >"$IMPORT_DEFAULTS_FILE"
 }
+# Its status is the DROP USER's: a caller that keeps its journal on failure must see it.
 remove_import_account() {
-  db_client --batch -e "SET @s = (SELECT CONCAT('DROP USER ', GROUP_CONCAT(CONCAT(QUOTE(User), '@', QUOTE(Host))))
+  local rc=0
+  db_patient db_client --batch -e "SET @s = (SELECT CONCAT('DROP USER ', GROUP_CONCAT(CONCAT(QUOTE(User), '@', QUOTE(Host))))
       FROM mysql.global_priv WHERE User = '$(import_account)');
-    SET @s = COALESCE(@s, 'DO 0'); PREPARE s FROM @s; EXECUTE s; DEALLOCATE PREPARE s;"
+    SET @s = COALESCE(@s, 'DO 0'); PREPARE s FROM @s; EXECUTE s; DEALLOCATE PREPARE s;" || rc=$?
   if [[ -n ${IMPORT_DEFAULTS_FILE:-} ]]; then rm -f -- "$IMPORT_DEFAULTS_FILE"; fi
+  return "$rc"
 }
 
 # import_dump <db> <file>: the dump through the import account (create_import_account).

@@ -72,6 +72,19 @@ on_stall() {
   [[ -n $CHILD_PID ]] && kill -TERM "$CHILD_PID" 2>/dev/null
   return 0
 }
+# restic_unlock_stale: removes the locks of restic processes that are gone (restic unlock
+# removes only stale ones: a dead process of this host, or a lock not refreshed for 30
+# minutes). restic never ignores a stale lock by itself: a restic that was killed (SIGKILL,
+# OOM, its script or worker killed) leaves its lock, and every forget or prune after it would
+# wait --retry-lock and fail with the repository "locked". Best effort, bounded.
+restic_unlock_stale() {
+  local out
+  out=$(timeout 60 "$RESTIC_BIN" "${RESTIC_GLOBAL_ARGS[@]}" unlock 2>&1) || return 0
+  [[ $out == *"successfully removed"* && $out != *"removed 0 locks"* ]] &&
+    log "Stale restic locks removed: ${out##*successfully }"
+  return 0
+}
+
 # restic_watchdog <restic stderr file> <pid>: background; USR1 to that shell (the script, or
 # the branch running restic) once restic has only been retrying for the stall limit, again
 # 10 s later if restic is still there. restic says when it retries next ("retrying after
@@ -123,18 +136,33 @@ restic_child() {
   # by a killed script must not keep the customer locked.
   restic_watchdog "$TMP_DIR/restic.err" "$me" 3>&- 8>&- 9>&- &
   watchdog=$!
-  run_child "$RESTIC_BIN" "${RESTIC_GLOBAL_ARGS[@]}" --retry-lock "$RETRY_LOCK" "$@" >"$out" 2>"$TMP_DIR/restic.err" || rc=$?
+  run_child "$RESTIC_BIN" "${RESTIC_GLOBAL_ARGS[@]}" --retry-lock "${LOCK_WAIT:-$RETRY_LOCK}" "$@" >"$out" 2>"$TMP_DIR/restic.err" || rc=$?
   kill "$watchdog" 2>/dev/null
   wait "$watchdog" 2>/dev/null
+  # restic killed by a signal (not stopped by us for a repository that stopped answering)
+  # could not remove its lock: removed now, before the next forget or prune has to wait for it.
+  if ((rc > 128 && STALLED == 0)); then restic_unlock_stale; fi
   return "$rc"
 }
 
 # restic_run <stdout file> <args...>: stderr goes to $TMP_DIR/restic.err and
-# is copied to our stderr (human log).
+# is copied to our stderr (human log). forget and prune need the repository alone: they
+# first wait 2 s for its lock; if it stays locked (exit 11), the locks of dead
+# restic processes are removed and the full --retry-lock is waited. A lock left by a killed
+# restic so costs seconds, not a failed wait of BACKUPS_RESTIC_RETRY_LOCK.
 restic_run() {
   local out=$1 rc=0
   shift
-  restic_child "$out" "$@" || rc=$?
+  if [[ $1 == forget || $1 == prune ]]; then
+    LOCK_WAIT=2s restic_child "$out" "$@" || rc=$?
+    if ((rc == 11)); then
+      restic_unlock_stale
+      rc=0
+      restic_child "$out" "$@" || rc=$?
+    fi
+  else
+    restic_child "$out" "$@" || rc=$?
+  fi
   cat "$TMP_DIR/restic.err" >&2
   emit_restic_exit "$1" "$rc"
   return "$rc"

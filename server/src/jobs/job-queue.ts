@@ -148,6 +148,37 @@ export async function withScripts<T>(queue: BeeQueue, call: () => Promise<T>): P
   }
 }
 
+/**
+ * Bee-Queue's stalled-jobs check on each queue every intervalMs, on a timer of our own rather
+ * than Bee-Queue's interval mode: there, a check that fails (a Redis just restarted has lost
+ * the scripts until they are loaded again: NOSCRIPT) leaves a rejected promise nobody handles,
+ * and the worker ended with it (the chaos soak). Here a NOSCRIPT loads the scripts and checks
+ * again (withScripts); any other failure goes to onError. A check still waiting for Redis is
+ * not doubled.
+ */
+export function startStallChecks(
+  queues: BeeQueue[],
+  intervalMs: number,
+  onError: (error: unknown) => void,
+): { stop(): void } {
+  let running = false;
+  const check = async () => {
+    if (running) return;
+    running = true;
+    try {
+      await Promise.all(
+        queues.map((q) => withScripts(q, () => q.checkStalledJobs()).catch(onError)),
+      );
+    } finally {
+      running = false;
+    }
+  };
+  void check();
+  const timer = setInterval(() => void check(), intervalMs);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
+}
+
 /** A cache of producer queues, one per host. */
 export class QueueRegistry {
   private readonly queues = new Map<string, BeeQueue<QueuedJob>>();

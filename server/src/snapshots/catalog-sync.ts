@@ -2,7 +2,12 @@ import type { MikroORM } from '@mikro-orm/mariadb';
 import { Customer } from '../customers/customer.entity.js';
 import type { ScriptRunner } from '../executors/script-runner.js';
 import type { Logger } from '../infra/logger.js';
-import { type CatalogEntry, type RepositorySnapshot, replaceCatalog } from './catalog.js';
+import {
+  type CatalogEntry,
+  markCatalog,
+  type RepositorySnapshot,
+  replaceCatalog,
+} from './catalog.js';
 import type { SnapshotSource } from './snapshot-scope.js';
 import { readTags } from './snapshot-tags.js';
 
@@ -89,6 +94,8 @@ export async function syncCatalog(
   const knownLegacy = new Map<string, number[]>();
   for (const source of sources) {
     let snapshots: RepositorySnapshot[] = [];
+    // what the catalog held before the listing: jobs go on writing it meanwhile
+    const mark = await markCatalog(em, source, [...ids]);
     if (deps.perCustomer?.has(source)) {
       // one repository per customer: every restic call reads only that customer's snapshots
       for (const id of ids) snapshots.push(...(await listRepository(deps, source, id)));
@@ -120,7 +127,7 @@ export async function syncCatalog(
           entries.push({ customerId, source: 'daily', scope: 'both', snapshot });
       }
     }
-    report[source] = await replaceCatalog(em, source, [...ids], entries);
+    report[source] = await replaceCatalog(em, source, [...ids], entries, mark);
   }
   deps.logger.info({ report }, 'catalog synchronised');
   return report;

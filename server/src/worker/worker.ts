@@ -12,7 +12,7 @@ import { ScriptRunner } from '../executors/script-runner.js';
 import { RedisLease } from '../infra/lease.js';
 import { createLogger, type Logger } from '../infra/logger.js';
 import { createRedis } from '../infra/redis.js';
-import { type QueuedJob, workerQueue } from '../jobs/job-queue.js';
+import { type QueuedJob, startStallChecks, workerQueue } from '../jobs/job-queue.js';
 import { JobStore } from '../jobs/job-store.js';
 import { MailDeliverer } from '../notifications/mail-deliverer.js';
 import { nodeFigures } from '../ops/node-status.js';
@@ -26,7 +26,7 @@ import { DeferredRetention } from './deferred-retention.js';
 import { startHealthServer } from './health-server.js';
 import { JobRunner, workerScratch } from './job-runner.js';
 import { JobMetrics } from './metrics.js';
-import { finishLeftoverRestores, recoverNode } from './recovery.js';
+import { finishLeftoverRestores, recoverNode, removeLeftoverDrills } from './recovery.js';
 import { checkRepositoryData, checkSubset } from './repository-check.js';
 import { maintainRepository } from './repository-maintenance.js';
 
@@ -149,11 +149,10 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   // active list: queueing its job again at recovery adds nothing (same id), so a job PENDING
   // then was never run. The stall check puts such entries back (the row decides: a job is
   // claimed only while PENDING, so nothing runs twice).
-  for (const q of Object.values(queues)) {
-    q.checkStalledJobs(STALL_CHECK_MS, (error) => {
-      if (error) logger.warn({ err: error }, 'the stalled-jobs check failed');
-    });
-  }
+  // (not Bee-Queue's interval mode: a failed check there ended the worker, see job-queue.ts)
+  const stallChecks = startStallChecks(Object.values(queues), STALL_CHECK_MS, (error) =>
+    logger.warn({ err: error }, 'the stalled-jobs check failed'),
+  );
 
   await recoverNode({ orm, store, node, queues, scripts, logger });
   await hooks.ready();
@@ -200,9 +199,11 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     );
     return syncCatalog({ orm, scripts, logger, node, perCustomer: perCustomerSources(cfg) });
   };
-  // Every later sync first finishes leftover restores (recoverNode has just done so at start).
+  // Every later sync first finishes leftover restores and removes leftover drills (a clean-up
+  // that met a database server down for long); recoverNode has just done so at start.
   const sync = async () => {
     if (!stopping) await finishLeftoverRestores({ orm, store, scripts, logger });
+    if (!stopping) await removeLeftoverDrills({ scripts, logger });
     return syncOnly();
   };
   if (options.syncOnStart !== false) {
@@ -321,6 +322,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
       schedule.stop();
       retention.stop();
       clearInterval(syncTimer);
+      stallChecks.stop();
       const graceMs = cfg.BACKUPS_SHUTDOWN_GRACE_SECONDS * 1000;
       // Running jobs get the grace period to finish; then their scripts get SIGTERM, roll
       // back, and the jobs go back to PENDING for the next start.
