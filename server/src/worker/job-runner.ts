@@ -57,6 +57,12 @@ export interface JobRunnerDeps {
   alerts?: { raise(alert: Alert): Promise<void> };
   /** Called when a job's retention had to wait for a busy repository. */
   onRetentionDeferred?: (customerId: number, source: SnapshotSource) => void;
+  /**
+   * A job's script failed after its job was COMPLETED (its housekeeping: say, the retention's
+   * forget was killed after it had removed snapshots): the catalog may no longer match the
+   * repository, so the worker syncs it soon instead of at the next hourly sync.
+   */
+  onHousekeepingFailed?: (customerId: number) => void;
   /** A job ended FAILED with this code (the worker decides what follows, e.g. a daily retry). */
   onFailed?: (job: Pick<IBackupJob, 'kind' | 'source'>, customerId: number, code: string) => void;
 }
@@ -283,6 +289,7 @@ export class JobRunner {
           { code: event.code, message: event.message, afterCompletion: completedAt !== null },
           'script error',
         );
+        if (completedAt !== null) this.deps.onHousekeepingFailed?.(ref.customerId);
       }
       await task.onEvent(event, ctx);
     };

@@ -116,6 +116,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   });
   const runner = new JobRunner({
     onRetentionDeferred: (customerId, source) => retention.add(customerId, source),
+    onHousekeepingFailed: () => syncSoon(),
     // A daily backup that found the repository down is tried again in the schedule's next round.
     onFailed: (job, customerId, code) => {
       if (job.kind === 'backup' && job.source === 'daily' && code === 'REPOSITORY_UNAVAILABLE') {
@@ -198,6 +199,20 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
       logger.error({ err: error }, 'dropping unread indexes failed'),
     );
     return syncCatalog({ orm, scripts, logger, node, perCustomer: perCustomerSources(cfg) });
+  };
+  // After a job's housekeeping failed (a forget killed half-way, say): one sync a few seconds
+  // later, however many ask for it meanwhile.
+  let syncPending: NodeJS.Timeout | undefined;
+  const syncSoon = () => {
+    if (syncPending || stopping) return;
+    syncPending = setTimeout(() => {
+      syncPending = undefined;
+      if (stopping) return;
+      void syncOnly().catch((error: unknown) =>
+        logger.error({ err: error }, 'catalog sync failed'),
+      );
+    }, 5_000);
+    syncPending.unref();
   };
   // Every later sync first finishes leftover restores and removes leftover drills (a clean-up
   // that met a database server down for long); recoverNode has just done so at start.

@@ -1,0 +1,97 @@
+// A backup's retention killed after the job was COMPLETED (found by the chaos soak: a forget
+// killed after it had removed snapshots left their rows in the catalog until the hourly sync,
+// so the customer was shown backups that no longer exist). A failed housekeeping now brings a
+// catalog sync within seconds. Here the catalog is made stale by hand (a snapshot forgotten
+// with restic itself), then the next backup's forget is SIGKILLed while it waits for a lock.
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ICustomer } from '../../src/customers/customer.entity.js';
+import { Snapshot } from '../../src/snapshots/snapshot.entity.js';
+import { createWorkerWorld, type WorkerWorld } from './support/worker-env.js';
+
+describe('a housekeeping failure after COMPLETED', () => {
+  let world: WorkerWorld;
+  let customer: ICustomer;
+  const node = 'node-hk';
+
+  beforeAll(async () => {
+    world = await createWorkerWorld();
+    customer = await world.customer(node);
+  });
+  afterAll(async () => {
+    await world?.destroy();
+  });
+
+  const catalog = async () =>
+    (
+      await world.db.orm.em
+        .fork()
+        .find(Snapshot, { customer: customer.id, source: 'manual' }, { fields: ['snapshotId'] })
+    ).map((s) => s.snapshotId);
+
+  it('brings the catalog in step with the repository within seconds, not at the hourly sync', async () => {
+    const worker = await world.startWorker(node);
+    try {
+      const first = await world.runJob({
+        customer,
+        kind: 'backup',
+        scope: 'database',
+        source: 'manual',
+      });
+      expect(first.status).toBe('completed');
+      const stale = first.snapshotId as string;
+      expect(await catalog()).toContain(stale);
+      // Gone from the repository behind the catalog's back.
+      await world.customerIdle(customer.id);
+      const forgot = await execa('restic', ['forget', '--retry-lock', '1m', stale], {
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...world.resticEnv('manual') },
+        extendEnv: false,
+        reject: false,
+      });
+      expect(forgot.exitCode).toBe(0);
+      expect(await catalog()).toContain(stale);
+
+      // The next backup's forget waits for a lock; it is killed there.
+      const release = await world.holdRepository('manual');
+      let released = false;
+      try {
+        const second = await world.enqueue({
+          customer,
+          kind: 'backup',
+          scope: 'database',
+          source: 'manual',
+        });
+        const pattern = `forget --json --tag customer-${customer.id},manual`;
+        const until = Date.now() + 90_000;
+        for (;;) {
+          const found = await execa('pgrep', ['-f', pattern], { reject: false });
+          if (found.exitCode === 0) {
+            for (const pid of found.stdout.split('\n').filter(Boolean))
+              process.kill(Number(pid), 'SIGKILL');
+            break;
+          }
+          if (Date.now() > until) throw new Error('the backup never reached its forget');
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        await release();
+        released = true;
+        const done = await world.waitForJob(second.id, ['completed', 'failed']);
+        expect(done.status).toBe('completed');
+        const made = done.snapshotId as string;
+        // The sync comes a few seconds after the failure; the hourly one would be far later.
+        const syncedBy = Date.now() + 30_000;
+        let rows = await catalog();
+        while (rows.includes(stale) && Date.now() < syncedBy) {
+          await new Promise((r) => setTimeout(r, 250));
+          rows = await catalog();
+        }
+        expect(rows).not.toContain(stale);
+        expect(rows).toContain(made);
+      } finally {
+        if (!released) await release();
+      }
+    } finally {
+      await worker.stop();
+    }
+  });
+});
