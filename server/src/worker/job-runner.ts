@@ -289,7 +289,10 @@ export class JobRunner {
           { code: event.code, message: event.message, afterCompletion: completedAt !== null },
           'script error',
         );
-        if (completedAt !== null) this.deps.onHousekeepingFailed?.(ref.customerId);
+        if (completedAt !== null) {
+          this.deps.onHousekeepingFailed?.(ref.customerId);
+          this.recoverLater(ref.customerId, log, shutdown);
+        }
       }
       await task.onEvent(event, ctx);
     };
@@ -448,6 +451,62 @@ export class JobRunner {
       return result;
     } finally {
       scriptEnded();
+      if (this.customerScripts.get(customerId) === ended) this.customerScripts.delete(customerId);
+    }
+  }
+
+  /**
+   * A job's housekeeping failed after COMPLETED (say, its undo point could not be stored: the
+   * staging disk full, the repository away): its journal, undo folder and scratch databases
+   * stay for `customer-restore --recover`, which is run in the customer's turn a few seconds
+   * later, and again with backoff (5 s doubling to 5 min, 10 tries) while it fails. The
+   * customer's jobs run meanwhile (the site is whole); a run finding nothing to do is a no-op.
+   */
+  private recoverLater(
+    customerId: number,
+    log: Logger,
+    shutdown: AbortSignal | undefined,
+    attempt = 1,
+    delayMs = 5_000,
+  ): void {
+    const timer = setTimeout(() => {
+      if (shutdown?.aborted) return;
+      void this.inCustomerTurn(customerId, () => this.recoverOnce(customerId)).then(
+        (recovered) => {
+          if (recovered.exitCode === 0) return;
+          log.warn(
+            { attempt, exitCode: recovered.exitCode, stderr: tail(recovered.stderrTail) },
+            'the housekeeping left after a job could not be finished yet',
+          );
+          if (attempt < 10) {
+            this.recoverLater(
+              customerId,
+              log,
+              shutdown,
+              attempt + 1,
+              Math.min(delayMs * 2, 300_000),
+            );
+          }
+        },
+        (error: unknown) => log.error({ err: error }, 'finishing the housekeeping failed'),
+      );
+    }, delayMs);
+    timer.unref();
+  }
+
+  /** Runs `work` after the customer's previous script on this node, holding their next ones. */
+  private async inCustomerTurn<T>(customerId: number, work: () => Promise<T>): Promise<T> {
+    const previous = this.customerScripts.get(customerId);
+    let done: () => void = () => undefined;
+    const ended = new Promise<void>((resolve) => {
+      done = resolve;
+    });
+    this.customerScripts.set(customerId, ended);
+    try {
+      if (previous) await previous;
+      return await work();
+    } finally {
+      done();
       if (this.customerScripts.get(customerId) === ended) this.customerScripts.delete(customerId);
     }
   }
