@@ -5,10 +5,10 @@
 // only once the databases are gone. The script reaches MariaDB through a TCP relay of the
 // test's own, closed and opened again (the system server is never stopped).
 import { chmod, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../support/sandbox.js';
+import { TcpRelay } from '../support/tcp-relay.js';
 import {
   buildSite,
   createCustomerDatabase,
@@ -29,32 +29,7 @@ import {
 let t: TestEnv;
 const A = randomCustomerId();
 let port: number;
-let relay: net.Server | undefined;
-const sockets = new Set<net.Socket>();
-
-async function openRelay(): Promise<void> {
-  relay = net.createServer((client) => {
-    const upstream = net.connect(3306, '127.0.0.1');
-    sockets.add(client).add(upstream);
-    const drop = () => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('error', drop).on('close', drop);
-    upstream.on('error', drop).on('close', drop);
-    client.pipe(upstream).pipe(client);
-  });
-  const server = relay;
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', () => resolve()));
-}
-
-async function closeRelay(): Promise<void> {
-  const server = relay;
-  relay = undefined;
-  for (const s of sockets) s.destroy();
-  sockets.clear();
-  if (server) await new Promise((resolve) => server.close(() => resolve(undefined)));
-}
+let relay: TcpRelay;
 
 const scratchDatabases = async () =>
   (
@@ -67,7 +42,8 @@ const scratchDatabases = async () =>
 
 beforeAll(async () => {
   port = await freePort();
-  await openRelay();
+  relay = new TcpRelay(port);
+  await relay.open();
   t = await createTestEnv();
   // the scripts' database account, over the relay
   const cnf = path.join(t.dataDir, 'secrets', 'relay-db.cnf');
@@ -77,7 +53,7 @@ beforeAll(async () => {
   await createCustomerDatabase(A);
 });
 afterAll(async () => {
-  await closeRelay();
+  await relay?.close();
   await dropCustomerDatabases(A);
   await destroyTestEnv(t);
 });
@@ -105,10 +81,10 @@ describe("a restore's clean-up while the database server restarts", () => {
     while (!(await exists(`${hold}.reached`)) && Date.now() < until) await sleep(20);
     expect(restore.events.some((e) => e.type === 'completed')).toBe(true);
     // the database server goes away for 5 s while the undo point uploads and the clean-up starts
-    await closeRelay();
+    await relay.close();
     await writeFile(`${hold}.go`, '');
     await sleep(5000);
-    await openRelay();
+    await relay.open();
     const ended = await restore.proc;
     expect(ended.exitCode).toBe(0);
 

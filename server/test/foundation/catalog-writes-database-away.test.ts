@@ -8,7 +8,6 @@
 //   MariaDB through a TCP relay of the test's own, closed and opened again (the system server
 //   is never stopped).
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 import { MikroORM } from '@mikro-orm/mariadb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/config.js';
@@ -23,36 +22,12 @@ import {
 import { Snapshot } from '../../src/snapshots/snapshot.entity.js';
 import { buildCustomer } from '../support/factories.js';
 import { createTestDatabase, freePort, type TestDatabase } from '../support/sandbox.js';
+import { TcpRelay } from '../support/tcp-relay.js';
 
 let db: TestDatabase;
 let relayOrm: MikroORM;
 let port: number;
-let relay: net.Server | undefined;
-const sockets = new Set<net.Socket>();
-
-async function openRelay(): Promise<void> {
-  relay = net.createServer((client) => {
-    const upstream = net.connect(3306, '127.0.0.1');
-    sockets.add(client).add(upstream);
-    const drop = () => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('error', drop).on('close', drop);
-    upstream.on('error', drop).on('close', drop);
-    client.pipe(upstream).pipe(client);
-  });
-  const server = relay;
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', () => resolve()));
-}
-
-async function closeRelay(): Promise<void> {
-  const server = relay;
-  relay = undefined;
-  for (const s of sockets) s.destroy();
-  sockets.clear();
-  if (server) await new Promise((resolve) => server.close(() => resolve(undefined)));
-}
+let relay: TcpRelay;
 
 const snapshot = (customerId: number): RepositorySnapshot => ({
   id: randomBytes(32).toString('hex'),
@@ -76,14 +51,15 @@ const rows = async (customerId: number) =>
 beforeAll(async () => {
   db = await createTestDatabase();
   port = await freePort();
-  await openRelay();
+  relay = new TcpRelay(port);
+  await relay.open();
   const cfg = { ...parseConfig({}), BACKUPS_DB_NAME: db.name, BACKUPS_DB_PORT: port };
   relayOrm = await MikroORM.init({ ...ormOptions(cfg), ensureDatabase: false });
 });
 
 afterAll(async () => {
   await relayOrm?.close(true);
-  await closeRelay();
+  await relay?.close();
   await db?.drop();
 });
 
@@ -148,11 +124,11 @@ describe('catalog writes while the database is away', () => {
   it('a snapshot recorded while MariaDB cannot be reached is written once it is back', async () => {
     const customer = await buildCustomer(db.orm.em);
     const made = snapshot(customer.id);
-    await closeRelay();
+    await relay.close();
     const recording = recordSnapshot(relayOrm.em.fork(), entry(customer.id, made));
     await new Promise((r) => setTimeout(r, 3000));
     expect(await rows(customer.id)).toEqual([]);
-    await openRelay();
+    await relay.open();
     await recording;
     expect(await rows(customer.id)).toEqual([made.id]);
   });
@@ -161,10 +137,10 @@ describe('catalog writes while the database is away', () => {
     const customer = await buildCustomer(db.orm.em);
     const old = snapshot(customer.id);
     await recordSnapshot(db.orm.em, entry(customer.id, old));
-    await closeRelay();
+    await relay.close();
     const forgetting = forgetSnapshots(relayOrm.em.fork(), customer.id, 'manual', [old.id]);
     await new Promise((r) => setTimeout(r, 3000));
-    await openRelay();
+    await relay.open();
     expect(await forgetting).toBe(1);
     expect(await rows(customer.id)).toEqual([]);
   });
