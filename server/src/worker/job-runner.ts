@@ -403,25 +403,13 @@ export class JobRunner {
     // A drill neither waits for the customer's other scripts nor holds them up: it works in a
     // sandbox, scratch database and account of its own, and gives way when stopped.
     if (task.yieldsToSiteJobs) return this.runAlone(task, job, prepared, handlers, log, signal);
-    const previous = this.customerScripts.get(customerId);
-    let scriptEnded: () => void = () => undefined;
-    const ended = new Promise<void>((resolve) => {
-      scriptEnded = resolve;
-    });
-    this.customerScripts.set(customerId, ended);
-    let result: ScriptResult;
-    try {
-      if (previous) {
-        log.info("waiting for the customer's previous script to end");
-        const waitStarted = Date.now();
-        await previous;
-        this.deps.metrics?.waitedForLock('worker', (Date.now() - waitStarted) / 1000);
-      }
+    return this.inCustomerTurn(customerId, log, async (): Promise<ScriptResult> => {
       if (signal?.aborted) {
         // The worker stopped meanwhile: the job goes back to PENDING, its script never ran.
         return { exitCode: 0, timedOut: false, aborted: true, lastError: null, stderrTail: '' };
       }
       let recoveryNeeded = false;
+      let result: ScriptResult;
       try {
         result = await this.withArgFiles(task, job, prepared.args, (args) =>
           this.deps.scripts.run(task.script, args, {
@@ -449,10 +437,7 @@ export class JobRunner {
       }
       if (recoveryNeeded) await this.recoverUntilWhole(customerId, log, signal);
       return result;
-    } finally {
-      scriptEnded();
-      if (this.customerScripts.get(customerId) === ended) this.customerScripts.delete(customerId);
-    }
+    });
   }
 
   /**
@@ -471,7 +456,7 @@ export class JobRunner {
   ): void {
     const timer = setTimeout(() => {
       if (shutdown?.aborted) return;
-      void this.inCustomerTurn(customerId, () => this.recoverOnce(customerId)).then(
+      void this.inCustomerTurn(customerId, log, () => this.recoverOnce(customerId)).then(
         (recovered) => {
           if (recovered.exitCode === 0) return;
           log.warn(
@@ -495,7 +480,11 @@ export class JobRunner {
   }
 
   /** Runs `work` after the customer's previous script on this node, holding their next ones. */
-  private async inCustomerTurn<T>(customerId: number, work: () => Promise<T>): Promise<T> {
+  private async inCustomerTurn<T>(
+    customerId: number,
+    log: Logger,
+    work: () => Promise<T>,
+  ): Promise<T> {
     const previous = this.customerScripts.get(customerId);
     let done: () => void = () => undefined;
     const ended = new Promise<void>((resolve) => {
@@ -503,7 +492,12 @@ export class JobRunner {
     });
     this.customerScripts.set(customerId, ended);
     try {
-      if (previous) await previous;
+      if (previous) {
+        log.info("waiting for the customer's previous script to end");
+        const waitStarted = Date.now();
+        await previous;
+        this.deps.metrics?.waitedForLock('worker', (Date.now() - waitStarted) / 1000);
+      }
       return await work();
     } finally {
       done();
