@@ -383,7 +383,8 @@ async function lockTaken(repo: string): Promise<void> {
   const until = Date.now() + 60_000;
   while (Date.now() < until) {
     const locks = await readdir(path.join(repo, 'locks')).catch(() => []);
-    if (locks.length > 0) return;
+    // a lock id, not restic's `<id>-tmp-<n>` that becomes it once synced and renamed
+    if (locks.some((name) => /^[0-9a-f]{64}$/.test(name))) return;
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
   throw new Error(`no lock appeared in ${repo}`);

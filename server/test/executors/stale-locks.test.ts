@@ -26,7 +26,13 @@ import {
 let t: TestEnv;
 const A = randomCustomerId();
 
-const locks = () => readdir(path.join(t.dataDir, 'repos', 'manual', 'locks'));
+// The repository's locks: files named by a 64-hex id. restic's local backend writes a lock as
+// `<id>-tmp-<n>`, syncs it and renames it: a restic killed before the rename (its fsync is slow
+// on a loaded disk) leaves that temporary file, which is no lock (restic lists only ids).
+const locks = async () =>
+  (await readdir(path.join(t.dataDir, 'repos', 'manual', 'locks'))).filter((name) =>
+    /^[0-9a-f]{64}$/.test(name),
+  );
 const resticEnv = () => ({
   PATH: process.env.PATH ?? '/usr/bin:/bin',
   ...repositoryEnv(t.dataDir, 'manual'),

@@ -181,7 +181,8 @@ export async function createWorkerWorld(
       );
       const locks = path.join(scriptsEnv.dataDir, 'repos', kind, 'locks');
       const until = Date.now() + 20_000;
-      while ((await readdir(locks)).length === 0) {
+      // a lock id, not restic's `<id>-tmp-<n>` that becomes it once synced and renamed
+      while (!(await readdir(locks)).some((name) => /^[0-9a-f]{64}$/.test(name))) {
         if (Date.now() > until) throw new Error('the holder never took its lock');
         await new Promise((r) => setTimeout(r, 50));
       }
