@@ -18,6 +18,7 @@ import { createRedis } from '../../server/src/infra/redis.js';
 import { BackupJob, type IBackupJob } from '../../server/src/jobs/job.entity.js';
 import { startWorker, type WorkerHandle } from '../../server/src/worker/worker.js';
 import { adminToken, buildCustomer, customerToken } from '../../server/test/support/factories.js';
+import { ACCEL_PREFIX } from '../../server/test/support/loopback-nginx.js';
 import {
   CUSTOMER_IDS,
   clearRedisPrefix,
@@ -159,6 +160,8 @@ export async function createBenchWorld(log: (line: string) => void): Promise<Ben
       ...data.env,
       BACKUPS_SITE_STOP_COMMAND: `echo "stop $CUSTOMER_ID $(date +%s%3N)" >> ${siteLog}`,
       BACKUPS_SITE_START_COMMAND: `echo "start $CUSTOMER_ID $(date +%s%3N)" >> ${siteLog}`,
+      // archives nginx sends itself (measurement 10): its workers' group (nobody:nogroup)
+      BACKUPS_DOWNLOAD_GROUP: 'nogroup',
     };
     const script = async (name: string, args: string[]) => {
       const r = await execa(path.join(SCRIPTS_DIR, name), args, {
@@ -349,6 +352,8 @@ export async function createBenchWorld(log: (line: string) => void): Promise<Ben
       BACKUPS_NODE: WORKER_NODE,
       BACKUPS_WORKER_PORT: '0',
       BACKUPS_DOWNLOAD_PORT: '0',
+      // the shipped local node: the worker checks a link, nginx sends the file
+      BACKUPS_DOWNLOAD_ACCEL_PREFIX: ACCEL_PREFIX,
       BACKUPS_WORKER_CONCURRENCY: '2',
       BACKUPS_DAILY_ENABLED: 'false',
       // the backups measured alone; indexing has its own measurement

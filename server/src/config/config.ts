@@ -173,6 +173,20 @@ function schemaFor(dataDir: string) {
     BACKUPS_DOWNLOAD_DIR: z.string().min(1).default(path.join(dataDir, 'downloads')),
     BACKUPS_DOWNLOAD_HOST: z.string().min(1).default('127.0.0.1'),
     BACKUPS_DOWNLOAD_PORT: z.coerce.number().int().min(0).max(65535).default(4002),
+    /**
+     * nginx on this node sends the archive itself: after the token's check the worker answers
+     * `X-Accel-Redirect: <prefix><file>`, and nginx's `internal` location of that prefix (an
+     * alias of BACKUPS_DOWNLOAD_DIR) serves the file with sendfile and Range. Only where that
+     * nginx reads this node's folder (BACKUPS_DOWNLOAD_GROUP for the scripts); unset, the
+     * worker sends the bytes (a node behind a remote nginx).
+     */
+    BACKUPS_DOWNLOAD_ACCEL_PREFIX: z.preprocess(
+      (v) => (v === '' ? undefined : v),
+      z
+        .string()
+        .regex(/^\/[A-Za-z0-9._\/-]*\/$/, 'a path that starts and ends with /')
+        .optional(),
+    ),
     /** Where links point (nginx in front of every node's worker); default BACKUPS_PUBLIC_URL. */
     BACKUPS_DOWNLOAD_PUBLIC_URL: z.url().optional(),
     /** The api's key for links' tokens (32 random bytes, made on first use when missing). */

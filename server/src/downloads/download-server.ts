@@ -13,7 +13,11 @@ export interface DownloadServerDeps {
   orm: MikroORM;
   config: Pick<
     Config,
-    'BACKUPS_NODE' | 'BACKUPS_DOWNLOAD_DIR' | 'BACKUPS_DOWNLOAD_HOST' | 'BACKUPS_DOWNLOAD_PORT'
+    | 'BACKUPS_NODE'
+    | 'BACKUPS_DOWNLOAD_DIR'
+    | 'BACKUPS_DOWNLOAD_HOST'
+    | 'BACKUPS_DOWNLOAD_PORT'
+    | 'BACKUPS_DOWNLOAD_ACCEL_PREFIX'
   >;
   logger: Logger;
 }
@@ -122,6 +126,22 @@ export async function startDownloadServer(
       if (range === 'unsatisfiable') {
         res.writeHead(416, { ...headers, 'content-range': `bytes */${size}`, 'content-length': 0 });
         res.end();
+        return;
+      }
+      const accel = config.BACKUPS_DOWNLOAD_ACCEL_PREFIX;
+      if (accel) {
+        // nginx sends the file (sendfile, its own Range, If-Range, ETag and Last-Modified,
+        // Cache-Control and the security headers of its internal location); it keeps this
+        // answer's Content-Type and Content-Disposition.
+        res.writeHead(200, {
+          'content-type': headers['content-type'] as string,
+          'content-disposition': headers['content-disposition'] as string,
+          'x-accel-redirect': `${accel}${encodeURIComponent(path.basename(file))}`,
+          'content-length': 0,
+        });
+        res.end();
+        if ((range?.start ?? 0) === 0 && req.method === 'GET')
+          void fetched(deps, download, req, range);
         return;
       }
       const { start, end } = range ?? { start: 0, end: size - 1 };

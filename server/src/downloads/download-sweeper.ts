@@ -45,7 +45,7 @@ export async function sweepDownloads(deps: SweeperDeps, now = new Date()): Promi
   // between the build and the row) once its job has ended: nobody can fetch it.
   const archives = new Map<number, string>();
   for (const name of entries) {
-    const id = /^download-(\d+)\./.exec(name)?.[1];
+    const id = /^download-(\d+)[.-]/.exec(name)?.[1];
     if (id) archives.set(Number(id), name);
   }
   if (archives.size > 0) {

@@ -1,7 +1,8 @@
 /**
  * Downloads end to end (DESIGN.md §11): createDownload through the api, the archive built by a
- * real worker with restic, fetched through a real nginx (the shipped site) from the worker's
- * download port: whole and in ranges, refused when expired, revoked, forged or asked for on
+ * real worker with restic, fetched through a real nginx (the shipped site): the worker checks
+ * the link and nginx sends the file (X-Accel-Redirect, the local node's configuration;
+ * download-server.test.ts covers a worker that sends the bytes itself): whole and in ranges, refused when expired, revoked, forged or asked for on
  * another node's path, and another customer can neither build from nor revoke what is not theirs.
  */
 import { createHash, randomBytes } from 'node:crypto';
@@ -27,6 +28,7 @@ import type { WorkerHandle } from '../../src/worker/worker.js';
 import { startTestApi, type TestApi } from '../api/support/test-api.js';
 import { sql } from '../executors/support/harness.js';
 import {
+  ACCEL_PREFIX,
   nginxMainConfig,
   runNginx,
   selfSignedCertificate,
@@ -147,12 +149,19 @@ const jobCount = async (customer: ICustomer) =>
   );
 
 beforeAll(async () => {
-  world = await createWorkerWorld();
+  // nginx's group may open an archive by its name (the shipped configuration of a node whose
+  // nginx sends its archives itself): the test's nginx runs as nobody:nogroup
+  world = await createWorkerWorld({ BACKUPS_DOWNLOAD_GROUP: 'nogroup' });
+  // nobody may pass through the folders above the data folder (nothing more: 0711)
+  for (let dir = world.scriptsEnv.dataDir; dir !== os.tmpdir(); dir = path.dirname(dir)) {
+    if (dir === '/' || !dir.startsWith(os.tmpdir())) throw new Error(`${dir} is not in tmp`);
+    await chmod(dir, 0o711);
+  }
   a = await world.customer(NODE);
   b = await world.customer(NODE);
   await setCustomerPassword(world.db.orm.em, a.id, PASSWORD);
   await setCustomerPassword(world.db.orm.em, b.id, PASSWORD);
-  worker = await world.startWorker(NODE);
+  worker = await world.startWorker(NODE, { BACKUPS_DOWNLOAD_ACCEL_PREFIX: ACCEL_PREFIX });
 
   prefix = await mkdtemp(path.join(os.tmpdir(), 'downloads-nginx-'));
   await chmod(prefix, 0o755);
@@ -182,7 +191,11 @@ beforeAll(async () => {
     certificate,
     dist,
     apiPort,
-    downloads: { node: NODE, port: worker.downloadPort },
+    downloads: {
+      node: NODE,
+      port: worker.downloadPort,
+      dir: path.join(world.scriptsEnv.dataDir, 'downloads'),
+    },
   });
   const conf = path.join(prefix, 'nginx.conf');
   await writeFile(conf, nginxMainConfig(prefix, [site]));
@@ -235,6 +248,28 @@ describe('downloads', () => {
     );
     expect(bytes.length).toBe(link.sizeBytes);
     expect(sha256(bytes)).toBe(link.sha256);
+    expect(reply.headers['cache-control']).toBe('private, no-store');
+    expect(reply.headers['x-content-type-options']).toBe('nosniff');
+    expect(reply.headers['x-accel-redirect']).toBeUndefined();
+
+    // nginx's group opens the archive by its name, which it cannot guess (128 random bits),
+    // in a folder it cannot list
+    const downloadDir = path.join(world.scriptsEnv.dataDir, 'downloads');
+    const [fileName] = (
+      await sql(
+        `select file_name from \`${world.db.name}\`.downloads where sha256 = '${link.sha256}'`,
+      )
+    ).split('\n');
+    expect(fileName).toMatch(/^download-\d+-[0-9a-f]{32}\.zip$/);
+    const stats = (p: string) => execa('stat', ['-c', '%a %U %G', p]).then((r) => r.stdout.trim());
+    expect(await stats(downloadDir)).toBe('710 root nogroup');
+    expect(await stats(path.join(downloadDir, fileName as string))).toBe('640 root nogroup');
+    // the internal location is nginx's own: asked for from outside, it is 404
+    const internal = await get(
+      `https://127.0.0.1:${httpsPort}${ACCEL_PREFIX}${fileName as string}`,
+    );
+    expect(internal.status).toBe(404);
+    expect(internal.body.includes(bytes.subarray(0, 64))).toBe(false);
 
     const unpacked = await mkdtemp(path.join(prefix, 'unzip-'));
     await writeFile(path.join(unpacked, '..', 'got.zip'), bytes);

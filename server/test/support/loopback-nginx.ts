@@ -108,8 +108,12 @@ export async function writeAppSite(
     certificate: Certificate;
     dist: string;
     apiPort: number;
-    /** The download location: which node's links go to which worker port. */
-    downloads?: { node: string; port: number };
+    /**
+     * The download location: which node's links go to which worker port, and the folder of
+     * its archives that nginx sends itself (the worker's BACKUPS_DOWNLOAD_ACCEL_PREFIX is
+     * then ACCEL_PREFIX).
+     */
+    downloads?: { node: string; port: number; dir?: string };
   },
 ): Promise<string> {
   const snippets = await snippetsDir(prefix);
@@ -141,17 +145,27 @@ export async function writeAppSite(
       'proxy_pass http://127.0.0.1:4002;',
       `proxy_pass http://127.0.0.1:${options.downloads.port};`,
     );
+    if (options.downloads.dir) {
+      site = substitute(
+        site,
+        'alias /var/lib/customer-backups/downloads/;',
+        `alias ${options.downloads.dir.replace(/\/*$/, '/')};`,
+      );
+    }
   }
   site = substitute(
     site,
     'include /etc/nginx/snippets/customer-backups-headers.conf;',
     `include ${snippets}/customer-backups-headers.conf;`,
-    5,
+    6,
   );
   const siteFile = path.join(prefix, 'customer-backups.conf');
   await writeFile(siteFile, site);
   return siteFile;
 }
+
+/** The internal location of deploy/nginx/customer-backups.conf that sends archives itself. */
+export const ACCEL_PREFIX = '/_customer-backups-archives/local/';
 
 /**
  * deploy/nginx/example-customer-site.conf for one site folder on a loopback port, its

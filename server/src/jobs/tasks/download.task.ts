@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { recordAudit } from '../../audit/audit.js';
@@ -53,7 +54,9 @@ export const downloadTask: Task = {
       '--format',
       download.format,
       '--out',
-      `download-${download.id}.${archiveExtension(download.format)}`,
+      // 128 random bits: where nginx sends archives itself, its group may open a file of the
+      // folder by name but not list it (customer-download, BACKUPS_DOWNLOAD_GROUP).
+      `download-${download.id}-${randomBytes(16).toString('hex')}.${archiveExtension(download.format)}`,
       '--max-bytes',
       String(allowance.remainingBytes),
       '--job',
