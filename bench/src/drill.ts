@@ -125,7 +125,7 @@ export async function measureDrill(
   return {
     id: 8,
     title: 'Restore drill',
-    setup: `The site of measurement 3 (scope BOTH), from its last worker backup. The drill runs from the verifySnapshot request (admin token) to COMPLETED, niced (nice 19, best-effort I/O 7), in the daily lane: ownership and space checks, restic restore --verify of the content folder and the dump into .verify/customer-N beside the site, a check of every listed entry (type, size, permissions, owner), the dump through a confined account into customer_N__verify, a check of its tables, removal of the sandbox, the scratch database and the account. By hand: restic restore (no --verify) + mariadb import into a new database. Order alternates; ${reps} repetitions.`,
+    setup: `The site of measurement 3 (scope BOTH), from its last worker backup. The drill runs from the verifySnapshot request (admin token) to COMPLETED, niced (nice 19, best-effort I/O 7), in the daily lane: ownership and space checks, restic restore --verify of the content folder and the dump into .verify/customer-N beside the site, a check of every listed entry (type, size, permissions, owner), the dump through a confined account into customer_N__verify of the drill's own database server (a throw-away mariadbd beside the sandbox, started for the drill at its nice: sandbox-db.sh), a check of its tables, removal of the sandbox and that server. By hand: restic restore (no --verify) + mariadb import into a new database. Order alternates; ${reps} repetitions.`,
     figures,
     notes: [`Drill by phase (median over the repetitions): ${phaseSummary(phaseRuns)}.`],
     limits:

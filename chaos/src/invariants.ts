@@ -126,6 +126,14 @@ export async function checkInvariants(deps: {
     }
     for (const e of await list(path.join(world.customersRoot, '.verify')))
       out.push(`sandbox .verify/${e}`);
+    // a drill's own database server (scripts/lib/sandbox-db.sh), also one whose folder went
+    const servers = await execa(
+      'pgrep',
+      ['-af', '--', `--datadir=${path.join(world.customersRoot, '.verify')}/`],
+      { reject: false },
+    );
+    for (const line of servers.stdout.split('\n').filter(Boolean))
+      out.push(`a drill's database server still running: ${line.slice(0, 160)}`);
     for (const site of world.sites) {
       for (const e of await list(site.dir)) {
         if (e !== 'wordpress' && e !== 'docker-compose.yml')

@@ -41,7 +41,8 @@ check_space() {
   if wants_db "$SCOPE"; then
     live_db_bytes="$(db_query "SELECT COALESCE(SUM(DATA_LENGTH), 0) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '$LIVE_DB'")"
   fi
-  local margin=$((SPACE_MARGIN_MB * 1024 * 1024))
+  # SPACE_EXTRA_BYTES: what else the caller writes there (a drill's own database server).
+  local margin=$((SPACE_MARGIN_MB * 1024 * 1024 + ${SPACE_EXTRA_BYTES:-0}))
   need=$(((bytes + dump_bytes + live_db_bytes) * 11 / 10 + margin))
   avail="$(df -B1 --output=avail -- "$CUSTOMERS_ROOT" | tail -n 1 | tr -d ' ')"
   log "Restore needs $need bytes by apparent size ($bytes restored), $avail available"

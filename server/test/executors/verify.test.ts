@@ -37,7 +37,7 @@ beforeAll(async () => {
   await writeFile(
     slowRestic,
     // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell script, not a template
-    '#!/bin/bash\nfor a in "$@"; do if [ "$a" = restore ]; then trap \'pkill -TERM -P $$; exit 143\' TERM; sleep "${SLOW_RESTORE:-0}" >/dev/null 2>&1 & wait $!; trap - TERM; break; fi; done\nexec restic "$@"\n',
+    '#!/bin/bash\nif [ -n "$SLOW_RESTORE_MATCH" ] && [[ "$*" != *"$SLOW_RESTORE_MATCH"* ]]; then exec restic "$@"; fi\nfor a in "$@"; do if [ "$a" = restore ]; then trap \'pkill -TERM -P $$; exit 143\' TERM; sleep "${SLOW_RESTORE:-0}" >/dev/null 2>&1 & wait $!; trap - TERM; break; fi; done\nexec restic "$@"\n',
   );
   await chmod(slowRestic, 0o755);
 });
@@ -213,6 +213,79 @@ describe('customer-verify: a restore drill beside the live site', () => {
     expect(await leftovers()).toEqual(clean);
     expect(await readdir(t.customersRoot)).not.toContain('.verify');
   });
+
+  it("the dump is imported into the drill's own database server (user mysql, nice 19), never the live one; a drill killed with that server left running: --recover-all stops it and removes its folder", async () => {
+    const snap = snapshotEvent((await run(t, 'customer-backup', [String(A), 'both'])).events);
+    const dbHome = path.join(t.customersRoot, '.verify', `customer-${A}.db`);
+    const servers = async () =>
+      (await execa('pgrep', ['-f', '--', `--datadir=${dbHome}/data`], { reject: false })).stdout
+        .split('\n')
+        .filter(Boolean)
+        .map(Number);
+    // the files' download held for 20 s: the dump is in and imported meanwhile
+    const s = start(t, 'customer-verify', [String(A), String(snap?.id), 'manual'], {
+      BACKUPS_RESTIC_BIN: slowRestic,
+      SLOW_RESTORE: '20',
+      SLOW_RESTORE_MATCH: 'wordpress',
+    });
+    let stderr = '';
+    s.proc.stderr?.on('data', (c: Buffer) => {
+      stderr += c.toString();
+    });
+    const own = (statement: string) =>
+      execa('mariadb', [
+        '--no-defaults',
+        `--socket=${dbHome}/s.sock`,
+        '-uroot',
+        '-N',
+        '-B',
+        '-e',
+        statement,
+      ]).then((r) => r.stdout.trim());
+    // the backup's four tables and their rows (the site has not changed since) come in there
+    const rows = await sql(`SELECT COUNT(*) FROM customer_${A}.options`);
+    const until = Date.now() + 30_000;
+    let imported = '';
+    while (Date.now() < until) {
+      imported = await own(
+        `SELECT CONCAT((SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'customer_${A}__verify' AND TABLE_TYPE = 'BASE TABLE'), ' ', (SELECT COUNT(*) FROM customer_${A}__verify.options))`,
+      ).catch(() => '');
+      if (imported === `4 ${rows}`) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(imported, stderr).toBe(`4 ${rows}`);
+    // the live server has no scratch database and no account
+    expect(await sql(`SHOW DATABASES LIKE 'customer\\_${A}\\_\\_verify'`)).toBe('');
+    expect(
+      await sql(`SELECT COUNT(*) FROM mysql.global_priv WHERE User = 'backups_verify_${A}'`),
+    ).toBe('0');
+    const [server] = await servers();
+    expect(server).toBeGreaterThan(0);
+    const ps = await execa('ps', ['-o', 'user=,ni=', '-p', String(server)]);
+    expect(ps.stdout.trim().split(/\s+/)).toEqual(['mysql', '19']);
+
+    // the drill dies (every process of it but its server: an OOM kill of the script)
+    const group = (await execa('pgrep', ['-g', String(s.proc.pid)], { reject: false })).stdout
+      .split('\n')
+      .filter(Boolean)
+      .map(Number)
+      .filter((pid) => pid !== server);
+    for (const pid of group) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+    await s.proc;
+    expect(await servers()).toEqual([server]);
+    const r = await run(t, 'customer-verify', ['--recover-all']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.events).toEqual([{ type: 'recovered', action: 'removed' }]);
+    expect(await servers()).toEqual([]);
+    expect(await leftovers()).toEqual(clean);
+    expect(await readdir(t.customersRoot)).not.toContain('.verify');
+  }, 90_000);
 
   it("--recover-all leaves alone another node's drill on the same database server: its scratch database and account stay", async () => {
     // a customer whose site is on another node (not under this node's sites), drilling now

@@ -139,6 +139,9 @@ export async function createDataDir(
 ): Promise<DataDir> {
   const dataDir =
     options.dir ?? (await mkdtemp(path.join(tmpdir(), options.tmpPrefix ?? 'backups-test-')));
+  // Passable by other users (never listable), as a node's sites' root is for nginx: a drill's
+  // database server runs as mysql in a folder below it (scripts/lib/sandbox-db.sh).
+  if (!options.dir) await chmod(dataDir, 0o711);
   const customersRoot = path.join(dataDir, 'customers');
   await mkdir(customersRoot, { recursive: true });
   await mkdir(path.join(dataDir, 'secrets'), { recursive: true, mode: 0o700 });
