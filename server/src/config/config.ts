@@ -184,7 +184,7 @@ function schemaFor(dataDir: string) {
       (v) => (v === '' ? undefined : v),
       z
         .string()
-        .regex(/^\/[A-Za-z0-9._\/-]*\/$/, 'a path that starts and ends with /')
+        .regex(/^\/[A-Za-z0-9._/-]*\/$/, 'a path that starts and ends with /')
         .optional(),
     ),
     /** Where links point (nginx in front of every node's worker); default BACKUPS_PUBLIC_URL. */
