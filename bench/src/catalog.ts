@@ -318,6 +318,12 @@ export async function measureCatalog(
       api: await world.startApi({ BACKUPS_API_PROCESSES: '2' }),
     });
   }
+  // BENCH_API_BASELINE=<another build's server/src/main/api.js>: that build too, 1 process, in
+  // the same rounds (an A/B of two builds on one world, on a machine too noisy to compare runs).
+  const baseline = process.env.BENCH_API_BASELINE;
+  if (baseline) {
+    apis.push({ label: 'baseline build, 1 process', api: await world.startApi({}, baseline) });
+  }
   const sample = await world.api.pool.request({
     path: '/graphql',
     method: 'POST',
