@@ -273,6 +273,9 @@ export async function measureCatalog(
   size: CatalogSize,
   log: (line: string) => void,
 ): Promise<Measurement> {
+  // BENCH_CATALOG_ROUNDS=n: more rounds (an A/B of builds on a busy machine wants many).
+  const rounds = Number(process.env.BENCH_CATALOG_ROUNDS ?? '');
+  if (Number.isInteger(rounds) && rounds > 0) size = { ...size, rounds };
   let t = now();
   const ids = await fillCatalog(world, size.customers);
   log(
@@ -317,6 +320,12 @@ export async function measureCatalog(
       label: processes(2),
       api: await world.startApi({ BACKUPS_API_PROCESSES: '2' }),
     });
+  }
+  // BENCH_API_BASELINE=<another build's server/src/main/api.js>: that build too, 1 process, in
+  // the same rounds (an A/B of two builds on one world, on a machine too noisy to compare runs).
+  const baseline = process.env.BENCH_API_BASELINE;
+  if (baseline) {
+    apis.push({ label: 'baseline build, 1 process', api: await world.startApi({}, baseline) });
   }
   const sample = await world.api.pool.request({
     path: '/graphql',

@@ -83,8 +83,11 @@ export interface BenchWorld {
   redis: RedisClient;
   redisUrl: string;
   api: ApiProcess;
-  /** Another api on the same database and Redis prefix (e.g. BACKUPS_API_PROCESSES=2). */
-  startApi(extraEnv: Record<string, string>): Promise<ApiProcess>;
+  /**
+   * Another api on the same database and Redis prefix (e.g. BACKUPS_API_PROCESSES=2);
+   * `entry`: another build's main/api.js (an A/B of two builds, BENCH_API_BASELINE).
+   */
+  startApi(extraEnv: Record<string, string>, entry?: string): Promise<ApiProcess>;
   adminToken: string;
   worker: WorkerHandle;
   maintenance: MaintenanceEvent[];
@@ -219,7 +222,10 @@ export async function createBenchWorld(log: (line: string) => void): Promise<Ben
       nodeArgs.push('--import', 'tsx');
     }
 
-    const startApi = async (extraEnv: Record<string, string>): Promise<ApiProcess> => {
+    const startApi = async (
+      extraEnv: Record<string, string>,
+      otherEntry?: string,
+    ): Promise<ApiProcess> => {
       const port = await freePort();
       const apiEnv: Record<string, string> = {
         ...(process.env as Record<string, string>),
@@ -237,7 +243,7 @@ export async function createBenchWorld(log: (line: string) => void): Promise<Ben
         BACKUPS_API_MAX_SUBSCRIPTIONS_PER_VIEWER: '5000',
         ...extraEnv,
       };
-      const child = spawn(process.execPath, [...nodeArgs, entry], {
+      const child = spawn(process.execPath, [...nodeArgs, otherEntry ?? entry], {
         cwd: BENCH_DIR,
         env: apiEnv,
         stdio: ['ignore', 'pipe', 'pipe'],

@@ -176,7 +176,13 @@ export function buildApp(options: BuildAppOptions): ApiApp {
   }
 
   const server = createServer((req, res) => {
-    const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
+    // The GraphQL path as clients send it needs no URL parsing (a URL per request); anything
+    // else is parsed as before.
+    const url = req.url ?? '/';
+    const pathname =
+      url === GRAPHQL_PATH || url.startsWith(`${GRAPHQL_PATH}?`)
+        ? GRAPHQL_PATH
+        : new URL(url, 'http://localhost').pathname;
     const route =
       pathname === '/healthz' || pathname === '/readyz' || pathname === '/metrics'
         ? pathname.slice(1)
