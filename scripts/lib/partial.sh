@@ -38,9 +38,11 @@
 #   staged/        the staged content folder
 #
 # Reads: CUSTOMER, SCOPE, KIND, FULL_ID, SNAP_JSON, SNAP_CONTENT, SNAP_LISTED, SITE, LIVE_DB,
-#   SCRATCH_DB, PREVIOUS_DB, JOURNAL, JOURNAL_DIR, UNDO_DIR, DISCARD_DIR, STAGING, TMP_DIR.
+#   SCRATCH_DB, PREVIOUS_DB, JOURNAL, JOURNAL_DIR, UNDO_DIR, DISCARD_DIR, STAGING, TMP_DIR,
+#   SNAPSHOT, JOB, CUSTOMERS_ROOT, SPACE_MARGIN_MB, BRANCH_PIDS.
 # Sets: PATHS_FROM, TABLES_FROM, PARTIAL_FILES, PARTIAL_TABLES, CHOSEN_PATHS (records as in
-#   chosen.paths), CHOSEN_TABLES (records as in chosen.tables), PARTIAL_BYTES.
+#   chosen.paths), CHOSEN_TABLES (records as in chosen.tables), PARTIAL_BYTES, EARLY_ACTIVE
+#   and EARLY_CONTENT (the early download), the journal (start_early_download).
 
 PATHS_FROM="" TABLES_FROM=""
 PARTIAL_FILES=0 PARTIAL_TABLES=0 PARTIAL_BYTES=0
@@ -396,17 +398,28 @@ check_tables_fit() {
 # The chosen paths of the snapshot into the staging folder, then moved to $JOURNAL_DIR/staged
 # (a fixed name --recover finds without the snapshot).
 download_chosen_paths() {
-  local record
+  restore_chosen_paths "$FULL_ID" "$SNAP_CONTENT"
+  finish_chosen_download
+}
+
+# restore_chosen_paths <snapshot> <its content folder>: restic restore of the chosen paths.
+restore_chosen_paths() {
+  local snapshot=$1 content=$2 record i
   local -a wanted=()
   for record in "${CHOSEN_PATHS[@]}"; do
-    [[ $record == R:* ]] && wanted+=("$SNAP_CONTENT/${record:2}")
+    [[ $record == R:* ]] && wanted+=("$content/${record:2}")
   done
-  local i
   # Batches keep restic's argument list far below the system's limit.
   for ((i = 0; i < ${#wanted[@]}; i += 200)); do
-    restic_restore "$FULL_ID" "$STAGING" "${wanted[@]:i:200}"
+    restic_restore "$snapshot" "$STAGING" "${wanted[@]:i:200}"
   done
-  if ((${#wanted[@]} > 0)); then
+}
+
+# What was downloaded is the snapshot's content folder and holds every chosen path.
+finish_chosen_download() {
+  local record any=0
+  for record in "${CHOSEN_PATHS[@]}"; do [[ $record == R:* ]] && any=1 && break; done
+  if ((any)); then
     [[ -d $STAGING$SNAP_CONTENT ]] || die RESTORE_FAILED "$EXIT_FAILED" "The backup's files could not be downloaded; the site was not changed."
     mv -T -- "$STAGING$SNAP_CONTENT" "$JOURNAL_DIR/staged"
   else
@@ -418,6 +431,103 @@ download_chosen_paths() {
       die RESTORE_FAILED "$EXIT_FAILED" "The backup's files could not be downloaded; the site was not changed."
     fi
   done
+}
+
+# --- the early download -----------------------------------------------------------
+# Each restic start derives the repository key and reads the index (~0.5 s here), and a
+# partial restore needs two before the swap: the listing (whose snapshot it is, where its
+# content folder is, the chosen paths in it and their size) and the download. So the download
+# of the chosen paths starts with the listing instead of after it (restore: start_early_download
+# before verify_snapshot), into the staging folder, which is this script's alone (root only,
+# under .restore, never served). Nothing live is touched, and the site is not stopped, before
+# every check has passed as before (ownership, the paths in the snapshot and on the live side,
+# space); a check that fails stops the download and removes the staging folder, and the
+# restore fails as it did, nothing changed. A journal (STEP=prepared) is written before the
+# download starts, so a killed script's staging folder is removed by --recover(-all).
+# It starts only when
+#   - the snapshot is named by its full id: the listing and the download read the same
+#     snapshot (a prefix could resolve otherwise between the two);
+#   - the live site has its content folder: the snapshot's is taken to be where this server's
+#     backups put it, $SITE/<content folder>. The listing then says where it is; elsewhere (a
+#     snapshot made on another server, a legacy daily one) the early download restored
+#     nothing usable: it is stopped and removed, and the download runs after the checks;
+#   - the disk has at least EARLY_FREE_FLOOR_MB (1024) free beyond the space margin: the
+#     space check needs the listing, and until it lands (about a second) the download may
+#     write; a restore that does not fit is refused by that check (CHECKING_SPACE) as before,
+#     the download stopped.
+# It runs at the normal priority (a full download is reniced); once the listing shows the
+# chosen paths hold more than EARLY_NICE_BYTES, it is reniced too (renice_download).
+EARLY_ACTIVE=0 EARLY_CONTENT=""
+readonly EARLY_FREE_FLOOR_MB=1024 EARLY_NICE_BYTES=$((64 * 1024 * 1024))
+
+start_early_download() {
+  local rel avail
+  # shellcheck disable=SC2153 # set by customer-restore's parse_args
+  [[ $SNAPSHOT =~ ^[0-9a-f]{64}$ ]] || return 0
+  rel="$(content_rel_of "$SITE")"
+  [[ -n $rel && ! -L $SITE/$rel ]] || return 0
+  avail="$(df -B1 --output=avail -- "$CUSTOMERS_ROOT" | tail -n 1 | tr -d ' ')"
+  [[ $avail =~ ^[0-9]+$ ]] || return 0
+  ((avail >= (SPACE_MARGIN_MB + EARLY_FREE_FLOOR_MB) * 1024 * 1024)) || return 0
+  journal_init_dir "$JOURNAL_DIR"
+  rm -rf -- "$STAGING" "$DUMP_STAGING" "$UNDO_DIR" "$DISCARD_DIR" "$JOURNAL_DIR/staged"
+  rm -f -- "$JOURNAL_DIR/units" "$JOURNAL_DIR/parent-times" "$JOURNAL_DIR/tables.plan"
+  JOURNAL=([CUSTOMER]="$CUSTOMER" [SCOPE]="$SCOPE" [CONTENT]="$rel" [HAD_LIVE]=1
+    [STOPPED]=0 [KIND]="$KIND" [JOB]="$JOB" [STEP]=prepared
+    [PARTIAL_FILES]="$PARTIAL_FILES" [PARTIAL_TABLES]="$PARTIAL_TABLES")
+  journal_write
+  EARLY_ACTIVE=1
+  mkdir -p -- "$STAGING"
+  chmod 0700 -- "$STAGING"
+  EARLY_CONTENT=$SITE/$rel
+  start_branch files early_download
+}
+
+# Branch "files" of an early download.
+early_download() {
+  PROGRESS_PHASE=DOWNLOADING
+  restore_chosen_paths "$SNAPSHOT" "$EARLY_CONTENT"
+}
+
+# After the checks: whether the early download is the one wanted (it read the snapshot's
+# content folder); if not, it is stopped and its staging folder emptied.
+early_download_usable() {
+  ((EARLY_ACTIVE)) || return 1
+  [[ $SNAP_CONTENT == "$EARLY_CONTENT" && $FULL_ID == "$SNAPSHOT" ]] && return 0
+  log "The backup's files are not where this server's backups put them; downloading them again"
+  stop_branches
+  rm -rf -- "$STAGING"
+  return 1
+}
+
+# A check failed before the journal took over: the early download is stopped (on_exit's
+# stop_branches) and everything it wrote removed.
+discard_early_download() {
+  ((EARLY_ACTIVE)) || return 0
+  rm -rf -- "$JOURNAL_DIR"
+  rmdir -- "$CUSTOMERS_ROOT/.restore" 2>/dev/null || true
+  EARLY_ACTIVE=0
+}
+
+# The chosen paths are big: the running download (the branch, restic and its threads) gets
+# the priority a full download has.
+renice_download() {
+  ((PARTIAL_BYTES > EARLY_NICE_BYTES)) || return 0
+  local pid=${BRANCH_PIDS[files]:-} task
+  [[ -n $pid ]] || return 0
+  local -a pids=() queue=("$pid") kids=()
+  while ((${#queue[@]} > 0)); do
+    pid=${queue[0]}
+    queue=("${queue[@]:1}")
+    for task in /proc/"$pid"/task/*; do
+      [[ -d $task ]] || continue
+      pids+=("${task##*/}")
+      kids=()
+      read -r -a kids <"$task/children" 2>/dev/null || true
+      queue+=("${kids[@]}")
+    done
+  done
+  ((${#pids[@]} == 0)) || renice -n 5 -p "${pids[@]}" >/dev/null 2>&1 || true
 }
 
 # --- swap -------------------------------------------------------------------------
