@@ -42,7 +42,7 @@
 #   SNAPSHOT, JOB, CUSTOMERS_ROOT, SPACE_MARGIN_MB, BRANCH_PIDS.
 # Sets: PATHS_FROM, TABLES_FROM, PARTIAL_FILES, PARTIAL_TABLES, CHOSEN_PATHS (records as in
 #   chosen.paths), CHOSEN_TABLES (records as in chosen.tables), PARTIAL_BYTES, EARLY_ACTIVE
-#   and EARLY_CONTENT (the early download), the journal (start_early_download).
+#   EARLY_CONTENT and EARLY_KEYS (the early download), the journal (start_early_download).
 
 PATHS_FROM="" TABLES_FROM=""
 PARTIAL_FILES=0 PARTIAL_TABLES=0 PARTIAL_BYTES=0
@@ -271,8 +271,14 @@ check_chosen_paths() {
     [[ $record == R:* ]] && chosen_abs+=("$SNAP_CONTENT/${record:2}")
   done
   if ((${#chosen_abs[@]} > 0)); then
-    printf '%s\0' "${chosen_abs[@]}" | path_keys >"$TMP_DIR/chosen-keys"
-    grep -F -f "$TMP_DIR/chosen-keys" -- "$listing" >"$TMP_DIR/chosen.json" || (($? == 1))
+    local keys=$TMP_DIR/chosen-keys
+    # The early download made them for its guess of the content folder, if it was right.
+    if [[ -n $EARLY_CONTENT && $SNAP_CONTENT == "$EARLY_CONTENT" && -f $EARLY_KEYS ]]; then
+      keys=$EARLY_KEYS
+    else
+      printf '%s\0' "${chosen_abs[@]}" | path_keys >"$keys"
+    fi
+    grep -F -f "$keys" -- "$listing" >"$TMP_DIR/chosen.json" || (($? == 1))
   else
     : >"$TMP_DIR/chosen.json"
   fi
@@ -457,7 +463,7 @@ finish_chosen_download() {
 #     the download stopped.
 # It runs at the normal priority (a full download is reniced); once the listing shows the
 # chosen paths hold more than EARLY_NICE_BYTES, it is reniced too (renice_download).
-EARLY_ACTIVE=0 EARLY_CONTENT=""
+EARLY_ACTIVE=0 EARLY_CONTENT="" EARLY_KEYS=""
 readonly EARLY_FREE_FLOOR_MB=1024 EARLY_NICE_BYTES=$((64 * 1024 * 1024))
 
 start_early_download() {
@@ -479,14 +485,20 @@ start_early_download() {
   EARLY_ACTIVE=1
   mkdir -p -- "$STAGING"
   chmod 0700 -- "$STAGING"
-  EARLY_CONTENT=$SITE/$rel
+  EARLY_CONTENT=$SITE/$rel EARLY_KEYS=$TMP_DIR/early-keys
   start_branch files early_download
 }
 
-# Branch "files" of an early download.
+# Branch "files" of an early download. Then, while the listing still runs, the keys
+# check_chosen_paths looks the chosen paths up by (EARLY_KEYS, for that content folder).
 early_download() {
   PROGRESS_PHASE=DOWNLOADING
   restore_chosen_paths "$SNAPSHOT" "$EARLY_CONTENT"
+  local record
+  for record in "${CHOSEN_PATHS[@]}"; do
+    [[ $record == R:* ]] && printf '%s\0' "$EARLY_CONTENT/${record:2}"
+  done | path_keys >"$EARLY_KEYS.tmp"
+  mv -- "$EARLY_KEYS.tmp" "$EARLY_KEYS"
 }
 
 # After the checks: whether the early download is the one wanted (it read the snapshot's

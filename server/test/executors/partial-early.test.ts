@@ -129,7 +129,10 @@ describe('the early download of chosen paths', () => {
     // The same site under another root: the snapshot's content folder is not $SITE/wordpress.
     const otherRoot = path.join(t.dataDir, 'other-root');
     await mkdir(otherRoot, { recursive: true });
-    await cp(site, path.join(otherRoot, `customer-${A}`), { recursive: true, verbatimSymlinks: true });
+    await cp(site, path.join(otherRoot, `customer-${A}`), {
+      recursive: true,
+      verbatimSymlinks: true,
+    });
     const id = await backup({ BACKUPS_CUSTOMERS_ROOT: otherRoot });
     const backedUp = await entries(path.join(otherRoot, `customer-${A}`, 'wordpress'));
     await writeFile(path.join(content, deep), 'edited on this server');
