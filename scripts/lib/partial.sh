@@ -521,25 +521,30 @@ discard_early_download() {
   EARLY_ACTIVE=0
 }
 
-# The chosen paths are big: the running download (the branch, restic and its threads) gets
-# the priority a full download has.
+# The chosen paths are big: the running download (the branch, restic and every thread of
+# them) gets the priority a full download has (download_files). Best effort.
 renice_download() {
   ((PARTIAL_BYTES > EARLY_NICE_BYTES)) || return 0
-  local pid=${BRANCH_PIDS[files]:-} task
-  [[ -n $pid ]] || return 0
-  local -a pids=() queue=("$pid") kids=()
-  while ((${#queue[@]} > 0)); do
-    pid=${queue[0]}
-    queue=("${queue[@]:1}")
-    for task in /proc/"$pid"/task/*; do
-      [[ -d $task ]] || continue
-      pids+=("${task##*/}")
-      kids=()
-      read -r -a kids <"$task/children" 2>/dev/null || true
-      queue+=("${kids[@]}")
+  local root=${BRANCH_PIDS[files]:-} pid ppid task
+  [[ -n $root ]] || return 0
+  local -A parent_of=() tree=([$root]=1)
+  while read -r pid ppid; do parent_of[$pid]=$ppid; done < <(ps -e -o pid=,ppid= 2>/dev/null)
+  # Descendants: a pid is tree once its parent is (repeated until nothing is added).
+  local added=1
+  while ((added)); do
+    added=0
+    for pid in "${!parent_of[@]}"; do
+      if [[ -z ${tree[$pid]:-} && -n ${tree[${parent_of[$pid]}]:-} ]]; then
+        tree[$pid]=1
+        added=1
+      fi
     done
   done
-  ((${#pids[@]} == 0)) || renice -n 5 -p "${pids[@]}" >/dev/null 2>&1 || true
+  local -a tids=()
+  for pid in "${!tree[@]}"; do
+    for task in /proc/"$pid"/task/*; do [[ -d $task ]] && tids+=("${task##*/}"); done
+  done
+  ((${#tids[@]} == 0)) || renice -n 5 -p "${tids[@]}" >/dev/null 2>&1 || true
 }
 
 # --- swap -------------------------------------------------------------------------
