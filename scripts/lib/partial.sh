@@ -458,12 +458,15 @@ finish_chosen_download() {
 #     snapshot made on another server, a legacy daily one) the early download restored
 #     nothing usable: it is stopped and removed, and the download runs after the checks;
 #   - the disk has at least EARLY_FREE_FLOOR_MB (1024) free beyond the space margin: the
-#     space check needs the listing, and until it lands (about a second) the download may
-#     write; a restore that does not fit is refused by that check (CHECKING_SPACE) as before,
-#     the download stopped.
+#     space check needs the listing, and until it lands the download may write; a restore
+#     that does not fit is refused by that check (CHECKING_SPACE) as before, the download
+#     stopped. Until the checks have passed, a guard (early_space_guard) stops the download
+#     when the free space falls below half that floor beyond the margin (a large selection
+#     in a snapshot whose listing takes long); the download then runs after the checks, as
+#     a full restore's does.
 # It runs at the normal priority (a full download is reniced); once the listing shows the
 # chosen paths hold more than EARLY_NICE_BYTES, it is reniced too (renice_download).
-EARLY_ACTIVE=0 EARLY_CONTENT="" EARLY_KEYS=""
+EARLY_ACTIVE=0 EARLY_CONTENT="" EARLY_KEYS="" EARLY_FLAGS=""
 readonly EARLY_FREE_FLOOR_MB=1024 EARLY_NICE_BYTES=$((64 * 1024 * 1024))
 
 start_early_download() {
@@ -485,7 +488,7 @@ start_early_download() {
   EARLY_ACTIVE=1
   mkdir -p -- "$STAGING"
   chmod 0700 -- "$STAGING"
-  EARLY_CONTENT=$SITE/$rel EARLY_KEYS=$TMP_DIR/early-keys
+  EARLY_CONTENT=$SITE/$rel EARLY_KEYS=$TMP_DIR/early-keys EARLY_FLAGS=$TMP_DIR/early
   start_branch files early_download
 }
 
@@ -493,7 +496,12 @@ start_early_download() {
 # check_chosen_paths looks the chosen paths up by (EARLY_KEYS, for that content folder).
 early_download() {
   PROGRESS_PHASE=DOWNLOADING
+  local guard
+  early_space_guard "$BASHPID" 3>&- 8>&- 9>&- &
+  guard=$!
   restore_chosen_paths "$SNAPSHOT" "$EARLY_CONTENT"
+  kill "$guard" 2>/dev/null || true
+  wait "$guard" 2>/dev/null || true
   local record
   for record in "${CHOSEN_PATHS[@]}"; do
     [[ $record == R:* ]] && printf '%s\0' "$EARLY_CONTENT/${record:2}"
@@ -501,12 +509,36 @@ early_download() {
   mv -- "$EARLY_KEYS.tmp" "$EARLY_KEYS"
 }
 
+# early_space_guard <branch pid>: background, in the early download's branch. Until the
+# checks have passed ($EARLY_FLAGS.checked), a free space below the margin + half the floor
+# stops the download ($EARLY_FLAGS.stopped, SIGTERM to the branch).
+early_space_guard() {
+  local branch=$1 avail floor=$(((SPACE_MARGIN_MB + EARLY_FREE_FLOOR_MB / 2) * 1024 * 1024))
+  while sleep 0.2; do
+    [[ ! -e $EARLY_FLAGS.checked ]] && kill -0 "$branch" 2>/dev/null || return 0
+    avail="$(df -B1 --output=avail -- "$CUSTOMERS_ROOT" | tail -n 1 | tr -d ' ')"
+    [[ $avail =~ ^[0-9]+$ ]] || continue
+    if ((avail < floor)) && [[ ! -e $EARLY_FLAGS.checked ]]; then
+      : >"$EARLY_FLAGS.stopped"
+      kill -TERM "$branch" 2>/dev/null || true
+      return 0
+    fi
+  done
+}
+
 # After the checks: whether the early download is the one wanted (it read the snapshot's
-# content folder); if not, it is stopped and its staging folder emptied.
+# content folder, and the space guard did not stop it); if not, it is stopped and its
+# staging folder emptied.
 early_download_usable() {
   ((EARLY_ACTIVE)) || return 1
-  [[ $SNAP_CONTENT == "$EARLY_CONTENT" && $FULL_ID == "$SNAPSHOT" ]] && return 0
-  log "The backup's files are not where this server's backups put them; downloading them again"
+  : >"$EARLY_FLAGS.checked"
+  if [[ -e $EARLY_FLAGS.stopped ]]; then
+    log "The early download was stopped: the disk was getting full; downloading after the checks"
+  elif [[ $SNAP_CONTENT == "$EARLY_CONTENT" && $FULL_ID == "$SNAPSHOT" ]]; then
+    return 0
+  else
+    log "The backup's files are not where this server's backups put them; downloading them again"
+  fi
   stop_branches
   rm -rf -- "$STAGING"
   return 1

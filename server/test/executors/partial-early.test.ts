@@ -125,6 +125,55 @@ describe('the early download of chosen paths', () => {
     await rm(mark, { force: true });
   });
 
+  it('the disk getting full while the snapshot is listed: the early download stops, the file is downloaded after the checks, restored', async () => {
+    const id = await backup();
+    const backedUp = (await entries(content)).get(deep);
+    await writeFile(path.join(content, deep), 'edited once more');
+    // df: plenty at the start, then (the space guard's readings) little, until the listing
+    // starts after the guard's first reading; the space check then reads plenty again.
+    const bin = path.join(t.dataDir, 'df-bin');
+    await mkdir(bin, { recursive: true });
+    const calls = path.join(t.dataDir, 'df-calls');
+    const plenty = path.join(t.dataDir, 'df-plenty');
+    await rm(calls, { force: true });
+    await rm(plenty, { force: true });
+    await writeFile(
+      path.join(bin, 'df'),
+      `#!/bin/bash
+n=$(( $(cat "${calls}" 2>/dev/null || echo 0) + 1 )); echo $n > "${calls}"
+if [ "$n" = 1 ] || [ -e "${plenty}" ]; then v=1099511627776; else v=1048576; fi
+printf 'Avail\n%s\n' "$v"
+`,
+    );
+    await chmod(path.join(bin, 'df'), 0o755);
+    const waitGuard = path.join(t.dataDir, 'wait-guard');
+    await writeFile(
+      waitGuard,
+      `#!/bin/bash
+for a in "$@"; do
+  if [ "$a" = ls ]; then
+    for i in $(seq 1 600); do [ "$(cat "${calls}" 2>/dev/null || echo 0)" -ge 2 ] && break; sleep 0.05; done
+    sleep 1
+    : > "${plenty}"
+    break
+  fi
+done
+exec restic "$@"
+`,
+    );
+    await chmod(waitGuard, 0o755);
+    const r = await run(
+      t,
+      'customer-restore',
+      [String(A), id, 'files', 'manual', '--paths-from', await paths([deep])],
+      { PATH: `${bin}:${t.env.PATH}`, BACKUPS_RESTIC_BIN: waitGuard },
+    );
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toContain('The early download was stopped');
+    expect((await entries(content)).get(deep)).toBe(backedUp);
+    expect(await exists(restoreDir())).toBe(false);
+  });
+
   it('a snapshot made on a server with another customers folder: downloaded again after the checks, restored', async () => {
     // The same site under another root: the snapshot's content folder is not $SITE/wordpress.
     const otherRoot = path.join(t.dataDir, 'other-root');
