@@ -496,8 +496,10 @@ start_early_download() {
 # check_chosen_paths looks the chosen paths up by (EARLY_KEYS, for that content folder).
 early_download() {
   PROGRESS_PHASE=DOWNLOADING
-  local guard
-  early_space_guard "$BASHPID" 3>&- 8>&- 9>&- &
+  # This shell's pid, taken here: in the background command's arguments it would be the
+  # guard's own (and a guard watching itself outlives the branch).
+  local guard me=$BASHPID
+  early_space_guard "$me" </dev/null >/dev/null 3>&- 8>&- 9>&- &
   guard=$!
   restore_chosen_paths "$SNAPSHOT" "$EARLY_CONTENT"
   kill "$guard" 2>/dev/null || true
