@@ -4,6 +4,8 @@
 # got. It is parsed, never sourced.
 #   STEP       prepared | safety | downloading | importing | swapping |
 #              files_swap | db_swap | swapped | undo_point | cleanup
+#              (prepared: only the early download of chosen paths into the staging
+#              folder has started, before the checks; partial.sh)
 #   SCOPE      db | files | both
 #   CONTENT    content folder relative to the site (wordpress | volumes/files)
 #   HAD_LIVE   1 if the site had that content folder before the restore

@@ -38,9 +38,11 @@
 #   staged/        the staged content folder
 #
 # Reads: CUSTOMER, SCOPE, KIND, FULL_ID, SNAP_JSON, SNAP_CONTENT, SNAP_LISTED, SITE, LIVE_DB,
-#   SCRATCH_DB, PREVIOUS_DB, JOURNAL, JOURNAL_DIR, UNDO_DIR, DISCARD_DIR, STAGING, TMP_DIR.
+#   SCRATCH_DB, PREVIOUS_DB, JOURNAL, JOURNAL_DIR, UNDO_DIR, DISCARD_DIR, STAGING, TMP_DIR,
+#   SNAPSHOT, JOB, CUSTOMERS_ROOT, SPACE_MARGIN_MB, BRANCH_PIDS.
 # Sets: PATHS_FROM, TABLES_FROM, PARTIAL_FILES, PARTIAL_TABLES, CHOSEN_PATHS (records as in
-#   chosen.paths), CHOSEN_TABLES (records as in chosen.tables), PARTIAL_BYTES.
+#   chosen.paths), CHOSEN_TABLES (records as in chosen.tables), PARTIAL_BYTES, EARLY_ACTIVE
+#   EARLY_CONTENT and EARLY_KEYS (the early download), the journal (start_early_download).
 
 PATHS_FROM="" TABLES_FROM=""
 PARTIAL_FILES=0 PARTIAL_TABLES=0 PARTIAL_BYTES=0
@@ -269,8 +271,14 @@ check_chosen_paths() {
     [[ $record == R:* ]] && chosen_abs+=("$SNAP_CONTENT/${record:2}")
   done
   if ((${#chosen_abs[@]} > 0)); then
-    printf '%s\0' "${chosen_abs[@]}" | path_keys >"$TMP_DIR/chosen-keys"
-    grep -F -f "$TMP_DIR/chosen-keys" -- "$listing" >"$TMP_DIR/chosen.json" || (($? == 1))
+    local keys=$TMP_DIR/chosen-keys
+    # The early download made them for its guess of the content folder, if it was right.
+    if [[ -n $EARLY_CONTENT && $SNAP_CONTENT == "$EARLY_CONTENT" && -f $EARLY_KEYS ]]; then
+      keys=$EARLY_KEYS
+    else
+      printf '%s\0' "${chosen_abs[@]}" | path_keys >"$keys"
+    fi
+    grep -F -f "$keys" -- "$listing" >"$TMP_DIR/chosen.json" || (($? == 1))
   else
     : >"$TMP_DIR/chosen.json"
   fi
@@ -396,17 +404,28 @@ check_tables_fit() {
 # The chosen paths of the snapshot into the staging folder, then moved to $JOURNAL_DIR/staged
 # (a fixed name --recover finds without the snapshot).
 download_chosen_paths() {
-  local record
+  restore_chosen_paths "$FULL_ID" "$SNAP_CONTENT"
+  finish_chosen_download
+}
+
+# restore_chosen_paths <snapshot> <its content folder>: restic restore of the chosen paths.
+restore_chosen_paths() {
+  local snapshot=$1 content=$2 record i
   local -a wanted=()
   for record in "${CHOSEN_PATHS[@]}"; do
-    [[ $record == R:* ]] && wanted+=("$SNAP_CONTENT/${record:2}")
+    [[ $record == R:* ]] && wanted+=("$content/${record:2}")
   done
-  local i
   # Batches keep restic's argument list far below the system's limit.
   for ((i = 0; i < ${#wanted[@]}; i += 200)); do
-    restic_restore "$FULL_ID" "$STAGING" "${wanted[@]:i:200}"
+    restic_restore "$snapshot" "$STAGING" "${wanted[@]:i:200}"
   done
-  if ((${#wanted[@]} > 0)); then
+}
+
+# What was downloaded is the snapshot's content folder and holds every chosen path.
+finish_chosen_download() {
+  local record any=0
+  for record in "${CHOSEN_PATHS[@]}"; do [[ $record == R:* ]] && any=1 && break; done
+  if ((any)); then
     [[ -d $STAGING$SNAP_CONTENT ]] || die RESTORE_FAILED "$EXIT_FAILED" "The backup's files could not be downloaded; the site was not changed."
     mv -T -- "$STAGING$SNAP_CONTENT" "$JOURNAL_DIR/staged"
   else
@@ -418,6 +437,148 @@ download_chosen_paths() {
       die RESTORE_FAILED "$EXIT_FAILED" "The backup's files could not be downloaded; the site was not changed."
     fi
   done
+}
+
+# --- the early download -----------------------------------------------------------
+# Each restic start derives the repository key and reads the index (~0.5 s here), and a
+# partial restore needs two before the swap: the listing (whose snapshot it is, where its
+# content folder is, the chosen paths in it and their size) and the download. So the download
+# of the chosen paths starts with the listing instead of after it (restore: start_early_download
+# before verify_snapshot), into the staging folder, which is this script's alone (root only,
+# under .restore, never served). Nothing live is touched, and the site is not stopped, before
+# every check has passed as before (ownership, the paths in the snapshot and on the live side,
+# space); a check that fails stops the download and removes the staging folder, and the
+# restore fails as it did, nothing changed. A journal (STEP=prepared) is written before the
+# download starts, so a killed script's staging folder is removed by --recover(-all).
+# It starts only when
+#   - the snapshot is named by its full id: the listing and the download read the same
+#     snapshot (a prefix could resolve otherwise between the two);
+#   - the live site has its content folder: the snapshot's is taken to be where this server's
+#     backups put it, $SITE/<content folder>. The listing then says where it is; elsewhere (a
+#     snapshot made on another server, a legacy daily one) the early download restored
+#     nothing usable: it is stopped and removed, and the download runs after the checks;
+#   - the disk has at least EARLY_FREE_FLOOR_MB (1024) free beyond the space margin: the
+#     space check needs the listing, and until it lands the download may write; a restore
+#     that does not fit is refused by that check (CHECKING_SPACE) as before, the download
+#     stopped. Until the checks have passed, a guard (early_space_guard) stops the download
+#     when the free space falls below half that floor beyond the margin (a large selection
+#     in a snapshot whose listing takes long); the download then runs after the checks, as
+#     a full restore's does.
+# It runs at the normal priority (a full download is reniced); once the listing shows the
+# chosen paths hold more than EARLY_NICE_BYTES, it is reniced too (renice_download).
+EARLY_ACTIVE=0 EARLY_CONTENT="" EARLY_KEYS="" EARLY_FLAGS=""
+readonly EARLY_FREE_FLOOR_MB=1024 EARLY_NICE_BYTES=$((64 * 1024 * 1024))
+
+start_early_download() {
+  local rel avail
+  # shellcheck disable=SC2153 # set by customer-restore's parse_args
+  [[ $SNAPSHOT =~ ^[0-9a-f]{64}$ ]] || return 0
+  rel="$(content_rel_of "$SITE")"
+  [[ -n $rel && ! -L $SITE/$rel ]] || return 0
+  avail="$(df -B1 --output=avail -- "$CUSTOMERS_ROOT" | tail -n 1 | tr -d ' ')"
+  [[ $avail =~ ^[0-9]+$ ]] || return 0
+  ((avail >= (SPACE_MARGIN_MB + EARLY_FREE_FLOOR_MB) * 1024 * 1024)) || return 0
+  journal_init_dir "$JOURNAL_DIR"
+  rm -rf -- "$STAGING" "$DUMP_STAGING" "$UNDO_DIR" "$DISCARD_DIR" "$JOURNAL_DIR/staged"
+  rm -f -- "$JOURNAL_DIR/units" "$JOURNAL_DIR/parent-times" "$JOURNAL_DIR/tables.plan"
+  JOURNAL=([CUSTOMER]="$CUSTOMER" [SCOPE]="$SCOPE" [CONTENT]="$rel" [HAD_LIVE]=1
+    [STOPPED]=0 [KIND]="$KIND" [JOB]="$JOB" [STEP]=prepared
+    [PARTIAL_FILES]="$PARTIAL_FILES" [PARTIAL_TABLES]="$PARTIAL_TABLES")
+  journal_write
+  EARLY_ACTIVE=1
+  mkdir -p -- "$STAGING"
+  chmod 0700 -- "$STAGING"
+  EARLY_CONTENT=$SITE/$rel EARLY_KEYS=$TMP_DIR/early-keys EARLY_FLAGS=$TMP_DIR/early
+  start_branch files early_download
+}
+
+# Branch "files" of an early download. Then, while the listing still runs, the keys
+# check_chosen_paths looks the chosen paths up by (EARLY_KEYS, for that content folder).
+early_download() {
+  PROGRESS_PHASE=DOWNLOADING
+  # This shell's pid, taken here: in the background command's arguments it would be the
+  # guard's own (and a guard watching itself outlives the branch).
+  local guard me=$BASHPID
+  early_space_guard "$me" </dev/null >/dev/null 3>&- 8>&- 9>&- &
+  guard=$!
+  restore_chosen_paths "$SNAPSHOT" "$EARLY_CONTENT"
+  kill "$guard" 2>/dev/null || true
+  wait "$guard" 2>/dev/null || true
+  local record
+  for record in "${CHOSEN_PATHS[@]}"; do
+    [[ $record == R:* ]] && printf '%s\0' "$EARLY_CONTENT/${record:2}"
+  done | path_keys >"$EARLY_KEYS.tmp"
+  mv -- "$EARLY_KEYS.tmp" "$EARLY_KEYS"
+}
+
+# early_space_guard <branch pid>: background, in the early download's branch. Until the
+# checks have passed ($EARLY_FLAGS.checked), a free space below the margin + half the floor
+# stops the download ($EARLY_FLAGS.stopped, SIGTERM to the branch).
+early_space_guard() {
+  local branch=$1 avail floor=$(((SPACE_MARGIN_MB + EARLY_FREE_FLOOR_MB / 2) * 1024 * 1024))
+  while sleep 0.2; do
+    [[ ! -e $EARLY_FLAGS.checked ]] && kill -0 "$branch" 2>/dev/null || return 0
+    avail="$(df -B1 --output=avail -- "$CUSTOMERS_ROOT" | tail -n 1 | tr -d ' ')"
+    [[ $avail =~ ^[0-9]+$ ]] || continue
+    if ((avail < floor)) && [[ ! -e $EARLY_FLAGS.checked ]]; then
+      : >"$EARLY_FLAGS.stopped"
+      kill -TERM "$branch" 2>/dev/null || true
+      return 0
+    fi
+  done
+}
+
+# After the checks: whether the early download is the one wanted (it read the snapshot's
+# content folder, and the space guard did not stop it); if not, it is stopped and its
+# staging folder emptied.
+early_download_usable() {
+  ((EARLY_ACTIVE)) || return 1
+  : >"$EARLY_FLAGS.checked"
+  if [[ -e $EARLY_FLAGS.stopped ]]; then
+    log "The early download was stopped: the disk was getting full; downloading after the checks"
+  elif [[ $SNAP_CONTENT == "$EARLY_CONTENT" && $FULL_ID == "$SNAPSHOT" ]]; then
+    return 0
+  else
+    log "The backup's files are not where this server's backups put them; downloading them again"
+  fi
+  stop_branches
+  rm -rf -- "$STAGING"
+  return 1
+}
+
+# A check failed before the journal took over: the early download is stopped (on_exit's
+# stop_branches) and everything it wrote removed.
+discard_early_download() {
+  ((EARLY_ACTIVE)) || return 0
+  rm -rf -- "$JOURNAL_DIR"
+  rmdir -- "$CUSTOMERS_ROOT/.restore" 2>/dev/null || true
+  EARLY_ACTIVE=0
+}
+
+# The chosen paths are big: the running download (the branch, restic and every thread of
+# them) gets the priority a full download has (download_files). Best effort.
+renice_download() {
+  ((PARTIAL_BYTES > EARLY_NICE_BYTES)) || return 0
+  local root=${BRANCH_PIDS[files]:-} pid ppid task
+  [[ -n $root ]] || return 0
+  local -A parent_of=() tree=([$root]=1)
+  while read -r pid ppid; do parent_of[$pid]=$ppid; done < <(ps -e -o pid=,ppid= 2>/dev/null)
+  # Descendants: a pid is tree once its parent is (repeated until nothing is added).
+  local added=1
+  while ((added)); do
+    added=0
+    for pid in "${!parent_of[@]}"; do
+      if [[ -z ${tree[$pid]:-} && -n ${tree[${parent_of[$pid]}]:-} ]]; then
+        tree[$pid]=1
+        added=1
+      fi
+    done
+  done
+  local -a tids=()
+  for pid in "${!tree[@]}"; do
+    for task in /proc/"$pid"/task/*; do [[ -d $task ]] && tids+=("${task##*/}"); done
+  done
+  ((${#tids[@]} == 0)) || renice -n 5 -p "${tids[@]}" >/dev/null 2>&1 || true
 }
 
 # --- swap -------------------------------------------------------------------------

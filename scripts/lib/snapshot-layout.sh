@@ -9,7 +9,7 @@
 #
 # Reads: TMP_DIR, LIB_DIR, LEGACY_DUMP_DIR, DEFAULT_ERR_CODE; for the restore's functions also
 #   CUSTOMER, SNAPSHOT, KIND, SCOPE.
-# Sets (verify_snapshot): FULL_ID, SNAP_JSON, SNAP_LISTED (1: $TMP_DIR/ls.json is the whole
+# Sets (verify_snapshot): FULL_ID, SNAP_JSON, SNAP_PATHS_JSON (its paths), SNAP_LISTED (1: $TMP_DIR/ls.json is the whole
 #   snapshot), SNAP_CONTENT (absolute path in the snapshot), SNAP_CONTENT_REL (wordpress |
 #   volumes/files), SNAP_DUMP, SNAP_DUMP_SIZE.
 
@@ -31,7 +31,11 @@ layout_jq() {
   shift 3
   local -a bind=(--argjson only null)
   [[ -z $only ]] || bind=(--arg only "$only")
-  jq -L "$LIB_DIR" --argjson P "$(jq -c '.paths // []' <<<"$snap")" \
+  local paths=""
+  # verify_snapshot has them from snapshot_facts already (a jq start less).
+  [[ -n ${SNAP_PATHS_JSON:-} && $snap == "${SNAP_JSON:-}" ]] && paths=$SNAP_PATHS_JSON
+  [[ -n $paths ]] || paths="$(jq -c '.paths // []' <<<"$snap")"
+  jq -L "$LIB_DIR" --argjson P "$paths" \
     --arg legacy "$(basename -- "$LEGACY_DUMP_DIR")" "${bind[@]}" \
     "include \"snapshot-layout\"; $program" "$@"
 }
@@ -61,18 +65,22 @@ list_layout() {
   done
 }
 
-# snapshot_facts <file of snapshot arrays>: every fact of the snapshot's line, NUL-separated
-# (one jq: each jq start costs tens of ms): the line, its id, whether it is tagged for this
-# customer and kind, whether it is a legacy one (original plan: no customer tag at all).
+# snapshot_facts <file> [paths]: every fact of the snapshot's line, NUL-separated (one jq:
+# each jq start costs tens of ms): the line, its id, whether it is tagged for this customer
+# and kind, whether it is a legacy one (original plan: no customer tag at all), and with
+# "paths" its paths as JSON. The file holds snapshot arrays (restic snapshots --json), or the
+# first line of a listing (restic ls --json: the snapshot's own line, if it is one).
 # Nothing when it is not exactly one snapshot whose id starts with the one asked for (an
 # ambiguous prefix resolves to nothing: not found).
 snapshot_facts() {
-  jq -sj --arg p "$SNAPSHOT" --arg c "customer-$CUSTOMER" --arg k "$KIND" '
-    if (map(length) | add // 0) == 1
+  jq -sj --arg p "$SNAPSHOT" --arg c "customer-$CUSTOMER" --arg k "$KIND" --arg with "${2:-}" '
+    map(if type == "object" then [select(.struct_type == "snapshot")] else . end)
+    | if (map(length) | add // 0) == 1
       and (.[0][0].id | if type == "string" then startswith($p) else false end) then
       .[0][0] | (.tags // []) as $t
       | (tojson, .id, (($t | index($c)) != null and ($t | index($k)) != null),
-         ([$t[] | select(startswith("customer-"))] | length == 0))
+         ([$t[] | select(startswith("customer-"))] | length == 0),
+         (if $with == "paths" then (.paths // [] | tojson) else empty end))
       | tostring, "\u0000"
     else empty end' "$1"
 }
@@ -94,17 +102,17 @@ verify_snapshot() {
       fi
       restic_fail "$rc" RESTORE_FAILED "The backup could not be read."
     fi
-    head -n 1 -- "$TMP_DIR/ls.json" | jq -c 'select(.struct_type == "snapshot") | [.]' >"$out"
+    head -n 1 -- "$TMP_DIR/ls.json" >"$out"
   else
     restic_run "$out" snapshots --json "$SNAPSHOT" || rc=$?
   fi
   ((rc == 0)) || restic_fail "$rc" RESTORE_FAILED "The backup list could not be read."
   local tags_ok legacy
   local -a facts=()
-  snapshot_facts "$out" >"$TMP_DIR/snapshot.facts"
+  snapshot_facts "$out" paths >"$TMP_DIR/snapshot.facts"
   mapfile -d '' -t facts <"$TMP_DIR/snapshot.facts"
-  ((${#facts[@]} == 4)) || die SNAPSHOT_NOT_FOUND "$EXIT_REFUSED" "This backup was not found."
-  SNAP_JSON=${facts[0]} FULL_ID=${facts[1]} tags_ok=${facts[2]} legacy=${facts[3]}
+  ((${#facts[@]} == 5)) || die SNAPSHOT_NOT_FOUND "$EXIT_REFUSED" "This backup was not found."
+  SNAP_JSON=${facts[0]} FULL_ID=${facts[1]} tags_ok=${facts[2]} legacy=${facts[3]} SNAP_PATHS_JSON=${facts[4]}
   if [[ $tags_ok == true ]]; then
     # Tagged for this customer, so it holds this customer's folders only: one
     # listing of all of it tells where the content and the dump are and how
