@@ -130,7 +130,8 @@ start_sandbox_db() {
   run_child mariadb-install-db --no-defaults "${common[@]}" --auth-root-authentication-method=normal \
     --skip-test-db >"$TMP_DIR/sandbox-db-install.log" 2>&1 || rc=$?
   if ((rc != 0)); then
-    cat -- "$TMP_DIR/sandbox-db-install.log" >&2
+    # (stopped with the drill: nothing to say)
+    ((INTERRUPTED)) || cat -- "$TMP_DIR/sandbox-db-install.log" >&2
     return 1
   fi
   printf '[client]\nuser=root\npassword=\nhost=localhost\nprotocol=socket\nsocket=%s\n' "$DB_HOME/s.sock" >"$SANDBOX_DB_CNF"
