@@ -10,6 +10,10 @@
 #   CUSTOMERS_ROOT, TMP_DIR.
 # Sets: WRITTEN_BYTES (snapshot_written_bytes).
 
+# listing_bytes <listing> <path prefix>: the bytes of its regular files below the prefix
+# (in $(...): a failure stops the script through errexit, as the jq before it did).
+listing_bytes() { "${BACKUPS_NODE_BIN:-node}" "$LIB_DIR/listing-bytes.mjs" "$1" "$2"; }
+
 check_space() {
   local bytes=0 dump_bytes=0 need avail
   if ((SNAP_LISTED)); then
@@ -17,8 +21,7 @@ check_space() {
     if wants_files "$SCOPE" && ((${PARTIAL_FILES:-0})); then
       bytes=${PARTIAL_BYTES:-0}
     elif wants_files "$SCOPE"; then
-      bytes="$(jq -n --arg c "$SNAP_CONTENT/" 'reduce (inputs | select(.struct_type == "node" and .type == "file"
-        and (.path | startswith($c))) | .size // 0) as $s (0; . + $s)' "$TMP_DIR/ls.json")"
+      bytes="$(listing_bytes "$TMP_DIR/ls.json" "$SNAP_CONTENT/")"
     fi
     if wants_db "$SCOPE"; then
       dump_bytes=$SNAP_DUMP_SIZE
@@ -30,7 +33,7 @@ check_space() {
     wants_db "$SCOPE" && targets+=("$SNAP_DUMP")
     if ((${#targets[@]} > 0)); then
       snapshot_ls --recursive "$FULL_ID" "${targets[@]}"
-      bytes="$(jq -n 'reduce (inputs | select(.struct_type == "node" and .type == "file") | .size // 0) as $s (0; . + $s)' "$TMP_DIR/ls.json")"
+      bytes="$(listing_bytes "$TMP_DIR/ls.json" "")"
       wants_db "$SCOPE" && dump_bytes="$(jq -n --arg d "$SNAP_DUMP" 'first(inputs | select(.path == $d) | .size) // 0' "$TMP_DIR/ls.json")"
     fi
     ((!${PARTIAL_FILES:-0})) || bytes=$((bytes + ${PARTIAL_BYTES:-0}))
