@@ -64,15 +64,19 @@ db_server_user() {
 
 # The pids of servers running on this customer's drill folder (also one a killed drill left,
 # whose pid file may never have been written): their command line names the data folder.
+# One grep over every process's arguments (-z: NUL-separated, -x: the whole argument), not one
+# per process (0.25 s of a drill on a node of 300 processes). The pattern is a regular
+# expression whose last letter is a bracket ("dat[a]"), so that grep's own argument, which
+# holds the brackets, is not among the matches.
 sandbox_db_pids() {
-  local file pid
+  local file pid pattern
   [[ -n ${DB_HOME:-} ]] || return 0
-  for file in /proc/[0-9]*/cmdline; do
+  pattern="$(printf '%s' "--datadir=$DB_HOME/dat" | sed 's/[][\.*^$]/\\&/g')[a]"
+  while IFS= read -r file; do
     pid=${file#/proc/}
     pid=${pid%/cmdline}
-    [[ $pid != "$$" && $pid != "$BASHPID" ]] || continue
-    grep -qzxF -- "--datadir=$DB_HOME/data" "$file" 2>/dev/null && printf '%s\n' "$pid"
-  done
+    [[ $pid != "$$" && $pid != "$BASHPID" ]] && printf '%s\n' "$pid"
+  done < <(grep -lszx -e "$pattern" /proc/[0-9]*/cmdline)
   return 0
 }
 
