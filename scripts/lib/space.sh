@@ -40,8 +40,9 @@ check_space() {
   fi
   # The dump counts twice: the downloaded file and its rows in the scratch database;
   # the undo point's dump of the replaced database is written next to the site too.
+  # (SPACE_NO_UNDO_POINT=1: a drill, which makes no undo point)
   local live_db_bytes=0
-  if wants_db "$SCOPE"; then
+  if wants_db "$SCOPE" && ((!${SPACE_NO_UNDO_POINT:-0})); then
     live_db_bytes="$(db_query "SELECT COALESCE(SUM(DATA_LENGTH), 0) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '$LIVE_DB'")"
   fi
   # SPACE_EXTRA_BYTES: what else the caller writes there (a drill's own database server).
