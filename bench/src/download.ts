@@ -165,10 +165,7 @@ export async function measureDownload(
     });
     const httpsPort = await freePort();
     const downloadDir = path.join(world.dataDir, 'downloads');
-    // nginx's workers (nobody) pass through the folders above the archives' (0711)
-    for (let dir = world.dataDir; dir.startsWith(`${os.tmpdir()}/`); dir = path.dirname(dir)) {
-      await chmod(dir, 0o711);
-    }
+    // (nginx's workers, nobody, pass through the data folder: createDataDir makes it 0711)
     const siteFile = await writeAppSite(scratch, {
       httpsPort,
       httpPort: await freePort(),

@@ -5,7 +5,7 @@
 // for 16,000 files (bench 8). A line that is not JSON fails (restic writes only JSON there).
 //
 //   listing-bytes.mjs <listing.json> <prefix>
-import { readFileSync } from 'node:fs';
+import { listingNodes } from './listing.mjs';
 
 const [file, prefix = ''] = process.argv.slice(2);
 if (!file) {
@@ -13,17 +13,9 @@ if (!file) {
   process.exit(2);
 }
 let bytes = 0;
-for (const line of readFileSync(file, 'utf8').split('\n')) {
-  if (line === '') continue;
-  let n;
-  try {
-    n = JSON.parse(line);
-  } catch {
-    process.stderr.write('the listing has a line that is not JSON\n');
-    process.exit(1);
+for (const n of listingNodes(file)) {
+  if (n.type === 'file' && typeof n.path === 'string' && n.path.startsWith(prefix)) {
+    bytes += Number(n.size ?? 0);
   }
-  if (n === null || typeof n !== 'object' || n.struct_type !== 'node' || n.type !== 'file')
-    continue;
-  if (typeof n.path === 'string' && n.path.startsWith(prefix)) bytes += Number(n.size ?? 0);
 }
 process.stdout.write(`${bytes}\n`);
