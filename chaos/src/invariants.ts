@@ -155,6 +155,22 @@ export async function checkInvariants(deps: {
     return out;
   });
 
+  // The run never damages a repository, so every backup it made is restorable: a drill that
+  // says otherwise is a false alarm (the customer would be told their backup is broken, and
+  // the operator alerted, because the drill's own tools were killed or its disk filled).
+  await check('no false drill verdict', async () => {
+    const rows = await sql(
+      `SELECT job_id, customer_id, left(snapshot_id, 8), problem FROM ${world.dbName}.snapshot_verifications WHERE status = 'failed'`,
+    );
+    return rows
+      .split('\n')
+      .filter(Boolean)
+      .map((r) => {
+        const [job, customer, snapshot, problem] = r.split('\t');
+        return `job ${job} (customer ${customer}) judged snapshot ${snapshot} broken: ${problem}`;
+      });
+  });
+
   for (const name of ['isolation', 'api answered']) {
     const mine = deps.violations.filter((v) => v.invariant === name);
     results.push({

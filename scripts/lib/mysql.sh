@@ -193,10 +193,12 @@ import_dump() {
   return "$rc"
 }
 # import_neutralised <db> <live db> <dump> <fifo> <hints>: the dump through neutralise_dump,
-# streamed by a fifo into import_dump (no copy on disk); fails if either failed. An import
+# streamed by a fifo into import_dump (no copy on disk); fails if either failed (IMPORT_RC:
+# the client's exit status, above 128 when a signal ended it). An import
 # that stopped, even before it opened the pipe (a signal between its fork and its open), lets
 # the filter go: it is stopped and given a reader, never left blocked on the pipe, which would
 # hold the script's output and the customer's lock after the script had gone.
+IMPORT_RC=0
 import_neutralised() {
   local db=$1 live=$2 dump=$3 fifo=$4 hints=$5 rc=0 filter_rc=0 filter unblock
   rm -f -- "$fifo"
@@ -204,6 +206,7 @@ import_neutralised() {
   neutralise_dump "$live" "$dump" "$fifo" "$hints" 3>&- &
   filter=$!
   import_dump "$db" "$fifo" || rc=$?
+  IMPORT_RC=$rc
   if ((rc != 0)); then
     kill -TERM "$filter" 2>/dev/null || true
     # opening a fifo read-write never blocks: a writer still waiting for a reader has one

@@ -142,12 +142,13 @@ describe('customer-verify: a restore drill beside the live site', () => {
     expect(await leftovers()).toEqual(clean);
   });
 
-  it('a dump cut short FAILS: "the database dump is incomplete", and nothing is imported', async () => {
+  /** A database-only snapshot of customer A whose dump is `edit` of a real one. */
+  async function dumpSnapshot(edit: (dump: string) => Promise<void>) {
     const dumpDir = path.join(t.dataDir, 'work', 'dumps', `customer-${A}`);
     await mkdir(dumpDir, { recursive: true });
     const dump = path.join(dumpDir, `customer_${A}.sql`);
     await writeFile(dump, (await execa('mysqldump', ['-uroot', `customer_${A}`])).stdout);
-    await truncate(dump, 1500);
+    await edit(dump);
     const made = await execa(
       'restic',
       ['backup', '--json', '--tag', `customer-${A},manual,db`, dumpDir],
@@ -160,10 +161,68 @@ describe('customer-verify: a restore drill beside the live site', () => {
       },
     );
     await rm(dumpDir, { recursive: true });
-    const id = made.stdout
+    return made.stdout
       .split('\n')
       .map((l) => JSON.parse(l) as { message_type: string; snapshot_id?: string })
       .find((l) => l.message_type === 'summary')?.snapshot_id as string;
+  }
+
+  it('a dump the server refuses (a statement that is not SQL, the dump otherwise whole) FAILS, quoting the error', async () => {
+    const id = await dumpSnapshot(async (dump) => {
+      const text = await readFile(dump, 'utf8');
+      await writeFile(dump, text.replace(/^(CREATE TABLE)/m, 'THIS IS NOT SQL;\n$1'));
+    });
+    const r = await run(t, 'customer-verify', [String(A), id, 'manual']);
+    expect(r.exitCode).toBe(1);
+    expect(errorCode(r.events)).toBe('VERIFICATION_FAILED');
+    expect(result(r.events)).toMatchObject({
+      status: 'failed',
+      problem: expect.stringMatching(/^The database dump could not be imported: ERROR 1064/),
+    });
+    expect(await leftovers()).toEqual(clean);
+  });
+
+  // A drill cut short on this server says nothing about the backup: no verdict (the worker
+  // records none, alerts nobody, e-mails nobody). The chaos soak's kill-restic and
+  // kill-mariadb-client faults made both of these "failed" verdicts on good backups.
+  it('restic killed by a signal while the drill downloads: no verdict, VERIFY_FAILED, nothing left', async () => {
+    const snap = snapshotEvent((await run(t, 'customer-backup', [String(A), 'both'])).events);
+    const killedRestic = path.join(t.dataDir, 'killed-restic');
+    await writeFile(
+      killedRestic,
+      '#!/bin/bash\nfor a in "$@"; do if [ "$a" = restore ]; then restic "$@" & sleep 0.3; kill -KILL $!; kill -KILL $$; fi; done\nexec restic "$@"\n',
+    );
+    await chmod(killedRestic, 0o755);
+    const r = await run(t, 'customer-verify', [String(A), String(snap?.id), 'manual'], {
+      BACKUPS_RESTIC_BIN: killedRestic,
+    });
+    expect(r.exitCode).toBe(1);
+    expect(errorCode(r.events)).toBe('VERIFY_FAILED');
+    expect(result(r.events)).toBeUndefined();
+    expect(await leftovers()).toEqual(clean);
+  });
+
+  it('the import killed by a signal: no verdict, VERIFY_FAILED, nothing left', async () => {
+    const snap = snapshotEvent((await run(t, 'customer-backup', [String(A), 'both'])).events);
+    const bin = path.join(t.dataDir, 'killed-import-bin');
+    await mkdir(bin, { recursive: true });
+    const real = (await execa('bash', ['-c', 'command -v mariadb'])).stdout.trim();
+    await writeFile(
+      path.join(bin, 'mariadb'),
+      `#!/bin/bash\nif [[ " $* " == *" --binary-mode "* ]]; then head -c 2000 >/dev/null; kill -KILL $$; fi\nexec ${real} "$@"\n`,
+    );
+    await chmod(path.join(bin, 'mariadb'), 0o755);
+    const r = await run(t, 'customer-verify', [String(A), String(snap?.id), 'manual'], {
+      PATH: `${bin}:${process.env.PATH}`,
+    });
+    expect(r.exitCode).toBe(1);
+    expect(errorCode(r.events)).toBe('VERIFY_FAILED');
+    expect(result(r.events)).toBeUndefined();
+    expect(await leftovers()).toEqual(clean);
+  });
+
+  it('a dump cut short FAILS: "the database dump is incomplete", and nothing is imported', async () => {
+    const id = await dumpSnapshot((dump) => truncate(dump, 1500));
     const r = await run(t, 'customer-verify', [String(A), id, 'manual']);
     expect(r.exitCode).toBe(1);
     expect(result(r.events)).toMatchObject({
