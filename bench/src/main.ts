@@ -164,7 +164,7 @@ async function main(): Promise<number> {
       if (options.only.has(6)) {
         log('--- 6. Restoring one file');
         report.measurements.push(
-          await measurePartialRestore(w, site, snapshotId, options.quick ? 2 : 3, log),
+          await measurePartialRestore(w, site, snapshotId, options.quick ? 2 : 5, log),
         );
       }
       if (options.only.has(8)) {
