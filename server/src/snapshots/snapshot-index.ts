@@ -1,5 +1,12 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import type { EntityManager } from '@mikro-orm/mariadb';
+import {
+  type Connection,
+  type ConnectionConfig,
+  createConnection,
+  type UpsertResult,
+} from 'mariadb';
 
 /**
  * A snapshot's index (DESIGN.md §10): what it holds of one customer, stored per catalog row in
@@ -12,7 +19,8 @@ export type EntryType = (typeof ENTRY_TYPES)[number];
 
 /** A path's key: paths of up to 4,096 bytes do not fit an InnoDB key, their SHA-1 does. */
 export function pathHash(path: string): Buffer {
-  return createHash('sha1').update(path, 'utf8').digest();
+  // The one-shot hash: no Hash object a path (a third of the writer's time with createHash).
+  return hash('sha1', path, 'buffer');
 }
 
 /** The folder holding a relative path ("" for the content folder itself). */
@@ -94,12 +102,48 @@ const NAME_MAX = 255;
 const PATH_MAX = 4096;
 const TABLE_NAME_MAX = 64;
 const BATCH = 1000;
+/** LOAD DATA's batches: 5,000 rows (about 1 MB) a statement and a connection. */
+const LOAD_BATCH = 5000;
 /**
- * Batches sent at once, each on its own connection of the pool (10): the server works on some
- * while the next is parsed (measured on 20,000 entries on a loaded 2-core machine: one at a
- * time 1.2-2.5 s, two 1.2-1.5 s, four 0.6-1.0 s).
+ * Batches sent at once, each on its own connection: the server works on some while the next
+ * is parsed (measured on 20,000 entries on a loaded 2-core machine: one at a time 1.2-2.5 s,
+ * two 1.2-1.5 s, four 0.6-1.0 s).
  */
 const IN_FLIGHT = 3;
+/** A loader connection unused this long is closed (a writer that never finishes leaks none). */
+const LOADER_IDLE_MS = 1000;
+
+/**
+ * A batch as LOAD DATA reads it: fields by tabs, rows by newlines, backslash escapes (a name
+ * or path may hold any of them), \N for NULL; the hashes in hex.
+ */
+const LOAD_ENTRIES = `load data local infile 'snapshot-entries.tsv' into table snapshot_entries
+  character set utf8mb4 fields terminated by '\\t' escaped by '\\\\' lines terminated by '\\n'
+  (@path_hash, @parent_hash, kind_rank, name, path, type, size_bytes, mtime, mode)
+  set snapshot_row_id = ?, path_hash = unhex(@path_hash), parent_hash = unhex(@parent_hash)`;
+
+/** A duplicate row (the INSERT's upsert keeps one too); any other warning fails the load. */
+const ER_DUP_ENTRY = 1062;
+
+function loadField(text: string): string {
+  return text.replace(/[\\\t\n\r\0]/g, (c) =>
+    c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : c === '\r' ? '\\r' : '\\0',
+  );
+}
+
+function loadTime(time: Date | null): string {
+  // As the ORM's connection writes a date (its time zone is UTC): 'YYYY-MM-DD HH:MM:SS.mmm'.
+  return time ? time.toISOString().slice(0, 23).replace('T', ' ') : '\\N';
+}
+
+export interface IndexWriterOptions {
+  /**
+   * Rows go by LOAD DATA LOCAL INFILE (a stream of this process, never a file) when the server
+   * allows it (local_infile): the server reads them without parsing an INSERT statement, about
+   * twice as fast on 20,000 entries; multi-row INSERTs otherwise, or when false.
+   */
+  bulkLoad?: boolean;
+}
 
 function mysqlTime(value: string | null): Date | null {
   if (!value) return null;
@@ -119,11 +163,22 @@ export class SnapshotIndexWriter {
   private readonly tables = new Map<string, number>();
   private count = 0;
   private skipped = 0;
+  /** LOAD DATA's connection settings, once begin() has seen the server allow it. */
+  private loader: ConnectionConfig | null = null;
+  private readonly idle: { connection: Connection; timer: NodeJS.Timeout }[] = [];
+  /** The last folder's hash: restic lists a folder's entries one after another. */
+  private parent: { path: string; hash: Buffer } | null = null;
 
   constructor(
     private readonly em: EntityManager,
     readonly snapshotRowId: number,
+    private readonly options: IndexWriterOptions = {},
   ) {}
+
+  /** How the rows are written: 'load' (LOAD DATA LOCAL INFILE) or 'insert'. */
+  get method(): 'load' | 'insert' {
+    return this.loader ? 'load' : 'insert';
+  }
 
   get entries(): number {
     return this.count;
@@ -146,6 +201,18 @@ export class SnapshotIndexWriter {
       [this.snapshotRowId],
     );
     await removeIndexRows(this.em, this.snapshotRowId);
+    if (this.options.bulkLoad !== false) {
+      const [allowed] = await connection.execute<{ on: number | string }[]>(
+        'select @@local_infile as `on`',
+      );
+      if (Number(allowed?.on) === 1) {
+        this.loader = {
+          ...(connection.getConnectionOptions() as ConnectionConfig),
+          connectTimeout: 10_000,
+          permitLocalInfile: true,
+        };
+      }
+    }
   }
 
   async add(entry: IndexEntry): Promise<void> {
@@ -161,10 +228,12 @@ export class SnapshotIndexWriter {
       this.skipped += 1;
       return;
     }
+    const parent = parentOf(entry.path);
+    if (this.parent?.path !== parent) this.parent = { path: parent, hash: pathHash(parent) };
     this.batch.push([
       this.snapshotRowId,
       pathHash(entry.path),
-      pathHash(parentOf(entry.path)),
+      this.parent.hash,
       entry.type === 'dir' ? 0 : 1,
       name,
       entry.path,
@@ -174,7 +243,7 @@ export class SnapshotIndexWriter {
       unixMode(entry.mode),
     ]);
     this.count += 1;
-    if (this.batch.length >= BATCH) await this.send();
+    if (this.batch.length >= (this.loader ? LOAD_BATCH : BATCH)) await this.send();
   }
 
   addTable(name: string, size: number): void {
@@ -190,20 +259,75 @@ export class SnapshotIndexWriter {
     if (rows.length === 0) return;
     // Its failure is kept (and thrown by the next send or finish), never left unhandled.
     this.inflight.push(
-      this.em
-        .getConnection()
-        .execute(
-          `insert into snapshot_entries (snapshot_row_id, path_hash, parent_hash, kind_rank, name,
-             path, type, size_bytes, mtime, mode) values ${rows.map(() => '(?,?,?,?,?,?,?,?,?,?)').join(',')}
-           on duplicate key update type = values(type)`,
-          rows.flat(),
-        )
-        .then(
-          () => undefined,
-          (error: unknown) => {
-            this.failure ??= error;
-          },
-        ),
+      (this.loader ? this.load(this.loader, rows) : this.insert(rows)).then(
+        () => undefined,
+        (error: unknown) => {
+          this.failure ??= error;
+        },
+      ),
+    );
+  }
+
+  private async insert(rows: unknown[][]): Promise<void> {
+    await this.em.getConnection().execute(
+      `insert into snapshot_entries (snapshot_row_id, path_hash, parent_hash, kind_rank, name,
+         path, type, size_bytes, mtime, mode) values ${rows.map(() => '(?,?,?,?,?,?,?,?,?,?)').join(',')}
+       on duplicate key update type = values(type)`,
+      rows.flat(),
+    );
+  }
+
+  /**
+   * One batch by LOAD DATA LOCAL INFILE. The server treats its rows as INSERT IGNORE does
+   * (it cannot stop the client's stream): a row it could not store whole is a warning, and
+   * fails the batch here as an INSERT's error would.
+   */
+  private async load(config: ConnectionConfig, rows: unknown[][]): Promise<void> {
+    let text = '';
+    for (const [, key, parentKey, rank, name, path, type, size, mtime, mode] of rows) {
+      text += `${(key as Buffer).toString('hex')}\t${(parentKey as Buffer).toString('hex')}\t${rank}\t${loadField(name as string)}\t${loadField(path as string)}\t${type}\t${size ?? '\\N'}\t${loadTime(mtime as Date | null)}\t${mode}\n`;
+    }
+    const data = Buffer.from(text, 'utf8');
+    const idle = this.idle.pop();
+    if (idle) clearTimeout(idle.timer);
+    const connection = idle?.connection ?? (await createConnection(config));
+    let healthy = false;
+    try {
+      const result = (await connection.query(
+        { sql: LOAD_ENTRIES, infileStreamFactory: () => Readable.from([data]) },
+        [this.snapshotRowId],
+      )) as UpsertResult;
+      if (result.warningStatus > 0) {
+        const warnings = (await connection.query('show warnings')) as {
+          Code: number;
+          Message: string;
+        }[];
+        const other = warnings.find((warning) => Number(warning.Code) !== ER_DUP_ENTRY);
+        if (other) throw new Error(`the index rows could not be stored: ${other.Message}`);
+      }
+      healthy = true;
+    } finally {
+      if (healthy) {
+        const timer = setTimeout(() => {
+          const at = this.idle.findIndex((entry) => entry.connection === connection);
+          if (at >= 0) this.idle.splice(at, 1);
+          void connection.end().catch(() => connection.destroy());
+        }, LOADER_IDLE_MS);
+        timer.unref();
+        this.idle.push({ connection, timer });
+      } else {
+        connection.destroy();
+      }
+    }
+  }
+
+  /** Closes the loader's connections (finish does; a writer given up should too). */
+  async close(): Promise<void> {
+    await Promise.all(
+      this.idle.splice(0).map(({ connection, timer }) => {
+        clearTimeout(timer);
+        return connection.end().catch(() => connection.destroy());
+      }),
     );
   }
 
@@ -218,8 +342,12 @@ export class SnapshotIndexWriter {
 
   /** Writes what is left and marks the catalog row indexed. */
   async finish(contentFolder: string | null): Promise<{ entries: number; skipped: number }> {
-    await this.send();
-    await this.drain();
+    try {
+      await this.send();
+      await this.drain();
+    } finally {
+      await this.close();
+    }
     const connection = this.em.getConnection();
     const tables = [...this.tables];
     for (let i = 0; i < tables.length; i += BATCH) {

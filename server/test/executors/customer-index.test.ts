@@ -88,5 +88,14 @@ describe('customer-index', () => {
     expect(tables.find((e) => e.name === 'odd`name ü')?.size).toBeGreaterThan(0);
     expect(tables.find((e) => e.name === 'audit')?.size).toBe(0);
     expect(r.events.at(-1)).toEqual({ type: 'completed' });
+    // One writer at a time: every line whole, and the listing's restic event only after its
+    // last line (the script reads the listing while the follower still passes it on).
+    const lines = r.stdout.split('\n').filter(Boolean);
+    for (const line of lines) expect(() => JSON.parse(line), line).not.toThrow();
+    const resticLs = lines.indexOf('{"type":"restic","command":"ls","code":0}');
+    expect(resticLs).toBeGreaterThan(
+      lines.findLastIndex((l) => l.includes('"struct_type":"node"')),
+    );
+    expect(resticLs).toBeLessThan(lines.indexOf('{"type":"listing_end"}'));
   });
 });
