@@ -2,6 +2,7 @@ import { useGraphQlJit } from '@envelop/graphql-jit';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import {
   createYoga,
+  maskError,
   type Plugin,
   processRegularResult,
   type YogaInitialContext,
@@ -31,6 +32,9 @@ export interface ServerContext {
 }
 
 export type ApiYoga = YogaServerInstance<ServerContext, GraphQLContext>;
+
+/** What a client sees of an unexpected error (yoga's default, said here for both maskings). */
+const MASKED_MESSAGE = 'Unexpected error.';
 
 const SUBSCRIPTIONS_OVER_HTTP_MESSAGE = `Subscriptions are served over WebSocket (graphql-ws) at ${GRAPHQL_PATH}.`;
 
@@ -132,7 +136,7 @@ export function createApiYoga(services: () => ApiServices, metrics?: ApiMetrics)
     // before yoga sees it; yoga's own limit would pipe every body through a TransformStream.
     maxRequestBodySize: false,
     // Clients see GraphQLErrors' messages and codes; anything else becomes "Unexpected error."
-    maskedErrors: { isDev: false },
+    maskedErrors: { isDev: false, errorMessage: MASKED_MESSAGE },
     logging: {
       debug: (...args) => services().logger.debug({ args }, 'yoga'),
       info: (...args) => services().logger.info({ args }, 'yoga'),
@@ -154,9 +158,15 @@ export function createApiYoga(services: () => ApiServices, metrics?: ApiMetrics)
       // the document for every field of every result: ~14% less CPU per `me { snapshots }`
       // request, measured side by side. Resolver errors lose their `locations` (paths stay).
       useGraphQlJit(),
-      // After graphql-jit, whose subscribe it replaces. Only sockets run subscriptions (above).
-      useSharedSubscriptionEvents(),
+      // Before the shared subscriptions, which end the onSubscribe hooks.
       ...(metrics ? [metrics.plugin()] : []),
+      // After graphql-jit, whose subscribe it replaces. Only sockets run subscriptions (above).
+      // Masks as yoga's maskedErrors below does (and logs what it masks, as yoga does).
+      useSharedSubscriptionEvents((error) => {
+        const masked = maskError(error, MASKED_MESSAGE, false);
+        if (masked !== error) services().logger.error({ args: [error] }, 'yoga');
+        return masked;
+      }),
     ],
     context: async (initial): Promise<GraphQLContext> => {
       const svc = services();
