@@ -48,6 +48,8 @@ export const CATALOG_QUICK: CatalogSize = {
   pacedRates: [50, 200],
 };
 
+const BASELINE_LABEL = 'baseline build, 1 process';
+
 const QUERY = '{ me { snapshots { id shortId source scope createdAt label sizeBytes } } }';
 const MANUAL_ROWS = 5;
 const DAILY_ROWS = 30;
@@ -325,7 +327,7 @@ export async function measureCatalog(
   // the same rounds (an A/B of two builds on one world, on a machine too noisy to compare runs).
   const baseline = process.env.BENCH_API_BASELINE;
   if (baseline) {
-    apis.push({ label: 'baseline build, 1 process', api: await world.startApi({}, baseline) });
+    apis.push({ label: BASELINE_LABEL, api: await world.startApi({}, baseline) });
   }
   const sample = await world.api.pool.request({
     path: '/graphql',
@@ -535,6 +537,23 @@ export async function measureCatalog(
         };
       }),
     ),
+  );
+  // BENCH_API_BASELINE: this build's api CPU per request over the baseline build's, round by
+  // round (both measured in the same round, one after the other): the A/B of the two builds.
+  const baselineIndex = apis.findIndex((a) => a.label === BASELINE_LABEL);
+  if (baselineIndex > 0) {
+    const ours = (series[0] as Series).apiCpu;
+    const theirs = (series[baselineIndex] as Series).apiCpu;
+    const values = ours.map((cpu, round) => cpu / (theirs[round] ?? Number.NaN));
+    figures.push({
+      name: `api CPU time per request (closed loop), ${apis[0]?.label} of this build / ${BASELINE_LABEL} (${baseline}), same round`,
+      unit: 'x',
+      values,
+      target: '<= 0.5x (median of the rounds)',
+      pass: values.length > 0 && spread(values).median <= 0.5,
+    });
+  }
+  figures.push(
     { name: '`restic snapshots --tag` latency (median per round)', unit: 'ms', values: resticMs },
     { name: 'api p50 latency with 1 client (no queueing)', unit: 'ms', values: singleP50 },
     {

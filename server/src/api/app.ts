@@ -20,7 +20,7 @@ import { clientAddress } from './client-address.js';
 import { ApiMetrics } from './metrics.js';
 import { serveWebApp } from './web-files.js';
 import { attachWebSocket } from './websocket.js';
-import { type ApiYoga, createApiYoga, GRAPHQL_PATH } from './yoga.js';
+import { type ApiYoga, createApiYoga, GRAPHQL_PATH, handleHttpRequest } from './yoga.js';
 
 export interface BuildAppOptions {
   config: Config;
@@ -121,7 +121,8 @@ export function buildApp(options: BuildAppOptions): ApiApp {
       if (!res.writableFinished) abort.abort();
     });
     const responseCookies: string[] = [];
-    const response = await yoga.handleRequest(
+    const response = await handleHttpRequest(
+      yoga,
       new Request(`http://localhost${req.url ?? GRAPHQL_PATH}`, {
         method,
         headers,

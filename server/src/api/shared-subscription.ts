@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import type { DocumentNode, ExecutionArgs, ExecutionResult } from 'graphql';
+import type { DocumentNode, ExecutionArgs, ExecutionResult, GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { hasAdminRights, type Viewer, viewerCustomerId } from '../auth/viewer.js';
 import type { GraphQLContext } from '../graphql/context.js';
@@ -8,6 +8,30 @@ import type { GraphQLContext } from '../graphql/context.js';
 const graphql: typeof import('graphql') = createRequire(import.meta.url)('graphql');
 
 type MaybePromise<T> = T | Promise<T>;
+
+/** yoga's masking of an error a client may not see (an unexpected one) into 'Unexpected error.'. */
+export type MaskError = (error: unknown) => Error;
+
+/** A result with its errors masked, as useMaskedErrors does to each result. */
+function maskResult(result: ExecutionResult, mask: MaskError): ExecutionResult {
+  if (result.errors == null) return result;
+  return { ...result, errors: result.errors.map((error) => mask(error) as GraphQLError) };
+}
+
+/** An error that ends a stream: an AbortError as it is (as yoga does), any other masked. */
+function maskStreamError(error: unknown, mask: MaskError): unknown {
+  return isAbortError(error) ? error : mask(error);
+}
+
+/** graphql-yoga's test for an aborted request (a DOMException named AbortError or TimeoutError). */
+function isAbortError(error: unknown): boolean {
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    error.constructor?.name === 'DOMException' &&
+    ((error as Error).name === 'AbortError' || (error as Error).name === 'TimeoutError')
+  );
+}
 
 /** Who may see what: subscribers with the same rights get the same execution of an event. */
 function rightsKey(viewer: Viewer | null | undefined): string {
@@ -45,6 +69,7 @@ function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
  */
 function sharedSubscribe(
   args: ExecutionArgs,
+  mask: MaskError,
 ): MaybePromise<AsyncGenerator<ExecutionResult> | ExecutionResult> {
   const context = args.contextValue as GraphQLContext | undefined;
   const key = [
@@ -54,10 +79,14 @@ function sharedSubscribe(
     rightsKey(context?.viewer),
   ].join('\u0000');
 
+  const execute = (event: unknown): MaybePromise<ExecutionResult> => {
+    const result = graphql.execute({ ...args, rootValue: event });
+    return result instanceof Promise
+      ? result.then((value) => maskResult(value, mask))
+      : maskResult(result, mask);
+  };
   const run = (event: unknown): MaybePromise<ExecutionResult> => {
-    if (event === null || typeof event !== 'object') {
-      return graphql.execute({ ...args, rootValue: event });
-    }
+    if (event === null || typeof event !== 'object') return execute(event);
     let byKey = executions.get(event);
     if (!byKey) {
       byKey = new Map();
@@ -65,7 +94,7 @@ function sharedSubscribe(
     }
     let result = byKey.get(key);
     if (result === undefined) {
-      result = graphql.execute({ ...args, rootValue: event });
+      result = execute(event);
       byKey.set(key, result);
     }
     return result;
@@ -84,15 +113,28 @@ function sharedSubscribe(
     // before the first frame leaves, since their chains advance side by side.
     const stream: AsyncGenerator<ExecutionResult, undefined, unknown> = {
       next() {
-        return events
-          .next()
-          .then((step): MaybePromise<IteratorResult<ExecutionResult, undefined>> => {
+        return events.next().then(
+          (step): MaybePromise<IteratorResult<ExecutionResult, undefined>> => {
             if (step.done) return { value: undefined, done: true };
-            const result = run(step.value);
+            let result: MaybePromise<ExecutionResult>;
+            try {
+              result = run(step.value);
+            } catch (error) {
+              throw maskStreamError(error, mask);
+            }
             return result instanceof Promise
-              ? result.then((value) => ({ value, done: false }))
+              ? result.then(
+                  (value) => ({ value, done: false }),
+                  (error: unknown) => {
+                    throw maskStreamError(error, mask);
+                  },
+                )
               : { value: result, done: false };
-          });
+          },
+          (error: unknown) => {
+            throw maskStreamError(error, mask);
+          },
+        );
       },
       return: finish,
       async throw(error: unknown) {
@@ -109,22 +151,31 @@ function sharedSubscribe(
   const source = graphql.createSourceEventStream(args);
   if (source instanceof Promise) {
     return source.then((resolved) =>
-      isAsyncIterable(resolved) ? mapStream(resolved) : (resolved as ExecutionResult),
+      isAsyncIterable(resolved)
+        ? mapStream(resolved)
+        : maskResult(resolved as ExecutionResult, mask),
     );
   }
-  return isAsyncIterable(source) ? mapStream(source) : (source as ExecutionResult);
+  return isAsyncIterable(source) ? mapStream(source) : maskResult(source as ExecutionResult, mask);
 }
 
 /**
- * Subscriptions run through sharedSubscribe. One of yoga's plugins (yoga.ts), after graphql-jit
- * whose subscribe it replaces; only WebSocket operations reach it, since HTTP refuses
- * subscriptions before they run. Everything else stays as yoga's (parse and validation caches,
- * armor, error masking of each result).
+ * Subscriptions run through sharedSubscribe, which yoga's error masking then reaches once per
+ * shared execution instead of once per subscriber. One of yoga's plugins (yoga.ts), after
+ * graphql-jit (whose subscribe it replaces) and the metrics; only WebSocket operations reach
+ * it, since HTTP refuses subscriptions before they run. It ends the onSubscribe hooks with the
+ * stream as the result, so the plugins after it (yoga's own: the AbortError pass-through and
+ * useMaskedErrors) wrap no subscriber's stream: each wrapper was two more promise hops and
+ * their closures per event and subscriber (with 1,000 subscribers of one job, 2,000 more
+ * microtasks queued before the first frame leaves). What they did is done here with the same
+ * function (`mask`, yoga's maskError): every result's errors masked (a stream's events, or the
+ * single result of a refused subscribe), and an error that ends a stream masked unless it is an
+ * AbortError. Everything else stays as yoga's (parse and validation caches, armor, context).
  */
-export function useSharedSubscriptionEvents(): Plugin {
+export function useSharedSubscriptionEvents(mask: MaskError): Plugin {
   return {
-    onSubscribe({ setSubscribeFn }) {
-      setSubscribeFn(sharedSubscribe as never);
+    onSubscribe({ args, setResultAndStopExecution }) {
+      setResultAndStopExecution(sharedSubscribe(args, mask) as never);
     },
   };
 }

@@ -2,6 +2,7 @@ import { useGraphQlJit } from '@envelop/graphql-jit';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import {
   createYoga,
+  maskError,
   type Plugin,
   processRegularResult,
   type YogaInitialContext,
@@ -31,6 +32,27 @@ export interface ServerContext {
 }
 
 export type ApiYoga = YogaServerInstance<ServerContext, GraphQLContext>;
+
+/** The server context of each HTTP request yoga is handling, by its Request. */
+const httpContexts = new WeakMap<Request, ServerContext>();
+
+/**
+ * yoga's answer to an HTTP request, with its server context. The context is found by the
+ * request rather than handed to yoga: whatwg-node copies a given context's every property into
+ * a new object for each request (Object.create, then each property descriptor: ~2% of the
+ * api's CPU per `me { snapshots }` request in a profile).
+ */
+export function handleHttpRequest(
+  yoga: ApiYoga,
+  request: Request,
+  context: ServerContext,
+): Response | Promise<Response> {
+  httpContexts.set(request, context);
+  return yoga.handleRequest(request, undefined as never);
+}
+
+/** What a client sees of an unexpected error (yoga's default, said here for both maskings). */
+const MASKED_MESSAGE = 'Unexpected error.';
 
 const SUBSCRIPTIONS_OVER_HTTP_MESSAGE = `Subscriptions are served over WebSocket (graphql-ws) at ${GRAPHQL_PATH}.`;
 
@@ -132,7 +154,7 @@ export function createApiYoga(services: () => ApiServices, metrics?: ApiMetrics)
     // before yoga sees it; yoga's own limit would pipe every body through a TransformStream.
     maxRequestBodySize: false,
     // Clients see GraphQLErrors' messages and codes; anything else becomes "Unexpected error."
-    maskedErrors: { isDev: false },
+    maskedErrors: { isDev: false, errorMessage: MASKED_MESSAGE },
     logging: {
       debug: (...args) => services().logger.debug({ args }, 'yoga'),
       info: (...args) => services().logger.info({ args }, 'yoga'),
@@ -154,12 +176,20 @@ export function createApiYoga(services: () => ApiServices, metrics?: ApiMetrics)
       // the document for every field of every result: ~14% less CPU per `me { snapshots }`
       // request, measured side by side. Resolver errors lose their `locations` (paths stay).
       useGraphQlJit(),
-      // After graphql-jit, whose subscribe it replaces. Only sockets run subscriptions (above).
-      useSharedSubscriptionEvents(),
+      // Before the shared subscriptions, which end the onSubscribe hooks.
       ...(metrics ? [metrics.plugin()] : []),
+      // After graphql-jit, whose subscribe it replaces. Only sockets run subscriptions (above).
+      // Masks as yoga's maskedErrors below does (and logs what it masks, as yoga does).
+      useSharedSubscriptionEvents((error) => {
+        const masked = maskError(error, MASKED_MESSAGE, false);
+        if (masked !== error) services().logger.error({ args: [error] }, 'yoga');
+        return masked;
+      }),
     ],
-    context: async (initial): Promise<GraphQLContext> => {
+    context: async (yogaContext): Promise<GraphQLContext> => {
       const svc = services();
+      // An HTTP request's server context (handleHttpRequest), or a socket operation's own.
+      const initial: ServerContext = httpContexts.get(yogaContext.request) ?? yogaContext;
       let viewer: Viewer | null;
       if (overWebSocket(initial)) {
         // A socket authenticated at connect; its session or token may have ended since.
@@ -168,7 +198,7 @@ export function createApiYoga(services: () => ApiServices, metrics?: ApiMetrics)
             ? initial.socketViewer
             : null;
       } else {
-        viewer = await viewerOfRequest(svc, initial.request);
+        viewer = await viewerOfRequest(svc, yogaContext.request);
       }
       const cookies = initial.responseCookies;
       return {

@@ -83,4 +83,37 @@ describe("WebSocket operations run through yoga's own envelop (yoga.getEnveloped
     // Without the shared execution (api/shared-subscription.ts) each subscriber reads: 4.
     expect(reads).toBe(2);
   });
+
+  it("an unexpected error in an event's execution reaches the subscribers masked, as over HTTP", async () => {
+    const job = await buildJob(db.orm.em, customer, { status: 'running' });
+    const snapshot = await buildSnapshot(db.orm.em, customer);
+    const vars = { id: String(job.id) };
+    const tokens = await Promise.all([1, 2].map(() => customerToken(db.orm.em, customer)));
+    const subs = tokens.map((token) => subscribe(api.wsClient({ token }), JOB_UPDATED, vars));
+    await Promise.all(subs.map((sub) => sub.waitFor(1)));
+    // The job's snapshot is read from the catalog; with the table away, MariaDB's error (which
+    // names the table) is what the resolver throws.
+    const connection = db.orm.em.getConnection();
+    await connection.execute('rename table snapshots to snapshots_away');
+    try {
+      await updateJob(db.orm.em, job.id, { snapshotId: snapshot.snapshotId });
+      await api.publish({ id: job.id, customerId: customer.id });
+      await Promise.all(subs.map((sub) => sub.waitFor(2)));
+    } finally {
+      await connection.execute('rename table snapshots_away to snapshots');
+    }
+    for (const sub of subs) {
+      sub.stop();
+      const event = sub.results[1];
+      expect(event?.data?.jobUpdated).toEqual({
+        id: String(job.id),
+        status: 'RUNNING',
+        snapshot: null,
+      });
+      expect(event?.errors?.map((e) => [e.message, e.path])).toEqual([
+        ['Unexpected error.', ['jobUpdated', 'snapshot']],
+      ]);
+      expect(JSON.stringify(event)).not.toContain('snapshots');
+    }
+  });
 });

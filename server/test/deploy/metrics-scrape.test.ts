@@ -174,6 +174,12 @@ describe('metrics of a running worker and api', () => {
       a.value('backups_api_graphql_operations_total', { type: 'mutation', field: 'createBackup' }),
     ).toBe(1);
     expect(
+      a.value('backups_api_graphql_operations_total', {
+        type: 'subscription',
+        field: 'customerJobs',
+      }),
+    ).toBe(1);
+    expect(
       a.value('backups_api_http_requests_total', { route: 'graphql', status: '200' }),
     ).toBeGreaterThanOrEqual(1);
     // The subscriber saw the backup's changes; each delivery was measured.
