@@ -12,6 +12,7 @@ import {
   type Event,
   errorCode,
   exists,
+  parseAllEvents,
   phases,
   randomCustomerId,
   readLog,
@@ -21,7 +22,6 @@ import {
   sql,
   start,
   type TestEnv,
-  parseAllEvents,
 } from './support/harness.js';
 
 let t: TestEnv;
