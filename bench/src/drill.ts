@@ -136,6 +136,6 @@ export async function measureDrill(
     figures,
     notes: [`Drill by phase (median over the repetitions): ${phaseSummary(phaseRuns)}.`],
     limits:
-      'The drill does more than the hand restore: --verify reads every restored file back and hashes it against the snapshot, every listed entry is compared with what was written (CHECKING_FILES), and the listing is read first (VERIFYING); the dump comes down first, then its import runs beside the download of the files, as in a restore. The removal of the sandbox and the scratch database comes after COMPLETED and is not counted (the next repetition waits for it). Being niced it yields the CPU to everything else on the node, so on a shared machine its time depends on the other load.',
+      'The drill does more than the hand restore: --verify reads every restored file back and hashes it against the snapshot, every listed entry is compared with what was written (CHECKING_FILES), and the snapshot is listed (beside the download of the dump; VERIFYING waits for its first line, the snapshot itself); the dump comes down first, then its import runs beside the download of the files, as in a restore. The removal of the sandbox and the scratch database comes after COMPLETED and is not counted (the next repetition waits for it). Being niced it yields the CPU to everything else on the node, so on a shared machine its time depends on the other load.',
   };
 }

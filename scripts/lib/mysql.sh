@@ -88,6 +88,12 @@ neutralise_dump() {
       printf "" > hints
     }
     function neutral() { print "-- (neutralised by customer-restore)" }
+    # A row of a multi-row INSERT (mariadb-dump writes one a line: "(1,...),") or an INSERT
+    # line: nothing below applies to it (no rule matches a line starting so), only that it
+    # ends the header and any pending view. Most of a dump'"'"'s bytes are such lines: passed on
+    # as they are, without the lower-casing and matching below (a 200 MB dump: 0.2 s instead
+    # of 4-5 s of CPU, the import'"'"'s own share of it on a 2-core node).
+    substr($0, 1, 1) == "(" || substr($0, 1, 12) == "INSERT INTO " { header = 0; pending_view = ""; print; next }
     # Literal (not regular expression) removal, left to right, keeping the space.
     function unqualify(text,   out, i, j) {
       out = ""

@@ -105,6 +105,16 @@ def level3_folders($P; $legacy; $only):
   | ([.wordpress[] | {key: .customer, value: true}] | from_entries) as $has_wordpress
   | [.volumes[] | select($has_wordpress[.customer] | not) | .path] | unique;
 
+# Where located() may find $only's dump, from the snapshot's paths alone, before any listing
+# (a drill downloads it beside its listing): a superset of the dumps it reads, each a path
+# named customer_N.sql that is one of $P, in one of $P, or in a holder one of $P can hold
+# (named customer-N, as $legacy, or dumps). The listing still decides which one it is, if any.
+def dump_candidates($P; $legacy; $only):
+  ("customer_" + $only + ".sql") as $d
+  | [$P[] | (if . == "/" then "" else . end) as $p
+      | ., $p + "/" + $d, $p + "/customer-" + $only + "/" + $d, $p + "/" + $legacy + "/" + $d, $p + "/dumps/" + $d]
+  | map(select(split("/")[-1] == $d)) | unique;
+
 # Customer $only's content folder and dump: {content, rel, dump, dump_size} ("" and 0 if none).
 def located($P; $legacy; $only):
   evidence($P; $legacy; $only)

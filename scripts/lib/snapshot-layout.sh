@@ -65,10 +65,11 @@ list_layout() {
   done
 }
 
-# snapshot_facts <file> [paths]: every fact of the snapshot's line, NUL-separated (one jq:
-# each jq start costs tens of ms): the line, its id, whether it is tagged for this customer
-# and kind, whether it is a legacy one (original plan: no customer tag at all), and with
-# "paths" its paths as JSON. The file holds snapshot arrays (restic snapshots --json), or the
+# snapshot_facts <file> [paths|paths,total]: every fact of the snapshot's line, NUL-separated
+# (one jq: each jq start costs tens of ms): the line, its id, whether it is tagged for this
+# customer and kind, whether it is a legacy one (original plan: no customer tag at all), with
+# "paths" its paths as JSON, and with "paths,total" also the bytes of every file it holds as
+# its summary says (restic 0.17 and later: total_bytes_processed; "" when it has none). The file holds snapshot arrays (restic snapshots --json), or the
 # first line of a listing (restic ls --json: the snapshot's own line, if it is one).
 # Nothing when it is not exactly one snapshot whose id starts with the one asked for (an
 # ambiguous prefix resolves to nothing: not found).
@@ -80,7 +81,8 @@ snapshot_facts() {
       .[0][0] | (.tags // []) as $t
       | (tojson, .id, (($t | index($c)) != null and ($t | index($k)) != null),
          ([$t[] | select(startswith("customer-"))] | length == 0),
-         (if $with == "paths" then (.paths // [] | tojson) else empty end))
+         (if $with | startswith("paths") then (.paths // [] | tojson) else empty end),
+         (if $with == "paths,total" then (.summary.total_bytes_processed | numbers // "") else empty end))
       | tostring, "\u0000"
     else empty end' "$1"
 }

@@ -61,6 +61,22 @@ check_space() {
   die INSUFFICIENT_SPACE "$EXIT_REFUSED" "There is not enough free disk space to restore this backup."
 }
 
+# fits_by_total <bytes of every file of the snapshot>: whether a drill (SPACE_NO_UNDO_POINT=1:
+# no undo point's dump) of it fits beside the sites for sure, before its listing is read.
+# check_space counts the content folder's files and the dump twice over (the downloaded
+# file and its rows), each at most all of the snapshot's files, so three times those are
+# never less than it counts (even for a dump the layout rule finds inside a content folder,
+# which the restore writes twice). Status 1 when that bound does not fit, or there is no
+# total (a snapshot without a summary): then check_space decides, on the listing.
+fits_by_total() {
+  local total=$1 need avail
+  [[ $total =~ ^[0-9]{1,17}$ ]] && ((${SPACE_NO_UNDO_POINT:-0})) || return 1
+  need=$((3 * total * 11 / 10 + SPACE_MARGIN_MB * 1024 * 1024 + ${SPACE_EXTRA_BYTES:-0}))
+  avail="$(df -B1 --output=avail -- "$CUSTOMERS_ROOT" | tail -n 1 | tr -d ' ')"
+  log "The drill needs at most $need bytes (three times the $total bytes of the snapshot's files), $avail available"
+  ((avail >= need))
+}
+
 # snapshot_written_bytes: sets WRITTEN_BYTES to the sum of each file's distinct blobs in
 # the whole snapshot (restic stats --mode blobs-per-file): a sparse file's zero chunks are
 # one blob, counted once, about what restore --sparse writes. stats cannot be limited to a

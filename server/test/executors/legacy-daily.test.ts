@@ -10,6 +10,7 @@ import {
   destroyTestEnv,
   dropCustomerDatabases,
   errorCode,
+  exists,
   filesManifest,
   randomCustomerId,
   run,
@@ -91,6 +92,17 @@ describe('legacy daily repository (original plan)', () => {
       await filesManifest(path.join(t.customersRoot, `customer-${B}`, 'volumes/files')),
     ).toEqual(liveB.files);
     expect(await dbManifest(B)).toEqual(liveB.db);
+  });
+
+  it("a drill of A's part of the many-customer snapshot is VERIFIED, read level by level as a restore reads it", async () => {
+    const r = await run(t, 'customer-verify', [String(A), legacyId, 'daily']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const v = r.events.find((e) => e.type === 'verification');
+    // buildSite: 5 x 6 x 7 php files, image.bin, the non-ASCII file, wp-config.php
+    expect(v).toMatchObject({ status: 'verified', snapshot: legacyId, files: 213, tables: 4 });
+    expect(r.stderr).not.toMatch(/The drill needs at most/);
+    expect(await exists(path.join(t.customersRoot, '.verify'))).toBe(false);
+    expect(await sql(`SHOW DATABASES LIKE 'customer\\_${A}\\_\\_verify'`)).toBe('');
   });
 
   it('refuses a new-style daily snapshot of B for A', async () => {

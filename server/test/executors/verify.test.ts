@@ -12,6 +12,7 @@ import {
   type Event,
   errorCode,
   exists,
+  parseAllEvents,
   phases,
   randomCustomerId,
   readLog,
@@ -363,6 +364,84 @@ describe('customer-verify: a restore drill beside the live site', () => {
     } finally {
       await sql(`DROP DATABASE IF EXISTS customer_${other}__verify`);
       await sql(`DROP USER IF EXISTS 'backups_verify_${other}'@'localhost'`);
+    }
+  });
+
+  it('a snapshot too big for the disk is refused before anything is restored, on its listing', async () => {
+    const snap = snapshotEvent((await run(t, 'customer-backup', [String(A), 'both'])).events);
+    const df = await execa('df', ['-B1M', '--output=avail', t.customersRoot]);
+    const availMb = Number(df.stdout.trim().split('\n').at(-1));
+    const r = await run(t, 'customer-verify', [String(A), String(snap?.id), 'manual'], {
+      BACKUPS_SPACE_MARGIN_MB: String(availMb + 1024),
+    });
+    expect(r.exitCode, r.stderr).toBe(3);
+    expect(errorCode(r.events)).toBe('INSUFFICIENT_SPACE');
+    expect(result(r.events)).toBeUndefined();
+    // the summary's bound did not fit, so the listing decided; nothing was restored
+    const restic = parseAllEvents(r.stdout)
+      .filter((e) => e.type === 'restic')
+      .map((e) => e.command);
+    expect(restic).toContain('ls');
+    expect(restic).not.toContain('restore');
+    expect(phases(r.events)).not.toContain('DOWNLOADING');
+    expect(await exists(path.join(t.customersRoot, '.verify'))).toBe(false);
+    expect(await leftovers()).toEqual(clean);
+  });
+
+  it('a listing that fails while the dump comes down fails the drill, without a verdict, and leaves nothing', async () => {
+    const snap = snapshotEvent((await run(t, 'customer-backup', [String(A), 'both'])).events);
+    // the listing gives the snapshot's own line, then fails 1 s later; the restore is held
+    // 2 s, so the failure lands during it
+    const brokenList = path.join(t.dataDir, 'broken-ls-restic');
+    await writeFile(
+      brokenList,
+      '#!/bin/bash\nfor a in "$@"; do\n  if [ "$a" = ls ]; then restic "$@" | head -n 1; sleep 1; echo "Fatal: the listing broke" >&2; exit 1; fi\n  if [ "$a" = restore ]; then sleep 2; break; fi\ndone\nexec restic "$@"\n',
+    );
+    await chmod(brokenList, 0o755);
+    const r = await run(t, 'customer-verify', [String(A), String(snap?.id), 'manual'], {
+      BACKUPS_RESTIC_BIN: brokenList,
+    });
+    expect(r.exitCode, r.stderr).toBe(1);
+    expect(r.events.find((e) => e.type === 'error')).toMatchObject({
+      code: 'VERIFY_FAILED',
+      message: 'The backup could not be read.',
+    });
+    expect(result(r.events)).toBeUndefined();
+    expect(phases(r.events)).toContain('DOWNLOADING');
+    expect(phases(r.events)).not.toContain('CHECKING_FILES');
+    const restic = parseAllEvents(r.stdout).filter((e) => e.type === 'restic');
+    expect(restic).toContainEqual({ type: 'restic', command: 'ls', code: 1 });
+    expect(restic.map((e) => e.command)).toContain('restore');
+    expect(await exists(path.join(t.customersRoot, '.verify'))).toBe(false);
+    expect(await leftovers()).toEqual(clean);
+  });
+
+  it('a daily snapshot is VERIFIED too (its own line from restic snapshots, its listing beside the download)', async () => {
+    const made = await run(t, 'customer-backup', [String(A), 'both', '--source', 'daily']);
+    const snap = snapshotEvent(made.events);
+    expect(snap, made.stderr).toBeDefined();
+    const r = await run(t, 'customer-verify', [String(A), String(snap?.id).slice(0, 8), 'daily']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(result(r.events)).toMatchObject({
+      status: 'verified',
+      snapshot: snap?.id,
+      tables: 4,
+    });
+    // the site as it was backed up (earlier tests added files to it)
+    expect(Number(result(r.events)?.files)).toBeGreaterThanOrEqual(213);
+    const restic = parseAllEvents(r.stdout)
+      .filter((e) => e.type === 'restic')
+      .map((e) => e.command);
+    expect(restic.sort()).toEqual(['ls', 'restore', 'restore', 'snapshots']);
+    expect(await leftovers()).toEqual(clean);
+  });
+
+  it('a snapshot id that names no snapshot is refused: SNAPSHOT_NOT_FOUND, nothing made', async () => {
+    for (const kind of ['manual', 'daily']) {
+      const r = await run(t, 'customer-verify', [String(A), 'abcdef12', kind]);
+      expect(r.exitCode, `${kind}: ${r.stderr}`).toBe(3);
+      expect(errorCode(r.events)).toBe('SNAPSHOT_NOT_FOUND');
+      expect(await exists(path.join(t.customersRoot, '.verify'))).toBe(false);
     }
   });
 
