@@ -16,7 +16,8 @@
 # Customer N's content folder: customer-N/wordpress at level 2, else customer-N/volumes/files;
 # else a folder .../customer-N/wordpress or .../customer-N/volumes/files at level 1 (an undo
 # point, or a snapshot of the content folder itself). N's dump: a file customer_N.sql at
-# level 1, else one in a holder of N's. A snapshot holds N when it holds either.
+# level 1, else one in a holder of N's, never one in a site folder (a customer-N folder holding
+# wordpress/ or volumes/: such a file is the site's). A snapshot holds N when it holds either.
 # Names are whole names, matched on restic's JSON, never line by line (\z: Oniguruma's $
 # also matches before a final newline): a folder "customer-5<newline>notes" holds nobody.
 #
@@ -80,11 +81,17 @@ def evidence($P; $legacy; $only):
   ([$nodes[] | select(.type == "dir" and (.name == "wordpress" or .name == "volumes"))
       | (.dir | split("/") | .[-1] | site_folder_of($only)) as $c
       | select($c != null) | select(level2($c)) | {customer: $c, path, name}] | in_snapshot_order) as $sites
+  # A site folder (customer-N holding wordpress/ or volumes/) is the site's own, never where a
+  # backup keeps its dump: a customer_N.sql in it is a file of the site (a customer's upload,
+  # their own download put back), not the database.
+  | ([$nodes[] | select(.type == "dir" and (.name == "wordpress" or .name == "volumes"))
+      | select(.dir | split("/") | .[-1] | site_folder_of(null) != null)
+      | {key: .dir, value: true}] | from_entries) as $site_folder
   | ([$sites[] | select(.name == "volumes") | {key: (.path + "/files"), value: true}] | from_entries) as $wanted
   | ([$nodes[] | select(.type == "dir" and $wanted[.path]) | {key: .path, value: true}] | from_entries) as $isdir
   | {
-      dumps: (([$l1[] | select(.type == "file") | {customer, path, size}] | in_snapshot_order)
-        + ([$nodes[] | select(.type == "file") | select(level2(.customer)) | {customer, path, size}] | in_snapshot_order)),
+      dumps: (([$l1[] | select(.type == "file" and ($site_folder[.dir] | not)) | {customer, path, size}] | in_snapshot_order)
+        + ([$nodes[] | select(.type == "file" and ($site_folder[.dir] | not)) | select(level2(.customer)) | {customer, path, size}] | in_snapshot_order)),
       wordpress: [$sites[] | select(.name == "wordpress") | {customer, path, rel: "wordpress"}],
       volumes: [$sites[] | select(.name == "volumes") | {customer, path}],
       files: [$sites[] | select(.name == "volumes" and $isdir[.path + "/files"])

@@ -2,6 +2,8 @@
 // are the customer as attacker: text that a line-by-line rewrite of the dump would turn into
 // SQL must stay text, and another customer's database must come out of the restore untouched
 // (restore-privileges.test.ts: whatever the text, the import cannot reach it).
+import { rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   buildSite,
@@ -89,6 +91,30 @@ describe("a restore imports the customer's own text as text", () => {
         `SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = '${a}' AND TRIGGER_NAME = 'qualified'`,
       ),
     ).toBe('1');
+  });
+
+  it("a customer_N.sql in the customer's site folder is a file of the site: the restore imports the backup's own dump", async () => {
+    // A file the customer can put beside their content (an upload, their own download put
+    // back), named as the backup names its dump, sorting before the dump folder's.
+    const planted = path.join(t.customersRoot, `customer-${A}`, `customer_${A}.sql`);
+    await writeFile(planted, 'CREATE TABLE planted (x int);\n-- Dump completed\n');
+    try {
+      const before = await dbManifest(A);
+      const b = await run(t, 'customer-backup', [String(A), 'both']);
+      expect(b.exitCode, b.stderr).toBe(0);
+      await sql(`UPDATE customer_${A}.posts SET title = 'after the backup' WHERE id = 1`);
+      const r = await run(t, 'customer-restore', [
+        String(A),
+        String(snapshotEvent(b.events)?.id),
+        'db',
+        'manual',
+      ]);
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(await dbManifest(A)).toEqual(before);
+      expect(await sql(`SHOW TABLES FROM customer_${A} LIKE 'planted'`)).toBe('');
+    } finally {
+      await rm(planted, { force: true });
+    }
   });
 
   it('a routine holding a line that switches databases is restored as text: B is untouched', async () => {
