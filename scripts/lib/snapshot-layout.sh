@@ -96,7 +96,9 @@ verify_snapshot() {
     # every site), so one listing of the snapshot gives everything: its own line
     # first (id, tags, paths), then its content (one restic start instead of two).
     # (customer-index sets SNAPSHOT_LISTER to a restic_run that streams the listing on.)
-    "${SNAPSHOT_LISTER:-restic_run}" "$TMP_DIR/ls.json" ls --json "$SNAPSHOT" || rc=$?
+    if ! kept_listing "$TMP_DIR/ls.json" "$SNAPSHOT"; then
+      "${SNAPSHOT_LISTER:-restic_run}" "$TMP_DIR/ls.json" ls --json "$SNAPSHOT" || rc=$?
+    fi
     if ((rc != 0)); then
       check_interrupted
       if grep -qE 'no matching ID found|multiple IDs with prefix' "$TMP_DIR/restic.err"; then
@@ -121,6 +123,7 @@ verify_snapshot() {
     # big they are (one restic start instead of three or four).
     [[ $KIND != daily ]] || snapshot_ls "$FULL_ID"
     SNAP_LISTED=1
+    [[ $KIND == daily ]] || keep_listing "$TMP_DIR/ls.json" "$FULL_ID"
     locate_in_listing
     return
   fi
@@ -131,6 +134,51 @@ verify_snapshot() {
     if [[ -n $SNAP_CONTENT || -n $SNAP_DUMP ]]; then return; fi
   fi
   die SNAPSHOT_NOT_OWNED "$EXIT_REFUSED" "This backup does not belong to this site."
+}
+
+# --- a snapshot's listing, kept ---------------------------------------------------------
+# A snapshot never changes: its id is the hash of what it is (tags, paths, its tree, which is
+# addressed by its content). So the whole listing of a manual or safety snapshot (restic ls
+# --json, restic's exit 0 and the snapshot tagged for the customer) is kept by its repository
+# and full id in $WORK_DIR/listings (root only; written whole or not at all) for
+# BACKUPS_LISTING_KEEP_DAYS (default 7, as the index); a script that sets USE_KEPT_LISTING=1
+# (customer-restore) and names the snapshot by its full id reads it from there instead of a
+# restic start and a walk of every tree: a restore of chosen paths right after the customer
+# browsed the backup (the index listed it) waits for its download alone. The listing says
+# nothing of whether the snapshot is still in the repository: whatever reads the snapshot's
+# data (the download) fails if it is gone, before anything is changed.
+listing_kept_file() {
+  local repo
+  repo="$(printf '%s\0%s' "$KIND" "$RESTIC_REPOSITORY" | sha256sum)"
+  printf '%s/listings/%s-%s.json' "$WORK_DIR" "${repo:0:16}" "$1"
+}
+
+# keep_listing <listing> <full id>: best effort (a full disk keeps nothing, and breaks nothing).
+keep_listing() {
+  [[ $2 =~ ^[0-9a-f]{64}$ ]] || return 0
+  local file dir
+  file="$(listing_kept_file "$2")"
+  dir=${file%/*}
+  mkdir -p -m 0700 -- "$dir" 2>/dev/null || return 0
+  if [[ -f $file ]]; then
+    touch -- "$file" 2>/dev/null || true
+    return 0
+  fi
+  if cp -- "$1" "$file.$$.tmp" 2>/dev/null; then
+    mv -f -- "$file.$$.tmp" "$file" 2>/dev/null || rm -f -- "$file.$$.tmp"
+  else
+    rm -f -- "$file.$$.tmp"
+  fi
+  find "$dir" -maxdepth 1 -type f -mtime +"${BACKUPS_LISTING_KEEP_DAYS:-7}" -delete 2>/dev/null || true
+}
+
+# kept_listing <out> <snapshot>: the kept listing of that snapshot (full id) into <out>.
+kept_listing() {
+  [[ ${USE_KEPT_LISTING:-0} == 1 && $2 =~ ^[0-9a-f]{64}$ ]] || return 1
+  local file
+  file="$(listing_kept_file "$2")"
+  [[ -f $file ]] || return 1
+  cp -- "$file" "$1" 2>/dev/null
 }
 
 # The rule applied to the whole snapshot's listing in $TMP_DIR/ls.json (kept for check_space).

@@ -3,9 +3,11 @@
 // after the download wrote them, or a SIGKILL while it runs, leaves the site as it was and
 // no staging folder; a snapshot whose content folder is not where this server's backups put
 // it is downloaded again after the checks.
-import { chmod, cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { repositoryEnv } from '../support/sandbox.js';
 import {
   buildSite,
   createCustomerDatabase,
@@ -171,6 +173,91 @@ exec restic "$@"
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stderr).toContain('The early download was stopped');
     expect((await entries(content)).get(deep)).toBe(backedUp);
+    expect(await exists(restoreDir())).toBe(false);
+  });
+
+  // The listing a script kept (scripts/lib/snapshot-layout.sh): the index lists a snapshot
+  // when the customer browses it; the restore of a path chosen there then waits for its
+  // download alone.
+  const listings = () => path.join(t.dataDir, 'work', 'listings');
+  const logged = async () => {
+    const log = path.join(t.dataDir, 'restic-commands');
+    const logger = path.join(t.dataDir, 'restic-logger');
+    await writeFile(logger, `#!/bin/bash\necho "$*" >> "${log}"\nexec restic "$@"\n`);
+    await chmod(logger, 0o755);
+    await rm(log, { force: true });
+    return {
+      env: { BACKUPS_RESTIC_BIN: logger },
+      commands: async () => (await readFile(log, 'utf8')).split('\n').filter(Boolean),
+    };
+  };
+
+  it('a snapshot the index listed: a chosen path is restored from the kept listing (no restic ls), kept root-only', async () => {
+    const id = await backup();
+    const backedUp = await entries(content);
+    const indexed = await run(t, 'customer-index', [String(A), id, 'manual']);
+    expect(indexed.exitCode, indexed.stderr).toBe(0);
+    const kept = (await readdir(listings())).filter((f) => f.endsWith(`-${id}.json`));
+    expect(kept).toHaveLength(1);
+    expect((await stat(listings())).mode & 0o777).toBe(0o700);
+    expect((await stat(path.join(listings(), kept[0] as string))).mode & 0o077).toBe(0);
+    await writeFile(path.join(content, deep), 'edited after the backup');
+    const before = await entries(content);
+
+    const restic = await logged();
+    const r = await run(
+      t,
+      'customer-restore',
+      [String(A), id, 'files', 'manual', '--paths-from', await paths([deep])],
+      restic.env,
+    );
+    expect(r.exitCode, r.stderr).toBe(0);
+    const commands = await restic.commands();
+    expect(commands.some((c) => / restore /.test(c))).toBe(true);
+    expect(commands.filter((c) => / ls /.test(c))).toEqual([]);
+    const after = await entries(content);
+    expect(after.get(deep)).toBe(backedUp.get(deep));
+    after.delete(deep);
+    before.delete(deep);
+    expect(after).toEqual(before);
+    expect(await exists(restoreDir())).toBe(false);
+  });
+
+  it("another customer's snapshot with a kept listing is refused, not restored", async () => {
+    const id = await backup();
+    expect((await run(t, 'customer-index', [String(A), id, 'manual'])).exitCode).toBe(0);
+    const B = A + 1;
+    await buildSite(t.customersRoot, B, 'wordpress', 'b');
+    const r = await run(t, 'customer-restore', [
+      String(B),
+      id,
+      'files',
+      'manual',
+      '--paths-from',
+      await paths([deep]),
+    ]);
+    expect(r.exitCode).toBe(3);
+    expect(errorCode(r.events)).toBe('SNAPSHOT_NOT_OWNED');
+    await rm(path.join(t.customersRoot, `customer-${B}`), { recursive: true, force: true });
+  });
+
+  it('a kept listing of a snapshot forgotten since: the restore fails, the site as it was, nothing left', async () => {
+    const id = await backup();
+    expect((await run(t, 'customer-index', [String(A), id, 'manual'])).exitCode).toBe(0);
+    await execa('restic', ['forget', id], { env: repositoryEnv(t.dataDir, 'manual') });
+    await writeFile(path.join(content, deep), 'edited after the backup');
+    const before = await entries(content);
+    const r = await run(t, 'customer-restore', [
+      String(A),
+      id,
+      'files',
+      'manual',
+      '--paths-from',
+      await paths([deep]),
+    ]);
+    expect(r.exitCode).not.toBe(0);
+    expect(r.events.some((e) => e.type === 'maintenance')).toBe(false);
+    expect(await entries(content)).toEqual(before);
     expect(await exists(restoreDir())).toBe(false);
   });
 
