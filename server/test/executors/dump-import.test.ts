@@ -38,9 +38,9 @@ afterAll(async () => {
   await destroyTestEnv(t);
 });
 
-/** Backs up A's database, changes it, restores the backup; returns the restore's result. */
-async function backupChangeRestore() {
-  const b = await run(t, 'customer-backup', [String(A), 'db']);
+/** Backs up A's database (or its site too), changes it, restores the database. */
+async function backupChangeRestore(backupScope: 'db' | 'both' = 'db') {
+  const b = await run(t, 'customer-backup', [String(A), backupScope]);
   expect(b.exitCode, b.stderr).toBe(0);
   await sql(`UPDATE customer_${A}.posts SET title = 'after the backup' WHERE id = 1`);
   const changed = await dbManifest(A);
@@ -100,15 +100,7 @@ describe("a restore imports the customer's own text as text", () => {
     await writeFile(planted, 'CREATE TABLE planted (x int);\n-- Dump completed\n');
     try {
       const before = await dbManifest(A);
-      const b = await run(t, 'customer-backup', [String(A), 'both']);
-      expect(b.exitCode, b.stderr).toBe(0);
-      await sql(`UPDATE customer_${A}.posts SET title = 'after the backup' WHERE id = 1`);
-      const r = await run(t, 'customer-restore', [
-        String(A),
-        String(snapshotEvent(b.events)?.id),
-        'db',
-        'manual',
-      ]);
+      const { r } = await backupChangeRestore('both');
       expect(r.exitCode, r.stderr).toBe(0);
       expect(await dbManifest(A)).toEqual(before);
       expect(await sql(`SHOW TABLES FROM customer_${A} LIKE 'planted'`)).toBe('');

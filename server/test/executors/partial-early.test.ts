@@ -74,6 +74,26 @@ async function backup(env: Record<string, string> = {}): Promise<string> {
   return snapshotEvent(r.events)?.id ?? '';
 }
 
+/** `deep` came back as backed up; everything else of the site is as it was before. */
+async function onlyDeepRestored(backedUp: Map<string, string>, before: Map<string, string>) {
+  const after = await entries(content);
+  expect(after.get(deep)).toBe(backedUp.get(deep));
+  after.delete(deep);
+  before.delete(deep);
+  expect(after).toEqual(before);
+  expect(await exists(restoreDir())).toBe(false);
+}
+
+/** customer-restore of `deep` alone, of customer `customer` (A unless said). */
+async function restoreDeep(id: string, env: Record<string, string> = {}, customer = A) {
+  return run(
+    t,
+    'customer-restore',
+    [String(customer), id, 'files', 'manual', '--paths-from', await paths([deep])],
+    env,
+  );
+}
+
 describe('the early download of chosen paths', () => {
   it('a path the backup does not hold, found after the other was downloaded: exit 3, the download removed, nothing changed', async () => {
     const id = await backup();
@@ -205,22 +225,12 @@ exec restic "$@"
     const before = await entries(content);
 
     const restic = await logged();
-    const r = await run(
-      t,
-      'customer-restore',
-      [String(A), id, 'files', 'manual', '--paths-from', await paths([deep])],
-      restic.env,
-    );
+    const r = await restoreDeep(id, restic.env);
     expect(r.exitCode, r.stderr).toBe(0);
     const commands = await restic.commands();
     expect(commands.some((c) => / restore /.test(c))).toBe(true);
     expect(commands.filter((c) => / ls /.test(c))).toEqual([]);
-    const after = await entries(content);
-    expect(after.get(deep)).toBe(backedUp.get(deep));
-    after.delete(deep);
-    before.delete(deep);
-    expect(after).toEqual(before);
-    expect(await exists(restoreDir())).toBe(false);
+    await onlyDeepRestored(backedUp, before);
   });
 
   it("another customer's snapshot with a kept listing is refused, not restored", async () => {
@@ -228,14 +238,7 @@ exec restic "$@"
     expect((await run(t, 'customer-index', [String(A), id, 'manual'])).exitCode).toBe(0);
     const B = A + 1;
     await buildSite(t.customersRoot, B, 'wordpress', 'b');
-    const r = await run(t, 'customer-restore', [
-      String(B),
-      id,
-      'files',
-      'manual',
-      '--paths-from',
-      await paths([deep]),
-    ]);
+    const r = await restoreDeep(id, {}, B);
     expect(r.exitCode).toBe(3);
     expect(errorCode(r.events)).toBe('SNAPSHOT_NOT_OWNED');
     await rm(path.join(t.customersRoot, `customer-${B}`), { recursive: true, force: true });
@@ -247,14 +250,7 @@ exec restic "$@"
     await execa('restic', ['forget', id], { env: repositoryEnv(t.dataDir, 'manual') });
     await writeFile(path.join(content, deep), 'edited after the backup');
     const before = await entries(content);
-    const r = await run(t, 'customer-restore', [
-      String(A),
-      id,
-      'files',
-      'manual',
-      '--paths-from',
-      await paths([deep]),
-    ]);
+    const r = await restoreDeep(id);
     expect(r.exitCode).not.toBe(0);
     expect(r.events.some((e) => e.type === 'maintenance')).toBe(false);
     expect(await entries(content)).toEqual(before);
@@ -274,22 +270,10 @@ exec restic "$@"
     await writeFile(path.join(content, deep), 'edited on this server');
     const before = await entries(content);
 
-    const r = await run(t, 'customer-restore', [
-      String(A),
-      id,
-      'files',
-      'manual',
-      '--paths-from',
-      await paths([deep]),
-    ]);
+    const r = await restoreDeep(id);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stderr).toContain('not where this server');
-    const after = await entries(content);
-    expect(after.get(deep)).toBe(backedUp.get(deep));
-    after.delete(deep);
-    before.delete(deep);
-    expect(after).toEqual(before);
-    expect(await exists(restoreDir())).toBe(false);
+    await onlyDeepRestored(backedUp, before);
     await rm(otherRoot, { recursive: true, force: true });
   });
 });

@@ -57,6 +57,14 @@ const leftovers = async () => ({
 const clean = { sandbox: false, scratch: '', account: '' };
 const result = (events: Event[]) => events.find((e) => e.type === 'verification');
 
+/** A restic of the test's own: `body` (bash, the arguments in "$@") first, then the real one. */
+async function wrapRestic(name: string, body: string): Promise<string> {
+  const file = path.join(t.dataDir, name);
+  await writeFile(file, `#!/bin/bash\n${body}\nexec restic "$@"\n`);
+  await chmod(file, 0o755);
+  return file;
+}
+
 /** A repository of its own, with one backup of the site in it, for tests that damage it. */
 async function ownRepository(name: string) {
   const env = {
@@ -188,12 +196,10 @@ describe('customer-verify: a restore drill beside the live site', () => {
   // kill-mariadb-client faults made both of these "failed" verdicts on good backups.
   it('restic killed by a signal while the drill downloads: no verdict, VERIFY_FAILED, nothing left', async () => {
     const snap = snapshotEvent((await run(t, 'customer-backup', [String(A), 'both'])).events);
-    const killedRestic = path.join(t.dataDir, 'killed-restic');
-    await writeFile(
-      killedRestic,
-      '#!/bin/bash\nfor a in "$@"; do if [ "$a" = restore ]; then restic "$@" & sleep 0.3; kill -KILL $!; kill -KILL $$; fi; done\nexec restic "$@"\n',
+    const killedRestic = await wrapRestic(
+      'killed-restic',
+      'for a in "$@"; do if [ "$a" = restore ]; then restic "$@" & sleep 0.3; kill -KILL $!; kill -KILL $$; fi; done',
     );
-    await chmod(killedRestic, 0o755);
     const r = await run(t, 'customer-verify', [String(A), String(snap?.id), 'manual'], {
       BACKUPS_RESTIC_BIN: killedRestic,
     });
@@ -392,12 +398,10 @@ describe('customer-verify: a restore drill beside the live site', () => {
     const snap = snapshotEvent((await run(t, 'customer-backup', [String(A), 'both'])).events);
     // the listing gives the snapshot's own line, then fails 1 s later; the restore is held
     // 2 s, so the failure lands during it
-    const brokenList = path.join(t.dataDir, 'broken-ls-restic');
-    await writeFile(
-      brokenList,
-      '#!/bin/bash\nfor a in "$@"; do\n  if [ "$a" = ls ]; then restic "$@" | head -n 1; sleep 1; echo "Fatal: the listing broke" >&2; exit 1; fi\n  if [ "$a" = restore ]; then sleep 2; break; fi\ndone\nexec restic "$@"\n',
+    const brokenList = await wrapRestic(
+      'broken-ls-restic',
+      'for a in "$@"; do\n  if [ "$a" = ls ]; then restic "$@" | head -n 1; sleep 1; echo "Fatal: the listing broke" >&2; exit 1; fi\n  if [ "$a" = restore ]; then sleep 2; break; fi\ndone',
     );
-    await chmod(brokenList, 0o755);
     const r = await run(t, 'customer-verify', [String(A), String(snap?.id), 'manual'], {
       BACKUPS_RESTIC_BIN: brokenList,
     });
