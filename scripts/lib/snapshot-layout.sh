@@ -159,7 +159,8 @@ keep_listing() {
   local file dir
   file="$(listing_kept_file "$2")"
   dir=${file%/*}
-  mkdir -p -m 0700 -- "$dir" 2>/dev/null || return 0
+  # (the work folder exists: this script's scratch folder is in it)
+  [[ -d $dir ]] || mkdir -m 0700 -- "$dir" 2>/dev/null || [[ -d $dir ]] || return 0
   if [[ -f $file ]]; then
     touch -- "$file" 2>/dev/null || true
     return 0
