@@ -87,6 +87,13 @@ snapshot_facts() {
     else empty end' "$1"
 }
 
+# After a failed restic call naming the snapshot: not found (or an ambiguous prefix) is said so.
+snapshot_not_found_if_so() {
+  if grep -qE 'no matching ID found|multiple IDs with prefix' "$TMP_DIR/restic.err"; then
+    die SNAPSHOT_NOT_FOUND "$EXIT_REFUSED" "This backup was not found."
+  fi
+}
+
 # Resolves the (prefix) id and checks ownership: tags customer-N and the kind, or (daily) a
 # legacy snapshot without customer tags that holds this customer's content folder or dump.
 verify_snapshot() {
@@ -101,9 +108,7 @@ verify_snapshot() {
     fi
     if ((rc != 0)); then
       check_interrupted
-      if grep -qE 'no matching ID found|multiple IDs with prefix' "$TMP_DIR/restic.err"; then
-        die SNAPSHOT_NOT_FOUND "$EXIT_REFUSED" "This backup was not found."
-      fi
+      snapshot_not_found_if_so
       restic_fail "$rc" RESTORE_FAILED "The backup could not be read."
     fi
     head -n 1 -- "$TMP_DIR/ls.json" >"$out"
