@@ -122,6 +122,29 @@ const LOAD_ENTRIES = `load data local infile 'snapshot-entries.tsv' into table s
   (@path_hash, @parent_hash, kind_rank, name, path, type, size_bytes, mtime, mode)
   set snapshot_row_id = ?, path_hash = unhex(@path_hash), parent_hash = unhex(@parent_hash)`;
 
+/**
+ * InnoDB's answers to batches written at once that wait on each other's locks (the unique
+ * index's checks lock the rows an index just removed left until they are purged): the
+ * statement was rolled back whole, and is to be tried again.
+ */
+const ER_LOCK_WAIT_TIMEOUT = 1205;
+const ER_LOCK_DEADLOCK = 1213;
+const LOCK_CONFLICT_TRIES = 5;
+
+/** A batch's statement, tried again (a few times, after a short random pause) on a lock conflict. */
+async function retryLockConflicts(write: () => Promise<void>): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await write();
+    } catch (error) {
+      const errno = (error as { errno?: number }).errno;
+      const conflict = errno === ER_LOCK_DEADLOCK || errno === ER_LOCK_WAIT_TIMEOUT;
+      if (!conflict || attempt >= LOCK_CONFLICT_TRIES) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 10 + Math.random() * 40 * attempt));
+    }
+  }
+}
+
 /** A duplicate row (the INSERT's upsert keeps one too); any other warning fails the load. */
 const ER_DUP_ENTRY = 1062;
 
@@ -131,10 +154,19 @@ function loadField(text: string): string {
   );
 }
 
-function loadTime(time: Date | null): string {
-  // As the ORM's connection writes a date (its time zone is UTC): 'YYYY-MM-DD HH:MM:SS.mmm'.
+/** restic's mtime already in UTC with at least milliseconds (as it writes them on a UTC host). */
+const UTC_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\d*(?:Z|\+00:00)$/;
+
+function loadTime(value: string | null): string {
+  // As the ORM's connection writes a date (its time zone is UTC): 'YYYY-MM-DD HH:MM:SS.mmm',
+  // the fraction cut to milliseconds as Date does; from the text itself when it is UTC.
+  if (value && UTC_TIME.test(value)) return `${value.slice(0, 10)} ${value.slice(11, 23)}`;
+  const time = mysqlTime(value);
   return time ? time.toISOString().slice(0, 23).replace('T', ' ') : '\\N';
 }
+
+/** A path with an empty part, "." or "..": one the index cannot hold (nor a restore name). */
+const ODD_PART = /(?:^|\/)\.{0,2}(?:\/|$)/;
 
 export interface IndexWriterOptions {
   /**
@@ -157,7 +189,17 @@ function mysqlTime(value: string | null): Date | null {
  * the catalog row indexed, so a reader never sees half an index.
  */
 export class SnapshotIndexWriter {
+  /** The batch of multi-row INSERTs: a row of values an entry. */
   private batch: unknown[][] = [];
+  /**
+   * The batch of LOAD DATA: its text as UTF-8, a line an entry, `used` bytes of `text` (bytes,
+   * not a string: a string built of 5,000 lines would live through the young generation's
+   * collections, copied by each, most of the worker's time for an index).
+   */
+  private text: Buffer | null = null;
+  private used = 0;
+  /** Entries in the batch. */
+  private batched = 0;
   private inflight: Promise<void>[] = [];
   private failure: unknown = null;
   private readonly tables = new Map<string, number>();
@@ -168,6 +210,7 @@ export class SnapshotIndexWriter {
   private readonly idle: { connection: Connection; timer: NodeJS.Timeout }[] = [];
   /** The last folder's hash: restic lists a folder's entries one after another. */
   private parent: { path: string; hash: Buffer } | null = null;
+  private parentHex: { path: string; hash: string } | null = null;
 
   constructor(
     private readonly em: EntityManager,
@@ -187,6 +230,9 @@ export class SnapshotIndexWriter {
   /** Forgets every entry written or waiting (the entries were of another folder). */
   async reset(): Promise<void> {
     this.batch = [];
+    this.text = null;
+    this.used = 0;
+    this.batched = 0;
     await this.drain();
     await removeIndexRows(this.em, this.snapshotRowId);
     this.count = 0;
@@ -215,35 +261,71 @@ export class SnapshotIndexWriter {
     }
   }
 
+  /** Adds an entry, and sends its batch if that is full. */
   async add(entry: IndexEntry): Promise<void> {
-    const name = entry.path.slice(entry.path.lastIndexOf('/') + 1);
+    if (this.put(entry)) await this.send();
+  }
+
+  /**
+   * Adds an entry to the batch (nothing awaited: a listing's lines are many); true when the
+   * batch is full, and send() is due.
+   */
+  put(entry: IndexEntry): boolean {
+    const path = entry.path;
+    const slash = path.lastIndexOf('/');
+    const name = path.slice(slash + 1);
     // A name or path the index cannot hold whole is left out (the restore names paths
     // from the index, so such a path cannot be chosen; the full restore still has it).
+    // (A UTF-16 unit is at most 3 bytes of UTF-8: shorter paths are not measured.)
     if (
       name.length === 0 ||
       name.length > NAME_MAX ||
-      Buffer.byteLength(entry.path) > PATH_MAX ||
-      entry.path.split('/').some((part) => part === '' || part === '.' || part === '..')
+      (path.length > PATH_MAX / 3 && Buffer.byteLength(path) > PATH_MAX) ||
+      ODD_PART.test(path)
     ) {
       this.skipped += 1;
-      return;
+      return false;
     }
-    const parent = parentOf(entry.path);
-    if (this.parent?.path !== parent) this.parent = { path: parent, hash: pathHash(parent) };
-    this.batch.push([
-      this.snapshotRowId,
-      pathHash(entry.path),
-      this.parent.hash,
-      entry.type === 'dir' ? 0 : 1,
-      name,
-      entry.path,
-      entry.type,
-      entry.type === 'file' ? (entry.size ?? 0) : null,
-      mysqlTime(entry.mtime),
-      unixMode(entry.mode),
-    ]);
+    const parent = slash < 0 ? '' : path.slice(0, slash);
+    const rank = entry.type === 'dir' ? 0 : 1;
+    const size = entry.type === 'file' ? (entry.size ?? 0) : null;
+    if (this.loader) {
+      // The batch as LOAD DATA reads it, built as the entries come (no row kept a line).
+      if (this.parentHex?.path !== parent) {
+        this.parentHex = { path: parent, hash: hash('sha1', parent, 'hex') };
+      }
+      this.append(
+        `${hash('sha1', path, 'hex')}\t${this.parentHex.hash}\t${rank}\t${loadField(name)}\t${loadField(path)}\t${entry.type}\t${size ?? '\\N'}\t${loadTime(entry.mtime)}\t${unixMode(entry.mode)}\n`,
+      );
+    } else {
+      if (this.parent?.path !== parent) this.parent = { path: parent, hash: pathHash(parent) };
+      this.batch.push([
+        this.snapshotRowId,
+        pathHash(path),
+        this.parent.hash,
+        rank,
+        name,
+        path,
+        entry.type,
+        size,
+        mysqlTime(entry.mtime),
+        unixMode(entry.mode),
+      ]);
+    }
     this.count += 1;
-    if (this.batch.length >= (this.loader ? LOAD_BATCH : BATCH)) await this.send();
+    this.batched += 1;
+    return this.batched >= (this.loader ? LOAD_BATCH : BATCH);
+  }
+
+  private append(line: string): void {
+    // A UTF-16 unit is at most 3 bytes of UTF-8.
+    const need = this.used + line.length * 3;
+    if (!this.text || need > this.text.length) {
+      const grown = Buffer.allocUnsafe(Math.max(need, 2 * (this.text?.length ?? 0), 1 << 21));
+      this.text?.copy(grown, 0, 0, this.used);
+      this.text = grown;
+    }
+    this.used += this.text.write(line, this.used, 'utf8');
   }
 
   addTable(name: string, size: number): void {
@@ -251,15 +333,23 @@ export class SnapshotIndexWriter {
     this.tables.set(name, (this.tables.get(name) ?? 0) + size);
   }
 
-  private async send(): Promise<void> {
+  /** Sends the batch (waiting while IN_FLIGHT batches are being written). */
+  async send(): Promise<void> {
     const rows = this.batch;
+    const text = this.text?.subarray(0, this.used);
+    const batched = this.batched;
     this.batch = [];
+    this.text = null;
+    this.used = 0;
+    this.batched = 0;
     while (this.inflight.length >= IN_FLIGHT) await this.inflight.shift();
     this.throwIfFailed();
-    if (rows.length === 0) return;
+    if (batched === 0) return;
     // Its failure is kept (and thrown by the next send or finish), never left unhandled.
     this.inflight.push(
-      (this.loader ? this.load(this.loader, rows) : this.insert(rows)).then(
+      retryLockConflicts(() =>
+        this.loader && text ? this.load(this.loader, text) : this.insert(rows),
+      ).then(
         () => undefined,
         (error: unknown) => {
           this.failure ??= error;
@@ -282,12 +372,7 @@ export class SnapshotIndexWriter {
    * (it cannot stop the client's stream): a row it could not store whole is a warning, and
    * fails the batch here as an INSERT's error would.
    */
-  private async load(config: ConnectionConfig, rows: unknown[][]): Promise<void> {
-    let text = '';
-    for (const [, key, parentKey, rank, name, path, type, size, mtime, mode] of rows) {
-      text += `${(key as Buffer).toString('hex')}\t${(parentKey as Buffer).toString('hex')}\t${rank}\t${loadField(name as string)}\t${loadField(path as string)}\t${type}\t${size ?? '\\N'}\t${loadTime(mtime as Date | null)}\t${mode}\n`;
-    }
-    const data = Buffer.from(text, 'utf8');
+  private async load(config: ConnectionConfig, data: Buffer): Promise<void> {
     const idle = this.idle.pop();
     if (idle) clearTimeout(idle.timer);
     const connection = idle?.connection ?? (await createConnection(config));

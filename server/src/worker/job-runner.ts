@@ -34,7 +34,7 @@ import { recordRecoveredUndoPoints } from './undo-points.js';
 /** What the runner hears of a task's script: its events, and the lines of a listing it passes. */
 interface ScriptHandlers {
   onEvent: (event: ScriptEvent) => Promise<void>;
-  onListing?: (line: string) => Promise<void>;
+  onListing?: (lines: string[]) => Promise<void>;
 }
 
 export interface JobRunnerDeps {
@@ -298,7 +298,7 @@ export class JobRunner {
     };
 
     const onListing = task.onListing
-      ? (line: string) => task.onListing?.(line, ctx) ?? Promise.resolve()
+      ? (lines: string[]) => task.onListing?.(lines, ctx) ?? Promise.resolve()
       : undefined;
 
     let prepared: PreparedScript;

@@ -144,24 +144,25 @@ export const indexTask: Task = {
       ctx.log.error({ err: error }, 'the index could not be stored');
     }
   },
-  async onListing(line, ctx) {
+  async onListing(lines, ctx) {
     const state = stateOf(ctx.job);
     if (state.broken) return;
     try {
-      if (!state.writer) throw new Error('a listing line before the listing event');
-      const node = parseListingLine(line);
-      if (!node) return;
-      state.storing ??= state.roots.find((root) => isBelow(node, root)) ?? null;
-      const entry = state.storing === null ? null : entryBelow(node, state.storing);
-      if (!entry) {
-        state.held.push(node);
-        return;
+      const writer = state.writer;
+      if (!writer) throw new Error('a listing line before the listing event');
+      for (const line of lines) {
+        const node = parseListingLine(line);
+        if (!node) continue;
+        state.storing ??= state.roots.find((root) => isBelow(node, root)) ?? null;
+        const entry = state.storing === null ? null : entryBelow(node, state.storing);
+        if (!entry) state.held.push(node);
+        // Awaited only when a batch is full (its turn to be sent), not a line.
+        else if (writer.put(entry)) await writer.send();
       }
-      await state.writer.add(entry);
       const now = Date.now();
       if (now - state.lastWrite >= 500 && state.expected > 0) {
         state.lastWrite = now;
-        const fraction = Math.min(1, state.writer.entries / state.expected);
+        const fraction = Math.min(1, writer.entries / state.expected);
         await ctx.write({ progress: LISTING[0] + (LISTING[1] - LISTING[0]) * fraction });
       }
     } catch (error) {

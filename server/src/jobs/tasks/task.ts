@@ -110,8 +110,8 @@ export interface Task {
   readonly phases: PhaseWeights;
   /** Every event but phase and progress (the runner's): snapshots, completion, retention. */
   onEvent(event: ScriptEvent, ctx: TaskContext): Promise<void>;
-  /** Each line of a listing its script passes through (RunOptions.onListing), in order. */
-  onListing?(line: string, ctx: TaskContext): Promise<void>;
+  /** The lines of a listing its script passes through (RunOptions.onListing), in order. */
+  onListing?(lines: string[], ctx: TaskContext): Promise<void>;
   /** How the job ends when its script ended before the task completed it. */
   outcome(result: ScriptResult, ctx: TaskContext): Outcome;
   /**
