@@ -136,14 +136,12 @@ export class SocketSubscription implements AsyncGenerator<never, undefined, unkn
       this.pull();
       return;
     }
-    let frame: Buffer;
+    // Nothing may throw out of here: this runs in a promise's callback that nobody awaits.
     try {
-      frame = nextFrame(result, this.id);
+      socket.send(nextFrame(result, this.id), TEXT, this.sent);
     } catch (error) {
       this.fail(error);
-      return;
     }
-    socket.send(frame, TEXT, this.sent);
   };
 
   private readonly sent = (error?: Error | null): void => {
