@@ -59,6 +59,81 @@ function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
 }
 
 /**
+ * A subscriber's stream of results: its source's events (the job feed's), each executed by
+ * `run` (shared with the other subscribers of the operation). An async generator for
+ * graphql-ws, and beside it the parts for a consumer that writes the frames itself
+ * (api/socket-subscription.ts): `nextEvent`, `result` and `maskEnd`.
+ */
+export class SharedStream implements AsyncGenerator<ExecutionResult, undefined, unknown> {
+  private readonly events: AsyncIterator<unknown>;
+
+  constructor(
+    source: AsyncIterable<unknown>,
+    private readonly run: (event: unknown) => MaybePromise<ExecutionResult>,
+    private readonly mask: MaskError,
+  ) {
+    this.events = source[Symbol.asyncIterator]();
+  }
+
+  /** The source's next event, not yet executed. */
+  nextEvent(): Promise<IteratorResult<unknown>> {
+    return this.events.next();
+  }
+
+  /** An event's result (its shared execution, errors masked); may throw, see maskEnd. */
+  result(event: unknown): MaybePromise<ExecutionResult> {
+    return this.run(event);
+  }
+
+  /** What a client sees of an error that ends the stream (of nextEvent, or of result). */
+  maskEnd(error: unknown): unknown {
+    return maskStreamError(error, this.mask);
+  }
+
+  // One promise hop per event where the execution is synchronous (a job's fields are): with
+  // a thousand subscribers of one job, every hop here is a thousand more microtasks queued
+  // before the first frame leaves, since their chains advance side by side.
+  next(): Promise<IteratorResult<ExecutionResult, undefined>> {
+    return this.events.next().then(
+      (step): MaybePromise<IteratorResult<ExecutionResult, undefined>> => {
+        if (step.done) return { value: undefined, done: true };
+        let result: MaybePromise<ExecutionResult>;
+        try {
+          result = this.run(step.value);
+        } catch (error) {
+          throw this.maskEnd(error);
+        }
+        return result instanceof Promise
+          ? result.then(
+              (value) => ({ value, done: false }),
+              (error: unknown) => {
+                throw this.maskEnd(error);
+              },
+            )
+          : { value: result, done: false };
+      },
+      (error: unknown) => {
+        throw this.maskEnd(error);
+      },
+    );
+  }
+
+  async return(): Promise<IteratorResult<ExecutionResult, undefined>> {
+    await this.events.return?.();
+    return { value: undefined, done: true };
+  }
+
+  async throw(error: unknown): Promise<IteratorResult<ExecutionResult, undefined>> {
+    await this.events.return?.();
+    throw error;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+}
+
+/**
  * A subscription whose events are executed once for everyone: the job feed hands the same
  * event object to all subscribers of a job that may see it, so subscribers with the same
  * document, variables and rights (admin, or the customer) share one execution of the selection
@@ -70,7 +145,7 @@ function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
 function sharedSubscribe(
   args: ExecutionArgs,
   mask: MaskError,
-): MaybePromise<AsyncGenerator<ExecutionResult> | ExecutionResult> {
+): MaybePromise<SharedStream | ExecutionResult> {
   const context = args.contextValue as GraphQLContext | undefined;
   const key = [
     documentId(args.document),
@@ -100,63 +175,17 @@ function sharedSubscribe(
     return result;
   };
 
-  const mapStream = (
-    source: AsyncIterable<unknown>,
-  ): AsyncGenerator<ExecutionResult, undefined, unknown> => {
-    const events = source[Symbol.asyncIterator]();
-    const finish = async (): Promise<IteratorResult<ExecutionResult, undefined>> => {
-      await events.return?.();
-      return { value: undefined, done: true };
-    };
-    // One promise hop per event where the execution is synchronous (a job's fields are): with
-    // a thousand subscribers of one job, every hop here is a thousand more microtasks queued
-    // before the first frame leaves, since their chains advance side by side.
-    const stream: AsyncGenerator<ExecutionResult, undefined, unknown> = {
-      next() {
-        return events.next().then(
-          (step): MaybePromise<IteratorResult<ExecutionResult, undefined>> => {
-            if (step.done) return { value: undefined, done: true };
-            let result: MaybePromise<ExecutionResult>;
-            try {
-              result = run(step.value);
-            } catch (error) {
-              throw maskStreamError(error, mask);
-            }
-            return result instanceof Promise
-              ? result.then(
-                  (value) => ({ value, done: false }),
-                  (error: unknown) => {
-                    throw maskStreamError(error, mask);
-                  },
-                )
-              : { value: result, done: false };
-          },
-          (error: unknown) => {
-            throw maskStreamError(error, mask);
-          },
-        );
-      },
-      return: finish,
-      async throw(error: unknown) {
-        await events.return?.();
-        throw error;
-      },
-      [Symbol.asyncIterator]() {
-        return stream;
-      },
-    };
-    return stream;
-  };
-
   const source = graphql.createSourceEventStream(args);
   if (source instanceof Promise) {
     return source.then((resolved) =>
       isAsyncIterable(resolved)
-        ? mapStream(resolved)
+        ? new SharedStream(resolved, run, mask)
         : maskResult(resolved as ExecutionResult, mask),
     );
   }
-  return isAsyncIterable(source) ? mapStream(source) : maskResult(source as ExecutionResult, mask);
+  return isAsyncIterable(source)
+    ? new SharedStream(source, run, mask)
+    : maskResult(source as ExecutionResult, mask);
 }
 
 /**

@@ -13,6 +13,8 @@ import { GraphQLError } from '../graphql/graphql-runtime.js';
 import { clientAddress } from './client-address.js';
 import { KeyedLimit } from './keyed-limit.js';
 import { type ApiMetrics, rootField } from './metrics.js';
+import { SharedStream } from './shared-subscription.js';
+import { SocketSubscription } from './socket-subscription.js';
 import { type ApiYoga, GRAPHQL_PATH } from './yoga.js';
 
 // The CommonJS graphql that Pothos built the schema with (see graphql/graphql-runtime.ts).
@@ -28,6 +30,8 @@ interface SocketState {
 interface EnvelopedRoot {
   execute: (args: ExecutionArgs) => unknown;
   subscribe: (args: ExecutionArgs) => unknown;
+  /** What graphql-ws is handed for a subscription's result (see SocketSubscription). */
+  direct: (result: unknown) => unknown;
 }
 
 /** How long a socket may stay open without connection_init (graphql-ws then closes it, 4408). */
@@ -150,7 +154,15 @@ export function attachWebSocket(
         return true;
       },
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
-      subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args) as never,
+      // A shared subscription's frames are written by SocketSubscription, the rest of the
+      // protocol stays graphql-ws's.
+      subscribe: (args) => {
+        const root = args.rootValue as EnvelopedRoot;
+        const result = root.subscribe(args);
+        return (
+          result instanceof Promise ? result.then(root.direct) : root.direct(result)
+        ) as never;
+      },
       onSubscribe: async (ctx, id, params) => {
         const state = sockets.get(ctx.extra.socket);
         const request = ctx.extra.request;
@@ -176,7 +188,14 @@ export function attachWebSocket(
           document,
           variableValues: params.variables,
           contextValue: await contextFactory(),
-          rootValue: { execute, subscribe } satisfies EnvelopedRoot,
+          rootValue: {
+            execute,
+            subscribe,
+            direct: (result) =>
+              result instanceof SharedStream
+                ? new SocketSubscription(result, ctx.extra.socket, id)
+                : result,
+          } satisfies EnvelopedRoot,
         };
         // Queries and mutations over the socket end at once: only subscriptions hold a place.
         const operation = getOperationAST(document, params.operationName)?.operation;
