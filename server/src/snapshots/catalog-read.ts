@@ -68,19 +68,27 @@ const SHOWN_PER_SOURCE: Record<SnapshotSource, number> = {
   safety: SAFETY_SHOWN,
 };
 
-/** The daily window, and the order of the listing. */
-const WINDOW = "(source <> 'daily' or time >= ?) order by time desc, id desc";
+/** The daily window (the rows come in no particular order: newestFirst sorts them). */
+const WINDOW = "(source <> 'daily' or time >= ?)";
 const LIST_ALL = `select ${SHOWN_COLUMNS} where customer_id = ? and ${WINDOW}`;
 const LIST_SOURCE = `select ${SHOWN_COLUMNS} where customer_id = ? and source = ? and ${WINDOW}`;
+
+/** The listing's order: time descending, then id descending (ISO texts sort as their times). */
+function newestFirst(a: ShownRow, b: ShownRow): number {
+  if (a.time_iso !== b.time_iso) return a.time_iso < b.time_iso ? 1 : -1;
+  return Number(b.id) - Number(a.id);
+}
 
 /**
  * A customer's snapshots from the catalog, newest first; all sources when none is given.
  * The hot path of the page and of integrators' polling: one prepared statement, one range of
  * the (customer_id, source, time) index (the daily rows of the window, every manual and undo
- * point row: retention keeps a handful of each), sorted in memory by MariaDB; the per-source
- * limits are applied here, on rows already in order. A UNION ALL of one SELECT per source with
- * its LIMIT answered the same, at ~2.5x MariaDB's CPU (a temporary table, then a filesort).
- * Plain rows, no entity hydration.
+ * point row: retention keeps a handful of each), sorted here, then the per-source limits
+ * applied on rows in order. Sorted by MariaDB (order by time desc, id desc), the ~35 rows went
+ * through a filesort that read each row a second time by its row id (ANALYZE: sort_key,rowid,
+ * ~40% of the statement's time); a JavaScript sort of 35 rows costs a few microseconds. A
+ * UNION ALL of one SELECT per source with its LIMIT answered the same, at ~2.5x MariaDB's CPU
+ * (a temporary table, then a filesort). Plain rows, no entity hydration.
  */
 export async function listSnapshots(
   em: EntityManager,
@@ -93,6 +101,7 @@ export async function listSnapshots(
     source === null ? LIST_ALL : LIST_SOURCE,
     source === null ? [customerId, since] : [customerId, source, since],
   );
+  rows.sort(newestFirst);
   const left = { ...SHOWN_PER_SOURCE };
   const shown: SnapshotView[] = [];
   for (const row of rows) {
