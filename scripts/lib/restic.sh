@@ -292,7 +292,10 @@ restic_backup() {
   if ((rc != 0)); then restic_fail "$rc" BACKUP_FAILED "The backup could not be stored."; fi
   summary="$(jq -R -c 'fromjson? | select(type == "object" and .message_type == "summary")' "$raw" | tail -n 1)"
   if [[ -z $summary ]] || ! jq -e '.snapshot_id | test("^[0-9a-f]{64}$")' <<<"$summary" >/dev/null; then
-    die BACKUP_FAILED "$EXIT_FAILED" "The backup finished without creating a snapshot."
+    # restic ended well, so it has most likely stored the snapshot; its answer was lost here
+    # (the copy of its output could not be written: this disk full, say). The worker compares
+    # the catalog with the repository after a failed backup, so a stored one gets listed.
+    die BACKUP_FAILED "$EXIT_FAILED" "The backup could not be confirmed: this server could not read the backup storage's answer (it may be short of disk space). If the backup was stored, it appears in the list within a minute."
   fi
   LAST_SNAPSHOT_ID="$(jq -r .snapshot_id <<<"$summary")"
   emit '{type: "snapshot", kind: $kind, id: $s.snapshot_id, short_id: $s.snapshot_id[0:8],

@@ -62,6 +62,8 @@ export interface WorkerHandle {
  */
 /** How often the queues' stalled entries are looked for (Bee-Queue's stallInterval). */
 const STALL_CHECK_MS = 10_000;
+/** How many times a sync asked for soon is tried again when it fails (5 s, 10 s, ... 80 s later). */
+const SOON_SYNC_RETRIES = 4;
 
 export async function startWorker(options: WorkerOptions): Promise<WorkerHandle> {
   const cfg = options.config;
@@ -117,11 +119,16 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   const runner = new JobRunner({
     onRetentionDeferred: (customerId, source) => retention.add(customerId, source),
     onHousekeepingFailed: () => syncSoon(),
-    // A daily backup that found the repository down is tried again in the schedule's next round.
     onFailed: (job, customerId, code) => {
+      // A daily backup that found the repository down is tried again in the schedule's next round.
       if (job.kind === 'backup' && job.source === 'daily' && code === 'REPOSITORY_UNAVAILABLE') {
         schedule.retryLater(customerId);
       }
+      // A failed job that writes snapshots may still have made one its script could not report
+      // (restic stored it, then the script could not read restic's answer: its disk full, say):
+      // the catalog is compared with the repositories soon, not at the next hourly sync, so the
+      // snapshot is listed (and counted by retention) rather than left unseen.
+      if (job.kind === 'backup' || job.kind === 'restore') syncSoon();
     },
     orm,
     store,
@@ -202,16 +209,21 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   };
   // After a job's housekeeping failed (a forget killed half-way, say): one sync a few seconds
   // later, however many ask for it meanwhile.
+  // A sync that fails (a repository away) is tried again a few times, further apart.
   let syncPending: NodeJS.Timeout | undefined;
-  const syncSoon = () => {
+  const syncSoon = (attempt = 0) => {
     if (syncPending || stopping) return;
-    syncPending = setTimeout(() => {
-      syncPending = undefined;
-      if (stopping) return;
-      void syncOnly().catch((error: unknown) =>
-        logger.error({ err: error }, 'catalog sync failed'),
-      );
-    }, 5_000);
+    syncPending = setTimeout(
+      () => {
+        syncPending = undefined;
+        if (stopping) return;
+        void syncOnly().catch((error: unknown) => {
+          logger.error({ err: error }, 'catalog sync failed');
+          if (attempt < SOON_SYNC_RETRIES) syncSoon(attempt + 1);
+        });
+      },
+      5_000 * 2 ** attempt,
+    );
     syncPending.unref();
   };
   // Every later sync first finishes leftover restores and removes leftover drills (a clean-up

@@ -3,6 +3,9 @@
 // so the customer was shown backups that no longer exist). A failed housekeeping now brings a
 // catalog sync within seconds. Here the catalog is made stale by hand (a snapshot forgotten
 // with restic itself), then the next backup's forget is SIGKILLed while it waits for a lock.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ICustomer } from '../../src/customers/customer.entity.js';
@@ -92,6 +95,74 @@ describe('a housekeeping failure after COMPLETED', () => {
       }
     } finally {
       await worker.stop();
+    }
+  });
+
+  it('after a failed backup, a snapshot the catalog does not know is listed within seconds (a script that could not report what restic stored)', async () => {
+    const worker = await world.startWorker(node);
+    const folder = await mkdtemp(path.join(tmpdir(), 'unreported-'));
+    try {
+      const first = await world.runJob({
+        customer,
+        kind: 'backup',
+        scope: 'database',
+        source: 'manual',
+      });
+      expect(first.status).toBe('completed');
+      // A snapshot of the customer stored without its script's report reaching the worker (as
+      // when the script's disk is full as restic answers): made with restic itself here.
+      await world.customerIdle(customer.id);
+      await writeFile(path.join(folder, 'customer_1.sql'), '-- a dump\n');
+      const made = await execa(
+        'restic',
+        ['backup', '--json', '--tag', `customer-${customer.id},manual,database`, folder],
+        {
+          env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...world.resticEnv('manual') },
+          extendEnv: false,
+          reject: false,
+        },
+      );
+      expect(made.exitCode).toBe(0);
+      const unreported = (
+        made.stdout
+          .split('\n')
+          .map((line) => JSON.parse(line) as { message_type?: string; snapshot_id?: string })
+          .find((line) => line.message_type === 'summary')?.snapshot_id ?? ''
+      ).trim();
+      expect(unreported).toMatch(/^[0-9a-f]{64}$/);
+      expect(await catalog()).not.toContain(unreported);
+
+      // The next backup fails: its restic is killed.
+      const second = await world.enqueue({
+        customer,
+        kind: 'backup',
+        scope: 'database',
+        source: 'manual',
+      });
+      const pattern = `backup --json --tag customer-${customer.id},manual`;
+      const until = Date.now() + 90_000;
+      for (;;) {
+        const found = await execa('pgrep', ['-f', pattern], { reject: false });
+        if (found.exitCode === 0) {
+          for (const pid of found.stdout.split('\n').filter(Boolean))
+            process.kill(Number(pid), 'SIGKILL');
+          break;
+        }
+        if (Date.now() > until) throw new Error('the backup never ran restic');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const done = await world.waitForJob(second.id, ['completed', 'failed']);
+      expect(done.status).toBe('failed');
+      const syncedBy = Date.now() + 30_000;
+      let rows = await catalog();
+      while (!rows.includes(unreported) && Date.now() < syncedBy) {
+        await new Promise((r) => setTimeout(r, 250));
+        rows = await catalog();
+      }
+      expect(rows).toContain(unreported);
+    } finally {
+      await worker.stop();
+      await rm(folder, { recursive: true, force: true });
     }
   });
 });
