@@ -12,6 +12,21 @@ import type { ICustomer } from '../../src/customers/customer.entity.js';
 import { Snapshot } from '../../src/snapshots/snapshot.entity.js';
 import { createWorkerWorld, type WorkerWorld } from './support/worker-env.js';
 
+/** SIGKILLs the processes whose command line holds `pattern` as soon as there are any. */
+async function killOnceRunning(pattern: string, never: string): Promise<void> {
+  const until = Date.now() + 90_000;
+  for (;;) {
+    const found = await execa('pgrep', ['-f', pattern], { reject: false });
+    if (found.exitCode === 0) {
+      for (const pid of found.stdout.split('\n').filter(Boolean))
+        process.kill(Number(pid), 'SIGKILL');
+      return;
+    }
+    if (Date.now() > until) throw new Error(never);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 describe('a housekeeping failure after COMPLETED', () => {
   let world: WorkerWorld;
   let customer: ICustomer;
@@ -64,18 +79,10 @@ describe('a housekeeping failure after COMPLETED', () => {
           scope: 'database',
           source: 'manual',
         });
-        const pattern = `forget --json --tag customer-${customer.id},manual`;
-        const until = Date.now() + 90_000;
-        for (;;) {
-          const found = await execa('pgrep', ['-f', pattern], { reject: false });
-          if (found.exitCode === 0) {
-            for (const pid of found.stdout.split('\n').filter(Boolean))
-              process.kill(Number(pid), 'SIGKILL');
-            break;
-          }
-          if (Date.now() > until) throw new Error('the backup never reached its forget');
-          await new Promise((r) => setTimeout(r, 50));
-        }
+        await killOnceRunning(
+          `forget --json --tag customer-${customer.id},manual`,
+          'the backup never reached its forget',
+        );
         await release();
         released = true;
         const done = await world.waitForJob(second.id, ['completed', 'failed']);
@@ -139,18 +146,10 @@ describe('a housekeeping failure after COMPLETED', () => {
         scope: 'database',
         source: 'manual',
       });
-      const pattern = `backup --json --tag customer-${customer.id},manual`;
-      const until = Date.now() + 90_000;
-      for (;;) {
-        const found = await execa('pgrep', ['-f', pattern], { reject: false });
-        if (found.exitCode === 0) {
-          for (const pid of found.stdout.split('\n').filter(Boolean))
-            process.kill(Number(pid), 'SIGKILL');
-          break;
-        }
-        if (Date.now() > until) throw new Error('the backup never ran restic');
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      await killOnceRunning(
+        `backup --json --tag customer-${customer.id},manual`,
+        'the backup never ran restic',
+      );
       const done = await world.waitForJob(second.id, ['completed', 'failed']);
       expect(done.status).toBe('failed');
       const syncedBy = Date.now() + 30_000;
