@@ -47,6 +47,25 @@ describe('a housekeeping failure after COMPLETED', () => {
         .find(Snapshot, { customer: customer.id, source: 'manual' }, { fields: ['snapshotId'] })
     ).map((s) => s.snapshotId);
 
+  /** The catalog once `until` holds of it, or after 30 s (the hourly sync would be far later). */
+  const catalogOnce = async (until: (rows: string[]) => boolean) => {
+    const by = Date.now() + 30_000;
+    let rows = await catalog();
+    while (!until(rows) && Date.now() < by) {
+      await new Promise((r) => setTimeout(r, 250));
+      rows = await catalog();
+    }
+    return rows;
+  };
+
+  /** restic itself on the customer's manual repository, behind the catalog's back. */
+  const restic = (args: string[]) =>
+    execa('restic', args, {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...world.resticEnv('manual') },
+      extendEnv: false,
+      reject: false,
+    });
+
   it('brings the catalog in step with the repository within seconds, not at the hourly sync', async () => {
     const worker = await world.startWorker(node);
     try {
@@ -61,11 +80,7 @@ describe('a housekeeping failure after COMPLETED', () => {
       expect(await catalog()).toContain(stale);
       // Gone from the repository behind the catalog's back.
       await world.customerIdle(customer.id);
-      const forgot = await execa('restic', ['forget', '--retry-lock', '1m', stale], {
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...world.resticEnv('manual') },
-        extendEnv: false,
-        reject: false,
-      });
+      const forgot = await restic(['forget', '--retry-lock', '1m', stale]);
       expect(forgot.exitCode).toBe(0);
       expect(await catalog()).toContain(stale);
 
@@ -89,12 +104,7 @@ describe('a housekeeping failure after COMPLETED', () => {
         expect(done.status).toBe('completed');
         const made = done.snapshotId as string;
         // The sync comes a few seconds after the failure; the hourly one would be far later.
-        const syncedBy = Date.now() + 30_000;
-        let rows = await catalog();
-        while (rows.includes(stale) && Date.now() < syncedBy) {
-          await new Promise((r) => setTimeout(r, 250));
-          rows = await catalog();
-        }
+        const rows = await catalogOnce((listed) => !listed.includes(stale));
         expect(rows).not.toContain(stale);
         expect(rows).toContain(made);
       } finally {
@@ -120,15 +130,13 @@ describe('a housekeeping failure after COMPLETED', () => {
       // when the script's disk is full as restic answers): made with restic itself here.
       await world.customerIdle(customer.id);
       await writeFile(path.join(folder, 'customer_1.sql'), '-- a dump\n');
-      const made = await execa(
-        'restic',
-        ['backup', '--json', '--tag', `customer-${customer.id},manual,database`, folder],
-        {
-          env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...world.resticEnv('manual') },
-          extendEnv: false,
-          reject: false,
-        },
-      );
+      const made = await restic([
+        'backup',
+        '--json',
+        '--tag',
+        `customer-${customer.id},manual,database`,
+        folder,
+      ]);
       expect(made.exitCode).toBe(0);
       const unreported = (
         made.stdout
@@ -152,13 +160,7 @@ describe('a housekeeping failure after COMPLETED', () => {
       );
       const done = await world.waitForJob(second.id, ['completed', 'failed']);
       expect(done.status).toBe('failed');
-      const syncedBy = Date.now() + 30_000;
-      let rows = await catalog();
-      while (!rows.includes(unreported) && Date.now() < syncedBy) {
-        await new Promise((r) => setTimeout(r, 250));
-        rows = await catalog();
-      }
-      expect(rows).toContain(unreported);
+      expect(await catalogOnce((listed) => listed.includes(unreported))).toContain(unreported);
     } finally {
       await worker.stop();
       await rm(folder, { recursive: true, force: true });
