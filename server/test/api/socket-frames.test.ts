@@ -101,31 +101,23 @@ describe('shared subscriptions on the wire (api/socket-subscription.ts)', () => 
     const completed = { id, status: 'COMPLETED', phase: 'UPLOADING' };
     const ack = JSON.stringify({ type: 'connection_ack' });
     const complete = (operationId: string) => JSON.stringify({ id: operationId, type: 'complete' });
+    // An operation that saw every event: three next frames, then complete.
+    const whole = (operationId: string) => [
+      next(operationId, running),
+      next(operationId, uploading),
+      next(operationId, completed),
+      complete(operationId),
+    ];
     expect(one.frames.every((frame) => !frame.binary)).toBe(true);
     expect(two.frames.every((frame) => !frame.binary)).toBe(true);
     // Per operation, in order (two operations of a socket may interleave).
     const of = (frames: Frame[], operationId: string) =>
       frames.map((frame) => frame.text).filter((text) => JSON.parse(text).id === operationId);
     expect(one.frames[0]?.text).toBe(ack);
-    expect(of(one.frames, 'a')).toEqual([
-      next('a', running),
-      next('a', uploading),
-      next('a', completed),
-      complete('a'),
-    ]);
-    expect(of(one.frames, quoted)).toEqual([
-      next(quoted, running),
-      next(quoted, uploading),
-      next(quoted, completed),
-      complete(quoted),
-    ]);
+    expect(of(one.frames, 'a')).toEqual(whole('a'));
+    expect(of(one.frames, quoted)).toEqual(whole(quoted));
     expect(two.frames[0]?.text).toBe(ack);
-    expect(of(two.frames, 'a')).toEqual([
-      next('a', running),
-      next('a', uploading),
-      next('a', completed),
-      complete('a'),
-    ]);
+    expect(of(two.frames, 'a')).toEqual(whole('a'));
     // Ended by the client: no complete back (the protocol), and nothing after it.
     expect(of(two.frames, 'stopped')).toEqual([next('stopped', running)]);
     one.socket.close();
