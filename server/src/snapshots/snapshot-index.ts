@@ -102,8 +102,20 @@ const NAME_MAX = 255;
 const PATH_MAX = 4096;
 const TABLE_NAME_MAX = 64;
 const BATCH = 1000;
-/** LOAD DATA's batches: 5,000 rows (about 1 MB) a statement and a connection. */
+/** LOAD DATA's batches: at most 5,000 rows a statement and a connection... */
 const LOAD_BATCH = 5000;
+/**
+ * ...and their text under 1 MiB: the driver (mariadb 3) copies a LOAD DATA file whole into its
+ * packet buffer, which it grows to 1 MiB, and past that to 16 MiB: a 16 MiB allocation a batch
+ * made V8 collect its old generation (external memory pressure) three or four times an index of
+ * 20,000 entries, a tenth of the worker's time for it. A batch is sent once it holds this much;
+ * its last line is at most ~9 KB (a path of 4,096 bytes, escaped, and its name).
+ */
+const LOAD_BATCH_BYTES = 1_000_000;
+/** A batch's buffer: the last line's worst case fits (3 bytes a UTF-16 unit, as append counts). */
+const LOAD_BUFFER_BYTES = LOAD_BATCH_BYTES + 3 * 2 * (PATH_MAX + 2 * 255 + 100);
+/** Batch buffers kept for the next batch or writer, not allocated a batch (external memory). */
+const freeBuffers: Buffer[] = [];
 /**
  * Batches sent at once, each on its own connection: the server works on some while the next
  * is parsed (measured on 20,000 entries on a loaded 2-core machine: one at a time 1.2-2.5 s,
@@ -230,6 +242,7 @@ export class SnapshotIndexWriter {
   /** Forgets every entry written or waiting (the entries were of another folder). */
   async reset(): Promise<void> {
     this.batch = [];
+    this.release(this.text);
     this.text = null;
     this.used = 0;
     this.batched = 0;
@@ -314,18 +327,29 @@ export class SnapshotIndexWriter {
     }
     this.count += 1;
     this.batched += 1;
-    return this.batched >= (this.loader ? LOAD_BATCH : BATCH);
+    if (this.loader) return this.batched >= LOAD_BATCH || this.used >= LOAD_BATCH_BYTES;
+    return this.batched >= BATCH;
   }
 
   private append(line: string): void {
     // A UTF-16 unit is at most 3 bytes of UTF-8.
     const need = this.used + line.length * 3;
-    if (!this.text || need > this.text.length) {
-      const grown = Buffer.allocUnsafe(Math.max(need, 2 * (this.text?.length ?? 0), 1 << 21));
-      this.text?.copy(grown, 0, 0, this.used);
+    this.text ??= freeBuffers.pop() ?? Buffer.allocUnsafe(LOAD_BUFFER_BYTES);
+    if (need > this.text.length) {
+      // (Not for lines the index holds: the batch is sent at LOAD_BATCH_BYTES.)
+      const grown = Buffer.allocUnsafe(Math.max(need, 2 * this.text.length));
+      this.text.copy(grown, 0, 0, this.used);
+      this.release(this.text);
       this.text = grown;
     }
     this.used += this.text.write(line, this.used, 'utf8');
+  }
+
+  /** A batch buffer no longer read (its batch stored, or dropped) is kept for the next one. */
+  private release(buffer: Buffer | null): void {
+    if (buffer?.length === LOAD_BUFFER_BYTES && freeBuffers.length < IN_FLIGHT + 1) {
+      freeBuffers.push(buffer);
+    }
   }
 
   addTable(name: string, size: number): void {
@@ -336,21 +360,25 @@ export class SnapshotIndexWriter {
   /** Sends the batch (waiting while IN_FLIGHT batches are being written). */
   async send(): Promise<void> {
     const rows = this.batch;
-    const text = this.text?.subarray(0, this.used);
+    const buffer = this.text;
+    const text = buffer?.subarray(0, this.used);
     const batched = this.batched;
     this.batch = [];
     this.text = null;
     this.used = 0;
     this.batched = 0;
     while (this.inflight.length >= IN_FLIGHT) await this.inflight.shift();
-    this.throwIfFailed();
-    if (batched === 0) return;
+    if (this.failure !== null || batched === 0) {
+      this.release(buffer);
+      this.throwIfFailed();
+      return;
+    }
     // Its failure is kept (and thrown by the next send or finish), never left unhandled.
     this.inflight.push(
       retryLockConflicts(() =>
         this.loader && text ? this.load(this.loader, text) : this.insert(rows),
       ).then(
-        () => undefined,
+        () => this.release(buffer),
         (error: unknown) => {
           this.failure ??= error;
         },

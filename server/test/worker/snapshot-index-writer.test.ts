@@ -170,4 +170,36 @@ describe('the snapshot index writer', () => {
       await expect(write(999_999_999, bulkLoad, many.slice(0, 10))).rejects.toThrow();
     }
   });
+
+  it('stores long paths whole through batches cut by size and buffers used again, two indexes at once', async () => {
+    // ~700-byte lines: a batch is cut at 1 MB (about 1,400 rows), not at 5,000 rows, and the
+    // batch buffers of one index go on to the next batch and to the other index.
+    const long = (tag: string) =>
+      Array.from({ length: 7_000 }, (_, i) => ({
+        path: `${tag}-${'d'.repeat(150)}/${String(Math.floor(i / 40))}-${'e'.repeat(150)}/${'f'.repeat(100)}-${tag}-${i}.txt`,
+        type: 'file' as const,
+        size: i,
+        mtime: '2026-03-01T10:00:00Z',
+        mode: 0o644,
+      }));
+    const first = long('a');
+    const second = long('b');
+    const [rowA, rowB] = [await catalogRow(), await catalogRow()];
+    const [a, b] = await Promise.all([write(rowA, true, first), write(rowB, true, second)]);
+    expect(a.result.entries).toBe(first.length);
+    expect(b.result.entries).toBe(second.length);
+    for (const [rowId, entries] of [
+      [rowA, first],
+      [rowB, second],
+    ] as const) {
+      const stored = await rows(rowId);
+      expect(stored.map((r) => r.path).sort()).toEqual(entries.map((e) => e.path).sort());
+      expect(new Set(stored.map((r) => r.name)).size).toBe(entries.length);
+      expect(
+        stored.every(
+          (r) => Number(r.size_bytes) === Number(String(r.name).split('-').at(-1)?.split('.')[0]),
+        ),
+      ).toBe(true);
+    }
+  });
 });
