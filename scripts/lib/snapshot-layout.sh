@@ -8,7 +8,9 @@
 # customer-restore everything.
 #
 # Reads: TMP_DIR, LIB_DIR, LEGACY_DUMP_DIR, DEFAULT_ERR_CODE; for the restore's functions also
-#   CUSTOMER, SNAPSHOT, KIND, SCOPE.
+#   CUSTOMER, SNAPSHOT, KIND, SCOPE; verify_snapshot's hooks, each a function name (unset: the
+#   function named in brackets): SNAPSHOT_LISTER [restic_run], SNAPSHOT_FACTS_READER
+#   [snapshot_facts], LISTING_KEEPER [keep_listing], LISTING_LOCATOR [locate_in_listing].
 # Sets (verify_snapshot): FULL_ID, SNAP_JSON, SNAP_PATHS_JSON (its paths), SNAP_LISTED (1: $TMP_DIR/ls.json is the whole
 #   snapshot), SNAP_CONTENT (absolute path in the snapshot), SNAP_CONTENT_REL (wordpress |
 #   volumes/files), SNAP_DUMP, SNAP_DUMP_SIZE.
@@ -102,7 +104,8 @@ verify_snapshot() {
     # Manual and safety snapshots are owned by tags only (never legacy ones holding
     # every site), so one listing of the snapshot gives everything: its own line
     # first (id, tags, paths), then its content (one restic start instead of two).
-    # (customer-index sets SNAPSHOT_LISTER to a restic_run that streams the listing on.)
+    # (customer-index sets SNAPSHOT_LISTER to a restic_run that streams the listing on, and
+    # the hooks below to functions that reuse what its follower read of the stream.)
     if ! kept_listing "$TMP_DIR/ls.json" "$SNAPSHOT"; then
       "${SNAPSHOT_LISTER:-restic_run}" "$TMP_DIR/ls.json" ls --json "$SNAPSHOT" || rc=$?
     fi
@@ -118,7 +121,7 @@ verify_snapshot() {
   ((rc == 0)) || restic_fail "$rc" RESTORE_FAILED "The backup list could not be read."
   local tags_ok legacy
   local -a facts=()
-  snapshot_facts "$out" paths >"$TMP_DIR/snapshot.facts"
+  "${SNAPSHOT_FACTS_READER:-snapshot_facts}" "$out" paths >"$TMP_DIR/snapshot.facts"
   mapfile -d '' -t facts <"$TMP_DIR/snapshot.facts"
   ((${#facts[@]} == 5)) || die SNAPSHOT_NOT_FOUND "$EXIT_REFUSED" "This backup was not found."
   SNAP_JSON=${facts[0]} FULL_ID=${facts[1]} tags_ok=${facts[2]} legacy=${facts[3]} SNAP_PATHS_JSON=${facts[4]}
@@ -128,8 +131,8 @@ verify_snapshot() {
     # big they are (one restic start instead of three or four).
     [[ $KIND != daily ]] || snapshot_ls "$FULL_ID"
     SNAP_LISTED=1
-    [[ $KIND == daily ]] || keep_listing "$TMP_DIR/ls.json" "$FULL_ID"
-    locate_in_listing
+    [[ $KIND == daily ]] || "${LISTING_KEEPER:-keep_listing}" "$TMP_DIR/ls.json" "$FULL_ID"
+    "${LISTING_LOCATOR:-locate_in_listing}"
     return
   fi
   if [[ $KIND == daily && $legacy == true ]]; then
@@ -201,11 +204,23 @@ locate_in_snapshot() {
 # snapshot's listing, are left out by grep before jq parses any (a superset: every folder's
 # line holds "type":"dir", every dump's its name as is, restic writing both without escapes).
 locate_in() {
+  located_of_lines <"$1" >"$TMP_DIR/located"
+  read_located "$TMP_DIR/located"
+}
+
+# located_of_lines: the rule over restic's listing lines on stdin (SNAP_JSON's snapshot, for
+# CUSTOMER), printed NUL-separated for read_located. It may read a listing as restic writes it.
+located_of_lines() {
+  { grep -F -e '"type":"dir"' -e '"name":"customer_' || (($? == 1)); } \
+    | layout_jq "$SNAP_JSON" "$CUSTOMER" 'layout_nodes($only) | located($P; $legacy; $only)
+      | (.content, .rel, .dump, (.dump_size | tostring)) | ., "\u0000"' -n -j
+}
+
+# read_located <file>: sets SNAP_CONTENT, SNAP_CONTENT_REL, SNAP_DUMP, SNAP_DUMP_SIZE from
+# located_of_lines' output.
+read_located() {
   local -a found=()
-  grep -F -e '"type":"dir"' -e '"name":"customer_' -- "$1" >"$TMP_DIR/layout-lines" || (($? == 1))
-  layout_jq "$SNAP_JSON" "$CUSTOMER" 'layout_nodes($only) | located($P; $legacy; $only)
-    | (.content, .rel, .dump, (.dump_size | tostring)) | ., "\u0000"' -n -j "$TMP_DIR/layout-lines" >"$TMP_DIR/located"
-  mapfile -d '' -t found <"$TMP_DIR/located"
+  mapfile -d '' -t found <"$1"
   SNAP_CONTENT=${found[0]} SNAP_CONTENT_REL=${found[1]} SNAP_DUMP=${found[2]} SNAP_DUMP_SIZE=${found[3]}
 }
 
