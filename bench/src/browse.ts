@@ -10,6 +10,9 @@ import type { BenchWorld } from './env.js';
 import type { Figure, Measurement } from './report.js';
 import { mapLimit, now, quantile, sleep, spread } from './stats.js';
 
+/** The node of the browsed customer, whose worker runs in its own process. */
+const BROWSE_NODE = 'bench-browse';
+
 export interface BrowseSize {
   files: number;
   reps: number;
@@ -83,7 +86,9 @@ export async function measureBrowse(
   size: BrowseSize,
   log: (line: string) => void,
 ): Promise<Measurement> {
-  const customer = await world.customer();
+  // The customer's node has its worker in a process of its own, as in production.
+  await world.startWorkerProcess(BROWSE_NODE);
+  const customer = await world.customer({ host: BROWSE_NODE });
   const content = path.join(world.customersRoot, `customer-${customer.id}`, 'wordpress');
   const folders = await buildFiles(content, size.files);
   log(`browse: ${size.files} files in ${folders.length} folders`);
@@ -276,9 +281,9 @@ export async function measureBrowse(
   return {
     id: 9,
     title: 'Browsing a backup: indexing and folder listings',
-    setup: `a site of ${size.files} files in folders of 50; indexing through the api, queue and worker (customer-index: one restic ls, restic's own lines of the content folder passed to the worker while restic lists, inserted in batches as they come) beside a bare restic ls --json of the same snapshot, ${size.reps} repetitions interleaved, each from an evicted index (the one before removed as eviction removes it, outside the timing: a snapshot is indexed only while it has none); then ${size.requests} entries(path) requests over HTTP by ${size.clients} concurrent clients (a customer token, folders of 50 of the real index) with ${ids.length} indexed snapshots in the catalog (${ids.length - 1} copies of ${size.copiedEntries} entries each; ${totalRows} index rows in all), back to back (closed loop: the api's saturation), then paced at ${size.pacedRates.join(' and ')} requests/s in all for ${size.pacedSeconds} s each (open loop, as measurement 1)`,
+    setup: `a site of ${size.files} files in folders of 50; indexing through the api, queue and worker (the customer's node's worker in a process of its own, as deploy/systemd runs it; customer-index: one restic ls, restic's own lines of the content folder passed to the worker while restic lists, inserted in batches as they come) beside a bare restic ls --json of the same snapshot, ${size.reps} repetitions interleaved, each from an evicted index (the one before removed as eviction removes it, outside the timing: a snapshot is indexed only while it has none); then ${size.requests} entries(path) requests over HTTP by ${size.clients} concurrent clients (a customer token, folders of 50 of the real index) with ${ids.length} indexed snapshots in the catalog (${ids.length - 1} copies of ${size.copiedEntries} entries each; ${totalRows} index rows in all), back to back (closed loop: the api's saturation), then paced at ${size.pacedRates.join(' and ')} requests/s in all for ${size.pacedSeconds} s each (open loop, as measurement 1)`,
     figures,
     limits:
-      "indexing: restic ls itself (its first line, the snapshot's, comes only once restic has started: key derivation and the repository index; the tree walk after it is short), then the worker's inserts: customer-index passes restic's lines on as they come (no jq over them; the listing's ownership and layout are read while the last lines are stored) and the worker loads batches of 5,000 entries by LOAD DATA LOCAL INFILE (multi-row INSERTs where the server does not allow it), three in flight, which MariaDB writes into three indexes in about the time of the listing on this 2-core machine shared with other work; listing: two queries per request (the catalog row, then one keyset query on the folder index that also checks the folder), plain rows, behind the api process and graphql-yoga",
+      "indexing: restic ls itself (its first line, the snapshot's, comes only once restic has started: key derivation and the repository index; the tree walk after it is short), then the worker's inserts: customer-index passes restic's lines on as they come (no jq over them; the listing's ownership and layout are read while the last lines are stored) and the worker loads batches of up to 5,000 entries and 1 MB by LOAD DATA LOCAL INFILE (multi-row INSERTs where the server does not allow it), three in flight, which MariaDB writes into three indexes in about the time of the listing on this 2-core machine shared with other work; listing: two queries per request (the catalog row, then one keyset query on the folder index that also checks the folder), plain rows, behind the api process and graphql-yoga",
   };
 }

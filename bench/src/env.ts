@@ -90,6 +90,11 @@ export interface BenchWorld {
   startApi(extraEnv: Record<string, string>, entry?: string): Promise<ApiProcess>;
   adminToken: string;
   worker: WorkerHandle;
+  /**
+   * A worker of its own node in a child process, as deploy/systemd runs one (the worker above
+   * shares this process's event loop and heap with the bench itself); stopped at cleanup.
+   */
+  startWorkerProcess(node: string): Promise<{ pid: number; stop(): Promise<void> }>;
   maintenance: MaintenanceEvent[];
   /** A statement for the MariaDB server as root (the customer databases). */
   sql(statement: string): Promise<string>;
@@ -221,6 +226,60 @@ export async function createBenchWorld(log: (line: string) => void): Promise<Ben
     } else {
       nodeArgs.push('--import', 'tsx');
     }
+
+    const workerEntry = path.join(
+      path.dirname(entry),
+      runner === 'built' ? 'worker.js' : 'worker.ts',
+    );
+    const startWorkerProcess = async (node: string) => {
+      const port = await freePort();
+      const child = spawn(process.execPath, [...nodeArgs, workerEntry], {
+        cwd: BENCH_DIR,
+        env: {
+          ...(process.env as Record<string, string>),
+          ...scriptEnv,
+          BACKUPS_DB_NAME: dbName,
+          BACKUPS_REDIS_PREFIX: prefix,
+          BACKUPS_NODE: node,
+          BACKUPS_WORKER_HOST: '127.0.0.1',
+          BACKUPS_WORKER_PORT: String(port),
+          BACKUPS_DOWNLOAD_PORT: '0',
+          BACKUPS_WORKER_CONCURRENCY: '2',
+          BACKUPS_DAILY_ENABLED: 'false',
+          BACKUPS_INDEX_NEW_BACKUPS: 'false',
+          BACKUPS_SHUTDOWN_GRACE_SECONDS: '5',
+          BACKUPS_LOG_LEVEL: 'warn',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stopping = false;
+      child.once('exit', (code, signal) => {
+        if (!stopping)
+          log(`the worker of ${node} (pid ${child.pid}) exited: code ${code}, signal ${signal}`);
+      });
+      const stop = () => {
+        stopping = true;
+        return stopChild(child);
+      };
+      onCleanup(stop);
+      child.stdout?.on('data', (chunk: Buffer) =>
+        log(`worker ${node}: ${chunk.toString().trim()}`),
+      );
+      child.stderr?.on('data', (chunk: Buffer) =>
+        log(`worker ${node}: ${chunk.toString().trim()}`),
+      );
+      for (let i = 0; ; i++) {
+        if (child.exitCode !== null) throw new Error(`the worker of ${node} exited on start`);
+        const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+          (r) => r.ok,
+          () => false,
+        );
+        if (ok) break;
+        if (i > 300) throw new Error(`the worker of ${node} did not become ready in 30 s`);
+        await sleep(100);
+      }
+      return { pid: child.pid ?? 0, stop };
+    };
 
     const startApi = async (
       extraEnv: Record<string, string>,
@@ -390,6 +449,7 @@ export async function createBenchWorld(log: (line: string) => void): Promise<Ben
       startApi,
       adminToken: admin,
       worker,
+      startWorkerProcess,
       maintenance,
       sql,
       gql,
