@@ -116,6 +116,13 @@ const LOAD_BATCH_BYTES = 1_000_000;
 const LOAD_BUFFER_BYTES = LOAD_BATCH_BYTES + 3 * 2 * (PATH_MAX + 2 * 255 + 100);
 /** Batch buffers kept for the next batch or writer, not allocated a batch (external memory). */
 const freeBuffers: Buffer[] = [];
+
+function takeBuffer(bytes: number): Buffer {
+  return (
+    (bytes <= LOAD_BUFFER_BYTES && freeBuffers.pop()) ||
+    Buffer.allocUnsafe(Math.max(bytes, LOAD_BUFFER_BYTES))
+  );
+}
 /**
  * Batches sent at once, each on its own connection: the server works on some while the next
  * is parsed (measured on 20,000 entries on a loaded 2-core machine: one at a time 1.2-2.5 s,
@@ -210,6 +217,15 @@ export class SnapshotIndexWriter {
    */
   private text: Buffer | null = null;
   private used = 0;
+  /**
+   * Where each line of the batch starts in `text`, and its path hash's first 32 bits: a batch
+   * is sent sorted by the primary key (snapshot_row_id, path_hash). InnoDB then inserts into
+   * its clustered index in order instead of at random pages (restic lists by folder, the hash
+   * is random): 20,000 rows in five LOAD DATA of 4,000, MariaDB 10.11 here, 250-300 ms in
+   * restic's order, 150-160 ms sorted.
+   */
+  private readonly starts = new Uint32Array(LOAD_BATCH + 1);
+  private readonly keys = new Uint32Array(LOAD_BATCH);
   /** Entries in the batch. */
   private batched = 0;
   private inflight: Promise<void>[] = [];
@@ -307,8 +323,11 @@ export class SnapshotIndexWriter {
       if (this.parentHex?.path !== parent) {
         this.parentHex = { path: parent, hash: hash('sha1', parent, 'hex') };
       }
+      const pathHex = hash('sha1', path, 'hex');
+      this.keys[this.batched] = Number.parseInt(pathHex.slice(0, 8), 16);
+      this.starts[this.batched] = this.used;
       this.append(
-        `${hash('sha1', path, 'hex')}\t${this.parentHex.hash}\t${rank}\t${loadField(name)}\t${loadField(path)}\t${entry.type}\t${size ?? '\\N'}\t${loadTime(entry.mtime)}\t${unixMode(entry.mode)}\n`,
+        `${pathHex}\t${this.parentHex.hash}\t${rank}\t${loadField(name)}\t${loadField(path)}\t${entry.type}\t${size ?? '\\N'}\t${loadTime(entry.mtime)}\t${unixMode(entry.mode)}\n`,
       );
     } else {
       if (this.parent?.path !== parent) this.parent = { path: parent, hash: pathHash(parent) };
@@ -334,7 +353,7 @@ export class SnapshotIndexWriter {
   private append(line: string): void {
     // A UTF-16 unit is at most 3 bytes of UTF-8.
     const need = this.used + line.length * 3;
-    this.text ??= freeBuffers.pop() ?? Buffer.allocUnsafe(LOAD_BUFFER_BYTES);
+    this.text ??= takeBuffer(LOAD_BUFFER_BYTES);
     if (need > this.text.length) {
       // (Not for lines the index holds: the batch is sent at LOAD_BATCH_BYTES.)
       const grown = Buffer.allocUnsafe(Math.max(need, 2 * this.text.length));
@@ -347,7 +366,7 @@ export class SnapshotIndexWriter {
 
   /** A batch buffer no longer read (its batch stored, or dropped) is kept for the next one. */
   private release(buffer: Buffer | null): void {
-    if (buffer?.length === LOAD_BUFFER_BYTES && freeBuffers.length < IN_FLIGHT + 1) {
+    if (buffer?.length === LOAD_BUFFER_BYTES && freeBuffers.length < IN_FLIGHT + 2) {
       freeBuffers.push(buffer);
     }
   }
@@ -359,8 +378,8 @@ export class SnapshotIndexWriter {
 
   /** Sends the batch (waiting while IN_FLIGHT batches are being written). */
   async send(): Promise<void> {
-    const rows = this.batch;
-    const buffer = this.text;
+    const rows = this.batch.sort((a, b) => Buffer.compare(a[1] as Buffer, b[1] as Buffer));
+    const buffer = this.sortedText();
     const text = buffer?.subarray(0, this.used);
     const batched = this.batched;
     this.batch = [];
@@ -384,6 +403,23 @@ export class SnapshotIndexWriter {
         },
       ),
     );
+  }
+
+  /** The batch's lines in the order of their path hashes, in a buffer of their own. */
+  private sortedText(): Buffer | null {
+    const text = this.text;
+    const n = this.batched;
+    if (!text || n < 2) return text;
+    const { starts, keys } = this;
+    starts[n] = this.used;
+    const order = new Uint32Array(n);
+    for (let i = 0; i < n; i++) order[i] = i;
+    order.sort((a, b) => (keys[a] ?? 0) - (keys[b] ?? 0));
+    const sorted = takeBuffer(this.used);
+    let at = 0;
+    for (const i of order) at += text.copy(sorted, at, starts[i], starts[i + 1]);
+    this.release(text);
+    return sorted;
   }
 
   private async insert(rows: unknown[][]): Promise<void> {
