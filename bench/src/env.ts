@@ -227,15 +227,55 @@ export async function createBenchWorld(log: (line: string) => void): Promise<Ben
       nodeArgs.push('--import', 'tsx');
     }
 
+    /**
+     * A node process of ours (the api, a worker) on `entry`, its output in the bench's log,
+     * ready once `readyUrl` answers 200 (within 30 s); stopped at cleanup, or by `stop`.
+     */
+    const startService = async (
+      name: string,
+      serviceEntry: string,
+      env: Record<string, string>,
+      readyUrl: string,
+    ): Promise<{ child: ChildProcess; stop(): Promise<void> }> => {
+      const child = spawn(process.execPath, [...nodeArgs, serviceEntry], {
+        cwd: BENCH_DIR,
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stopping = false;
+      child.once('exit', (code, signal) => {
+        if (!stopping) log(`${name} (pid ${child.pid}) exited: code ${code}, signal ${signal}`);
+      });
+      const stop = () => {
+        stopping = true;
+        return stopChild(child);
+      };
+      onCleanup(stop);
+      child.stdout?.on('data', (chunk: Buffer) => log(`${name}: ${chunk.toString().trim()}`));
+      child.stderr?.on('data', (chunk: Buffer) => log(`${name}: ${chunk.toString().trim()}`));
+      for (let i = 0; ; i++) {
+        if (child.exitCode !== null) throw new Error(`${name} exited on start`);
+        const ok = await fetch(readyUrl).then(
+          (r) => r.ok,
+          () => false,
+        );
+        if (ok) break;
+        if (i > 300) throw new Error(`${name} did not become ready in 30 s`);
+        await sleep(100);
+      }
+      return { child, stop };
+    };
+
     const workerEntry = path.join(
       path.dirname(entry),
       runner === 'built' ? 'worker.js' : 'worker.ts',
     );
     const startWorkerProcess = async (node: string) => {
       const port = await freePort();
-      const child = spawn(process.execPath, [...nodeArgs, workerEntry], {
-        cwd: BENCH_DIR,
-        env: {
+      const { child, stop } = await startService(
+        `the worker of ${node}`,
+        workerEntry,
+        {
           ...(process.env as Record<string, string>),
           ...scriptEnv,
           BACKUPS_DB_NAME: dbName,
@@ -250,34 +290,8 @@ export async function createBenchWorld(log: (line: string) => void): Promise<Ben
           BACKUPS_SHUTDOWN_GRACE_SECONDS: '5',
           BACKUPS_LOG_LEVEL: 'warn',
         },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stopping = false;
-      child.once('exit', (code, signal) => {
-        if (!stopping)
-          log(`the worker of ${node} (pid ${child.pid}) exited: code ${code}, signal ${signal}`);
-      });
-      const stop = () => {
-        stopping = true;
-        return stopChild(child);
-      };
-      onCleanup(stop);
-      child.stdout?.on('data', (chunk: Buffer) =>
-        log(`worker ${node}: ${chunk.toString().trim()}`),
+        `http://127.0.0.1:${port}/readyz`,
       );
-      child.stderr?.on('data', (chunk: Buffer) =>
-        log(`worker ${node}: ${chunk.toString().trim()}`),
-      );
-      for (let i = 0; ; i++) {
-        if (child.exitCode !== null) throw new Error(`the worker of ${node} exited on start`);
-        const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then(
-          (r) => r.ok,
-          () => false,
-        );
-        if (ok) break;
-        if (i > 300) throw new Error(`the worker of ${node} did not become ready in 30 s`);
-        await sleep(100);
-      }
       return { pid: child.pid ?? 0, stop };
     };
 
@@ -302,32 +316,12 @@ export async function createBenchWorld(log: (line: string) => void): Promise<Ben
         BACKUPS_API_MAX_SUBSCRIPTIONS_PER_VIEWER: '5000',
         ...extraEnv,
       };
-      const child = spawn(process.execPath, [...nodeArgs, otherEntry ?? entry], {
-        cwd: BENCH_DIR,
-        env: apiEnv,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stopping = false;
-      child.once('exit', (code, signal) => {
-        if (!stopping) log(`the api (pid ${child.pid}) exited: code ${code}, signal ${signal}`);
-      });
-      const stop = () => {
-        stopping = true;
-        return stopChild(child);
-      };
-      onCleanup(stop);
-      child.stdout?.on('data', (chunk: Buffer) => log(`api: ${chunk.toString().trim()}`));
-      child.stderr?.on('data', (chunk: Buffer) => log(`api: ${chunk.toString().trim()}`));
-      for (let i = 0; ; i++) {
-        if (child.exitCode !== null) throw new Error('the api exited on start');
-        const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then(
-          (r) => r.ok,
-          () => false,
-        );
-        if (ok) break;
-        if (i > 300) throw new Error('the api did not become ready in 30 s');
-        await sleep(100);
-      }
+      const { child, stop } = await startService(
+        'the api',
+        otherEntry ?? entry,
+        apiEnv,
+        `http://127.0.0.1:${port}/readyz`,
+      );
       const pool = new Pool(`http://127.0.0.1:${port}`, { connections: 64, pipelining: 1 });
       let poolClosed = false;
       const closePool = async () => {
